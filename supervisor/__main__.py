@@ -1,0 +1,5 @@
+"""`python -m supervisor` is `csup`."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,45 @@
+"""The per-user session lock and the gate in front of it: OS flocks (through filelock) that the kernel releases
+when their holder dies, even by SIGKILL, so no lock is ever stale. Side effects: lock files in the runtime dir."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from .paths import PRIVATE_FILE_MODE
+
+
+class FileFlock:
+    """One flock on one path. Not thread-local (csup releases from wherever it acquired), never singleton."""
+
+    def __init__(self, path: Path) -> None:
+        from filelock import FileLock  # lazily: a pass-through `claude -p` never needs it
+
+        self.path = path
+        self._lock: Any = FileLock(str(path), mode=PRIVATE_FILE_MODE, thread_local=False, is_singleton=False,
+                                   preserve_lock_file=True)
+
+    def try_acquire(self, timeout: float = 0) -> bool:
+        """One attempt when timeout is 0; True when this process now holds the lock."""
+        from filelock import Timeout
+
+        try:
+            self._lock.acquire(timeout=timeout, poll_interval=0.05)
+        except Timeout:
+            return False
+        return True
+
+    def release(self) -> None:
+        if self._lock.is_locked:
+            self._lock.release(force=True)
+
+    @property
+    def held(self) -> bool:
+        return bool(self._lock.is_locked)
+
+    def __enter__(self) -> FileFlock:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+        self.release()

@@ -1,0 +1,105 @@
+"""Where csup keeps its files (runtime, state, config) and how it creates them safely; touches the filesystem."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import sys
+import tempfile
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import UnsafePath
+
+APP = "csup"
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+
+
+@dataclass(frozen=True)
+class Paths:
+    runtime_dir: Path  # lock, gate, session record, requests: gone at reboot, like the sessions they describe
+    state_dir: Path  # the event log
+    config_file: Path
+
+    @property
+    def lock_file(self) -> Path:
+        return self.runtime_dir / "session.lock"
+
+    @property
+    def gate_file(self) -> Path:
+        return self.runtime_dir / "gate.lock"
+
+    @property
+    def record_file(self) -> Path:
+        return self.runtime_dir / "session.json"
+
+    @property
+    def request_file(self) -> Path:
+        return self.runtime_dir / "request.json"
+
+    @property
+    def log_file(self) -> Path:
+        return self.state_dir / "events.jsonl"
+
+
+def default_paths(environ: Mapping[str, str] = os.environ) -> Paths:
+    """CSUP_RUNTIME_DIR / CSUP_STATE_DIR / CSUP_CONFIG override the platform's per-user directories."""
+    runtime = environ.get("CSUP_RUNTIME_DIR") or _platform_dir("user_runtime_dir")
+    state = environ.get("CSUP_STATE_DIR") or _platform_dir("user_state_dir")
+    config = environ.get("CSUP_CONFIG") or str(Path(_platform_dir("user_config_dir")) / "config.toml")
+    return Paths(Path(runtime), Path(state), Path(config))
+
+
+def _platform_dir(kind: str) -> str:
+    if kind == "user_runtime_dir" and sys.platform.startswith("linux") and not os.environ.get("XDG_RUNTIME_DIR"):
+        # platformdirs would warn on stderr and pick /tmp/runtime-UID; say nothing and keep one per-user place.
+        return str(Path(tempfile.gettempdir()) / f"{APP}-{os.geteuid()}")
+    import platformdirs  # lazily: it costs start-up time and is not needed when the paths are given
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return str(getattr(platformdirs, kind)(APP))
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create `path` 0700 (parents as usual) and check it is a real directory of ours, not a symlink."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.mkdir(path, PRIVATE_DIR_MODE)
+    except FileExistsError:
+        pass
+    except OSError as err:
+        raise UnsafePath(f"cannot create {path}: {err.strerror}", path=str(path)) from None
+    info = os.lstat(path)
+    if stat.S_ISLNK(info.st_mode):
+        raise UnsafePath(f"{path} is a symlink; csup keeps its files only in a real directory",
+                         hint=f"remove it: rm {path}", path=str(path))
+    if not stat.S_ISDIR(info.st_mode):
+        raise UnsafePath(f"{path} is not a directory", hint=f"remove it: rm {path}", path=str(path))
+    if info.st_uid != os.geteuid():
+        raise UnsafePath(f"{path} belongs to uid {info.st_uid}, not to you", path=str(path))
+    if stat.S_IMODE(info.st_mode) & 0o077:
+        os.chmod(path, PRIVATE_DIR_MODE)  # ours but too open (an old umask): repair rather than refuse
+    return path
+
+
+def open_private(path: Path, flags: int) -> int:
+    """Open a 0600 file of ours without following a symlink; refuse anything else."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, PRIVATE_FILE_MODE)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise UnsafePath(f"{path} is a symlink; csup does not follow it", hint=f"remove it: rm {path}",
+                             path=str(path)) from None
+        raise
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
+        os.close(fd)
+        raise UnsafePath(f"{path} is not a regular file of yours", hint=f"remove it: rm {path}", path=str(path))
+    if stat.S_IMODE(info.st_mode) & 0o077:
+        os.fchmod(fd, PRIVATE_FILE_MODE)
+    return fd

@@ -1,0 +1,225 @@
+"""Process facts through psutil: identities (pid + start time), verified signals, process trees, and the census
+of claude processes. Side effects: reads /proc (or the OS equivalent) and sends signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable, Collection, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from .claudecode import is_session_invocation
+
+# Start times are floats computed from boot time and clock ticks; they are stable for one process, but a record
+# stores them as JSON, so compare with a tolerance well under any real pid-reuse interval.
+_START_TIME_TOLERANCE = 0.05
+_INTERPRETERS = frozenset({"node", "nodejs", "bun", "deno", "python", "python3"})
+
+
+@dataclass(frozen=True)
+class ProcessIdentity:
+    """A process as csup verifies it: a pid alone can be reused, a pid with its start time cannot."""
+
+    pid: int
+    start_time: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"pid": self.pid, "start_time": self.start_time}
+
+    @classmethod
+    def from_json(cls, data: Any) -> ProcessIdentity | None:
+        if not isinstance(data, dict):
+            return None
+        pid, start = data.get("pid"), data.get("start_time")
+        if type(pid) is not int or pid <= 0 or not isinstance(start, int | float):
+            return None
+        return cls(pid, float(start))
+
+
+def _psutil() -> Any:
+    import psutil  # lazily: ~25 ms of start-up that the relay's hot path never needs
+
+    return psutil
+
+
+def identity_of(pid: int) -> ProcessIdentity | None:
+    """The identity of a live process of ours, or None if it is gone or not ours."""
+    ps = _psutil()
+    try:
+        proc = ps.Process(pid)
+        if proc.uids().real != os.getuid():
+            return None
+        return ProcessIdentity(pid, proc.create_time())
+    except (ps.NoSuchProcess, ps.AccessDenied, ps.ZombieProcess):
+        return None
+
+
+def is_running(identity: ProcessIdentity) -> bool:
+    """True when this exact process (same pid, same start time, our user) still runs and is not a zombie."""
+    ps = _psutil()
+    try:
+        proc = ps.Process(identity.pid)
+        if proc.uids().real != os.getuid():
+            return False
+        if abs(proc.create_time() - identity.start_time) > _START_TIME_TOLERANCE:
+            return False
+        return bool(proc.status() != ps.STATUS_ZOMBIE)
+    except (ps.NoSuchProcess, ps.AccessDenied, ps.ZombieProcess):
+        return False
+
+
+def signal_verified(identity: ProcessIdentity, signum: int) -> bool:
+    """Send `signum` only if the process is still the one recorded; True when it was sent.
+
+    The check and the kill are two steps; the window between them is microseconds, far below the time for a
+    pid to be recycled on a machine that does not fork thousands of processes per millisecond.
+    """
+    if identity.pid in (os.getpid(), os.getppid()) or identity.pid <= 1:
+        return False
+    if not is_running(identity):
+        return False
+    try:
+        os.kill(identity.pid, signum)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def descendants(pid: int) -> list[ProcessIdentity]:
+    """A snapshot of every descendant, even those that left the process group or session (setsid)."""
+    ps = _psutil()
+    try:
+        children = ps.Process(pid).children(recursive=True)
+    except (ps.NoSuchProcess, ps.AccessDenied):
+        return []
+    found = []
+    for child in children:
+        try:
+            found.append(ProcessIdentity(child.pid, child.create_time()))
+        except (ps.NoSuchProcess, ps.AccessDenied, ps.ZombieProcess):
+            continue
+    return found
+
+
+def signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+# --- the census of claude processes ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProcessView:
+    """What the census needs to know of one process; tests build these directly."""
+
+    pid: int
+    ppid: int
+    uid: int
+    start_time: float
+    cmdline: tuple[str, ...]
+    exe: str = ""
+
+    @property
+    def identity(self) -> ProcessIdentity:
+        return ProcessIdentity(self.pid, self.start_time)
+
+
+@dataclass(frozen=True)
+class ClaudeMatcher:
+    """Recognises a claude session by its command line and executable path, never by process name alone (the
+    native binary often shows its version string as its name)."""
+
+    names: frozenset[str]
+    passthrough_commands: frozenset[str]
+
+    def is_claude(self, view: ProcessView) -> bool:
+        args = view.cmdline
+        if not args:
+            return False
+        first = os.path.basename(args[0])
+        if first in self.names or "/claude/versions/" in args[0]:
+            return True
+        if first.rstrip("0123456789.") in _INTERPRETERS and len(args) > 1:
+            script = args[1]
+            return os.path.basename(script) in self.names or script.endswith("claude-code/cli.js")
+        return bool(view.exe) and (os.path.basename(view.exe) in self.names or "/claude/versions/" in view.exe)
+
+    def is_session(self, view: ProcessView) -> bool:
+        """A claude process that is an interactive session, not `claude -p`, `claude mcp …` and the like."""
+        if not self.is_claude(view):
+            return False
+        args = list(view.cmdline[1:])
+        if args and os.path.basename(view.cmdline[0]).rstrip("0123456789.") in _INTERPRETERS:
+            args = args[1:]
+        return is_session_invocation(args, self.passthrough_commands)
+
+
+def iter_process_views() -> Iterator[ProcessView]:
+    """Every process of this user, read once; processes that vanish mid-read are skipped."""
+    ps = _psutil()
+    uid = os.getuid()
+    for proc in ps.process_iter():
+        try:
+            if proc.uids().real != uid:
+                continue
+            cmdline = tuple(proc.cmdline())
+            exe = ""
+            if cmdline and os.path.basename(cmdline[0]).replace(".", "").isdigit():
+                exe = proc.exe()  # a native binary named like its version: its path tells what it is
+            yield ProcessView(proc.pid, proc.ppid(), uid, proc.create_time(), cmdline, exe)
+        except (ps.NoSuchProcess, ps.AccessDenied, ps.ZombieProcess):
+            continue
+
+
+def find_unmanaged(
+    matcher: ClaudeMatcher,
+    managed: Collection[int],
+    views: Callable[[], Iterable[ProcessView]] = iter_process_views,
+) -> list[ProcessView]:
+    """Claude sessions not started by csup: excluding the managed CLIs (by pid), anything nested under a claude
+    session (a `claude` typed in its shell tool), and csup's own process tree."""
+    by_pid = {}
+    own = {os.getpid()}
+    sessions = []
+    for view in views():
+        by_pid[view.pid] = view
+        if view.pid not in own and matcher.is_session(view):
+            sessions.append(view)
+    claude_pids = {view.pid for view in sessions} | set(managed)
+
+    def nested(view: ProcessView) -> bool:
+        seen = set()
+        parent = by_pid.get(view.ppid)
+        while parent is not None and parent.pid not in seen:
+            if parent.pid in claude_pids or parent.pid in own:
+                return True
+            seen.add(parent.pid)
+            parent = by_pid.get(parent.ppid)
+        return False
+
+    return [view for view in sessions if view.pid not in managed and not nested(view)]
+
+
+def describe(pid: int) -> dict[str, Any]:
+    """tty, cwd, cpu, rss and age of a process for reports; fields it cannot read are left out."""
+    ps = _psutil()
+    info: dict[str, Any] = {"pid": pid}
+    try:
+        proc = ps.Process(pid)
+        with proc.oneshot():
+            info["start_time"] = proc.create_time()
+            info["tty"] = proc.terminal() or ""
+            info["rss"] = proc.memory_info().rss
+            times = proc.cpu_times()
+            info["cpu_seconds"] = times.user + times.system
+        info["cwd"] = proc.cwd()
+    except (ps.NoSuchProcess, ps.ZombieProcess):
+        return {}
+    except ps.AccessDenied:
+        pass
+    return info
+

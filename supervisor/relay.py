@@ -1,0 +1,407 @@
+"""The pty relay: spawns the CLI on a new pty and runs one select loop over the user's terminal, the pty master
+and a signal wakeup pipe until the CLI has exited and its last byte is delivered. Side effects: fork/exec,
+reads and writes fds, installs signal handlers for its lifetime, suspends itself for job control."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import select
+import signal
+import sys
+import termios
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from . import tty
+from .errors import CliNotExecutable, CliNotFound, signal_exit_status
+from .termmodes import ModeJournal
+
+READ_SIZE = 1 << 16
+MAX_PENDING_INPUT = 1 << 20  # stop reading keys while this much waits for a CLI that is not reading
+DRAIN_QUIET = 0.1  # after the CLI exits, how long without output before we stop waiting for the pty's EOF
+DRAIN_CAP = 2.0  # a background child holding the pty open must not keep csup alive
+SUSPEND_WATCH = 0.5  # after Ctrl-Z, how long we watch for the CLI handing the terminal back (cooked mode)
+SUSPEND_POLL = 0.02
+CTRL_Z = b"\x1a"
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGQUIT)
+HANDLED_SIGNALS = (
+    signal.SIGCHLD, signal.SIGWINCH, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGTSTP,
+    signal.SIGCONT, *FORWARDED_SIGNALS,
+)
+PR_SET_PDEATHSIG = 1
+
+
+class Controller(Protocol):
+    """What the relay reports to, and asks for its next deadline (the idle clock, the shutdown plan)."""
+
+    def deadline(self) -> float | None: ...
+    def on_wake(self, now: float) -> None: ...
+    def on_input(self, data: bytes, now: float) -> None: ...
+    def on_output(self, data: bytes, now: float) -> None: ...
+    def on_resize(self, now: float) -> None: ...
+    def on_signal(self, signum: int, now: float) -> None: ...
+
+
+@dataclass
+class Child:
+    pid: int
+    master_fd: int
+    handle: Any  # the ptyprocess object; kept so its finaliser never closes our fd behind our back
+
+    def close(self) -> None:
+        if not self.handle.closed:
+            self.handle.fileobj.close()
+            self.handle.closed = True
+
+
+def spawn(argv: Sequence[str], *, env: dict[str, str], size: tuple[int, int] | None) -> Child:
+    """Start `argv` on a new pty, in its own session and process group, at the user's window size."""
+    from ptyprocess import PtyProcess  # lazily: not needed on the pass-through and refusal paths
+
+    parent = os.getpid()
+    try:
+        handle = PtyProcess.spawn(list(argv), env=env, dimensions=size or (24, 80),
+                                  preexec_fn=lambda: _die_with_parent(parent))
+    except FileNotFoundError as err:
+        raise CliNotFound(f"cannot run {argv[0]}: {err}") from None
+    except PermissionError as err:
+        raise CliNotExecutable(f"cannot run {argv[0]}: permission denied ({err})") from None
+    except OSError as err:
+        raise CliNotExecutable(f"cannot run {argv[0]}: {err}") from None
+    fd = handle.fd
+    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
+    return Child(handle.pid, fd, handle)
+
+
+def _die_with_parent(parent: int) -> None:
+    """In the child before exec: if csup is SIGKILLed, the CLI gets SIGTERM (Linux); elsewhere the pty hang-up
+    that the kernel sends when csup's master closes does the same job."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:  # csup died before the line above took effect
+        os._exit(1)
+
+
+@dataclass
+class Terminal:
+    in_fd: int = 0
+    out_fd: int = 1
+    tty_fd: int | None = None  # the user's terminal (stdin, else stdout): raw mode and window size
+
+
+class PtyRelay:
+    def __init__(self, child: Child, terminal: Terminal, controller: Controller,
+                 clock: Callable[[], float] = time.monotonic, saved_attrs: tty.TermAttrs | None = None) -> None:
+        self.child = child
+        self.terminal = terminal
+        self.controller = controller
+        self.clock = clock
+        self.saved_attrs = saved_attrs  # the user's own terminal attributes, put back while suspended
+        self.journal = ModeJournal()
+        self.wait_status: int | None = None
+        self.at_line_start = True  # whether the last byte shown ended a line (csup's own messages need it)
+        self.terminal_gone = False
+        self._to_child = bytearray()
+        self._master_open = True
+        self._input_open = True
+        self._exited_at: float | None = None
+        self._last_output_at = 0.0
+        self._suspend_watch_until: float | None = None
+        self._suspended = False
+        self._abandoned = False
+
+    # --- what the controller may do -------------------------------------------------------------------------
+
+    @property
+    def child_exited(self) -> bool:
+        return self.wait_status is not None
+
+    def send_to_child(self, data: bytes) -> None:
+        self._to_child += data
+        self._flush_to_child()
+
+    def signal_child(self, signum: int, *, group: bool = False) -> bool:
+        """Signal our own, not yet reaped child: its pid cannot have been reused, so no identity check."""
+        if self.child_exited:
+            return False
+        try:
+            (os.killpg if group else os.kill)(self.child.pid, signum)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def abandon(self) -> None:
+        """Stop waiting for a child that survived SIGKILL (stuck in the kernel); csup exits without it."""
+        self._abandoned = True
+
+    def exit_code(self) -> int:
+        if self.wait_status is None:
+            return signal_exit_status(signal.SIGKILL)
+        code = os.waitstatus_to_exitcode(self.wait_status)
+        return signal_exit_status(-code) if code < 0 else code
+
+    def write_terminal(self, data: bytes) -> None:
+        """Bytes for the user's screen; blocking and complete, so nothing is lost while the terminal is slow."""
+        if self.terminal_gone or not data:
+            return
+        view = memoryview(data)
+        while view:
+            try:
+                written = os.write(self.terminal.out_fd, view)
+            except BlockingIOError:
+                select.select([], [self.terminal.out_fd], [])
+                continue
+            except OSError as err:
+                if err.errno in (errno.EIO, errno.EPIPE, errno.ENXIO, errno.EBADF):
+                    self._lose_terminal()
+                    return
+                raise
+            view = view[written:]
+
+    # --- the loop -----------------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        with _signal_wakeup() as wake_fd:
+            self._reap()  # a child that died before the handlers were in place sent its SIGCHLD to nobody
+            while not self._finished():
+                now = self.clock()
+                readable, writable = self._wait(wake_fd, now)
+                now = self.clock()
+                if wake_fd in readable:
+                    self._on_signals(_drain(wake_fd), now)
+                if self.child.master_fd in readable:
+                    self._pump_output(now)
+                if self.terminal.in_fd in readable and self._reading_input():
+                    self._pump_input(now)
+                if self.child.master_fd in writable:
+                    self._flush_to_child()
+                self._check_suspend_watch(now)
+                self.controller.on_wake(now)
+        return self.exit_code()
+
+    def _wait(self, wake_fd: int, now: float) -> tuple[list[int], list[int]]:
+        read_fds = [wake_fd]
+        if self._master_open:
+            read_fds.append(self.child.master_fd)
+        if self._reading_input():
+            read_fds.append(self.terminal.in_fd)
+        write_fds = [self.child.master_fd] if self._to_child and self._master_open and not self.child_exited else []
+        timeout = self._timeout(now)
+        readable, writable, _ = select.select(read_fds, write_fds, [], timeout)
+        return readable, writable
+
+    def _timeout(self, now: float) -> float | None:
+        deadlines = []
+        controller_deadline = self.controller.deadline()
+        if controller_deadline is not None:
+            deadlines.append(controller_deadline)
+        if self._suspend_watch_until is not None:
+            deadlines.append(now + SUSPEND_POLL)
+        if self._exited_at is not None:
+            deadlines.append(max(self._last_output_at, self._exited_at) + DRAIN_QUIET)
+        return max(0.0, min(deadlines) - now) if deadlines else None
+
+    def _finished(self) -> bool:
+        if self._abandoned:
+            return True
+        if self._exited_at is None:
+            return False
+        if not self._master_open:
+            return True
+        # The CLI is gone but something it started still holds the pty: take what is there, then leave.
+        now = self.clock()
+        quiet = now - max(self._last_output_at, self._exited_at) >= DRAIN_QUIET
+        return quiet or now - self._exited_at >= DRAIN_CAP
+
+    def _reading_input(self) -> bool:
+        return (self._input_open and not self.terminal_gone and not self.child_exited
+                and len(self._to_child) < MAX_PENDING_INPUT)
+
+    def _pump_output(self, now: float) -> None:
+        try:
+            data = os.read(self.child.master_fd, READ_SIZE)
+        except BlockingIOError:
+            return
+        except OSError as err:
+            if err.errno != errno.EIO:  # EIO on a pty master is its EOF: every slave fd is closed
+                raise
+            data = b""
+        if not data:
+            self._master_open = False
+            return
+        self._last_output_at = now
+        self.write_terminal(data)
+        self.journal.feed(data)
+        self.at_line_start = data.endswith(b"\n")
+        self.controller.on_output(data, now)
+
+    def _pump_input(self, now: float) -> None:
+        try:
+            data = os.read(self.terminal.in_fd, READ_SIZE)
+        except BlockingIOError:
+            return
+        except OSError as err:
+            if err.errno in (errno.EIO, errno.ENXIO):
+                self._lose_terminal()
+                return
+            raise
+        if not data:
+            self._end_of_input()
+            return
+        self.controller.on_input(data, now)
+        self._to_child += data
+        self._flush_to_child()
+        if CTRL_Z in data and self.terminal.tty_fd is not None and self._child_reads_raw():
+            self._suspend_watch_until = now + SUSPEND_WATCH
+
+    def _flush_to_child(self) -> None:
+        if not self._to_child or self.child_exited or not self._master_open:
+            return
+        try:
+            written = os.write(self.child.master_fd, self._to_child)
+        except BlockingIOError:
+            return
+        except OSError as err:
+            if err.errno != errno.EIO:
+                raise
+            self._to_child.clear()
+            return
+        del self._to_child[:written]
+
+    def _end_of_input(self) -> None:
+        """stdin reached its end (a pipe): tell a CLI reading lines, as a terminal's Ctrl-D would."""
+        self._input_open = False
+        attrs = tty.get_attrs(self.child.master_fd)
+        if attrs is not None and attrs[3] & termios.ICANON:  # type: ignore[operator]
+            self.send_to_child(bytes(attrs[6][termios.VEOF]))  # type: ignore[index, call-overload]
+
+    def _lose_terminal(self) -> None:
+        if self.terminal_gone:
+            return
+        self.terminal_gone = True
+        self.controller.on_signal(signal.SIGHUP, self.clock())
+
+    def _child_reads_raw(self) -> bool:
+        attrs = tty.get_attrs(self.child.master_fd)
+        return attrs is not None and not attrs[3] & termios.ISIG  # type: ignore[operator]
+
+    # --- signals and job control --------------------------------------------------------------------------
+
+    def _on_signals(self, signums: bytes, now: float) -> None:
+        for signum in dict.fromkeys(signums):  # each kind once, in order of arrival
+            if signum == signal.SIGCHLD:
+                self._reap()
+            elif signum == signal.SIGWINCH:
+                self._sync_size()
+                self.controller.on_resize(now)
+            elif signum == signal.SIGTSTP:
+                self._suspend()
+            elif signum == signal.SIGCONT:
+                self._resume()
+            elif signum in FORWARDED_SIGNALS:
+                self.signal_child(signum, group=True)
+            else:
+                self.controller.on_signal(signum, now)
+
+    def _reap(self) -> None:
+        if self.child_exited:
+            return
+        try:
+            pid, status = os.waitpid(self.child.pid, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == self.child.pid:
+            self.wait_status = status
+            self._exited_at = self.clock()
+            self._suspend_watch_until = None
+
+    def _sync_size(self) -> None:
+        size = tty.get_size(self.terminal.tty_fd)
+        if size is not None and self._master_open:
+            try:
+                tty.set_size(self.child.master_fd, size)
+            except OSError as err:
+                if err.errno not in tty.TERMINAL_GONE:
+                    raise
+
+    def _check_suspend_watch(self, now: float) -> None:
+        if self._suspend_watch_until is None:
+            return
+        attrs = tty.get_attrs(self.child.master_fd)
+        if attrs is not None and attrs[3] & termios.ICANON:  # type: ignore[operator]
+            # The CLI handed the terminal back and sent itself SIGTSTP, which the kernel discards for a process
+            # group with no parent in its session: suspend on its behalf, as a shell would.
+            self._suspend_watch_until = None
+            self._suspend()
+        elif now >= self._suspend_watch_until:
+            self._suspend_watch_until = None
+
+    def _suspend(self) -> None:
+        if self.terminal.tty_fd is None or self.terminal_gone:
+            return
+        self._suspended = True
+        self.write_terminal(self.journal.undo())
+        if self.saved_attrs is not None:
+            tty.set_attrs(self.terminal.tty_fd, self.saved_attrs)
+        previous = signal.signal(signal.SIGTSTP, signal.SIG_DFL)
+        try:
+            os.kill(0, signal.SIGTSTP)  # the whole job stops here, as for any program; `fg` continues it
+        finally:
+            signal.signal(signal.SIGTSTP, previous)
+        self._resume()  # no SIGCONT comes when no shell does job control; resuming twice is harmless
+
+    def _resume(self) -> None:
+        if not self._suspended:
+            return
+        self._suspended = False
+        if self.terminal.tty_fd is not None:
+            try:
+                tty.enter_raw(self.terminal.tty_fd)
+            except termios.error as err:
+                if err.args[0] not in tty.TERMINAL_GONE:
+                    raise
+        self.write_terminal(self.journal.redo())
+        self._sync_size()
+        self.signal_child(signal.SIGCONT, group=True)
+        self.signal_child(signal.SIGWINCH, group=True)  # the size may be unchanged: ask for a redraw anyway
+
+
+def _drain(fd: int) -> bytes:
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(fd, 512)
+        except BlockingIOError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _noop(signum: int, frame: object) -> None:
+    """Handlers only record (the wakeup fd carries the signal number); the loop decides."""
+
+
+@contextmanager
+def _signal_wakeup() -> Iterator[int]:
+    read_fd, write_fd = os.pipe()
+    for fd in (read_fd, write_fd):
+        os.set_blocking(fd, False)
+    previous_fd = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    previous = {signum: signal.signal(signum, _noop) for signum in HANDLED_SIGNALS}
+    try:
+        yield read_fd
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        signal.set_wakeup_fd(previous_fd)
+        os.close(read_fd)
+        os.close(write_fd)

@@ -1,0 +1,166 @@
+"""`csup run`: ties the parts together — pass-through or lock, census, record, pty relay, shutdown, cleanup.
+Side effects: everything (exec, lock, files, terminal); the decisions live in the modules it calls."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import NoReturn
+
+from . import claudecode, procs, report, tty
+from .config import Config
+from .controller import Actions, SessionController
+from .errors import CliNotExecutable, CliNotFound, ExitCode, SessionBusy
+from .lock import FileFlock
+from .paths import Paths, ensure_private_dir
+from .record import SessionRecord, read_record, remove_record, write_record
+from .relay import PtyRelay, Terminal, spawn
+from .shutdown import default_steps
+
+SESSION_ENV = "CSUP_SESSION"  # set in the CLI's environment: a nested `csup run` passes through
+LEFTOVER_POLL = 0.05
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    claude_args: tuple[str, ...]
+    self_paths: tuple[str, ...] = ()  # how csup was invoked, so PATH search can skip csup itself
+
+
+def run(request: RunRequest, cfg: Config, paths: Paths, environ: Mapping[str, str]) -> int:
+    program = claudecode.find_program(cfg.claude, environ, request.self_paths)
+    args = list(request.claude_args)
+    if _passes_through(program, args, cfg, paths, environ):
+        _exec(program.path, args, environ)
+
+    ensure_private_dir(paths.runtime_dir)
+    lock = FileFlock(paths.lock_file)
+    if not lock.try_acquire():
+        raise SessionBusy(report.refusal_held(_live_record(paths), time.time()))
+    with lock:
+        if not cfg.allow_unmanaged:
+            _refuse_unmanaged(cfg)
+        return _supervise(program, args, cfg, paths, environ)
+
+
+def _passes_through(program: claudecode.Program, args: Sequence[str], cfg: Config, paths: Paths,
+                    environ: Mapping[str, str]) -> bool:
+    """Scripts, pipes, `claude -p`, subcommands and a `claude` nested in a session go straight to the CLI."""
+    if not os.isatty(1):
+        return True
+    if program.is_claude_code and not claudecode.is_session_invocation(args, cfg.passthrough_commands):
+        return True
+    nested_id = environ.get(SESSION_ENV)
+    if nested_id:
+        holder = _live_record(paths)
+        return holder is not None and holder.session_id == nested_id
+    return False
+
+
+def _exec(path: str, args: Sequence[str], environ: Mapping[str, str]) -> NoReturn:
+    try:
+        os.execve(path, [path, *args], dict(environ))
+    except FileNotFoundError:
+        raise CliNotFound(f"{path} does not exist") from None
+    except OSError as err:
+        raise CliNotExecutable(f"cannot run {path}: {err.strerror}") from None
+
+
+def _live_record(paths: Paths) -> SessionRecord | None:
+    """The record, if the csup that wrote it (pid and start time) still runs; a stale one is ignored."""
+    record = read_record(paths.record_file)
+    if record is None or not procs.is_running(record.csup):
+        return None
+    return record
+
+
+def _refuse_unmanaged(cfg: Config) -> None:
+    matcher = procs.ClaudeMatcher(frozenset(cfg.claude_names), frozenset(cfg.passthrough_commands))
+    unmanaged = procs.find_unmanaged(matcher, managed=())
+    if unmanaged:
+        details = [procs.describe(view.pid) for view in unmanaged]
+        raise SessionBusy(report.refusal_unmanaged(unmanaged, details, time.time()))
+
+
+def _supervise(program: claudecode.Program, args: list[str], cfg: Config, paths: Paths,
+               environ: Mapping[str, str]) -> int:
+    session_id = uuid.uuid4().hex
+    claude_session_id: str | None = None
+    if program.is_claude_code:
+        if claudecode.chooses_session(args):
+            claude_session_id = claudecode.session_id_from_args(args)
+        else:
+            # Knowing the conversation's id up front is what lets csup print the exact resume command.
+            claude_session_id = str(uuid.uuid4())
+            args = ["--session-id", claude_session_id, *args]
+    tty_fd = tty.terminal_fd(0, 1)
+    now = time.time()
+    me = procs.ProcessIdentity(os.getpid(), 0.0)
+    record = SessionRecord(
+        session_id=session_id, csup=me, cli=None, tty=_tty_name(tty_fd), cwd=os.getcwd(),
+        argv=(program.path, *args), started_at=now, last_activity_at=now, idle_limit=cfg.idle_limit,
+        warn_before=cfg.warn_before, claude_session_id=claude_session_id,
+    )
+    env = dict(environ)
+    env[SESSION_ENV] = session_id
+    controller = SessionController(
+        steps=default_steps(cfg), exit_keys=cfg.exit_keys.encode(),
+        actions=Actions(snapshot_tree=lambda: [], signal_verified=procs.signal_verified),
+    )
+    with tty.raw_mode(tty_fd) as saved:
+        child = spawn([program.path, *args], env=env, size=tty.get_size(tty_fd))
+        relay = PtyRelay(child, Terminal(0, 1, tty_fd), controller, saved_attrs=saved)
+        controller.relay = relay
+        controller.actions.snapshot_tree = lambda: procs.descendants(child.pid)
+        try:
+            # After the spawn: psutil's import and the record write must not delay the CLI's first screen.
+            me = procs.identity_of(os.getpid()) or me
+            cli = procs.identity_of(child.pid)
+            record = record.with_changes(csup=me, cli=cli, state="active")
+            write_record(paths.record_file, record)
+            code = relay.run()
+        finally:
+            relay.write_terminal(relay.journal.undo())
+            child.close()
+            remove_record(paths.record_file, session_id)
+    _end_leftovers(controller.leftover_descendants(), cfg.tree_wait)
+    return _report_end(relay, controller, claude_session_id, code)
+
+
+def _tty_name(fd: int | None) -> str:
+    if fd is None:
+        return ""
+    try:
+        return os.ttyname(fd)
+    except OSError:
+        return ""
+
+
+def _end_leftovers(leftovers: list[procs.ProcessIdentity], wait: float) -> None:
+    """Descendants of the CLI recorded at shutdown that outlived it: SIGTERM, a grace period, then SIGKILL."""
+    import signal
+
+    alive = [proc for proc in leftovers if procs.signal_verified(proc, signal.SIGTERM)]
+    deadline = time.monotonic() + wait
+    while alive and time.monotonic() < deadline:
+        time.sleep(LEFTOVER_POLL)
+        alive = [proc for proc in alive if procs.is_running(proc)]
+    for proc in alive:
+        procs.signal_verified(proc, signal.SIGKILL)
+
+
+def _report_end(relay: PtyRelay, controller: SessionController, claude_session_id: str | None, code: int) -> int:
+    if controller.end_reason is None:
+        if code > 128 and not relay.at_line_start and not relay.terminal_gone:
+            sys.stderr.write("\r\n")
+        return code
+    if not relay.terminal_gone:
+        if not relay.at_line_start:
+            sys.stderr.write("\n")
+        sys.stderr.write(report.ended_line(controller.end_reason, report.resume_command(claude_session_id)) + "\n")
+        sys.stderr.flush()
+    return int(ExitCode.IDLE_TIMEOUT) if controller.end_kind == "idle" else code

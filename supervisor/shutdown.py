@@ -1,0 +1,59 @@
+"""The graceful shutdown plan: timed steps from the politest to SIGKILL. Pure: it says which step is due; the
+session carries the steps out and reports what each did."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Action = Literal["keys", "term_cli", "term_tree", "kill_all"]
+KILL_WAIT = 2.0  # after SIGKILL only a process stuck in the kernel survives; do not wait on it for long
+
+
+@dataclass(frozen=True)
+class Step:
+    action: Action
+    wait: float  # how long to wait for the CLI to exit before the next step
+
+
+def default_steps(cfg: Any) -> list[Step]:
+    """Claude Code's way out (CLAUDE_CLI.md): SIGTERM saves and prints the resume command; then its tree."""
+    steps = [Step("keys", cfg.exit_keys_wait)] if cfg.exit_keys else []
+    steps += [Step("term_cli", cfg.term_wait), Step("term_tree", cfg.tree_wait), Step("kill_all", KILL_WAIT)]
+    return steps
+
+
+@dataclass
+class ShutdownPlan:
+    steps: list[Step]
+    reason: str
+    started_at: float
+    taken: list[tuple[Action, str]] = field(default_factory=list)  # each step done, with what it did
+    _index: int = -1
+    _next_at: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._next_at = self.started_at  # the first step is due at once
+
+    def due(self, now: float) -> Step | None:
+        """The next step, if its time has come; each step is returned once."""
+        if self.exhausted or now < self._next_at:
+            return None
+        self._index += 1
+        step = self.steps[self._index]
+        self._next_at = now + step.wait
+        return step
+
+    def note(self, action: Action, outcome: str) -> None:
+        self.taken.append((action, outcome))
+
+    @property
+    def exhausted(self) -> bool:
+        return self._index + 1 >= len(self.steps)
+
+    def deadline(self) -> float | None:
+        return self._next_at
+
+    def past_last_wait(self, now: float) -> bool:
+        """Every step taken and the last wait over: stop waiting for the CLI."""
+        return self.exhausted and now >= self._next_at

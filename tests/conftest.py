@@ -1,0 +1,151 @@
+"""Shared fixtures: an isolated csup environment, the stand-in CLI, and csup driven in a real pty (pexpect).
+Every process a test starts is killed, with its whole tree, at teardown."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pexpect
+import psutil
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+STANDIN = TESTS / "standin.py"
+CSUP = [sys.executable, "-m", "supervisor"]
+DEADLINE = 10  # seconds any single expectation may take before the test fails (never hangs)
+
+
+@dataclass
+class Env:
+    """An isolated world for one test: its own runtime/state/config dirs, HOME, and unique claude names."""
+
+    root: Path
+    vars: dict[str, str]
+    claude_name: str  # the executable name the census treats as claude (unique per test)
+    spawned: list[pexpect.spawn] = field(default_factory=list)
+    pids: list[int] = field(default_factory=list)
+
+    @property
+    def runtime(self) -> Path:
+        return Path(self.vars["CSUP_RUNTIME_DIR"])
+
+    @property
+    def home(self) -> Path:
+        return Path(self.vars["HOME"])
+
+    def program(self, name: str = "claude") -> Path:
+        """An executable `name` that runs the stand-in; named `claude`, csup treats it as Claude Code."""
+        path = self.root / "bin" / name
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{STANDIN}" "$@"\n')
+            path.chmod(path.stat().st_mode | stat.S_IXUSR)
+        return path
+
+    def unmanaged_program(self) -> Path:
+        """The stand-in under this test's unique claude name, as a process the census recognises."""
+        path = self.root / "bin" / self.claude_name
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.symlink_to(STANDIN)
+        return path
+
+    def csup(self, *args: str, dimensions: tuple[int, int] = (24, 80), env: dict[str, str] | None = None,
+             timeout: float = DEADLINE) -> pexpect.spawn:
+        child = pexpect.spawn(CSUP[0], [*CSUP[1:], *args], env=env or self.vars, dimensions=dimensions,
+                              timeout=timeout, cwd=str(self.root))
+        self.spawned.append(child)
+        return child
+
+    def shell(self, command: str, dimensions: tuple[int, int] = (24, 80)) -> pexpect.spawn:
+        child = pexpect.spawn("/bin/sh", ["-c", command], env=self.vars, dimensions=dimensions, timeout=DEADLINE,
+                              cwd=str(self.root))
+        self.spawned.append(child)
+        return child
+
+    def csup_cmd(self) -> str:
+        return " ".join(CSUP)
+
+    def track(self, pid: int) -> None:
+        self.pids.append(pid)
+
+    def cleanup(self) -> None:
+        victims: list[psutil.Process] = []
+        for child in self.spawned:
+            if child.pid is not None:
+                victims += _tree(child.pid)
+        for pid in self.pids:
+            victims += _tree(pid)
+        for proc in victims:
+            try:
+                proc.send_signal(signal.SIGKILL)
+            except psutil.Error:
+                pass
+        for child in self.spawned:
+            try:
+                child.close(force=True)
+            except Exception:  # noqa: BLE001 - teardown must go on whatever state the child is in
+                pass
+        psutil.wait_procs(victims, timeout=3)
+
+
+def _tree(pid: int) -> list[psutil.Process]:
+    try:
+        proc = psutil.Process(pid)
+        return [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[Env]:
+    root = tmp_path
+    name = f"fake-claude-{uuid.uuid4().hex[:8]}"
+    variables = {
+        key: value for key, value in os.environ.items()
+        if not key.startswith("CSUP_") and key not in ("CLAUDECODE", "CLAUDE_CONFIG_DIR")
+    }
+    (root / "home").mkdir()
+    variables.update({
+        "HOME": str(root / "home"),
+        "CSUP_RUNTIME_DIR": str(root / "run"),
+        "CSUP_STATE_DIR": str(root / "state"),
+        "CSUP_CONFIG": str(root / "config.toml"),
+        "CSUP_CLAUDE_NAMES": name,
+        "PYTHONPATH": str(TESTS.parent),
+        "TERM": "xterm-256color",
+    })
+    world = Env(root, variables, name)
+    yield world
+    world.cleanup()
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = DEADLINE, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def exit_status(child: pexpect.spawn, timeout: float = DEADLINE) -> int:
+    """Wait for csup to exit (reading whatever it still prints) and return its status as a shell would."""
+    child.expect(pexpect.EOF, timeout=timeout)
+    child.close()
+    if child.signalstatus is not None:
+        return 128 + child.signalstatus
+    return int(child.exitstatus)
+
+
+def ready_pid(child: pexpect.spawn) -> int:
+    child.expect(rb"ready pid=(\d+)")
+    return int(child.match.group(1))

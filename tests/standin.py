@@ -1,0 +1,240 @@
+#!/usr/bin/env python3
+"""A stand-in for the Claude Code CLI that the tests drive through csup.
+
+It announces `ready pid=… size=RxC`, reports every window size and signal it gets, and obeys commands typed as
+lines (ended by Enter, i.e. `\\r` in raw mode):
+
+  echo TEXT        prints `echo: TEXT`
+  exit N           exits with status N
+  die SIG          kills itself with signal number SIG
+  hex N            reads exactly N raw bytes next and prints them as `rx HEX`
+  emit N           prints EMIT-BEGIN, N bytes of every value, EMIT-END
+  big N            prints N bytes then `TAIL-<N>` and exits at once (the tail must not be lost)
+  modes-die        turns terminal modes on and SIGKILLs itself
+  grandchild       starts a grandchild in its own session that ignores SIGTERM; prints its pid
+  cpu S            burns CPU silently for S seconds, then prints `cpu done`
+  status STATE     writes STATE (busy, idle, waiting) into its registry file
+  transcript       creates its transcript file, as Claude Code does at the first prompt
+  spin S           prints a dot every 0.2 s for S seconds (a tool repainting)
+  Ctrl-Z (0x1a)    like Claude Code: cooked mode, SIGTCSTP to its own group, waits for SIGCONT
+
+Flags: --ignore-term (SIGTERM is reported, not obeyed), --ignore-hup, --exit-on-term N, and Claude Code's
+`--session-id ID` / `--resume ID`, which it records and uses for its registry and transcript files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import sys
+import termios
+import time
+import tty
+
+OUT = 1
+args = sys.argv[1:]
+ignore_term = "--ignore-term" in args
+ignore_hup = "--ignore-hup" in args
+
+
+def say(text: str) -> None:
+    data = (text + "\r\n").encode()
+    while data:
+        data = data[os.write(OUT, data):]
+
+
+def size() -> str:
+    try:
+        cols, rows = os.get_terminal_size(0)
+    except OSError:
+        return "none"
+    return f"{rows}x{cols}"
+
+
+def option(name: str) -> str | None:
+    for index, arg in enumerate(args):
+        if arg == name and index + 1 < len(args):
+            return args[index + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+SESSION_ID = option("--session-id") or option("--resume") or ""
+CONFIG_DIR = os.environ.get("CLAUDE_CONFIG_DIR") or os.path.join(os.environ.get("HOME", "/tmp"), ".claude")
+REGISTRY = os.path.join(CONFIG_DIR, "sessions", f"{os.getpid()}.json")
+
+
+def write_registry(status: str) -> None:
+    os.makedirs(os.path.dirname(REGISTRY), exist_ok=True)
+    data = {"pid": os.getpid(), "sessionId": SESSION_ID, "cwd": os.getcwd(), "startedAt": int(time.time() * 1000),
+            "kind": "interactive", "status": status, "updatedAt": int(time.time() * 1000)}
+    with open(REGISTRY + ".tmp", "w") as handle:
+        json.dump(data, handle)
+    os.replace(REGISTRY + ".tmp", REGISTRY)
+
+
+def transcript() -> str:
+    folder = os.path.join(CONFIG_DIR, "projects", re.sub(r"[^A-Za-z0-9]", "-", os.getcwd()))
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, f"{SESSION_ID}.jsonl")
+    with open(path, "a") as handle:
+        handle.write(json.dumps({"type": "user", "pid": os.getpid()}) + "\n")
+    return path
+
+
+def on_signal(signum: int, frame: object) -> None:
+    name = signal.Signals(signum).name
+    if signum == signal.SIGWINCH:
+        say(f"winch {size()}")
+        return
+    say(f"signal {name}")
+    if signum == signal.SIGTERM and not ignore_term:
+        cleanup()
+        os._exit(int(option("--exit-on-term") or 143))
+    if signum == signal.SIGHUP and not ignore_hup:
+        cleanup()
+        os._exit(129)
+
+
+def cleanup() -> None:
+    if os.path.exists(REGISTRY):
+        os.unlink(REGISTRY)
+
+
+suspended = False
+
+
+def on_cont(signum: int, frame: object) -> None:
+    global suspended
+    suspended = False
+
+
+def main() -> int:
+    if not os.isatty(1):
+        print(f"not-a-tty pid={os.getpid()} args={json.dumps(args)} csup_session={os.environ.get('CSUP_SESSION')}")
+        return 0
+    for signum in (signal.SIGWINCH, signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGUSR1):
+        signal.signal(signum, on_signal)
+    signal.signal(signal.SIGCONT, on_cont)
+    raw = os.isatty(0)
+    if raw:
+        tty.setraw(0)
+    if SESSION_ID and option("--session-id") is None and option("--resume") is not None:
+        say(f"resumed {SESSION_ID}")
+    write_registry("idle")
+    say(f"ready pid={os.getpid()} size={size()} args={json.dumps(args)} ppid={os.getppid()} "
+        f"csup_session={os.environ.get('CSUP_SESSION')}")
+    line = b""
+    while True:
+        try:
+            chunk = os.read(0, 4096)
+        except InterruptedError:
+            continue
+        except OSError:
+            break
+        if not chunk:
+            say("eof")
+            break
+        for byte in chunk:
+            char = bytes([byte])
+            if char == b"\x1a" and raw:
+                suspend()
+                continue
+            if char in (b"\r", b"\n"):
+                if line:
+                    command(line.decode(errors="replace"))
+                line = b""
+            else:
+                line += char
+    cleanup()
+    return 0
+
+
+def suspend() -> None:
+    """What Claude Code does on Ctrl-Z: hand the terminal back and stop its group (discarded under a relay)."""
+    global suspended
+    attrs = termios.tcgetattr(0)
+    attrs[3] |= termios.ICANON | termios.ECHO | termios.ISIG
+    termios.tcsetattr(0, termios.TCSANOW, attrs)
+    say("suspending")
+    suspended = True
+    os.killpg(os.getpgrp(), signal.SIGTSTP)
+    while suspended:
+        signal.pause()
+    tty.setraw(0)
+    say("resumed-after-stop")
+
+
+def command(text: str) -> None:
+    verb, _, rest = text.partition(" ")
+    if verb == "echo":
+        say(f"echo: {rest}")
+    elif verb == "exit":
+        cleanup()
+        os._exit(int(rest or 0))
+    elif verb == "die":
+        cleanup()
+        if int(rest) not in (signal.SIGKILL, signal.SIGSTOP):
+            signal.signal(int(rest), signal.SIG_DFL)
+        os.kill(os.getpid(), int(rest))
+        time.sleep(5)
+    elif verb == "hex":
+        count = int(rest)
+        say("hex ready")
+        got = b""
+        while len(got) < count:
+            got += os.read(0, count - len(got))
+        say(f"rx {got.hex()}")
+    elif verb == "emit":
+        pattern = bytes(range(256)) * (int(rest) // 256 + 1)
+        os.write(OUT, b"EMIT-BEGIN\r\n")
+        data = pattern[: int(rest)]
+        while data:
+            data = data[os.write(OUT, data):]
+        os.write(OUT, b"EMIT-END\r\n")
+    elif verb == "big":
+        count = int(rest)
+        data = (b"x" * 79 + b"\n") * (count // 80) + f"TAIL-{count}\r\n".encode()
+        while data:
+            data = data[os.write(OUT, data):]
+        os._exit(0)
+    elif verb == "modes-die":
+        os.write(OUT, b"\x1b[?1049h\x1b[?1000h\x1b[?1006h\x1b[?2004h\x1b[?1004h\x1b[?25l\x1b[>1u modes-on\r\n")
+        os.kill(os.getpid(), signal.SIGKILL)
+    elif verb == "grandchild":
+        pid = os.fork()
+        if pid == 0:
+            os.setsid()
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
+            devnull = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(devnull, fd)
+            while True:
+                time.sleep(1)
+        say(f"grandchild pid={pid}")
+    elif verb == "cpu":
+        end = time.monotonic() + float(rest)
+        while time.monotonic() < end:
+            pass
+        say("cpu done")
+    elif verb == "spin":
+        end = time.monotonic() + float(rest)
+        while time.monotonic() < end:
+            os.write(OUT, b".")
+            time.sleep(0.2)
+        say("spin done")
+    elif verb == "status":
+        write_registry(rest)
+        say(f"status {rest}")
+    elif verb == "transcript":
+        say(f"transcript {transcript()}")
+    else:
+        say(f"unknown: {text}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
