@@ -3,6 +3,7 @@ Every process a test starts is killed, with its whole tree, at teardown."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import stat
@@ -85,15 +86,11 @@ class Env:
         for pid in self.pids:
             victims += _tree(pid)
         for proc in victims:
-            try:
+            with contextlib.suppress(psutil.Error):
                 proc.send_signal(signal.SIGKILL)
-            except psutil.Error:
-                pass
         for child in self.spawned:
-            try:
+            with contextlib.suppress(Exception):
                 child.close(force=True)
-            except Exception:  # noqa: BLE001 - teardown must go on whatever state the child is in
-                pass
         psutil.wait_procs(victims, timeout=3)
 
 

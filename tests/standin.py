@@ -18,8 +18,8 @@ lines (ended by Enter, i.e. `\\r` in raw mode):
   spin S           prints a dot every 0.2 s for S seconds (a tool repainting)
   Ctrl-Z (0x1a)    like Claude Code: cooked mode, SIGTCSTP to its own group, waits for SIGCONT
 
-Flags: --ignore-term (SIGTERM is reported, not obeyed), --ignore-hup, --exit-on-term N, and Claude Code's
-`--session-id ID` / `--resume ID`, which it records and uses for its registry and transcript files.
+Flags: --ignore-term (SIGTERM is reported, not obeyed), --ignore-hup, --survive-hangup, --exit-on-term N,
+and Claude Code's `--session-id ID` / `--resume ID`, which it records and uses for its registry and transcript files.
 """
 
 from __future__ import annotations
@@ -41,8 +41,11 @@ ignore_hup = "--ignore-hup" in args
 
 def say(text: str) -> None:
     data = (text + "\r\n").encode()
-    while data:
-        data = data[os.write(OUT, data):]
+    try:
+        while data:
+            data = data[os.write(OUT, data):]
+    except OSError:  # the terminal hung up; a survivor keeps going without it
+        pass
 
 
 def size() -> str:
@@ -134,6 +137,9 @@ def main() -> int:
         except InterruptedError:
             continue
         except OSError:
+            if "--survive-hangup" in args:  # like old Claude Code on macOS: orphaned, running on
+                while True:
+                    time.sleep(1)
             break
         if not chunk:
             say("eof")

@@ -1,0 +1,122 @@
+"""The one-session rule with real processes and the real lock: refusals, admission, SIGKILL, unmanaged."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+
+import psutil
+
+from conftest import CSUP, Env, exit_status, ready_pid, wait_for
+
+
+def test_second_run_is_refused_while_the_first_runs(env: Env) -> None:
+    first = env.csup("run", "--claude", str(env.program()))
+    cli_pid = ready_pid(first)
+    record = json.loads((env.runtime / "session.json").read_text())
+    assert record["cli"]["pid"] == cli_pid
+
+    second = env.csup("run", "--claude", str(env.program()))
+    assert exit_status(second) == 75
+    text = second.before.decode()
+    assert f"claude pid {cli_pid}" in text
+    assert f"csup pid {first.pid}" in text
+    assert "csup takeover" in text and "idle" in text and "started" in text
+    # It changed nothing: the holder's record and CLI are intact.
+    assert json.loads((env.runtime / "session.json").read_text()) == record
+    first.send(b"echo still-here\r")
+    first.expect(b"echo: still-here")
+
+    first.send(b"exit 0\r")
+    assert exit_status(first) == 0
+    assert not (env.runtime / "session.json").exists()
+    third = env.csup("run", "--claude", str(env.program()))
+    ready_pid(third)
+    third.send(b"exit 0\r")
+    assert exit_status(third) == 0
+
+
+def test_sigkilled_holder_frees_the_lock_and_its_cli_ends(env: Env) -> None:
+    first = env.csup("run", "--claude", str(env.program()))
+    cli_pid = ready_pid(first)
+    os.kill(first.pid, signal.SIGKILL)
+    # Decision (README "If csup is killed"): the CLI does not run on unsupervised — the parent-death signal
+    # (Linux) and the pty hang-up end it.
+    wait_for(lambda: not _alive(cli_pid), what="the orphaned CLI to end")
+    second = env.csup("run", "--claude", str(env.program()))
+    ready_pid(second)  # the kernel released the lock; the stale record was ignored
+    second.send(b"exit 0\r")
+    assert exit_status(second) == 0
+
+
+def test_sigkilled_holder_with_a_cli_that_ignores_hangups_is_shown_as_unmanaged(env: Env) -> None:
+    # A CLI that survives csup's death (older Claude Code on macOS did) keeps the rule: it is a claude
+    # process outside csup, so the next run refuses and names it.
+    program = env.unmanaged_program()
+    first = env.csup("run", "--claude", str(program), "--", "--ignore-term", "--ignore-hup",
+                     "--survive-hangup")
+    cli_pid = ready_pid(first)
+    env.track(cli_pid)
+    os.kill(first.pid, signal.SIGKILL)
+    second = env.csup("run", "--claude", str(env.program()))
+    assert exit_status(second) == 75
+    assert f"pid {cli_pid}" in second.before.decode()
+    assert "outside csup" in second.before.decode()
+
+
+def test_unmanaged_claude_refuses_unless_allowed(env: Env) -> None:
+    stray = subprocess.Popen([str(env.unmanaged_program())], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, env=env.vars)
+    env.track(stray.pid)
+    wait_for(lambda: _cmdline(stray.pid), what="the stray to start")
+    refused = env.csup("run", "--claude", str(env.program()))
+    assert exit_status(refused) == 75
+    text = refused.before.decode()
+    assert f"pid {stray.pid}" in text and "--allow-unmanaged" in text
+
+    allowed = env.csup("run", "--allow-unmanaged", "--claude", str(env.program()))
+    ready_pid(allowed)
+    allowed.send(b"exit 0\r")
+    assert exit_status(allowed) == 0
+    stray.kill()
+    stray.wait()
+
+
+def test_nested_and_print_mode_strays_are_not_sessions(env: Env) -> None:
+    # `claude -p …` (print mode) and `claude mcp …` are not sessions and do not block a run.
+    for extra in (["-p", "hi"], ["mcp", "serve"]):
+        proc = subprocess.Popen([str(env.unmanaged_program()), *extra], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, env=env.vars)
+        env.track(proc.pid)
+    child = env.csup("run", "--claude", str(env.program()))
+    ready_pid(child)
+    child.send(b"exit 0\r")
+    assert exit_status(child) == 0
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        return psutil.Process(pid).cmdline()
+    except psutil.Error:
+        return []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_refusal_is_quick_and_touches_no_tty(env: Env) -> None:
+    first = env.csup("run", "--claude", str(env.program()))
+    ready_pid(first)
+    # From a non-terminal, `claude` passes through, so use a pty; the refusal must not change its termios.
+    shell = env.shell(f"stty -g; {' '.join(CSUP)} run --claude {env.program()}; echo rc=$?; stty -g")
+    shell.expect(rb"([0-9a-f:]+)\r\n")
+    before = shell.match.group(1)
+    shell.expect(rb"rc=75\r\n")
+    shell.expect(rb"([0-9a-f:]+)\r\n")
+    assert shell.match.group(1) == before
