@@ -62,6 +62,13 @@ def _words(raw: Any) -> tuple[str, ...]:
     return tuple(raw)
 
 
+def _names(raw: Any) -> tuple[str, ...]:
+    names = _words(raw)
+    if not names:
+        raise ValueError("a list of at least one name")
+    return names
+
+
 def _percent(raw: Any) -> float:
     if isinstance(raw, bool):
         raise ValueError("a number from 0 to 100")
@@ -105,7 +112,7 @@ SETTINGS: tuple[Setting, ...] = (
             "Percent of one core the CLI's process tree must use to count as busy near a deadline; 0 disables."),
     Setting("claude", "", _text, "Path of the real CLI; empty means search PATH for `claude`."),
     Setting("allow_unmanaged", False, _boolean, "Start even while claude processes run outside csup."),
-    Setting("claude_names", ("claude",), _words,
+    Setting("claude_names", ("claude",), _names,
             "Executable names that identify a claude process (for finding unmanaged sessions)."),
     Setting("passthrough_commands", CLAUDE_SUBCOMMANDS, _words,
             "The CLI's subcommands that are not sessions: run directly, without lock or pty."),
