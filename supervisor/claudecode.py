@@ -3,6 +3,7 @@ sessions, and what applies only when the program is Claude Code. Reads the files
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import stat
@@ -136,3 +137,26 @@ def config_dir(environ: Mapping[str, str]) -> Path:
 def transcript_path(environ: Mapping[str, str], cwd: str, session_id: str) -> Path:
     """Where Claude Code keeps a conversation: projects/<cwd with every non-alphanumeric as '-'>/<id>.jsonl."""
     return config_dir(environ) / "projects" / re.sub(r"[^A-Za-z0-9]", "-", cwd) / f"{session_id}.jsonl"
+
+
+def read_registry(environ: Mapping[str, str], pid: int) -> dict[str, object] | None:
+    """Claude Code's live-session file for `pid` (undocumented: read defensively, None when absent or odd)."""
+    path = config_dir(environ) / "sessions" / f"{pid}.json"
+    try:
+        with open(path, "rb") as handle:
+            data = json.loads(handle.read(1 << 16))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("pid") != pid:
+        return None
+    return data
+
+
+def registry_status(entry: Mapping[str, object], now_wall: float, now_mono: float) -> tuple[str, float | None]:
+    """(status, monotonic time of its last change) from a registry entry; times in it are epoch milliseconds."""
+    status = entry.get("status")
+    changed = entry.get("statusUpdatedAt", entry.get("updatedAt"))
+    changed_mono = None
+    if isinstance(changed, int | float) and not isinstance(changed, bool):
+        changed_mono = now_mono - (now_wall - changed / 1000.0)
+    return (status if isinstance(status, str) else "unknown"), changed_mono

@@ -1,71 +1,263 @@
-"""The decisions taken while a session runs: when to shut down and which shutdown step is next. Driven by the
-relay's events with an injected clock; its side effects go through the relay and the `Actions` it is given."""
+"""The decisions taken while a session runs: what counts as activity, when to warn, when to end the session and
+which shutdown step is next. Driven by the relay's events with the monotonic `now` they carry; every side effect
+goes through the relay handle or the `Actions` it is given, so tests drive it with fakes and a fake clock."""
 
 from __future__ import annotations
 
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
+from .durations import format_duration
+from .idle import IdleClock, is_typed
 from .procs import ProcessIdentity, signal_name
-from .shutdown import ShutdownPlan, Step
+from .shutdown import Action, ShutdownPlan, Step
+
+REPAINT_GRACE = 0.5  # output this soon after a resize csup forwarded is the CLI's repaint, not activity
+PUBLISH_EVERY = 5.0  # the record's last activity is rewritten at most this often (never per keystroke)
+TITLE_EVERY = 5.0  # the warning's countdown in the terminal title moves this often
+MIN_CPU_SPAN = 0.5  # a CPU rate over a shorter span is noise
+
+
+@dataclass(frozen=True)
+class IdlePolicy:
+    limit: float | None
+    warn_before: float
+    count_output: bool = True
+    cpu_threshold: float = 2.0  # percent of one core; 0 disables the CPU inhibitor
+    waiting_limit: float | None = None  # while the CLI waits on a permission prompt; None = never end, only warn
+
+
+@dataclass(frozen=True)
+class CliState:
+    """What the CLI publishes about itself (Claude Code's live-session registry)."""
+
+    status: str  # idle, busy, waiting, …
+    changed_at: float | None = None  # monotonic time of the last status change, when known
+
+
+@dataclass(frozen=True)
+class Published:
+    state: str  # active, warning, ending
+    last_activity: float  # monotonic
+    reason: str | None = None
+
+
+def _nothing(*_: object) -> None:
+    return None
 
 
 @dataclass
 class Actions:
-    """The side effects the controller may take, passed in so tests can watch them."""
+    """The side effects the controller may ask for."""
 
     snapshot_tree: Callable[[], list[ProcessIdentity]]
     signal_verified: Callable[[ProcessIdentity, int], bool]
+    cpu_seconds: Callable[[], float | None] = lambda: None
+    cli_state: Callable[[], CliState | None] = lambda: None
+    notify: Callable[[str, str], None] = _nothing
+    publish: Callable[[Published], None] = _nothing
+    event: Callable[..., None] = _nothing
 
 
-class RelayHandle:
-    """The part of PtyRelay the controller uses (a Protocol in spirit; kept small)."""
-
-    child_exited: bool
-
+class RelayHandle(Protocol):
+    @property
+    def child_exited(self) -> bool: ...
     def send_to_child(self, data: bytes) -> None: ...
     def signal_child(self, signum: int, *, group: bool = False) -> bool: ...
     def abandon(self) -> None: ...
+    def inject(self, data: bytes) -> None: ...
 
 
 SIGNAL_REASONS = {
     signal.SIGTERM: "csup received SIGTERM",
-    signal.SIGHUP: "the terminal was closed",
+    signal.SIGHUP: "its terminal was closed",
 }
+
+
+def _title(text: str) -> bytes:
+    return b"\x1b]2;" + text.encode(errors="replace") + b"\x07"
+
+
+PUSH_TITLE = b"\x1b[22;0t"
+POP_TITLE = b"\x1b[23;0t"
 
 
 @dataclass
 class SessionController:
     steps: list[Step]
     actions: Actions
+    policy: IdlePolicy
+    clock: IdleClock
     exit_keys: bytes = b""
     relay: RelayHandle | None = None
     shutdown: ShutdownPlan | None = None
     tree: list[ProcessIdentity] = field(default_factory=list)
     end_reason: str | None = None
-    end_kind: str | None = None  # "idle", "signal", "stop", "takeover": why csup ended it, None if the CLI did
+    end_kind: str | None = None  # idle, signal, stop, takeover: why csup ended it; None when the CLI did
+    idle_at_end: float = 0.0
+    warning_since: float | None = None
+    on_request: Callable[[float], None] | None = None  # SIGUSR1: another terminal asks (stop, takeover)
+    _repaint_until: float = 0.0
+    _probe: tuple[float, float] | None = None
+    _published: Published | None = None
+    _published_at: float = float("-inf")
+    _title_at: float = 0.0
+    _waiting_noticed: bool = False
 
     # --- relay events ---
 
-    def deadline(self) -> float | None:
-        return self.shutdown.deadline() if self.shutdown else None
+    def deadline(self, now: float) -> float | None:
+        if self.shutdown is not None:
+            return self.shutdown.deadline()
+        due = [self.clock.next_deadline(now)]
+        if self.warning_since is not None:
+            due.append(self._title_at + TITLE_EVERY)
+        if self._waiting_noticed and self.policy.waiting_limit is not None:
+            due.append(self.clock.last_activity + self.policy.waiting_limit)
+        if self._published is not None and self._published.last_activity != self.clock.last_activity:
+            due.append(self._published_at + PUBLISH_EVERY)
+        present = [t for t in due if t is not None]
+        return min(present) if present else None
 
     def on_wake(self, now: float) -> None:
         if self.shutdown is not None:
             self._advance_shutdown(now)
+            return
+        self._check_idle(now)
+        if self.shutdown is None:
+            self._publish(now)
 
     def on_input(self, data: bytes, now: float) -> None:
-        return None
+        if is_typed(data):
+            self._activity(now)
 
     def on_output(self, data: bytes, now: float) -> None:
-        return None
+        if self.policy.count_output and now >= self._repaint_until:
+            self._activity(now)
 
     def on_resize(self, now: float) -> None:
-        return None
+        self._repaint_until = now + REPAINT_GRACE
 
     def on_signal(self, signum: int, now: float) -> None:
+        if signum == signal.SIGUSR1 and self.on_request is not None:
+            self.on_request(now)
+            return
         self.request_shutdown(SIGNAL_REASONS.get(signum, f"csup received {signal_name(signum)}"), "signal", now)
+
+    # --- idle ---
+
+    def _activity(self, now: float) -> None:
+        self.clock.touch(now)
+        self._probe = None
+        self._waiting_noticed = False
+        if self.warning_since is not None:
+            self._end_warning(now)
+
+    def _check_idle(self, now: float) -> None:
+        phase = self.clock.phase(now)
+        if phase == "off":
+            return
+        if phase == "active":
+            probe_at = self.clock.probe_at
+            if self._probe is None and probe_at is not None and now >= probe_at:
+                self._take_probe(now)
+            return
+        if self._probe is None:
+            self._take_probe(now)
+        elif self._silently_busy(now):
+            self._activity(now)
+            return
+        if self._cli_reports_activity(now):
+            self._activity(now)
+            return
+        if phase == "warning":
+            if self.warning_since is None:
+                self._begin_warning(now)
+            elif now >= self._title_at + TITLE_EVERY:
+                self._show_countdown(now)
+            return
+        state = self.actions.cli_state()
+        if state is not None and state.status == "waiting" and self._waiting_keeps_it(now):
+            return
+        idle = self.clock.idle_for(now)
+        self.idle_at_end = idle
+        limit = format_duration(self.clock.limit or 0)
+        self.request_shutdown(f"idle for {format_duration(idle)} (limit {limit})", "idle", now)
+
+    def _take_probe(self, now: float) -> None:
+        cpu = self.actions.cpu_seconds() if self.policy.cpu_threshold > 0 else None
+        self._probe = (now, cpu) if cpu is not None else None
+
+    def _silently_busy(self, now: float) -> bool:
+        """The CLI's process tree used CPU above the threshold since the last sample (a long silent tool run)."""
+        if self._probe is None or self.policy.cpu_threshold <= 0:
+            return False
+        then, cpu_then = self._probe
+        if now - then < MIN_CPU_SPAN:
+            return False
+        cpu_now = self.actions.cpu_seconds()
+        if cpu_now is None:
+            return False
+        self._probe = (now, cpu_now)
+        return (cpu_now - cpu_then) / (now - then) * 100 >= self.policy.cpu_threshold
+
+    def _cli_reports_activity(self, now: float) -> bool:
+        """Claude Code's registry: `busy` is activity, and the clock restarts when a busy turn ends."""
+        state = self.actions.cli_state()
+        if state is None:
+            return False
+        if state.status == "busy":
+            return True
+        if state.changed_at is not None and state.changed_at > self.clock.last_activity:
+            self.clock.touch(min(state.changed_at, now))
+            return self.clock.phase(now) == "active"
+        return False
+
+    def _waiting_keeps_it(self, now: float) -> bool:
+        """A CLI waiting on a permission prompt: its own, longer limit, or (None) a notice and no end."""
+        if not self._waiting_noticed:
+            self._waiting_noticed = True
+            self.actions.notify("Claude is waiting for you", "A permission prompt has been waiting "
+                                f"{format_duration(self.clock.idle_for(now))}.")
+        limit = self.policy.waiting_limit
+        return limit is None or self.clock.idle_for(now) < limit
+
+    def _begin_warning(self, now: float) -> None:
+        self.warning_since = now
+        left = format_duration(self.clock.time_left(now) or 0)
+        if self.relay is not None:
+            self.relay.inject(PUSH_TITLE + b"\x07")
+        self._show_countdown(now)
+        self.actions.notify("Claude session idle", f"It ends in {left} unless you press a key in its terminal.")
+        self.actions.event("warned", idle=round(self.clock.idle_for(now), 1), left=round(self.clock.time_left(now)
+                                                                                             or 0, 1))
+        self._publish(now, force=True)
+
+    def _show_countdown(self, now: float) -> None:
+        self._title_at = now
+        if self.relay is not None:
+            left = format_duration(self.clock.time_left(now) or 0)
+            self.relay.inject(_title(f"csup: idle, session ends in {left} - press a key to keep it"))
+
+    def _end_warning(self, now: float) -> None:
+        self.warning_since = None
+        if self.relay is not None:
+            self.relay.inject(POP_TITLE)
+        self.actions.event("cancelled")
+        self._publish(now, force=True)
+
+    def _publish(self, now: float, force: bool = False) -> None:
+        state = "ending" if self.shutdown else "warning" if self.warning_since is not None else "active"
+        current = Published(state, self.clock.last_activity, self.end_reason)
+        if current == self._published:
+            return
+        if not force and self._published is not None and state == self._published.state \
+                and now - self._published_at < PUBLISH_EVERY:
+            return
+        self._published, self._published_at = current, now
+        self.actions.publish(current)
 
     # --- shutdown ---
 
@@ -74,7 +266,11 @@ class SessionController:
         if self.shutdown is not None:
             return
         self.end_reason, self.end_kind = reason, kind
+        if self.warning_since is not None and self.relay is not None:
+            self.relay.inject(POP_TITLE)
+            self.warning_since = None
         self.shutdown = ShutdownPlan(list(self.steps), reason, now)
+        self._publish(now, force=True)
         self._advance_shutdown(now)
 
     def _advance_shutdown(self, now: float) -> None:
@@ -91,22 +287,19 @@ class SessionController:
             # Before the first signal: tool children live in their own sessions, outside the CLI's group, and
             # once the CLI is gone they can no longer be found through it.
             self.tree = self.actions.snapshot_tree()
-        self.shutdown.note(step.action, self._carry_out(step))
+        self.shutdown.note(step.action, self._carry_out(step.action))
 
-    def _carry_out(self, step: Step) -> str:
+    def _carry_out(self, action: Action) -> str:
         assert self.relay is not None
-        if step.action == "keys":
+        if action == "keys":
             self.relay.send_to_child(self.exit_keys)
             return f"typed {len(self.exit_keys)} exit key(s)"
-        if step.action == "term_cli":
+        if action == "term_cli":
             return "SIGTERM to the CLI" if self.relay.signal_child(signal.SIGTERM) else "the CLI was gone"
-        if step.action == "term_tree":
-            sent = sum(self.actions.signal_verified(proc, signal.SIGTERM) for proc in self.tree)
-            self.relay.signal_child(signal.SIGTERM, group=True)
-            return f"SIGTERM to the CLI's group and {sent} descendant(s)"
-        sent = sum(self.actions.signal_verified(proc, signal.SIGKILL) for proc in self.tree)
-        self.relay.signal_child(signal.SIGKILL, group=True)
-        return f"SIGKILL to the CLI's group and {sent} descendant(s)"
+        signum = signal.SIGTERM if action == "term_tree" else signal.SIGKILL
+        sent = sum(self.actions.signal_verified(proc, signum) for proc in self.tree)
+        self.relay.signal_child(signum, group=True)
+        return f"{signal_name(signum)} to the CLI's group and {sent} descendant(s)"
 
     def leftover_descendants(self) -> list[ProcessIdentity]:
         """Descendants recorded before the shutdown, to be ended even when the CLI itself left quickly."""

@@ -223,3 +223,21 @@ def describe(pid: int) -> dict[str, Any]:
         pass
     return info
 
+
+
+def tree_cpu_seconds(pid: int) -> float | None:
+    """CPU seconds used by a process and its live descendants (with the children each has reaped)."""
+    ps = _psutil()
+    try:
+        root = ps.Process(pid)
+        members = [root, *root.children(recursive=True)]
+    except (ps.NoSuchProcess, ps.AccessDenied, ps.ZombieProcess):
+        return None
+    total = 0.0
+    for member in members:
+        try:
+            times = member.cpu_times()
+        except (ps.NoSuchProcess, ps.AccessDenied, ps.ZombieProcess):
+            continue
+        total += times.user + times.system + times.children_user + times.children_system
+    return total

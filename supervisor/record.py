@@ -31,6 +31,8 @@ class SessionRecord:
     warn_before: float | None
     state: str = "starting"
     claude_session_id: str | None = None
+    last_activity_mono: float | None = None  # the machine-wide monotonic clock: idle time without sleep
+    end_reason: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def with_changes(self, **changes: Any) -> SessionRecord:
@@ -67,6 +69,8 @@ class SessionRecord:
                 state=data.get("state") if data.get("state") in STATES else "active",
                 claude_session_id=data.get("claude_session_id") if isinstance(data.get("claude_session_id"), str)
                 else None,
+                last_activity_mono=_optional_number(data.get("last_activity_mono")),
+                end_reason=data.get("end_reason") if isinstance(data.get("end_reason"), str) else None,
                 extra=data.get("extra") if isinstance(data.get("extra"), dict) else {},
             )
         except (TypeError, ValueError):

@@ -27,6 +27,7 @@ DRAIN_QUIET = 0.1  # after the CLI exits, how long without output before we stop
 DRAIN_CAP = 2.0  # a background child holding the pty open must not keep csup alive
 SUSPEND_WATCH = 0.5  # after Ctrl-Z, how long we watch for the CLI handing the terminal back (cooked mode)
 SUSPEND_POLL = 0.02
+INJECT_WAIT = 0.2  # how long csup's own bytes wait for the CLI to finish an escape sequence it began
 CTRL_Z = b"\x1a"
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGQUIT)
 HANDLED_SIGNALS = (
@@ -39,7 +40,7 @@ PR_SET_PDEATHSIG = 1
 class Controller(Protocol):
     """What the relay reports to, and asks for its next deadline (the idle clock, the shutdown plan)."""
 
-    def deadline(self) -> float | None: ...
+    def deadline(self, now: float) -> float | None: ...
     def on_wake(self, now: float) -> None: ...
     def on_input(self, data: bytes, now: float) -> None: ...
     def on_output(self, data: bytes, now: float) -> None: ...
@@ -116,6 +117,7 @@ class PtyRelay:
         self._suspend_watch_until: float | None = None
         self._suspended = False
         self._abandoned = False
+        self._injections = bytearray()
 
     # --- what the controller may do -------------------------------------------------------------------------
 
@@ -136,6 +138,17 @@ class PtyRelay:
         except ProcessLookupError:
             return False
         return True
+
+    def inject(self, data: bytes) -> None:
+        """csup's own bytes for the screen (title, bell), written between the CLI's escape sequences."""
+        self._injections += data
+        self._flush_injections(self.clock())
+
+    def _flush_injections(self, now: float) -> None:
+        if self._injections and (not self.journal.mid_sequence or now - self._last_output_at >= INJECT_WAIT):
+            data = bytes(self._injections)
+            self._injections.clear()
+            self.write_terminal(data)
 
     def abandon(self) -> None:
         """Stop waiting for a child that survived SIGKILL (stuck in the kernel); csup exits without it."""
@@ -184,6 +197,7 @@ class PtyRelay:
                     self._flush_to_child()
                 self._check_suspend_watch(now)
                 self.controller.on_wake(now)
+                self._flush_injections(now)
         return self.exit_code()
 
     def _wait(self, wake_fd: int, now: float) -> tuple[list[int], list[int]]:
@@ -199,13 +213,15 @@ class PtyRelay:
 
     def _timeout(self, now: float) -> float | None:
         deadlines = []
-        controller_deadline = self.controller.deadline()
+        controller_deadline = self.controller.deadline(now)
         if controller_deadline is not None:
             deadlines.append(controller_deadline)
         if self._suspend_watch_until is not None:
             deadlines.append(now + SUSPEND_POLL)
         if self._exited_at is not None:
             deadlines.append(max(self._last_output_at, self._exited_at) + DRAIN_QUIET)
+        if self._injections:
+            deadlines.append(self._last_output_at + INJECT_WAIT)
         return max(0.0, min(deadlines) - now) if deadlines else None
 
     def _finished(self) -> bool:

@@ -8,14 +8,18 @@ import sys
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from typing import NoReturn
 
 from . import claudecode, procs, report, tty
 from .config import Config
-from .controller import Actions, SessionController
+from .controller import Actions, CliState, IdlePolicy, Published, SessionController
 from .errors import CliNotExecutable, CliNotFound, ExitCode, SessionBusy
+from .events import log_event
+from .idle import IdleClock
 from .lock import FileFlock
+from .notify import notify
 from .paths import Paths, ensure_private_dir
 from .record import SessionRecord, read_record, remove_record, write_record
 from .relay import PtyRelay, Terminal, spawn
@@ -40,7 +44,9 @@ def run(request: RunRequest, cfg: Config, paths: Paths, environ: Mapping[str, st
     ensure_private_dir(paths.runtime_dir)
     lock = FileFlock(paths.lock_file)
     if not lock.try_acquire():
-        raise SessionBusy(report.refusal_held(_live_record(paths), time.time()))
+        holder = _live_record(paths)
+        log_event(paths.log_file, "refused", holder=holder.session_id if holder else None)
+        raise SessionBusy(report.refusal_held(holder, time.time()))
     with lock:
         if not cfg.allow_unmanaged:
             _refuse_unmanaged(cfg)
@@ -98,37 +104,80 @@ def _supervise(program: claudecode.Program, args: list[str], cfg: Config, paths:
             claude_session_id = str(uuid.uuid4())
             args = ["--session-id", claude_session_id, *args]
     tty_fd = tty.terminal_fd(0, 1)
-    now = time.time()
-    me = procs.ProcessIdentity(os.getpid(), 0.0)
+    started_wall, started_mono = time.time(), time.monotonic()
     record = SessionRecord(
-        session_id=session_id, csup=me, cli=None, tty=_tty_name(tty_fd), cwd=os.getcwd(),
-        argv=(program.path, *args), started_at=now, last_activity_at=now, idle_limit=cfg.idle_limit,
-        warn_before=cfg.warn_before, claude_session_id=claude_session_id,
+        session_id=session_id, csup=procs.ProcessIdentity(os.getpid(), 0.0), cli=None, tty=_tty_name(tty_fd),
+        cwd=os.getcwd(), argv=(program.path, *args), started_at=started_wall, last_activity_at=started_wall,
+        idle_limit=cfg.idle_limit, warn_before=cfg.warn_before, claude_session_id=claude_session_id,
+        last_activity_mono=started_mono,
     )
     env = dict(environ)
     env[SESSION_ENV] = session_id
+    log = partial(log_event, paths.log_file, session=session_id)
     controller = SessionController(
         steps=default_steps(cfg), exit_keys=cfg.exit_keys.encode(),
-        actions=Actions(snapshot_tree=lambda: [], signal_verified=procs.signal_verified),
+        policy=IdlePolicy(limit=cfg.idle_limit, warn_before=cfg.warn_before or 0.0,
+                          count_output=cfg.activity == "input+output", cpu_threshold=cfg.cpu_threshold,
+                          waiting_limit=cfg.waiting_limit),
+        clock=IdleClock(cfg.idle_limit, cfg.warn_before or 0.0, started_mono),
+        actions=Actions(snapshot_tree=list, signal_verified=procs.signal_verified, event=log,
+                        notify=notify if cfg.notify else lambda title, body: None),
     )
     with tty.raw_mode(tty_fd) as saved:
         child = spawn([program.path, *args], env=env, size=tty.get_size(tty_fd))
         relay = PtyRelay(child, Terminal(0, 1, tty_fd), controller, saved_attrs=saved)
         controller.relay = relay
-        controller.actions.snapshot_tree = lambda: procs.descendants(child.pid)
         try:
             # After the spawn: psutil's import and the record write must not delay the CLI's first screen.
-            me = procs.identity_of(os.getpid()) or me
-            cli = procs.identity_of(child.pid)
-            record = record.with_changes(csup=me, cli=cli, state="active")
+            record = record.with_changes(csup=procs.identity_of(os.getpid()) or record.csup,
+                                         cli=procs.identity_of(child.pid), state="active")
             write_record(paths.record_file, record)
+            log("started", cli_pid=child.pid, cwd=record.cwd, tty=record.tty, idle_limit=cfg.idle_limit)
+            controller.actions = _live_actions(controller.actions, child.pid, program, environ, paths, record)
             code = relay.run()
         finally:
             relay.write_terminal(relay.journal.undo())
             child.close()
             remove_record(paths.record_file, session_id)
     _end_leftovers(controller.leftover_descendants(), cfg.tree_wait)
-    return _report_end(relay, controller, claude_session_id, code)
+    resume = _resume_hint(program, environ, record.cwd, claude_session_id)
+    final = int(ExitCode.IDLE_TIMEOUT) if controller.end_kind == "idle" else code
+    log("ended", reason=controller.end_reason or f"the CLI exited ({code})", how=controller.end_kind or "exit",
+        code=final, duration=round(time.monotonic() - started_mono, 1), idle=round(controller.idle_at_end, 1),
+        steps=controller.shutdown.taken if controller.shutdown else [])
+    _report_end(relay, controller, resume, code)
+    return final
+
+
+def _live_actions(base: Actions, cli_pid: int, program: claudecode.Program, environ: Mapping[str, str],
+                  paths: Paths, record: SessionRecord) -> Actions:
+    """The controller's window on the running CLI: its process tree, its CPU, its registry, the record."""
+
+    def cli_state() -> CliState | None:
+        entry = claudecode.read_registry(environ, cli_pid) if program.is_claude_code else None
+        if entry is None:
+            return None
+        status, changed = claudecode.registry_status(entry, time.time(), time.monotonic())
+        return CliState(status, changed)
+
+    def publish(published: Published) -> None:
+        wall = time.time() - (time.monotonic() - published.last_activity)
+        write_record(paths.record_file, record.with_changes(
+            state=published.state, last_activity_at=wall, last_activity_mono=published.last_activity,
+            end_reason=published.reason))
+
+    return replace(base, snapshot_tree=lambda: procs.descendants(cli_pid),
+                   cpu_seconds=lambda: procs.tree_cpu_seconds(cli_pid), cli_state=cli_state, publish=publish)
+
+
+def _resume_hint(program: claudecode.Program, environ: Mapping[str, str], cwd: str,
+                 claude_session_id: str | None) -> str | None:
+    """The exact command that carries the conversation on, when there is one to carry on."""
+    if not program.is_claude_code:
+        return None
+    if claude_session_id and claudecode.transcript_path(environ, cwd, claude_session_id).exists():
+        return report.resume_command(claude_session_id)
+    return None
 
 
 def _tty_name(fd: int | None) -> str:
@@ -153,14 +202,14 @@ def _end_leftovers(leftovers: list[procs.ProcessIdentity], wait: float) -> None:
         procs.signal_verified(proc, signal.SIGKILL)
 
 
-def _report_end(relay: PtyRelay, controller: SessionController, claude_session_id: str | None, code: int) -> int:
+def _report_end(relay: PtyRelay, controller: SessionController, resume: str | None, code: int) -> None:
+    if relay.terminal_gone:
+        return
     if controller.end_reason is None:
-        if code > 128 and not relay.at_line_start and not relay.terminal_gone:
-            sys.stderr.write("\r\n")
-        return code
-    if not relay.terminal_gone:
-        if not relay.at_line_start:
-            sys.stderr.write("\n")
-        sys.stderr.write(report.ended_line(controller.end_reason, report.resume_command(claude_session_id)) + "\n")
-        sys.stderr.flush()
-    return int(ExitCode.IDLE_TIMEOUT) if controller.end_kind == "idle" else code
+        if code > 128 and not relay.at_line_start:
+            sys.stderr.write("\r\n")  # a CLI that died mid-line must not leave the prompt after its last word
+        return
+    if not relay.at_line_start:
+        sys.stderr.write("\n")
+    sys.stderr.write(report.ended_line(controller.end_reason, resume) + "\n")
+    sys.stderr.flush()

@@ -17,6 +17,8 @@ _DEFAULT_ON = {25: "cursor", 7: "autowrap"}
 _UNDO_ORDER = (1049, 1047, 47, 1000, 1002, 1003, 1005, 1006, 1015, 1004, 2004, 1, 7, 25)
 _SEQUENCE = re.compile(rb"\x1b\[([?<>=])([0-9;]*)([hlum])")
 _MAX_TAIL = 32  # longest sequence we track, with room for parameters
+# A complete escape sequence of any kind: CSI, OSC/DCS/APC strings (ended by BEL or ST), or ESC + one byte.
+_COMPLETE = re.compile(rb"\x1b(?:\[[0-?]*[ -/]*[@-~]|[\]P_^][^\x07\x1b]*(?:\x07|\x1b\\)|(?![\[\]P_^])[ -/]*[0-~])")
 
 
 class ModeJournal:
@@ -25,8 +27,10 @@ class ModeJournal:
         self._kitty_pushes = 0
         self._modify_other_keys = False
         self._tail = b""
+        self._last_bytes = b""
 
     def feed(self, chunk: bytes) -> None:
+        self._last_bytes = chunk[-_MAX_TAIL:] if len(chunk) >= _MAX_TAIL else self._last_bytes[-_MAX_TAIL:] + chunk
         if self._tail:
             chunk = self._tail + chunk
             self._tail = b""
@@ -53,6 +57,16 @@ class ModeJournal:
             self._kitty_pushes = max(0, self._kitty_pushes - (numbers[0] if numbers else 1))
         elif prefix == b">" and final == b"m" and numbers[:1] == [4]:
             self._modify_other_keys = len(numbers) > 1 and numbers[1] > 0
+
+    @property
+    def mid_sequence(self) -> bool:
+        """The output so far ends inside an escape sequence or a UTF-8 character: nothing may be written between
+        its halves. Computed on demand (csup writes its own bytes rarely), not per chunk."""
+        tail = self._last_bytes
+        escape = tail.rfind(b"\x1b")
+        if escape >= 0 and not _COMPLETE.match(tail, escape):
+            return True
+        return _ends_mid_character(tail)
 
     @property
     def active(self) -> list[str]:
@@ -85,6 +99,17 @@ class ModeJournal:
         if self._modify_other_keys:
             out.append(b"\x1b[>4;2m")
         return b"".join(out)
+
+
+def _ends_mid_character(data: bytes) -> bool:
+    for back in range(1, min(4, len(data)) + 1):
+        byte = data[-back]
+        if byte < 0x80:
+            return False
+        if byte >= 0xC0:  # a lead byte: how many bytes its character needs
+            need = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+            return back < need
+    return False
 
 
 def _may_continue(fragment: bytes) -> bool:

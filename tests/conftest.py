@@ -59,6 +59,14 @@ class Env:
             path.symlink_to(STANDIN)
         return path
 
+    def stray(self, *args: str) -> pexpect.spawn:
+        """An unmanaged claude session: the stand-in in a terminal of its own, started without csup."""
+        child = pexpect.spawn(str(self.unmanaged_program()), list(args), env=self.vars, timeout=DEADLINE,
+                              cwd=str(self.root))
+        self.spawned.append(child)
+        child.expect(b"ready pid=")
+        return child
+
     def csup(self, *args: str, dimensions: tuple[int, int] = (24, 80), env: dict[str, str] | None = None,
              timeout: float = DEADLINE) -> pexpect.spawn:
         child = pexpect.spawn(CSUP[0], [*CSUP[1:], *args], env=env or self.vars, dimensions=dimensions,

@@ -116,6 +116,8 @@ def test_clean_cli_gets_no_extra_bytes(env: Env) -> None:
 def test_sigterm_to_csup_ends_the_cli_gracefully(env: Env) -> None:
     child = env.csup("run", "--claude", str(env.program()))
     cli_pid = ready_pid(child)
+    child.send(b"transcript\r")
+    child.expect(b"transcript ")
     os.kill(child.pid, signal.SIGTERM)
     child.expect(b"signal SIGTERM")
     child.expect(rb"session ended: csup received SIGTERM\. Resume it: claude --resume [0-9a-f-]{36}")
