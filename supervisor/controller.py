@@ -44,7 +44,7 @@ class Published:
     reason: str | None = None
 
 
-def _nothing(*_: object) -> None:
+def _nothing(*_: object, **__: object) -> None:
     return None
 
 
@@ -110,9 +110,10 @@ class SessionController:
 
     def deadline(self, now: float) -> float | None:
         if self.shutdown is not None:
-            return self.shutdown.deadline()
+            done = self.relay is None or self.relay.child_exited or self.shutdown.past_last_wait(now)
+            return None if done else self.shutdown.deadline()
         due = [self.clock.next_deadline(now)]
-        if self.warning_since is not None:
+        if self.warning_since is not None and self.clock.phase(now) == "warning":
             due.append(self._title_at + TITLE_EVERY)
         if self._waiting_noticed and self.policy.waiting_limit is not None:
             due.append(self.clock.last_activity + self.policy.waiting_limit)
@@ -148,12 +149,12 @@ class SessionController:
 
     # --- idle ---
 
-    def _activity(self, now: float) -> None:
-        self.clock.touch(now)
+    def _activity(self, at: float) -> None:
+        self.clock.touch(at)
         self._probe = None
         self._waiting_noticed = False
-        if self.warning_since is not None:
-            self._end_warning(now)
+        if self.warning_since is not None and self.clock.phase(at) == "active":
+            self._end_warning(at)
 
     def _check_idle(self, now: float) -> None:
         phase = self.clock.phase(now)
@@ -170,7 +171,6 @@ class SessionController:
             self._activity(now)
             return
         if self._cli_reports_activity(now):
-            self._activity(now)
             return
         if phase == "warning":
             if self.warning_since is None:
@@ -180,6 +180,8 @@ class SessionController:
             return
         state = self.actions.cli_state()
         if state is not None and state.status == "waiting" and self._waiting_keeps_it(now):
+            if self.warning_since is not None:
+                self._end_warning(now)  # the session stays: the countdown would be a lie
             return
         idle = self.clock.idle_for(now)
         self.idle_at_end = idle
@@ -209,9 +211,10 @@ class SessionController:
         if state is None:
             return False
         if state.status == "busy":
+            self._activity(now)
             return True
         if state.changed_at is not None and state.changed_at > self.clock.last_activity:
-            self.clock.touch(min(state.changed_at, now))
+            self._activity(min(state.changed_at, now))  # the turn ended then: count from there, not from now
             return self.clock.phase(now) == "active"
         return False
 
