@@ -104,7 +104,7 @@ def test_stubborn_cli_and_its_grandchild_are_killed_and_the_lock_is_freed(env: E
     child.expect(b"signal SIGTERM")
     assert exit_status(child) == 124
     wait_for(lambda: not _alive(cli_pid) and not _alive(grandchild), what="the CLI and its grandchild to die")
-    ended = [event for event in _events(env) if event["event"] == "ended"][0]
+    ended = next(event for event in _events(env) if event["event"] == "ended")
     assert [step[0] for step in ended["steps"]] == ["term_cli", "term_tree", "kill_all"]
     again = env.csup("run", "--claude", str(env.program("standin")))
     ready_pid(again)  # the lock is free
