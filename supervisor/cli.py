@@ -27,25 +27,134 @@ def cli() -> None:
     """Supervise Claude Code sessions: one at a time, idle ones end themselves."""
 
 
-@cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
-@click.option("--idle-limit", metavar="DURATION", help="End the session after this long idle (default 30m; off).")
-@click.option("--warn-before", metavar="DURATION", help="Warn this long before the idle limit (default 1m).")
-@click.option("--allow-unmanaged", is_flag=True, default=None, help="Start even if claude runs outside csup.")
-@click.option("--claude", "claude_path", metavar="PATH", help="The real CLI (default: `claude` on PATH).")
-@click.argument("claude_args", nargs=-1, type=click.UNPROCESSED)
-def run(idle_limit: str | None, warn_before: str | None, allow_unmanaged: bool | None, claude_path: str | None,
-        claude_args: tuple[str, ...]) -> None:
-    """Start a supervised claude session (what `claude` is aliased to).
+_PASS_ON = {"ignore_unknown_options": True, "allow_interspersed_args": False}
 
-    Everything after `--` goes to the CLI unchanged.
-    """
+
+def _duration_arg(value: str | None, flag: str) -> float | None:
+    from .durations import DurationError, parse_duration
+
+    if value is None or value == "":
+        return None
+    try:
+        return parse_duration(value)
+    except DurationError as err:
+        raise click.BadParameter(str(err), param_hint=flag) from None
+
+
+def _confirm(question: str) -> bool:
+    if not sys.stdin.isatty():
+        return False
+    return click.confirm(question, default=False, err=True)
+
+
+def _start(claude_args: tuple[str, ...], flags: dict[str, Any], **request: Any) -> None:
     from .session import RunRequest
     from .session import run as run_session
 
-    cfg, paths = _load({"idle_limit": idle_limit, "warn_before": warn_before,
-                        "allow_unmanaged": allow_unmanaged, "claude": claude_path})
-    request = RunRequest(claude_args=claude_args, self_paths=(sys.argv[0],))
-    sys.exit(run_session(request, cfg, paths, os.environ))
+    cfg, paths = _load(flags)
+    try:
+        code = run_session(RunRequest(claude_args=claude_args, self_paths=(sys.argv[0],), confirm=_confirm,
+                                      **request), cfg, paths, os.environ)
+    except KeyboardInterrupt:  # Ctrl-C while waiting in line or taking over: nothing was started
+        click.echo("\ncsup: interrupted; nothing was started.", err=True)
+        code = 130
+    sys.exit(code)
+
+
+@cli.command(context_settings=_PASS_ON)
+@click.option("--idle-limit", metavar="DURATION", help="End the session after this long idle (default 30m; off).")
+@click.option("--warn-before", metavar="DURATION", help="Warn this long before the idle limit (default 1m).")
+@click.option("--wait", "wait", is_flag=False, flag_value="", default=None, metavar="[DURATION]",
+              help="Queue behind the running session instead of refusing (optionally give up after DURATION).")
+@click.option("--takeover", is_flag=True, help="End the running session and start here (as `csup takeover`).")
+@click.option("--allow-unmanaged", is_flag=True, default=None, help="Start even if claude runs outside csup.")
+@click.option("--claude", "claude_path", metavar="PATH", help="The real CLI (default: `claude` on PATH).")
+@click.argument("claude_args", nargs=-1, type=click.UNPROCESSED)
+def run(idle_limit: str | None, warn_before: str | None, wait: str | None, takeover: bool,
+        allow_unmanaged: bool | None, claude_path: str | None, claude_args: tuple[str, ...]) -> None:
+    """Start a supervised claude session (what `claude` is aliased to).
+
+    Everything after `--` goes to the CLI unchanged. A second session is refused (exit 75) unless --wait or
+    --takeover says what to do instead.
+
+    \b
+    Examples:
+      csup run                      # claude, supervised
+      csup run --idle-limit 2h -- --model opus
+      csup run --wait 10m           # queue for up to ten minutes
+    """
+    if wait is not None and takeover:
+        raise click.UsageError("--wait and --takeover exclude each other: choose one")
+    mode = "takeover" if takeover else "wait" if wait is not None else "now"
+    flags = {"idle_limit": idle_limit, "warn_before": warn_before, "allow_unmanaged": allow_unmanaged,
+             "claude": claude_path}
+    _start(claude_args, flags, mode=mode, patience=_duration_arg(wait, "--wait"))
+
+
+@cli.command(context_settings=_PASS_ON)
+@click.option("--resume/--no-resume", default=True, show_default=True,
+              help="Carry the old session's conversation on (claude --resume ID in its directory).")
+@click.option("--force", is_flag=True, help="End claude sessions outside csup without asking.")
+@click.option("--claude", "claude_path", metavar="PATH", help="The real CLI (default: `claude` on PATH).")
+@click.argument("claude_args", nargs=-1, type=click.UNPROCESSED)
+def takeover(resume: bool, force: bool, claude_path: str | None, claude_args: tuple[str, ...]) -> None:
+    """End the running session, wherever it is, and start one here.
+
+    \b
+    Examples:
+      csup takeover                 # continue the old conversation here
+      csup takeover --no-resume     # start a new conversation
+    """
+    _start(claude_args, {"claude": claude_path}, mode="takeover", resume=resume, force=force)
+
+
+@cli.command()
+@click.option("--force", is_flag=True, help="Also end claude sessions outside csup without asking.")
+@click.option("--wait", "wait", metavar="DURATION", help="How long the session may take to end before csup "
+              "escalates to SIGTERM, then SIGKILL (default: its shutdown plan plus 10s).")
+def stop(force: bool, wait: str | None) -> None:
+    """End the running session from any terminal (or none, e.g. cron); start nothing.
+
+    \b
+    Examples:
+      csup stop
+      csup stop --force --wait 5s
+    """
+    from .turns import stderr_line
+    from .turns import stop as stop_session
+
+    patience = _duration_arg(wait, "--wait")
+    cfg, paths = _load({})
+    outcome = stop_session(paths, cfg, os.environ, force=force, patience=patience, confirm=_confirm,
+                           show=stderr_line)
+    stderr_line("")
+    click.echo("\n".join(outcome.lines))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object (schema in the README).")
+def status(as_json: bool) -> None:
+    """Who holds the session, how long it has been idle, and claude processes outside csup.
+
+    Exits 0 when a session is running (managed or not), 1 when none is.
+
+    \b
+    Examples:
+      csup status
+      csup status --json | jq .session.idle_seconds
+    """
+    from .report import render_status
+    from .status import gather
+
+    cfg, paths = _load({})
+    report = gather(paths, cfg, os.environ)
+    if as_json:
+        import json
+
+        click.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        click.echo(render_status(report))
+    sys.exit(0 if report.running else 1)
 
 
 def main(argv: list[str] | None = None) -> None:

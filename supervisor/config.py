@@ -121,6 +121,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("exit_keys_wait", "2s", _duration(False), "How long to wait after typing exit_keys."),
     Setting("term_wait", "5s", _duration(False), "How long the CLI gets to exit after SIGTERM."),
     Setting("tree_wait", "2s", _duration(False), "How long its descendants get after SIGTERM before SIGKILL."),
+    Setting("stop_wait", "15s", _duration(False),
+            "How long a session asked to end (stop, takeover) may take before csup sends SIGTERM, then SIGKILL."),
     Setting("notify", True, _boolean, "Desktop notifications (notify-send, osascript) for warnings and strays."),
 )
 SETTINGS_BY_KEY: Mapping[str, Setting] = {s.key: s for s in SETTINGS}

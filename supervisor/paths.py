@@ -42,6 +42,10 @@ class Paths:
         return self.runtime_dir / "request.json"
 
     @property
+    def queue_dir(self) -> Path:
+        return self.runtime_dir / "queue"
+
+    @property
     def log_file(self) -> Path:
         return self.state_dir / "events.jsonl"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -241,3 +242,14 @@ def tree_cpu_seconds(pid: int) -> float | None:
             continue
         total += times.user + times.system + times.children_user + times.children_system
     return total
+
+
+def terminate(victims: list[ProcessIdentity], wait: float, poll: float = 0.05) -> None:
+    """SIGTERM to each verified process, a grace period, then SIGKILL to the verified survivors."""
+    alive = [proc for proc in victims if signal_verified(proc, signal.SIGTERM)]
+    deadline = time.monotonic() + wait
+    while alive and time.monotonic() < deadline:
+        time.sleep(poll)
+        alive = [proc for proc in alive if is_running(proc)]
+    for proc in alive:
+        signal_verified(proc, signal.SIGKILL)

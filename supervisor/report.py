@@ -10,6 +10,7 @@ from typing import Any
 from .durations import format_duration
 from .procs import ProcessView
 from .record import SessionRecord
+from .status import StatusReport
 
 RESOLVE_LINES = (
     "  csup takeover      end it and carry the conversation on here",
@@ -47,7 +48,8 @@ def refusal_held(record: SessionRecord | None, now: float) -> str:
     return "\n".join((head, "Resolve it with:", *RESOLVE_LINES))
 
 
-def refusal_unmanaged(unmanaged: Sequence[ProcessView], details: Sequence[dict[str, Any]], now: float) -> str:
+def refusal_unmanaged(unmanaged: Sequence[ProcessView], details: Sequence[dict[str, Any]], now: float,
+                      how_to: str | None = None) -> str:
     lines = [f"csup: {len(unmanaged)} claude session(s) running outside csup:"]
     for view, info in zip(unmanaged, details, strict=True):
         tty = info.get("tty") or "no tty"
@@ -55,6 +57,8 @@ def refusal_unmanaged(unmanaged: Sequence[ProcessView], details: Sequence[dict[s
         cpu_text = f", cpu {cpu:.1f}s" if isinstance(cpu, float) else ""
         lines.append(f"  pid {view.pid} on {tty}, up {format_duration(now - view.start_time)}{cpu_text}: "
                      f"{' '.join(view.cmdline)[:60]}")
+    if how_to is not None:
+        return "\n".join([*lines, f"They were left running; to end them: {how_to}"])
     lines += [
         "Resolve it with:",
         "  csup takeover              end them and start here",
@@ -70,3 +74,56 @@ def resume_command(claude_session_id: str | None) -> str:
 def ended_line(reason: str, resume: str | None) -> str:
     text = f"csup: session ended: {reason}."
     return f"{text} Resume it: {resume}" if resume else text
+
+
+def refusal_queued(holder: SessionRecord | None, now: float) -> str:
+    head = "csup: another terminal is taking over or waiting for the session, and goes first."
+    if holder is not None:
+        head += "\n  " + describe_holder(holder, now)
+    return "\n".join((head, "Resolve it with:", *RESOLVE_LINES))
+
+
+def waiting_line(holder: SessionRecord | None, ahead: int, now: float, waited: float) -> str:
+    queue = f", {ahead} ahead of you" if ahead else ""
+    if holder is None:
+        return f"csup: waiting for the session{queue} ({format_duration(waited)}; Ctrl-C leaves the line)"
+    idle = format_duration(now - holder.last_activity_at)
+    left = ""
+    if holder.idle_limit:
+        left = f", ends in {format_duration(max(0.0, holder.last_activity_at + holder.idle_limit - now))} if idle"
+    who = f"claude pid {holder.cli.pid}" if holder.cli else "claude"
+    return (f"csup: waiting for {who} on {holder.tty or 'no tty'} (idle {idle}{left}){queue}; "
+            "Ctrl-C leaves the line")
+
+
+def render_status(status: StatusReport) -> str:
+    now = status.time
+    lines = []
+    session = status.session
+    if session is None:
+        lines.append("○ no csup session is running")
+    else:
+        limit = (f"limit {format_duration(session.idle_limit)}, ends in {format_duration(session.time_left or 0)}"
+                 " if idle" if session.idle_limit else "no idle limit")
+        lines.append(f"● claude session {session.state}: idle {format_duration(session.idle_seconds)} ({limit})")
+        cli = f"claude pid {session.cli_pid}" if session.cli_pid else "claude starting"
+        lines.append(f"    {cli} (csup pid {session.csup_pid}) on {session.tty or 'no tty'}")
+        lines.append(f"    in {short_path(session.cwd)}, started {clock_time(session.started_at, now)} "
+                     f"({format_duration(now - session.started_at)} ago)")
+        if session.claude_session_id:
+            lines.append(f"    conversation {session.claude_session_id}")
+    if status.unmanaged:
+        lines.append(f"! {len(status.unmanaged)} claude session(s) outside csup:")
+        for stray in status.unmanaged:
+            idle = "idle ?" if stray.idle_seconds is None else f"idle {format_duration(stray.idle_seconds)}"
+            cpu = "" if stray.cpu_seconds is None else f", cpu {stray.cpu_seconds:.1f}s"
+            rss = "" if stray.rss_bytes is None else f", {stray.rss_bytes / 1e6:.0f} MB"
+            orphan = " [orphaned: its csup is gone]" if stray.orphaned else ""
+            lines.append(f"    pid {stray.pid} on {stray.tty or 'no tty'}, up "
+                         f"{format_duration(now - stray.started_at)}, {idle}{cpu}{rss}{orphan}")
+            if stray.cwd:
+                lines.append(f"      in {short_path(stray.cwd)}")
+        lines.append("  end them: csup stop --force   (or take over: csup takeover)")
+    one, five, fifteen = status.load
+    lines.append(f"load {one:.2f} {five:.2f} {fifteen:.2f} on {status.cores} core(s)")
+    return "\n".join(lines)

@@ -12,45 +12,81 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import NoReturn
 
-from . import claudecode, procs, report, tty
+from . import claudecode, control, procs, report, tty, turns
 from .config import Config
 from .controller import Actions, CliState, IdlePolicy, Published, SessionController
-from .errors import CliNotExecutable, CliNotFound, ExitCode, SessionBusy
+from .errors import CliNotExecutable, CliNotFound, ExitCode, SessionBusy, UsageError
 from .events import log_event
 from .idle import IdleClock
-from .lock import FileFlock
 from .notify import notify
 from .paths import Paths, ensure_private_dir
-from .record import SessionRecord, read_record, remove_record, write_record
+from .record import SessionRecord, remove_record, write_record
 from .relay import PtyRelay, Terminal, spawn
 from .shutdown import default_steps
+from .turns import Confirm
 
 SESSION_ENV = "CSUP_SESSION"  # set in the CLI's environment: a nested `csup run` passes through
-LEFTOVER_POLL = 0.05
 
 
 @dataclass(frozen=True)
 class RunRequest:
     claude_args: tuple[str, ...]
     self_paths: tuple[str, ...] = ()  # how csup was invoked, so PATH search can skip csup itself
+    mode: str = "now"  # now (or refuse), wait (in line), takeover
+    patience: float | None = None  # --wait DURATION: give up after this long
+    resume: bool = True  # takeover: carry the old conversation on
+    force: bool = False  # takeover: end unmanaged sessions without asking
+    confirm: Confirm | None = None
 
 
 def run(request: RunRequest, cfg: Config, paths: Paths, environ: Mapping[str, str]) -> int:
     program = claudecode.find_program(cfg.claude, environ, request.self_paths)
     args = list(request.claude_args)
-    if _passes_through(program, args, cfg, paths, environ):
+    if request.mode == "now" and _passes_through(program, args, cfg, paths, environ):
         _exec(program.path, args, environ)
+    if not os.isatty(1):
+        raise UsageError(f"csup run --{request.mode} needs a terminal (stdout is not one)")
 
     ensure_private_dir(paths.runtime_dir)
-    lock = FileFlock(paths.lock_file)
-    if not lock.try_acquire():
-        holder = _live_record(paths)
-        log_event(paths.log_file, "refused", holder=holder.session_id if holder else None)
-        raise SessionBusy(report.refusal_held(holder, time.time()))
-    with lock:
-        if not cfg.allow_unmanaged:
+    locks = turns.Locks.open(paths)
+    cwd = None
+    if request.mode == "takeover":
+        handover = turns.take_over(paths, locks, cfg, environ, force=request.force, confirm=request.confirm,
+                                   show=turns.stderr_line)
+        turns.stderr_line("")
+        args, cwd, note = _resumed(program, args, handover, request.resume, environ)
+        if note:
+            sys.stderr.write(note + "\n")
+    elif request.mode == "wait":
+        try:
+            turns.wait_turn(paths, locks, request.patience, show=turns.stderr_line)
+        finally:
+            turns.stderr_line("")
+    else:
+        turns.take_now(paths, locks)
+    with locks.session:
+        if not cfg.allow_unmanaged and request.mode != "takeover":
             _refuse_unmanaged(cfg)
+        if cwd is not None:
+            os.chdir(cwd)  # Claude Code finds a conversation from the directory it was started in
         return _supervise(program, args, cfg, paths, environ)
+
+
+def _resumed(program: claudecode.Program, args: list[str], handover: turns.Handover, resume: bool,
+             environ: Mapping[str, str]) -> tuple[list[str], str | None, str | None]:
+    """The arguments and directory that carry the old conversation on, and a line saying what was decided."""
+    if not resume or not program.is_claude_code or claudecode.chooses_session(args):
+        return args, None, None
+    if handover.resume_id is None or handover.resume_cwd is None:
+        return args, None, "csup: no session was running; starting a new one." if handover.previous is None \
+            and not handover.unmanaged_ended else "csup: the old session's conversation is unknown; starting fresh."
+    transcript = claudecode.transcript_path(environ, handover.resume_cwd, handover.resume_id)
+    if not transcript.exists():
+        return args, None, "csup: the old session had no conversation yet; starting a new one."
+    if not os.path.isdir(handover.resume_cwd):
+        return args, None, f"csup: {handover.resume_cwd} is gone; starting a new conversation here."
+    return ["--resume", handover.resume_id, *args], handover.resume_cwd, \
+        f"csup: resuming conversation {handover.resume_id} in {report.short_path(handover.resume_cwd)}."
 
 
 def _passes_through(program: claudecode.Program, args: Sequence[str], cfg: Config, paths: Paths,
@@ -62,7 +98,7 @@ def _passes_through(program: claudecode.Program, args: Sequence[str], cfg: Confi
         return True
     nested_id = environ.get(SESSION_ENV)
     if nested_id:
-        holder = _live_record(paths)
+        holder = turns.live_record(paths)
         return holder is not None and holder.session_id == nested_id
     return False
 
@@ -74,14 +110,6 @@ def _exec(path: str, args: Sequence[str], environ: Mapping[str, str]) -> NoRetur
         raise CliNotFound(f"{path} does not exist") from None
     except OSError as err:
         raise CliNotExecutable(f"cannot run {path}: {err.strerror}") from None
-
-
-def _live_record(paths: Paths) -> SessionRecord | None:
-    """The record, if the csup that wrote it (pid and start time) still runs; a stale one is ignored."""
-    record = read_record(paths.record_file)
-    if record is None or not procs.is_running(record.csup):
-        return None
-    return record
 
 
 def _refuse_unmanaged(cfg: Config) -> None:
@@ -127,6 +155,14 @@ def _supervise(program: claudecode.Program, args: list[str], cfg: Config, paths:
         child = spawn([program.path, *args], env=env, size=tty.get_size(tty_fd))
         relay = PtyRelay(child, Terminal(0, 1, tty_fd), controller, saved_attrs=saved)
         controller.relay = relay
+
+        def on_request(now: float) -> None:
+            request = control.take_request(paths)
+            if request is not None:
+                log("request", kind=request.kind, by_pid=request.by_pid, by_tty=request.by_tty)
+                controller.request_shutdown(request.describe(), request.kind, now)
+
+        controller.on_request = on_request
         try:
             # After the spawn: psutil's import and the record write must not delay the CLI's first screen.
             record = record.with_changes(csup=procs.identity_of(os.getpid()) or record.csup,
@@ -139,8 +175,10 @@ def _supervise(program: claudecode.Program, args: list[str], cfg: Config, paths:
             relay.write_terminal(relay.journal.undo())
             child.close()
             remove_record(paths.record_file, session_id)
-    _end_leftovers(controller.leftover_descendants(), cfg.tree_wait)
-    resume = _resume_hint(program, environ, record.cwd, claude_session_id)
+    procs.terminate(controller.leftover_descendants(), cfg.tree_wait)
+    # After a takeover the conversation lives on in the other terminal: resuming it here too would corrupt it.
+    resume = None if controller.end_kind == "takeover" else _resume_hint(program, environ, record.cwd,
+                                                                         claude_session_id)
     final = int(ExitCode.IDLE_TIMEOUT) if controller.end_kind == "idle" else code
     log("ended", reason=controller.end_reason or f"the CLI exited ({code})", how=controller.end_kind or "exit",
         code=final, duration=round(time.monotonic() - started_mono, 1), idle=round(controller.idle_at_end, 1),
@@ -187,19 +225,6 @@ def _tty_name(fd: int | None) -> str:
         return os.ttyname(fd)
     except OSError:
         return ""
-
-
-def _end_leftovers(leftovers: list[procs.ProcessIdentity], wait: float) -> None:
-    """Descendants of the CLI recorded at shutdown that outlived it: SIGTERM, a grace period, then SIGKILL."""
-    import signal
-
-    alive = [proc for proc in leftovers if procs.signal_verified(proc, signal.SIGTERM)]
-    deadline = time.monotonic() + wait
-    while alive and time.monotonic() < deadline:
-        time.sleep(LEFTOVER_POLL)
-        alive = [proc for proc in alive if procs.is_running(proc)]
-    for proc in alive:
-        procs.signal_verified(proc, signal.SIGKILL)
 
 
 def _report_end(relay: PtyRelay, controller: SessionController, resume: str | None, code: int) -> None:

@@ -68,9 +68,9 @@ class Env:
         return child
 
     def csup(self, *args: str, dimensions: tuple[int, int] = (24, 80), env: dict[str, str] | None = None,
-             timeout: float = DEADLINE) -> pexpect.spawn:
+             timeout: float = DEADLINE, cwd: str | None = None) -> pexpect.spawn:
         child = pexpect.spawn(CSUP[0], [*CSUP[1:], *args], env=env or self.vars, dimensions=dimensions,
-                              timeout=timeout, cwd=str(self.root))
+                              timeout=timeout, cwd=cwd or str(self.root))
         self.spawned.append(child)
         return child
 

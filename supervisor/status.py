@@ -1,0 +1,116 @@
+"""`csup status`: gathers who holds the session, the claude processes outside csup and the load into one value
+(reads the record, the process table, Claude Code's registry and tty times); rendering lives in report.py."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from . import claudecode, procs
+from .config import Config
+from .paths import Paths
+from .record import SessionRecord, read_record
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ManagedSession:
+    csup_pid: int
+    cli_pid: int | None
+    tty: str
+    cwd: str
+    started_at: float
+    idle_seconds: float
+    idle_limit: float | None
+    time_left: float | None
+    state: str  # active, warning, ending
+    claude_session_id: str | None
+
+
+@dataclass(frozen=True)
+class StraySession:
+    pid: int
+    tty: str
+    cwd: str
+    started_at: float
+    cpu_seconds: float | None
+    rss_bytes: int | None
+    idle_seconds: float | None
+    idle_source: str  # registry, tty, unknown
+    orphaned: bool  # started by a csup that is gone
+    cmdline: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    session: ManagedSession | None
+    unmanaged: list[StraySession]
+    load: tuple[float, float, float]
+    cores: int
+    time: float
+
+    @property
+    def running(self) -> bool:
+        return self.session is not None or bool(self.unmanaged)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"schema": SCHEMA_VERSION, "time": self.time, "running": self.running,
+                "session": asdict(self.session) if self.session else None,
+                "unmanaged": [asdict(stray) for stray in self.unmanaged],
+                "load": list(self.load), "cores": self.cores}
+
+
+def gather(paths: Paths, cfg: Config, environ: Mapping[str, str]) -> StatusReport:
+    now, now_mono = time.time(), time.monotonic()
+    record = read_record(paths.record_file)
+    live = record if record is not None and procs.is_running(record.csup) else None
+    session = _managed(live, now, now_mono) if live else None
+    stale_cli = record.cli if record is not None and live is None else None
+    matcher = procs.ClaudeMatcher(frozenset(cfg.claude_names), frozenset(cfg.passthrough_commands))
+    managed = {live.cli.pid} if live is not None and live.cli is not None else set()
+    strays = [_stray(view, environ, now, stale_cli) for view in procs.find_unmanaged(matcher, managed)]
+    return StatusReport(session, strays, os.getloadavg(), os.cpu_count() or 1, now)
+
+
+def _managed(record: SessionRecord, now: float, now_mono: float) -> ManagedSession:
+    if record.last_activity_mono is not None:
+        idle = max(0.0, now_mono - record.last_activity_mono)  # machine-wide monotonic: sleep is not idle
+    else:
+        idle = max(0.0, now - record.last_activity_at)
+    left = None if record.idle_limit is None else max(0.0, record.idle_limit - idle)
+    return ManagedSession(
+        csup_pid=record.csup.pid, cli_pid=record.cli.pid if record.cli else None, tty=record.tty, cwd=record.cwd,
+        started_at=record.started_at, idle_seconds=round(idle, 1), idle_limit=record.idle_limit,
+        time_left=None if left is None else round(left, 1), state=record.state,
+        claude_session_id=record.claude_session_id,
+    )
+
+
+def _stray(view: procs.ProcessView, environ: Mapping[str, str], now: float,
+           stale_cli: procs.ProcessIdentity | None) -> StraySession:
+    info = procs.describe(view.pid)
+    tty = str(info.get("tty") or "")
+    idle, source = None, "unknown"
+    entry = claudecode.read_registry(environ, view.pid)
+    if entry is not None:
+        status, changed = claudecode.registry_status(entry, now, now)
+        if status == "busy":
+            idle, source = 0.0, "registry"
+        elif changed is not None:
+            idle, source = max(0.0, now - changed), "registry"
+    if idle is None and tty:
+        try:
+            idle, source = max(0.0, now - os.stat(tty).st_atime), "tty"  # last input on its terminal, as `w`
+        except OSError:
+            pass
+    orphaned = stale_cli is not None and stale_cli.pid == view.pid and procs.is_running(stale_cli)
+    return StraySession(
+        pid=view.pid, tty=tty, cwd=str(info.get("cwd") or ""), started_at=view.start_time,
+        cpu_seconds=info.get("cpu_seconds"), rss_bytes=info.get("rss"),
+        idle_seconds=None if idle is None else round(idle, 1), idle_source=source, orphaned=orphaned,
+        cmdline=list(view.cmdline),
+    )
