@@ -157,6 +157,69 @@ def status(as_json: bool) -> None:
     sys.exit(0 if report.running else 1)
 
 
+@cli.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def init(shell: str) -> None:
+    """Print the shell integration: the `claude` alias and completion for csup.
+
+    \b
+    Setup, one line in your rc file:
+      eval "$(csup init bash)"     # ~/.bashrc
+      eval "$(csup init zsh)"      # ~/.zshrc
+      csup init fish | source      # ~/.config/fish/config.fish
+    """
+    from .shellinit import integration
+
+    click.echo(integration(shell, cli, sys.argv[0]), nl=False)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object: each key's value and source.")
+def config(as_json: bool) -> None:
+    """The effective configuration and where each value came from (default, file, env, flag).
+
+    \b
+    Examples:
+      csup config
+      CSUP_IDLE_LIMIT=2h csup config --json
+    """
+    from .report import render_config
+
+    cfg, paths = _load({})
+    if as_json:
+        import json
+
+        click.echo(json.dumps({"file": str(paths.config_file), "values": dict(cfg.values),
+                               "sources": dict(cfg.sources)}, indent=2))
+    else:
+        click.echo(render_config(cfg, str(paths.config_file)))
+
+
+@cli.command()
+@click.option("-n", "count", type=click.IntRange(min=1), default=10, show_default=True,
+              help="How many recent sessions to show.")
+@click.option("--json", "as_json", is_flag=True, help="The recent sessions and the summary as one JSON object.")
+def log(count: int, as_json: bool) -> None:
+    """Past sessions: when they started and ended, how, and the idle time the limit ended.
+
+    \b
+    Examples:
+      csup log
+      csup log -n 50 --json
+    """
+    from .events import read_events
+    from .report import render_log, summarise_log
+
+    _, paths = _load({})
+    summary = summarise_log(list(read_events(paths.log_file)), count)
+    if as_json:
+        import json
+
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        click.echo(render_log(summary))
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="csup", standalone_mode=True)

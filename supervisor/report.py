@@ -127,3 +127,53 @@ def render_status(status: StatusReport) -> str:
     one, five, fifteen = status.load
     lines.append(f"load {one:.2f} {five:.2f} {fifteen:.2f} on {status.cores} core(s)")
     return "\n".join(lines)
+
+
+def render_config(cfg: Any, config_file: str) -> str:
+    from .config import SETTINGS
+
+    lines = [f"# {config_file}"]
+    width = max(len(setting.key) for setting in SETTINGS)
+    for setting in SETTINGS:
+        value = cfg.values[setting.key]
+        shown = "off" if value is None else format_duration(value) if setting.key.endswith(("_limit", "_before",
+                                                                                            "_wait")) else value
+        if isinstance(shown, tuple):
+            shown = ", ".join(shown)
+        lines.append(f"{setting.key:<{width}}  {shown!s:<16} ({cfg.sources[setting.key]})")
+    return "\n".join(lines)
+
+
+def summarise_log(events: Sequence[dict[str, Any]], count: int) -> dict[str, Any]:
+    """Sessions from the event log (started + ended, joined by session id) and totals of how they ended."""
+    started = {e.get("session"): e for e in events if e.get("event") == "started"}
+    sessions = []
+    for event in events:
+        if event.get("event") != "ended":
+            continue
+        begin = started.get(event.get("session"), {})
+        sessions.append({"session": event.get("session"), "started": begin.get("ts"), "ended": event.get("ts"),
+                         "how": event.get("how"), "reason": event.get("reason"), "code": event.get("code"),
+                         "duration": event.get("duration"), "idle": event.get("idle"), "cwd": begin.get("cwd")})
+    totals: dict[str, int] = {}
+    for session in sessions:
+        totals[str(session["how"])] = totals.get(str(session["how"]), 0) + 1
+    idle_ended = sum(float(s["idle"] or 0) for s in sessions if s["how"] == "idle")
+    refused = sum(1 for e in events if e.get("event") == "refused")
+    return {"sessions": sessions[-count:], "total": len(sessions), "ended_by": totals, "refused": refused,
+            "idle_hours_ended": round(idle_ended / 3600, 2)}
+
+
+def render_log(summary: dict[str, Any]) -> str:
+    lines = []
+    for session in summary["sessions"]:
+        start = time.strftime("%b %d %H:%M", time.localtime(session["started"])) if session["started"] else "?"
+        duration = format_duration(session["duration"] or 0)
+        lines.append(f"{start}  {duration:>7}  {session['how']:<9} {session['reason'] or ''}"
+                     f"{'  in ' + short_path(session['cwd']) if session['cwd'] else ''}")
+    if not lines:
+        lines.append("no sessions logged yet")
+    ended = ", ".join(f"{how} {n}" for how, n in sorted(summary["ended_by"].items())) or "none"
+    lines.append(f"{summary['total']} session(s); ended by: {ended}; refused {summary['refused']}; "
+                 f"idle time the limit ended: {summary['idle_hours_ended']} h")
+    return "\n".join(lines)

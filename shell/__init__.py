@@ -1,0 +1,1 @@
+"""Shell integration snippets, installed as the data package `supervisor.shell` and printed by `csup init`."""

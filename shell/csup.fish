@@ -1,0 +1,6 @@
+# csup: shell integration for fish. Setup: csup init fish | source   in ~/.config/fish/config.fish
+# Every interactive `claude` goes through csup (one session per machine, idle sessions end themselves);
+# `command claude` reaches the real CLI. Inside a session, a nested `claude` passes straight through.
+function claude --description 'claude, supervised by csup'
+    @CSUP@ run -- $argv
+end

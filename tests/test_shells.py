@@ -1,0 +1,106 @@
+"""The shell integration in real bash, zsh and fish: `claude` goes through csup, `claude --version` and
+`command claude` do not, and completion answers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pexpect
+import pytest
+
+from conftest import TESTS, Env, ready_pid
+
+SHELLS = ("bash", "zsh", "fish")
+
+
+def _need(shell: str) -> None:
+    """CI installs every shell (.ci/run) and must run these tests; elsewhere a missing shell is said, not failed."""
+    if shutil.which(shell) is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{shell} is not installed: .ci/run should have installed it")
+        pytest.skip(f"{shell} is not installed here (apt-get install {shell}); CI runs this test")
+
+
+def _csup_on_path(env: Env) -> None:
+    """A `csup` command on PATH, as an installed one would be, and the stand-in as `claude`."""
+    wrapper = env.root / "bin" / "csup"
+    env.program()  # bin/claude
+    wrapper.write_text(f'#!/bin/sh\nPYTHONPATH="{TESTS.parent}" exec "{sys.executable}" -m supervisor "$@"\n')
+    wrapper.chmod(0o755)
+    env.vars["PATH"] = f"{wrapper.parent}:/usr/bin:/bin"
+
+
+def _interactive(env: Env, shell: str) -> pexpect.spawn:
+    rc = env.root / f"rc.{shell}"
+    if shell == "bash":
+        rc.write_text('eval "$(csup init bash)"\nPS1="$ "\n')
+        argv = ["bash", "--noprofile", "--rcfile", str(rc), "-i"]
+    elif shell == "zsh":
+        (env.root / ".zshrc").write_text('eval "$(csup init zsh)"\nPS1="$ "\nunsetopt PROMPT_SP\n')
+        env.vars["ZDOTDIR"] = str(env.root)
+        argv = ["zsh", "-i"]
+    else:
+        rc.write_text("csup init fish | source\nfunction fish_prompt; echo -n '$ '; end\n"
+                      "set -g fish_greeting ''\n")
+        argv = ["fish", "--no-config", "-i", "-C", f"source {rc}"]
+    child = pexpect.spawn(argv[0], argv[1:], env=env.vars, timeout=15, cwd=str(env.root), dimensions=(24, 200))
+    env.spawned.append(child)
+    child.expect_exact("$ ")
+    return child
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_claude_goes_through_csup_and_the_rest_passes_through(env: Env, shell: str) -> None:
+    _need(shell)
+    _csup_on_path(env)
+    child = _interactive(env, shell)
+    child.sendline("claude")
+    child.expect(rb"ready pid=\d+ .*csup_session=([0-9a-f]{32})")  # supervised
+    child.send(b"exit 3\r")
+    child.expect_exact("$ ")
+    child.sendline("echo rc=$status" if shell == "fish" else "echo rc=$?")
+    child.expect(rb"rc=3")
+    child.sendline("claude --version")
+    child.expect(rb"ready pid=\d+ size=\S+ args=\[\"--version\"\] .*csup_session=None")  # exec'd, not supervised
+    child.send(b"exit 0\r")
+    child.expect_exact("$ ")
+    child.sendline("command claude --plain")
+    child.expect(rb"args=\[\"--plain\"\] .*csup_session=None")
+    child.send(b"exit 0\r")
+    child.expect_exact("$ ")
+    child.sendline("exit")
+    child.expect(pexpect.EOF)
+
+
+@pytest.mark.parametrize(("shell", "env_vars", "expected"), [
+    ("bash", {"COMP_WORDS": "csup st", "COMP_CWORD": "1"}, ["plain,status", "plain,stop"]),
+    ("zsh", {"COMP_WORDS": "csup st", "COMP_CWORD": "1"}, ["status", "stop"]),
+    ("fish", {"COMP_WORDS": "csup st", "COMP_CWORD": "st"}, ["status", "stop"]),
+])
+def test_completion_answers_for_each_shell(env: Env, shell: str, env_vars: dict[str, str],
+                                           expected: list[str]) -> None:
+    _need(shell)
+    _csup_on_path(env)
+    result = subprocess.run(["csup"], env={**env.vars, **env_vars, "_CSUP_COMPLETE": f"{shell}_complete"},
+                            capture_output=True, text=True, timeout=20)
+    for word in expected:
+        assert word in result.stdout, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_init_prints_the_alias_and_the_completion(env: Env, shell: str) -> None:
+    _csup_on_path(env)
+    text = subprocess.run(["csup", "init", shell], env=env.vars, capture_output=True, text=True, timeout=20).stdout
+    assert "claude" in text and "run --" in text
+    assert "_CSUP_COMPLETE" in text
+
+
+def test_shell_files_are_what_init_prints() -> None:
+    shell_dir = Path(__file__).resolve().parent.parent / "shell"
+    for shell in SHELLS:
+        assert (shell_dir / f"csup.{shell}").read_text().startswith("# csup: shell integration")
+    assert os.access(shell_dir / "csup.bash", os.R_OK)
