@@ -12,7 +12,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from conftest import TESTS, Env, ready_pid
+from conftest import TESTS, Env
 
 SHELLS = ("bash", "zsh", "fish")
 
