@@ -158,6 +158,31 @@ def status(as_json: bool) -> None:
 
 
 @cli.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object (schema in the README).")
+def doctor(as_json: bool) -> None:
+    """The machine's health as it bears on sessions, with the command that fixes each finding.
+
+    Exits 1 when something needs action, 0 otherwise.
+
+    \b
+    Examples:
+      csup doctor
+      csup doctor --json | jq '.findings[]'
+    """
+    from .doctor import examine, render
+
+    cfg, paths = _load({})
+    checkup = examine(paths, cfg, os.environ)
+    if as_json:
+        import json
+
+        click.echo(json.dumps(checkup.to_json(), indent=2))
+    else:
+        click.echo(render(checkup))
+    sys.exit(1 if checkup.needs_action else 0)
+
+
+@cli.command()
 @click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
 def init(shell: str) -> None:
     """Print the shell integration: the `claude` alias and completion for csup.

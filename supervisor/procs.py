@@ -253,3 +253,16 @@ def terminate(victims: list[ProcessIdentity], wait: float, poll: float = 0.05) -
         alive = [proc for proc in alive if is_running(proc)]
     for proc in alive:
         signal_verified(proc, signal.SIGKILL)
+
+
+def tcp_connections(pid: int) -> tuple[int | None, int | None]:
+    """(established TCP connections, of which to port 443) of one process; (None, None) when unreadable."""
+    ps = _psutil()
+    try:
+        proc = ps.Process(pid)
+        connections = proc.net_connections(kind="tcp") if hasattr(proc, "net_connections") \
+            else proc.connections(kind="tcp")
+    except (ps.NoSuchProcess, ps.AccessDenied, ps.ZombieProcess):
+        return None, None
+    established = [c for c in connections if c.status == ps.CONN_ESTABLISHED]
+    return len(established), sum(1 for c in established if c.raddr and c.raddr.port == 443)

@@ -16,6 +16,7 @@ lines (ended by Enter, i.e. `\\r` in raw mode):
   status STATE     writes STATE (busy, idle, waiting) into its registry file
   transcript       creates its transcript file, as Claude Code does at the first prompt
   spin S           prints a dot every 0.2 s for S seconds (a tool repainting)
+  connect PORT N   opens N TCP connections to 127.0.0.1:PORT and keeps them
   Ctrl-Z (0x1a)    like Claude Code: cooked mode, SIGTCSTP to its own group, waits for SIGCONT
 
 Flags: --ignore-term (SIGTERM is reported, not obeyed), --ignore-hup, --survive-hangup, --exit-on-term N,
@@ -28,6 +29,7 @@ import json
 import os
 import re
 import signal
+import socket
 import sys
 import termios
 import time
@@ -108,11 +110,13 @@ def cleanup() -> None:
 
 
 suspended = False
+connections: list[socket.socket] = []  # kept open, as a session keeps its API connections
 
 
 def on_cont(signum: int, frame: object) -> None:
     global suspended
     suspended = False
+connections: list[socket.socket] = []  # kept open, as a session keeps its API connections
 
 
 def main() -> int:
@@ -233,6 +237,11 @@ def command(text: str) -> None:
             os.write(OUT, b".")
             time.sleep(0.2)
         say("spin done")
+    elif verb == "connect":
+        port, _, count = rest.partition(" ")
+        for _ in range(int(count or 1)):
+            connections.append(socket.create_connection(("127.0.0.1", int(port))))
+        say(f"connected {len(connections)}")
     elif verb == "status":
         write_registry(rest)
         say(f"status {rest}")

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import CSUP, Env
 from supervisor.cli import cli
 from supervisor.events import MAX_BYTES, log_event, read_events
+
+from conftest import CSUP, Env
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
