@@ -123,6 +123,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("tree_wait", "2s", _duration(False), "How long its descendants get after SIGTERM before SIGKILL."),
     Setting("stop_wait", "15s", _duration(False),
             "How long a session asked to end (stop, takeover) may take before csup sends SIGTERM, then SIGKILL."),
+    Setting("stray_check", "5m", _duration(True),
+            "During a session, look this often for new claude processes outside csup and notify once each; off."),
     Setting("notify", True, _boolean, "Desktop notifications (notify-send, osascript) for warnings and strays."),
 )
 SETTINGS_BY_KEY: Mapping[str, Setting] = {s.key: s for s in SETTINGS}

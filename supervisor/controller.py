@@ -57,6 +57,7 @@ class Actions:
     cpu_seconds: Callable[[], float | None] = lambda: None
     cli_state: Callable[[], CliState | None] = lambda: None
     notify: Callable[[str, str], None] = _nothing
+    find_strays: Callable[[], list[ProcessIdentity]] = list
     publish: Callable[[Published], None] = _nothing
     event: Callable[..., None] = _nothing
 
@@ -99,6 +100,9 @@ class SessionController:
     idle_at_end: float = 0.0
     warning_since: float | None = None
     on_request: Callable[[float], None] | None = None  # SIGUSR1: another terminal asks (stop, takeover)
+    stray_every: float | None = None  # how often to look for claude processes started outside csup
+    next_stray_check: float | None = None
+    strays_seen: set[ProcessIdentity] = field(default_factory=set)
     _repaint_until: float = 0.0
     _probe: tuple[float, float] | None = None
     _published: Published | None = None
@@ -112,7 +116,7 @@ class SessionController:
         if self.shutdown is not None:
             done = self.relay is None or self.relay.child_exited or self.shutdown.past_last_wait(now)
             return None if done else self.shutdown.deadline()
-        due = [self.clock.next_deadline(now)]
+        due = [self.clock.next_deadline(now), self.next_stray_check]
         if self.warning_since is not None and self.clock.phase(now) == "warning":
             due.append(self._title_at + TITLE_EVERY)
         if self._waiting_noticed and self.policy.waiting_limit is not None:
@@ -129,6 +133,7 @@ class SessionController:
         self._check_idle(now)
         if self.shutdown is None:
             self._publish(now)
+            self._check_strays(now)
 
     def on_input(self, data: bytes, now: float) -> None:
         if is_typed(data):
@@ -146,6 +151,25 @@ class SessionController:
             self.on_request(now)
             return
         self.request_shutdown(SIGNAL_REASONS.get(signum, f"csup received {signal_name(signum)}"), "signal", now)
+
+    # --- strays ---
+
+    def _check_strays(self, now: float) -> None:
+        """A claude started outside csup while this session runs breaks the one-session rule: say so, once."""
+        if self.stray_every is None:
+            return
+        if self.next_stray_check is None:
+            self.next_stray_check = now + self.stray_every
+        if now < self.next_stray_check:
+            return
+        self.next_stray_check = now + self.stray_every
+        for stray in self.actions.find_strays():
+            if stray in self.strays_seen:
+                continue
+            self.strays_seen.add(stray)
+            self.actions.event("stray", stray_pid=stray.pid)
+            self.actions.notify("A second claude session is running",
+                                f"pid {stray.pid} runs outside csup. End it: csup stop --force")
 
     # --- idle ---
 

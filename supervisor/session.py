@@ -147,7 +147,7 @@ def _supervise(program: claudecode.Program, args: list[str], cfg: Config, paths:
         policy=IdlePolicy(limit=cfg.idle_limit, warn_before=cfg.warn_before or 0.0,
                           count_output=cfg.activity == "input+output", cpu_threshold=cfg.cpu_threshold,
                           waiting_limit=cfg.waiting_limit),
-        clock=IdleClock(cfg.idle_limit, cfg.warn_before or 0.0, started_mono),
+        clock=IdleClock(cfg.idle_limit, cfg.warn_before or 0.0, started_mono), stray_every=cfg.stray_check,
         actions=Actions(snapshot_tree=list, signal_verified=procs.signal_verified, event=log,
                         notify=notify if cfg.notify else lambda title, body: None),
     )
@@ -169,7 +169,7 @@ def _supervise(program: claudecode.Program, args: list[str], cfg: Config, paths:
                                          cli=procs.identity_of(child.pid), state="active")
             write_record(paths.record_file, record)
             log("started", cli_pid=child.pid, cwd=record.cwd, tty=record.tty, idle_limit=cfg.idle_limit)
-            controller.actions = _live_actions(controller.actions, child.pid, program, environ, paths, record)
+            controller.actions = _live_actions(controller.actions, child.pid, program, environ, paths, record, cfg)
             code = relay.run()
         finally:
             relay.write_terminal(relay.journal.undo())
@@ -188,7 +188,7 @@ def _supervise(program: claudecode.Program, args: list[str], cfg: Config, paths:
 
 
 def _live_actions(base: Actions, cli_pid: int, program: claudecode.Program, environ: Mapping[str, str],
-                  paths: Paths, record: SessionRecord) -> Actions:
+                  paths: Paths, record: SessionRecord, cfg: Config) -> Actions:
     """The controller's window on the running CLI: its process tree, its CPU, its registry, the record."""
 
     def cli_state() -> CliState | None:
@@ -204,8 +204,13 @@ def _live_actions(base: Actions, cli_pid: int, program: claudecode.Program, envi
             state=published.state, last_activity_at=wall, last_activity_mono=published.last_activity,
             end_reason=published.reason))
 
+    def find_strays() -> list[procs.ProcessIdentity]:
+        matcher = procs.ClaudeMatcher(frozenset(cfg.claude_names), frozenset(cfg.passthrough_commands))
+        return [view.identity for view in procs.find_unmanaged(matcher, managed={cli_pid})]
+
     return replace(base, snapshot_tree=lambda: procs.descendants(cli_pid),
-                   cpu_seconds=lambda: procs.tree_cpu_seconds(cli_pid), cli_state=cli_state, publish=publish)
+                   cpu_seconds=lambda: procs.tree_cpu_seconds(cli_pid), cli_state=cli_state, publish=publish,
+                   find_strays=find_strays)
 
 
 def _resume_hint(program: claudecode.Program, environ: Mapping[str, str], cwd: str,

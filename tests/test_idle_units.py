@@ -289,3 +289,21 @@ def test_record_activity_is_published_at_most_every_few_seconds() -> None:
         controller.on_input(b"k", now)
         controller.on_wake(now)
     assert 3 <= len(world.published) <= 5  # 20 s of typing: about one write per 5 s
+
+
+def test_new_strays_are_reported_once_each_at_their_check_interval() -> None:
+    world = World()
+    stray = ProcessIdentity(777, 5.0)
+    strays: list[ProcessIdentity] = []
+    events: list[tuple[str, dict[str, object]]] = []
+    controller, _ = make(world, limit=None)
+    controller.stray_every = 300
+    controller.actions.find_strays = lambda: list(strays)
+    controller.actions.event = lambda name, **fields: events.append((name, fields))
+    controller.on_wake(0)
+    assert controller.deadline(0) == 300
+    strays.append(stray)
+    wakes = run_until(controller, 1000)
+    assert wakes == [300, 600, 900]
+    assert events == [("stray", {"stray_pid": 777})]
+    assert [title for title, _ in world.notes] == ["A second claude session is running"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 
 import psutil
 
@@ -107,3 +108,20 @@ def test_refusal_is_quick_and_touches_no_tty(env: Env) -> None:
     shell.expect(rb"rc=75\r\n")
     shell.expect(rb"([0-9a-f:]+)\r\n")
     assert shell.match.group(1) == before
+
+
+def test_a_stray_started_during_a_session_is_reported_once(env: Env) -> None:
+    env.vars.update({"CSUP_STRAY_CHECK": "0.5s", "CSUP_NOTIFY": "off"})
+    child = env.csup("run", "--claude", str(env.program()))
+    ready_pid(child)
+    stray = env.stray()
+    log = env.root / "state" / "events.jsonl"
+
+    def strays() -> list[dict[str, object]]:
+        return [e for e in map(json.loads, log.read_text().splitlines()) if e["event"] == "stray"]
+
+    wait_for(lambda: strays(), what="the stray to be noticed")
+    time.sleep(1.2)  # two more checks: still reported once
+    assert [e["stray_pid"] for e in strays()] == [stray.pid]
+    child.send(b"exit 0\r")
+    assert exit_status(child) == 0
