@@ -1,0 +1,404 @@
+#!/usr/bin/env python3
+"""csup's cost against the direct pty, script(1) and pexpect's interact(), measured in one run.
+
+The benchmark plays the user's terminal: it opens a pty, runs the wrapper (or the program itself, "direct") on
+the slave side and reads and writes the master. Configurations are interleaved (A B C D A B C D …) and ratios
+are computed within each round, so a noisy neighbour shifts all of them alike.
+
+    .venv/bin/python bench/run.py            # the full run, under 5 minutes on 2 cores
+    .venv/bin/python bench/run.py --quick    # tiny sizes: proves the benchmark still works
+
+It prints a table (median, ratio to direct) and writes bench/results/latest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import select
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+from ptyprocess import PtyProcess
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+ECHO = [sys.executable, str(HERE / "echo_raw.py")]
+INTERACT = [sys.executable, str(HERE / "interact_wrapper.py")]
+CSUP = [str(Path(sys.executable).parent / "csup")]
+
+
+@dataclass
+class Config:
+    name: str
+    wrap: Callable[[Sequence[str]], list[str]]
+
+
+def configurations(with_interact: bool) -> list[Config]:
+    script = shutil.which("script")
+    configs = [Config("direct", list)]
+    if script:
+        # util-linux script: -q quiet, -f flush, -e child's exit status, -c command; the log goes nowhere.
+        configs.append(Config("script", lambda argv: [script, "-qfec", " ".join(map(_quote, argv)), "/dev/null"]))
+    configs.append(Config("csup", lambda argv: [*CSUP, "run", "--claude", argv[0], "--", *argv[1:]]))
+    if with_interact:
+        configs.append(Config("interact", lambda argv: [*INTERACT, *argv]))
+    return configs
+
+
+def _quote(arg: str) -> str:
+    import shlex
+
+    return shlex.quote(arg)
+
+
+@dataclass
+class Run:
+    """One wrapper on one pty, driven by the benchmark as the user's terminal would be."""
+
+    proc: PtyProcess
+    started: float
+    received: bytearray = field(default_factory=bytearray)
+    rusage: Any = None
+    status: int | None = None
+
+    @classmethod
+    def start(cls, argv: list[str], env: dict[str, str], rows: int = 40, cols: int = 120) -> Run:
+        started = time.perf_counter()
+        return cls(PtyProcess.spawn(argv, env=env, dimensions=(rows, cols)), started)
+
+    @property
+    def fd(self) -> int:
+        return int(self.proc.fd)
+
+    def read_until_exit(self, keep: bool = True, timeout: float = 120) -> float:
+        """Read everything until the pty's EOF and the wrapper's exit; returns seconds since start."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.fd], [], [], 1.0)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(self.fd, 1 << 16)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                break
+            if keep:
+                self.received += chunk
+        end = time.perf_counter()
+        self.reap()
+        return end - self.started
+
+    def reap(self) -> None:
+        _, status, self.rusage = os.wait4(self.proc.pid, 0)
+        self.status = os.waitstatus_to_exitcode(status)
+        self.proc.closed = True
+        try:
+            self.proc.fileobj.close()
+        except OSError:
+            pass
+
+    def cpu(self) -> float:
+        return float(self.rusage.ru_utime + self.rusage.ru_stime)
+
+
+def environment(work: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CSUP_")}
+    env.update({"CSUP_RUNTIME_DIR": str(work / "run"), "CSUP_STATE_DIR": str(work / "state"),
+                "CSUP_CONFIG": str(work / "none.toml"), "CSUP_CLAUDE_NAMES": f"bench-{uuid.uuid4().hex[:8]}",
+                "CSUP_NOTIFY": "off", "TERM": "xterm-256color"})
+    return env
+
+
+# --- measures ----------------------------------------------------------------------------------------------
+
+
+def make_output(path: Path, size: int) -> bytes:
+    """Text like a CLI's: lines of words with colour sequences, the tail marked so a lost end shows."""
+    line = b"\x1b[32m+\x1b[0m csup relays this line of a long tool output, with colours \x1b[1mand bold\x1b[0m\n"
+    body = line * (size // len(line))
+    data = body + b"TAIL-MARKER-END\n"
+    path.write_bytes(data)
+    return data
+
+
+def throughput(configs: list[Config], env: dict[str, str], data_file: Path, expected: bytes, rounds: int,
+               results: dict[str, Any]) -> None:
+    expected_on_pty = expected.replace(b"\n", b"\r\n")  # the CLI's own pty translates once (OPOST/ONLCR)
+    digest = hashlib.sha256(expected_on_pty).hexdigest()
+    for _ in range(rounds):
+        for config in configs:
+            run = Run.start(config.wrap(["/bin/cat", str(data_file)]), env)
+            peak = _peak_rss_while(run)
+            seconds = run.read_until_exit()
+            got = bytes(run.received)
+            entry = results.setdefault(config.name, {})
+            entry.setdefault("throughput_mib_s", []).append(len(expected) / seconds / 2**20)
+            entry.setdefault("total_cpu_s", []).append(run.cpu())
+            entry.setdefault("peak_rss_mb", []).append(peak())
+            entry.setdefault("intact", []).append(hashlib.sha256(_strip_trailer(got)).hexdigest() == digest)
+            entry.setdefault("tail_delivered", []).append(b"TAIL-MARKER-END\r\n" in got[-64:])
+
+
+def _strip_trailer(data: bytes) -> bytes:
+    """What the program printed; wrappers add nothing after it, but be exact about it."""
+    end = data.rfind(b"TAIL-MARKER-END\r\n")
+    return data[: end + len(b"TAIL-MARKER-END\r\n")] if end >= 0 else data
+
+
+def _peak_rss_while(run: Run) -> Callable[[], float]:
+    """Samples the wrapper's own RSS (not its child's) every few ms while the run goes on."""
+    import threading
+
+    peak = [0.0]
+    done = threading.Event()
+
+    def sample() -> None:
+        try:
+            proc = psutil.Process(run.proc.pid)
+            while not done.is_set():
+                peak[0] = max(peak[0], proc.memory_info().rss / 1e6)
+                time.sleep(0.005)
+        except psutil.Error:
+            return
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+
+    def stop() -> float:
+        done.set()
+        thread.join()
+        return round(peak[0], 1)
+
+    return stop
+
+
+def keystrokes(configs: list[Config], env: dict[str, str], count: int, gap: float, rounds: int,
+               results: dict[str, Any], key: str) -> None:
+    for _ in range(rounds):
+        for config in configs:
+            run = Run.start(config.wrap(ECHO), env)
+            _expect(run.fd, b"echo-ready")
+            times = []
+            for _ in range(count):
+                sent = time.perf_counter()
+                os.write(run.fd, b"k")
+                _expect(run.fd, b"k")
+                times.append((time.perf_counter() - sent) * 1e6)
+                if gap:
+                    time.sleep(gap)
+            os.write(run.fd, b"\x1d")  # the echo program's way out
+            run.read_until_exit(keep=False)
+            times.sort()
+            entry = results.setdefault(config.name, {})
+            entry.setdefault(f"{key}_p50_us", []).append(times[len(times) // 2])
+            entry.setdefault(f"{key}_p99_us", []).append(times[int(len(times) * 0.99) - 1])
+
+
+def _expect(fd: int, marker: bytes, timeout: float = 10) -> bytes:
+    got = b""
+    deadline = time.monotonic() + timeout
+    while marker not in got:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no {marker!r} within {timeout}s (got {got[-200:]!r})")
+        ready, _, _ = select.select([fd], [], [], timeout)
+        if ready:
+            got += os.read(fd, 1 << 16)
+    return got
+
+
+def startup(configs: list[Config], env: dict[str, str], count: int, rounds: int, results: dict[str, Any]) -> None:
+    for _ in range(rounds):
+        for config in configs:
+            samples, cpus = [], []
+            for _ in range(count):
+                run = Run.start(config.wrap(["/bin/true"]), env)
+                samples.append(run.read_until_exit(keep=False) * 1000)
+                cpus.append(run.cpu())
+            entry = results.setdefault(config.name, {})
+            entry.setdefault("startup_ms", []).append(statistics.median(samples))
+            entry.setdefault("startup_cpu_s", []).append(statistics.median(cpus))
+    exit_status(configs, env, results)
+
+
+def exit_status(configs: list[Config], env: dict[str, str], results: dict[str, Any]) -> None:
+    for config in configs:
+        run = Run.start(config.wrap(["/bin/sh", "-c", "exit 3"]), env)
+        run.read_until_exit(keep=False)
+        results.setdefault(config.name, {})["exit_status_passed"] = [run.status == 3]
+
+
+def idle(configs: list[Config], env: dict[str, str], seconds: float, results: dict[str, Any]) -> None:
+    """All wrappers idle at once (they share nothing): CPU and context switches of the wrapper itself."""
+    runs = {c.name: Run.start(c.wrap(ECHO), env) for c in configs if c.name != "direct"}
+    for run in runs.values():
+        _expect(run.fd, b"echo-ready")
+    time.sleep(1.0)
+    before = {name: _counters(run.proc.pid) for name, run in runs.items()}
+    time.sleep(seconds)
+    after = {name: _counters(run.proc.pid) for name, run in runs.items()}
+    for name, run in runs.items():
+        cpu = after[name][0] - before[name][0]
+        switches = after[name][1] - before[name][1]
+        entry = results.setdefault(name, {})
+        entry["idle_cpu_ms"] = [round(cpu * 1000, 1)]
+        entry["idle_wakeups_per_s"] = [round(switches / seconds, 2)]
+        os.write(run.fd, b"\x1d")
+        run.read_until_exit(keep=False)
+    results.setdefault("direct", {}).update({"idle_cpu_ms": [0.0], "idle_wakeups_per_s": [0.0]})
+
+
+def _counters(pid: int) -> tuple[float, int]:
+    proc = psutil.Process(pid)
+    times = proc.cpu_times()
+    switches = proc.num_ctx_switches()
+    return times.user + times.system, switches.voluntary + switches.involuntary
+
+
+def csup_commands(env: dict[str, str], extra: int, count: int, results: dict[str, Any]) -> None:
+    """`csup status` with `extra` more processes on the machine, and a refused second `run`."""
+    sleepers = [subprocess.Popen(["sleep", "600"]) for _ in range(extra)]
+    holder = Run.start([*CSUP, "run", "--claude", ECHO[0], "--", *ECHO[1:]], env)
+    try:
+        _expect(holder.fd, b"echo-ready")
+        status_ms, refused_ms = [], []
+        for _ in range(count):
+            started = time.perf_counter()
+            subprocess.run([*CSUP, "status", "--json"], env=env, capture_output=True, check=False)
+            status_ms.append((time.perf_counter() - started) * 1000)
+            refused = Run.start([*CSUP, "run", "--claude", "/bin/true"], env)
+            refused_ms.append(refused.read_until_exit(keep=False) * 1000)
+            assert refused.status == 75, refused.status
+        results["csup"]["status_ms"] = [statistics.median(status_ms)]
+        results["csup"]["refused_run_ms"] = [statistics.median(refused_ms)]
+        results["csup"]["processes_on_machine"] = [len(psutil.pids())]
+    finally:
+        os.write(holder.fd, b"\x1d")
+        holder.read_until_exit(keep=False)
+        for sleeper in sleepers:
+            sleeper.kill()
+        for sleeper in sleepers:
+            sleeper.wait()
+
+
+# --- report ------------------------------------------------------------------------------------------------
+
+ROWS = [
+    ("throughput_mib_s", "output throughput (MiB/s)", "higher"),
+    ("relay_cpu_s_per_64mib", "relay CPU per 64 MiB (s)", "lower"),
+    ("keystroke_p50_us", "keystroke round trip p50 (µs)", "lower"),
+    ("keystroke_p99_us", "keystroke round trip p99 (µs)", "lower"),
+    ("typing_p50_us", "typing (gaps) p50 (µs)", "lower"),
+    ("startup_ms", "start-up, `true` as the CLI (ms)", "lower"),
+    ("idle_cpu_ms", "CPU while idle 20 s (ms)", "lower"),
+    ("idle_wakeups_per_s", "wakeups per second while idle", "lower"),
+    ("peak_rss_mb", "relay's peak RSS (MB)", "lower"),
+    ("status_ms", "`csup status`, 2,000 extra processes (ms)", "lower"),
+    ("refused_run_ms", "refused second `run` (ms)", "lower"),
+]
+
+
+def derive(results: dict[str, Any], size: int) -> None:
+    """Relay CPU per 64 MiB: the wrapper's total CPU minus the program's (direct) and its own start-up."""
+    direct = results["direct"]
+    for name, entry in results.items():
+        if name == "direct":
+            entry["relay_cpu_s_per_64mib"] = [0.0]
+            continue
+        per_round = []
+        for index, total in enumerate(entry["total_cpu_s"]):
+            startup_cpu = statistics.median(entry["startup_cpu_s"]) - statistics.median(direct["startup_cpu_s"])
+            relay = total - direct["total_cpu_s"][index] - startup_cpu
+            per_round.append(max(0.0, relay) * (64 * 2**20) / size)
+        entry["relay_cpu_s_per_64mib"] = per_round
+    for entry in results.values():
+        entry["startup_added_ms"] = [s - d for s, d in zip(entry["startup_ms"], direct["startup_ms"], strict=False)]
+
+
+def table(results: dict[str, Any], names: list[str]) -> str:
+    def median(name: str, key: str) -> float | None:
+        values = results.get(name, {}).get(key)
+        return statistics.median(values) if values else None
+
+    lines = ["| measure | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(names)]
+    for key, label, _ in ROWS:
+        cells = []
+        for name in names:
+            value = median(name, key)
+            direct = median("direct", key)
+            if value is None:
+                cells.append("—")
+            elif key == "throughput_mib_s" and direct:
+                cells.append(f"{value:.0f} ({value / direct:.2f})")
+            elif key.endswith("_us") and direct is not None and name != "direct":
+                cells.append(f"{value:.0f} (+{value - direct:.0f})")
+            elif key == "startup_ms" and direct is not None and name != "direct":
+                cells.append(f"{value:.1f} (+{value - direct:.1f})")
+            else:
+                cells.append(f"{value:.2f}" if value < 10 else f"{value:.0f}")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    checks = []
+    for name in names:
+        entry = results.get(name, {})
+        ok = all(entry.get("intact", [True])) and all(entry.get("tail_delivered", [True])) \
+            and all(entry.get("exit_status_passed", [True]))
+        checks.append("all" if ok else "LOST")
+    lines.append("| bytes intact, tail delivered, exit status | " + " | ".join(checks) + " |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes and counts: a smoke test")
+    parser.add_argument("--no-interact", action="store_true", help="leave pexpect's interact() out")
+    parser.add_argument("--out", default=str(HERE / "results" / "latest.json"))
+    options = parser.parse_args()
+    quick = options.quick
+    size = (1 if quick else 64) * 2**20
+    rounds = 1 if quick else 3
+    configs = configurations(with_interact=not options.no_interact)
+    names = [c.name for c in configs]
+    results: dict[str, Any] = {}
+    began = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="csup-bench-") as scratch:
+        work = Path(scratch)
+        env = environment(work)
+        expected = make_output(work / "output.txt", size)
+        print(f"throughput: {size >> 20} MiB x {rounds} rounds", file=sys.stderr)
+        throughput(configs, env, work / "output.txt", expected, rounds, results)
+        print("keystrokes", file=sys.stderr)
+        keystrokes(configs, env, 50 if quick else 1000, 0.0, rounds, results, "keystroke")
+        keystrokes(configs, env, 10 if quick else 60, 0.03, rounds, results, "typing")
+        print("start-up", file=sys.stderr)
+        startup(configs, env, 3 if quick else 15, rounds, results)
+        print("idle", file=sys.stderr)
+        idle(configs, env, 2.0 if quick else 20.0, results)
+        print("csup status and refusal", file=sys.stderr)
+        csup_commands(env, 50 if quick else 2000, 3 if quick else 10, results)
+    derive(results, size)
+    report = table(results, names)
+    machine = f"{platform.system()} {platform.release()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    print(f"\n{machine}; {rounds} round(s), {size >> 20} MiB; {time.monotonic() - began:.0f} s\n")
+    print(report)
+    Path(options.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(options.out).write_text(json.dumps({"machine": machine, "rounds": rounds, "size": size,
+                                             "results": results, "table": report}, indent=2))
+    return 0 if "LOST" not in report else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
