@@ -117,7 +117,9 @@ class Run:
 
 
 def environment(work: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CSUP_")}
+    # As installed for real: bytecode cached (pip compiles it at install; some shells export
+    # PYTHONDONTWRITEBYTECODE, which would make every start recompile csup from source).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CSUP_") and k != "PYTHONDONTWRITEBYTECODE"}
     env.update({"CSUP_RUNTIME_DIR": str(work / "run"), "CSUP_STATE_DIR": str(work / "state"),
                 "CSUP_CONFIG": str(work / "none.toml"), "CSUP_CLAUDE_NAMES": f"bench-{uuid.uuid4().hex[:8]}",
                 "CSUP_NOTIFY": "off", "TERM": "xterm-256color"})
@@ -366,6 +368,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes and counts: a smoke test")
     parser.add_argument("--no-interact", action="store_true", help="leave pexpect's interact() out")
     parser.add_argument("--out", default=str(HERE / "results" / "latest.json"))
+    parser.add_argument("--only", default="throughput,keystrokes,startup,idle,commands",
+                        help="comma-separated parts to run (default: all)")
     options = parser.parse_args()
     quick = options.quick
     size = (1 if quick else 64) * 2**20
@@ -377,19 +381,26 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="csup-bench-") as scratch:
         work = Path(scratch)
         env = environment(work)
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "supervisor")], env=env, check=True)
         expected = make_output(work / "output.txt", size)
-        print(f"throughput: {size >> 20} MiB x {rounds} rounds", file=sys.stderr)
-        throughput(configs, env, work / "output.txt", expected, rounds, results)
-        print("keystrokes", file=sys.stderr)
-        keystrokes(configs, env, 50 if quick else 1000, 0.0, rounds, results, "keystroke")
-        keystrokes(configs, env, 10 if quick else 60, 0.03, rounds, results, "typing")
-        print("start-up", file=sys.stderr)
-        startup(configs, env, 3 if quick else 15, rounds, results)
-        print("idle", file=sys.stderr)
-        idle(configs, env, 2.0 if quick else 20.0, results)
-        print("csup status and refusal", file=sys.stderr)
-        csup_commands(env, 50 if quick else 2000, 3 if quick else 10, results)
-    derive(results, size)
+        parts = set(options.only.split(","))
+        if "throughput" in parts or "startup" in parts:  # relay CPU needs both
+            print(f"throughput: {size >> 20} MiB x {rounds} rounds", file=sys.stderr)
+            throughput(configs, env, work / "output.txt", expected, rounds, results)
+            print("start-up", file=sys.stderr)
+            startup(configs, env, 3 if quick else 15, rounds, results)
+        if "keystrokes" in parts:
+            print("keystrokes", file=sys.stderr)
+            keystrokes(configs, env, 50 if quick else 1000, 0.0, rounds, results, "keystroke")
+            keystrokes(configs, env, 10 if quick else 60, 0.03, rounds, results, "typing")
+        if "idle" in parts:
+            print("idle", file=sys.stderr)
+            idle(configs, env, 2.0 if quick else 20.0, results)
+        if "commands" in parts:
+            print("csup status and refusal", file=sys.stderr)
+            csup_commands(env, 50 if quick else 2000, 3 if quick else 10, results)
+    if "startup_ms" in results.get("direct", {}):
+        derive(results, size)
     report = table(results, names)
     machine = f"{platform.system()} {platform.release()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     print(f"\n{machine}; {rounds} round(s), {size >> 20} MiB; {time.monotonic() - began:.0f} s\n")

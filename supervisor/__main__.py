@@ -1,5 +1,5 @@
 """`python -m supervisor` is `csup`."""
 
-from .cli import main
+from .entry import main
 
 main()

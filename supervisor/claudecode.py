@@ -48,6 +48,15 @@ def find_program(explicit: str, environ: Mapping[str, str], self_paths: Collecti
     return Program(found, True)
 
 
+def new_uuid() -> str:
+    """A random (version 4) UUID, as `--session-id` wants, without importing uuid on the start-up path."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    text = raw.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
 def looks_like_claude_code(path: str) -> bool:
     real = os.path.realpath(path)
     names = {os.path.basename(path), os.path.basename(real)}

@@ -10,7 +10,6 @@ from typing import Any
 import click
 
 from . import __version__
-from .errors import CsupError
 
 
 def _load(flags: dict[str, Any]) -> tuple[Any, Any]:
@@ -41,24 +40,10 @@ def _duration_arg(value: str | None, flag: str) -> float | None:
         raise click.BadParameter(str(err), param_hint=flag) from None
 
 
-def _confirm(question: str) -> bool:
-    if not sys.stdin.isatty():
-        return False
-    return click.confirm(question, default=False, err=True)
-
-
 def _start(claude_args: tuple[str, ...], flags: dict[str, Any], **request: Any) -> None:
-    from .session import RunRequest
-    from .session import run as run_session
+    from .entry import start
 
-    cfg, paths = _load(flags)
-    try:
-        code = run_session(RunRequest(claude_args=claude_args, self_paths=(sys.argv[0],), confirm=_confirm,
-                                      **request), cfg, paths, os.environ)
-    except KeyboardInterrupt:  # Ctrl-C while waiting in line or taking over: nothing was started
-        click.echo("\ncsup: interrupted; nothing was started.", err=True)
-        code = 130
-    sys.exit(code)
+    start(claude_args, flags, **request)
 
 
 @cli.command(context_settings=_PASS_ON)
@@ -125,7 +110,9 @@ def stop(force: bool, wait: str | None) -> None:
 
     patience = _duration_arg(wait, "--wait")
     cfg, paths = _load({})
-    outcome = stop_session(paths, cfg, os.environ, force=force, patience=patience, confirm=_confirm,
+    from .entry import confirm
+
+    outcome = stop_session(paths, cfg, os.environ, force=force, patience=patience, confirm=confirm,
                            show=stderr_line)
     stderr_line("")
     click.echo("\n".join(outcome.lines))
@@ -246,16 +233,6 @@ def log(count: int, as_json: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    try:
-        cli.main(args=argv, prog_name="csup", standalone_mode=True)
-    except CsupError as err:
-        click.echo(_one_line(err), err=True)
-        sys.exit(int(err.exit_code))
-    except KeyboardInterrupt:
-        sys.exit(130)
+    from .entry import main as entry_main
 
-
-def _one_line(err: CsupError) -> str:
-    text = err.message if err.message.startswith("csup:") or "\n" in err.message else f"csup: {err.message}"
-    return f"{text}\n  {err.hint}" if err.hint else text
-
+    entry_main(argv)

@@ -109,10 +109,19 @@ class SessionController:
     _published_at: float = float("-inf")
     _title_at: float = 0.0
     _waiting_noticed: bool = False
+    # The next moment anything is due, cached: the relay asks every loop, and activity only ever moves
+    # deadlines later, so a cached one is a safe lower bound (an early wake recomputes it).
+    _due: float | None = None
+    _due_known: bool = False
 
     # --- relay events ---
 
     def deadline(self, now: float) -> float | None:
+        if not self._due_known:
+            self._due, self._due_known = self._compute_deadline(now), True
+        return self._due
+
+    def _compute_deadline(self, now: float) -> float | None:
         if self.shutdown is not None:
             done = self.relay is None or self.relay.child_exited or self.shutdown.past_last_wait(now)
             return None if done else self.shutdown.deadline()
@@ -127,13 +136,16 @@ class SessionController:
         return min(present) if present else None
 
     def on_wake(self, now: float) -> None:
+        if self._due_known and (self._due is None or now < self._due):
+            return  # the relay wakes for every chunk; nothing is due
         if self.shutdown is not None:
             self._advance_shutdown(now)
-            return
-        self._check_idle(now)
-        if self.shutdown is None:
-            self._publish(now)
-            self._check_strays(now)
+        else:
+            self._check_idle(now)
+            if self.shutdown is None:
+                self._publish(now)
+                self._check_strays(now)
+        self._due_known = False
 
     def on_input(self, data: bytes, now: float) -> None:
         if is_typed(data):
@@ -174,11 +186,16 @@ class SessionController:
     # --- idle ---
 
     def _activity(self, at: float) -> None:
-        self.clock.touch(at)
+        # The hot path (every keystroke and output burst): a few assignments and comparisons.
+        if at > self.clock.last_activity:
+            self.clock.last_activity = at
         self._probe = None
         self._waiting_noticed = False
         if self.warning_since is not None and self.clock.phase(at) == "active":
             self._end_warning(at)
+        publish_at = self._published_at + PUBLISH_EVERY
+        if self._due is None or publish_at < self._due:
+            self._due = publish_at  # the record must learn of this activity within a few seconds
 
     def _check_idle(self, now: float) -> None:
         phase = self.clock.phase(now)
@@ -299,6 +316,7 @@ class SessionController:
         self.shutdown = ShutdownPlan(list(self.steps), reason, now)
         self._publish(now, force=True)
         self._advance_shutdown(now)
+        self._due_known = False
 
     def _advance_shutdown(self, now: float) -> None:
         assert self.shutdown is not None and self.relay is not None

@@ -6,8 +6,6 @@ import errno
 import os
 import stat
 import sys
-import tempfile
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,14 +57,30 @@ def default_paths(environ: Mapping[str, str] = os.environ) -> Paths:
 
 
 def _platform_dir(kind: str) -> str:
-    if kind == "user_runtime_dir" and sys.platform.startswith("linux") and not os.environ.get("XDG_RUNTIME_DIR"):
-        # platformdirs would warn on stderr and pick /tmp/runtime-UID; say nothing and keep one per-user place.
-        return str(Path(tempfile.gettempdir()) / f"{APP}-{os.geteuid()}")
-    import platformdirs  # lazily: it costs start-up time and is not needed when the paths are given
+    if sys.platform.startswith("linux"):
+        return _xdg_dir(kind)
+    import warnings
+
+    import platformdirs  # lazily, and only off Linux: it costs start-up time
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return str(getattr(platformdirs, kind)(APP))
+
+
+def _xdg_dir(kind: str) -> str:
+    """The XDG base directories, as platformdirs reads them on Linux, without its import."""
+    home = os.path.expanduser("~")
+    if kind == "user_runtime_dir":
+        runtime = os.environ.get("XDG_RUNTIME_DIR")
+        if runtime:
+            return os.path.join(runtime, APP)
+        import tempfile  # no runtime dir (a container, cron): a per-user folder in the temporary directory
+
+        return os.path.join(tempfile.gettempdir(), f"{APP}-{os.geteuid()}")
+    variable, default = {"user_state_dir": ("XDG_STATE_HOME", ".local/state"),
+                         "user_config_dir": ("XDG_CONFIG_HOME", ".config")}[kind]
+    return os.path.join(os.environ.get(variable) or os.path.join(home, default), APP)
 
 
 def ensure_private_dir(path: Path) -> Path:

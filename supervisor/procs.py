@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
@@ -12,9 +13,9 @@ from typing import Any
 
 from .claudecode import is_session_invocation
 
-# Start times are floats computed from boot time and clock ticks; they are stable for one process, but a record
-# stores them as JSON, so compare with a tolerance well under any real pid-reuse interval.
-_START_TIME_TOLERANCE = 0.05
+# Start stamps are stable for one process, but a record stores them as JSON: compare with a tolerance below one
+# clock tick (10 ms), far below any real pid-reuse interval.
+_START_TIME_TOLERANCE = 0.005
 _INTERPRETERS = frozenset({"node", "nodejs", "bun", "deno", "python", "python3"})
 
 
@@ -44,30 +45,52 @@ def _psutil() -> Any:
     return psutil
 
 
-def identity_of(pid: int) -> ProcessIdentity | None:
-    """The identity of a live process of ours, or None if it is gone or not ours."""
+_LINUX = sys.platform.startswith("linux")
+_TICKS = os.sysconf("SC_CLK_TCK") if _LINUX else 100
+
+
+def _stat_fields(pid: int) -> list[bytes]:
+    """Fields 3… of /proc/PID/stat (after the command name, which may itself hold spaces and parentheses)."""
+    with open(f"/proc/{pid}/stat", "rb") as handle:
+        data = handle.read()
+    return data[data.rindex(b")") + 2:].split()
+
+
+def _stamp(pid: int) -> tuple[float, bool] | None:
+    """(start stamp, is a zombie) of a process of ours, or None when it is gone or not ours.
+
+    The stamp identifies the process together with its pid and is compared only with stamps from here: on
+    Linux it is the start time in seconds since boot (immune to wall-clock changes, and read from /proc
+    without psutil); elsewhere psutil's creation time.
+    """
+    if _LINUX:
+        try:
+            if os.stat(f"/proc/{pid}").st_uid != os.getuid():
+                return None
+            fields = _stat_fields(pid)
+        except (OSError, ValueError):
+            return None
+        return int(fields[19]) / _TICKS, fields[0] == b"Z"
     ps = _psutil()
     try:
         proc = ps.Process(pid)
         if proc.uids().real != os.getuid():
             return None
-        return ProcessIdentity(pid, proc.create_time())
+        return proc.create_time(), proc.status() == ps.STATUS_ZOMBIE
     except (ps.NoSuchProcess, ps.AccessDenied, ps.ZombieProcess):
         return None
 
 
+def identity_of(pid: int) -> ProcessIdentity | None:
+    """The identity of a live process of ours, or None if it is gone or not ours."""
+    stamp = _stamp(pid)
+    return None if stamp is None else ProcessIdentity(pid, stamp[0])
+
+
 def is_running(identity: ProcessIdentity) -> bool:
-    """True when this exact process (same pid, same start time, our user) still runs and is not a zombie."""
-    ps = _psutil()
-    try:
-        proc = ps.Process(identity.pid)
-        if proc.uids().real != os.getuid():
-            return False
-        if abs(proc.create_time() - identity.start_time) > _START_TIME_TOLERANCE:
-            return False
-        return bool(proc.status() != ps.STATUS_ZOMBIE)
-    except (ps.NoSuchProcess, ps.AccessDenied, ps.ZombieProcess):
-        return False
+    """True when this exact process (same pid, same start, our user) still runs and is not a zombie."""
+    stamp = _stamp(identity.pid)
+    return stamp is not None and not stamp[1] and abs(stamp[0] - identity.start_time) <= _START_TIME_TOLERANCE
 
 
 def signal_verified(identity: ProcessIdentity, signum: int) -> bool:
@@ -94,13 +117,7 @@ def descendants(pid: int) -> list[ProcessIdentity]:
         children = ps.Process(pid).children(recursive=True)
     except (ps.NoSuchProcess, ps.AccessDenied):
         return []
-    found = []
-    for child in children:
-        try:
-            found.append(ProcessIdentity(child.pid, child.create_time()))
-        except (ps.NoSuchProcess, ps.AccessDenied, ps.ZombieProcess):
-            continue
-    return found
+    return [identity for identity in map(identity_of, (child.pid for child in children)) if identity is not None]
 
 
 def signal_name(signum: int) -> str:
@@ -160,9 +177,28 @@ class ClaudeMatcher:
 
 
 def iter_process_views() -> Iterator[ProcessView]:
-    """Every process of this user, read once; processes that vanish mid-read are skipped."""
-    ps = _psutil()
+    """Every process of this user, read once; processes that vanish mid-read are skipped. On Linux straight
+    from /proc (a stat and two small reads each: fast with thousands of processes, and no psutil import)."""
     uid = os.getuid()
+    if _LINUX:
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                if os.stat(f"/proc/{name}").st_uid != uid:
+                    continue
+                fields = _stat_fields(int(name))
+                with open(f"/proc/{name}/cmdline", "rb") as handle:
+                    raw = handle.read()
+                cmdline = tuple(part.decode(errors="surrogateescape") for part in raw.split(b"\0")[:-1])
+                exe = ""
+                if cmdline and os.path.basename(cmdline[0]).replace(".", "").isdigit():
+                    exe = os.readlink(f"/proc/{name}/exe")  # a native binary named like its version
+            except (OSError, ValueError):
+                continue
+            yield ProcessView(int(name), int(fields[1]), uid, int(fields[19]) / _TICKS, cmdline, exe)
+        return
+    ps = _psutil()
     for proc in ps.process_iter():
         try:
             if proc.uids().real != uid:
@@ -170,7 +206,7 @@ def iter_process_views() -> Iterator[ProcessView]:
             cmdline = tuple(proc.cmdline())
             exe = ""
             if cmdline and os.path.basename(cmdline[0]).replace(".", "").isdigit():
-                exe = proc.exe()  # a native binary named like its version: its path tells what it is
+                exe = proc.exe()
             yield ProcessView(proc.pid, proc.ppid(), uid, proc.create_time(), cmdline, exe)
         except (ps.NoSuchProcess, ps.AccessDenied, ps.ZombieProcess):
             continue

@@ -22,6 +22,7 @@ from .errors import CliNotExecutable, CliNotFound, signal_exit_status
 from .termmodes import ModeJournal
 
 READ_SIZE = 1 << 16
+MAX_CHUNKS_PER_WAKE = 64  # then back to select, so keystrokes and signals are not starved by a flood
 MAX_PENDING_INPUT = 1 << 20  # stop reading keys while this much waits for a CLI that is not reading
 DRAIN_QUIET = 0.1  # after the CLI exits, how long without output before we stop waiting for the pty's EOF
 DRAIN_CAP = 2.0  # a background child holding the pty open must not keep csup alive
@@ -164,19 +165,24 @@ class PtyRelay:
         """Bytes for the user's screen; blocking and complete, so nothing is lost while the terminal is slow."""
         if self.terminal_gone or not data:
             return
-        view = memoryview(data)
-        while view:
-            try:
-                written = os.write(self.terminal.out_fd, view)
-            except BlockingIOError:
-                select.select([], [self.terminal.out_fd], [])
-                continue
-            except OSError as err:
-                if err.errno in (errno.EIO, errno.EPIPE, errno.ENXIO, errno.EBADF):
-                    self._lose_terminal()
-                    return
-                raise
-            view = view[written:]
+        try:
+            written = os.write(self.terminal.out_fd, data)
+            if written == len(data):
+                return
+            view = memoryview(data)[written:]
+            while view:
+                try:
+                    view = view[os.write(self.terminal.out_fd, view):]
+                except BlockingIOError:  # someone made our stdout non-blocking: wait until it drains
+                    select.select([], [self.terminal.out_fd], [])
+        except BlockingIOError:
+            select.select([], [self.terminal.out_fd], [])
+            self.write_terminal(data)
+        except OSError as err:
+            if err.errno in (errno.EIO, errno.EPIPE, errno.ENXIO, errno.EBADF):
+                self._lose_terminal()
+                return
+            raise
 
     # --- the loop -----------------------------------------------------------------------------------------
 
@@ -241,22 +247,31 @@ class PtyRelay:
                 and len(self._to_child) < MAX_PENDING_INPUT)
 
     def _pump_output(self, now: float) -> None:
-        try:
-            data = os.read(self.child.master_fd, READ_SIZE)
-        except BlockingIOError:
-            return
-        except OSError as err:
-            if err.errno != errno.EIO:  # EIO on a pty master is its EOF: every slave fd is closed
-                raise
-            data = b""
-        if not data:
-            self._master_open = False
+        # Relay chunk after chunk until the pty has nothing more (the master is non-blocking): one select round
+        # per burst instead of per 4 KiB the kernel hands out, each chunk written as soon as it is read. The
+        # read that finds nothing costs a syscall, far less than a select round.
+        master, journal, write = self.child.master_fd, self.journal, self.write_terminal
+        last = b""
+        for _ in range(MAX_CHUNKS_PER_WAKE):
+            try:
+                chunk = os.read(master, READ_SIZE)
+            except BlockingIOError:
+                break
+            except OSError as err:
+                if err.errno != errno.EIO:  # EIO on a pty master is its EOF: every slave fd is closed
+                    raise
+                chunk = b""
+            if not chunk:
+                self._master_open = False
+                break
+            write(chunk)
+            journal.feed(chunk)
+            last = chunk
+        if not last:
             return
         self._last_output_at = now
-        self.write_terminal(data)
-        self.journal.feed(data)
-        self.at_line_start = data.endswith(b"\n")
-        self.controller.on_output(data, now)
+        self.at_line_start = last[-1] == 10
+        self.controller.on_output(last, now)
 
     def _pump_input(self, now: float) -> None:
         try:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .durations import format_duration
 from .procs import ProcessView
 from .record import SessionRecord
-from .status import StatusReport
+
+if TYPE_CHECKING:
+    from .status import StatusReport
 
 RESOLVE_LINES = (
     "  csup takeover      end it and carry the conversation on here",
@@ -55,7 +57,8 @@ def refusal_unmanaged(unmanaged: Sequence[ProcessView], details: Sequence[dict[s
         tty = info.get("tty") or "no tty"
         cpu = info.get("cpu_seconds")
         cpu_text = f", cpu {cpu:.1f}s" if isinstance(cpu, float) else ""
-        lines.append(f"  pid {view.pid} on {tty}, up {format_duration(now - view.start_time)}{cpu_text}: "
+        up = f", up {format_duration(now - info['start_time'])}" if "start_time" in info else ""
+        lines.append(f"  pid {view.pid} on {tty}{up}{cpu_text}: "
                      f"{' '.join(view.cmdline)[:60]}")
     if how_to is not None:
         return "\n".join([*lines, f"They were left running; to end them: {how_to}"])

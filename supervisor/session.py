@@ -6,24 +6,21 @@ from __future__ import annotations
 import os
 import sys
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import NoReturn
 
-from . import claudecode, control, procs, report, tty, turns
+from . import claudecode, procs, tty, turns
 from .config import Config
 from .controller import Actions, CliState, IdlePolicy, Published, SessionController
 from .errors import CliNotExecutable, CliNotFound, ExitCode, SessionBusy, UsageError
 from .events import log_event
 from .idle import IdleClock
-from .notify import notify
 from .paths import Paths, ensure_private_dir
 from .record import SessionRecord, remove_record, write_record
 from .relay import PtyRelay, Terminal, spawn
 from .shutdown import default_steps
-from .turns import Confirm
 
 SESSION_ENV = "CSUP_SESSION"  # set in the CLI's environment: a nested `csup run` passes through
 
@@ -36,7 +33,7 @@ class RunRequest:
     patience: float | None = None  # --wait DURATION: give up after this long
     resume: bool = True  # takeover: carry the old conversation on
     force: bool = False  # takeover: end unmanaged sessions without asking
-    confirm: Confirm | None = None
+    confirm: turns.Confirm | None = None
 
 
 def run(request: RunRequest, cfg: Config, paths: Paths, environ: Mapping[str, str]) -> int:
@@ -75,6 +72,8 @@ def run(request: RunRequest, cfg: Config, paths: Paths, environ: Mapping[str, st
 def _resumed(program: claudecode.Program, args: list[str], handover: turns.Handover, resume: bool,
              environ: Mapping[str, str]) -> tuple[list[str], str | None, str | None]:
     """The arguments and directory that carry the old conversation on, and a line saying what was decided."""
+    from . import report
+
     if not resume or not program.is_claude_code or claudecode.chooses_session(args):
         return args, None, None
     if handover.resume_id is None or handover.resume_cwd is None:
@@ -113,6 +112,8 @@ def _exec(path: str, args: Sequence[str], environ: Mapping[str, str]) -> NoRetur
 
 
 def _refuse_unmanaged(cfg: Config) -> None:
+    from . import report
+
     matcher = procs.ClaudeMatcher(frozenset(cfg.claude_names), frozenset(cfg.passthrough_commands))
     unmanaged = procs.find_unmanaged(matcher, managed=())
     if unmanaged:
@@ -122,14 +123,14 @@ def _refuse_unmanaged(cfg: Config) -> None:
 
 def _supervise(program: claudecode.Program, args: list[str], cfg: Config, paths: Paths,
                environ: Mapping[str, str]) -> int:
-    session_id = uuid.uuid4().hex
+    session_id = claudecode.new_uuid().replace("-", "")
     claude_session_id: str | None = None
     if program.is_claude_code:
         if claudecode.chooses_session(args):
             claude_session_id = claudecode.session_id_from_args(args)
         else:
             # Knowing the conversation's id up front is what lets csup print the exact resume command.
-            claude_session_id = str(uuid.uuid4())
+            claude_session_id = claudecode.new_uuid()
             args = ["--session-id", claude_session_id, *args]
     tty_fd = tty.terminal_fd(0, 1)
     started_wall, started_mono = time.time(), time.monotonic()
@@ -149,7 +150,7 @@ def _supervise(program: claudecode.Program, args: list[str], cfg: Config, paths:
                           waiting_limit=cfg.waiting_limit),
         clock=IdleClock(cfg.idle_limit, cfg.warn_before or 0.0, started_mono), stray_every=cfg.stray_check,
         actions=Actions(snapshot_tree=list, signal_verified=procs.signal_verified, event=log,
-                        notify=notify if cfg.notify else lambda title, body: None),
+                        notify=_notify if cfg.notify else lambda title, body: None),
     )
     with tty.raw_mode(tty_fd) as saved:
         child = spawn([program.path, *args], env=env, size=tty.get_size(tty_fd))
@@ -157,6 +158,8 @@ def _supervise(program: claudecode.Program, args: list[str], cfg: Config, paths:
         controller.relay = relay
 
         def on_request(now: float) -> None:
+            from . import control
+
             request = control.take_request(paths)
             if request is not None:
                 log("request", kind=request.kind, by_pid=request.by_pid, by_tty=request.by_tty)
@@ -216,11 +219,19 @@ def _live_actions(base: Actions, cli_pid: int, program: claudecode.Program, envi
 def _resume_hint(program: claudecode.Program, environ: Mapping[str, str], cwd: str,
                  claude_session_id: str | None) -> str | None:
     """The exact command that carries the conversation on, when there is one to carry on."""
+    from . import report
+
     if not program.is_claude_code:
         return None
     if claude_session_id and claudecode.transcript_path(environ, cwd, claude_session_id).exists():
         return report.resume_command(claude_session_id)
     return None
+
+
+def _notify(title: str, body: str) -> None:
+    from .notify import notify  # lazily: it imports subprocess, and most sessions never warn
+
+    notify(title, body)
 
 
 def _tty_name(fd: int | None) -> str:
@@ -233,6 +244,8 @@ def _tty_name(fd: int | None) -> str:
 
 
 def _report_end(relay: PtyRelay, controller: SessionController, resume: str | None, code: int) -> None:
+    from . import report
+
     if relay.terminal_gone:
         return
     if controller.end_reason is None:

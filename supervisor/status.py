@@ -109,7 +109,7 @@ def _stray(view: procs.ProcessView, environ: Mapping[str, str], now: float,
             pass
     orphaned = stale_cli is not None and stale_cli.pid == view.pid and procs.is_running(stale_cli)
     return StraySession(
-        pid=view.pid, tty=tty, cwd=str(info.get("cwd") or ""), started_at=view.start_time,
+        pid=view.pid, tty=tty, cwd=str(info.get("cwd") or ""), started_at=float(info.get("start_time", now)),
         cpu_seconds=info.get("cpu_seconds"), rss_bytes=info.get("rss"),
         idle_seconds=None if idle is None else round(idle, 1), idle_source=source, orphaned=orphaned,
         cmdline=list(view.cmdline),

@@ -17,6 +17,8 @@ _DEFAULT_ON = {25: "cursor", 7: "autowrap"}
 _UNDO_ORDER = (1049, 1047, 47, 1000, 1002, 1003, 1005, 1006, 1015, 1004, 2004, 1, 7, 25)
 _SEQUENCE = re.compile(rb"\x1b\[([?<>=])([0-9;]*)([hlum])")
 _MAX_TAIL = 32  # longest sequence we track, with room for parameters
+_PREFIXES = b"?<>="
+_UNFINISHED = re.compile(rb"\x1b\[[?<>=][0-9;]*")
 # A complete escape sequence of any kind: CSI, OSC/DCS/APC strings (ended by BEL or ST), or ESC + one byte.
 _COMPLETE = re.compile(rb"\x1b(?:\[[0-?]*[ -/]*[@-~]|[\]P_^][^\x07\x1b]*(?:\x07|\x1b\\)|(?![\[\]P_^])[ -/]*[0-~])")
 
@@ -26,21 +28,31 @@ class ModeJournal:
         self._changed: set[int] = set()  # DEC modes now away from their default
         self._kitty_pushes = 0
         self._modify_other_keys = False
-        self._tail = b""
-        self._last_bytes = b""
+        self._tail = b""  # an unfinished tracked sequence at the end of the last chunk
+        self._previous = b""  # the last two chunks, by reference (no copy): `mid_sequence` looks at their end
+        self._last = b""
 
     def feed(self, chunk: bytes) -> None:
-        self._last_bytes = chunk[-_MAX_TAIL:] if len(chunk) >= _MAX_TAIL else self._last_bytes[-_MAX_TAIL:] + chunk
+        """Called for every chunk the CLI prints: a few C-speed searches; a regex only where a tracked
+        sequence (`ESC [ ?`, `ESC [ >`, `ESC [ <`, `ESC [ =`) may appear. Colours and cursor moves skip it."""
+        self._previous, self._last = self._last, chunk
         if self._tail:
             chunk = self._tail + chunk
             self._tail = b""
         elif b"\x1b" not in chunk:
             return
-        for match in _SEQUENCE.finditer(chunk):
-            self._apply(match.group(1), match.group(2), match.group(3))
-        last_escape = chunk.rfind(b"\x1b", max(0, len(chunk) - _MAX_TAIL))
-        if last_escape >= 0 and not _SEQUENCE.match(chunk, last_escape) and _may_continue(chunk[last_escape:]):
-            self._tail = chunk[last_escape:]
+        # Single-byte searches are memchr-fast; a multi-byte needle starting with the frequent ESC is not.
+        if b"?" in chunk or b">" in chunk or b"<" in chunk or b"=" in chunk:
+            for match in _SEQUENCE.finditer(chunk):
+                self._apply(match.group(1), match.group(2), match.group(3))
+        escape = chunk.rfind(b"\x1b", len(chunk) - _MAX_TAIL)
+        if escape < 0:
+            return
+        fragment = chunk[escape:]
+        # Keep only what may still become a tracked sequence: a lone ESC, `ESC [`, or `ESC [ ?`… unterminated.
+        if len(fragment) == 1 or fragment == b"\x1b[" or (
+                fragment[1] == 0x5B and fragment[2] in _PREFIXES and _UNFINISHED.fullmatch(fragment)):
+            self._tail = fragment
 
     def _apply(self, prefix: bytes, params: bytes, final: bytes) -> None:
         numbers = [int(p) for p in params.split(b";") if p.isdigit()]
@@ -62,7 +74,7 @@ class ModeJournal:
     def mid_sequence(self) -> bool:
         """The output so far ends inside an escape sequence or a UTF-8 character: nothing may be written between
         its halves. Computed on demand (csup writes its own bytes rarely), not per chunk."""
-        tail = self._last_bytes
+        tail = (self._previous + self._last)[-_MAX_TAIL:] if len(self._last) < _MAX_TAIL else self._last[-_MAX_TAIL:]
         escape = tail.rfind(b"\x1b")
         if escape >= 0 and not _COMPLETE.match(tail, escape):
             return True
@@ -110,8 +122,3 @@ def _ends_mid_character(data: bytes) -> bool:
             need = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
             return back < need
     return False
-
-
-def _may_continue(fragment: bytes) -> bool:
-    """An unterminated `ESC`, `ESC [`, `ESC [ ? 10` … that the next chunk may complete."""
-    return re.fullmatch(rb"\x1b(\[([?<>=][0-9;]*)?)?", fragment) is not None

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from . import claudecode, control, procs, report
+from . import claudecode, procs
 from .config import Config
 from .durations import format_duration
 from .errors import SessionBusy
@@ -45,6 +45,8 @@ class Locks:
 
 def take_now(paths: Paths, locks: Locks) -> None:
     """A plain `run`: the session now, or SessionBusy naming who has it."""
+    from . import report
+
     if not locks.gate.try_acquire():
         raise SessionBusy(report.refusal_queued(live_record(paths), time.time()))
     try:
@@ -58,6 +60,8 @@ def take_now(paths: Paths, locks: Locks) -> None:
 
 def wait_turn(paths: Paths, locks: Locks, patience: float | None, show: Callable[[str], None]) -> None:
     """`run --wait`: queue behind the session (first come, first served) until it ends, or give up."""
+    from . import report
+
     ticket = take_ticket(paths.queue_dir, WAIT)
     started = time.monotonic()
     try:
@@ -97,6 +101,8 @@ class Handover:
 def take_over(paths: Paths, locks: Locks, cfg: Config, environ: Mapping[str, str], *, force: bool,
               confirm: Confirm | None, show: Callable[[str], None]) -> Handover:
     """End whatever holds the session (managed, or unmanaged with consent) and keep the lock for a new one."""
+    from . import control
+
     ticket = take_ticket(paths.queue_dir, TAKEOVER)
     handover = Handover()
     try:
@@ -123,6 +129,8 @@ def _end_current(paths: Paths, locks: Locks, cfg: Config, ticket: Ticket, handov
                  show: Callable[[str], None]) -> SessionRecord | None:
     """End the session that holds the lock, unless it was itself started after our ticket (a racing takeover
     won): then we refuse rather than take over the winner. A holder with no record yet is starting: wait."""
+    from . import control, report
+
     deadline = time.monotonic() + cfg.stop_wait
     while True:
         current = live_record(paths)
@@ -145,6 +153,8 @@ def _end_current(paths: Paths, locks: Locks, cfg: Config, ticket: Ticket, handov
 def end_unmanaged(cfg: Config, *, force: bool, confirm: Confirm | None, environ: Mapping[str, str],
                   how_to: str, found: Handover | None = None) -> list[int]:
     """Claude sessions outside csup: ended (SIGTERM, then SIGKILL with their trees) only with consent."""
+    from . import report
+
     matcher = procs.ClaudeMatcher(frozenset(cfg.claude_names), frozenset(cfg.passthrough_commands))
     strays = procs.find_unmanaged(matcher, managed=())
     if not strays:
@@ -173,6 +183,8 @@ class StopOutcome:
 def stop(paths: Paths, cfg: Config, environ: Mapping[str, str], *, force: bool, patience: float | None,
          confirm: Confirm | None, show: Callable[[str], None]) -> StopOutcome:
     """`csup stop`: end the session from anywhere; start nothing."""
+    from . import control, report
+
     lines: list[str] = []
     stopped = False
     holder = live_record(paths)

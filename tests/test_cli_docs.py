@@ -114,3 +114,51 @@ def test_log_command_summarises_sessions(env: Env) -> None:
     assert summary["refused"] == 1
     text = _csup(env, "log").stdout
     assert "idle for 30m" in text and "idle time the limit ended: 0.5 h" in text
+
+
+def test_fast_run_parser_knows_exactly_the_click_options() -> None:
+    """`csup run` starts without click; both parsers must agree on which options exist."""
+    from supervisor.entry import OPTIONAL_VALUE, SWITCHES, VALUE_OPTIONS
+
+    click_options = {opt for param in cli.commands["run"].params for opt in getattr(param, "opts", [])
+                     if opt.startswith("--")} - {"--help"}
+    assert click_options == set(VALUE_OPTIONS) | set(SWITCHES) | {OPTIONAL_VALUE}
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    ([], {"flags": {}, "wait": None, "takeover": False, "claude_args": ()}),
+    (["--", "--model", "x"], {"flags": {}, "wait": None, "takeover": False, "claude_args": ("--model", "x")}),
+    (["--idle-limit", "5m", "--claude=/x", "fix", "--it"],
+     {"flags": {"idle_limit": "5m", "claude": "/x"}, "wait": None, "takeover": False,
+      "claude_args": ("fix", "--it")}),
+    (["--wait", "--", "-p"], {"flags": {}, "wait": "", "takeover": False, "claude_args": ("-p",)}),
+    (["--wait", "10m"], {"flags": {}, "wait": "10m", "takeover": False, "claude_args": ()}),
+    (["--takeover", "--allow-unmanaged"],
+     {"flags": {"allow_unmanaged": True}, "wait": None, "takeover": True, "claude_args": ()}),
+    (["--help"], None), (["-h"], None), (["--model", "x"], None), (["--idle-limit"], None),
+    (["--wait", "--takeover"], None),
+])
+def test_fast_run_parser(args: list[str], expected: dict[str, object] | None) -> None:
+    from supervisor.entry import parse_run
+
+    assert parse_run(args) == expected
+
+
+@pytest.mark.parametrize("args", [
+    ["--idle-limit", "5m", "--", "x"], ["--wait", "1m", "--", "x"], ["--claude", "/bin/x", "a", "--b"],
+])
+def test_fast_and_click_parsers_read_run_alike(args: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from supervisor import entry
+    from supervisor.entry import parse_run
+
+    seen: list[tuple[object, ...]] = []
+    monkeypatch.setattr(entry, "start", lambda claude_args, flags, **request: seen.append(
+        (tuple(claude_args), {k: v for k, v in flags.items() if v is not None}, request)))
+    CliRunner().invoke(cli, ["run", *args])
+    parsed = parse_run(args)
+    assert parsed is not None
+    try:
+        entry.fast_run(parsed)
+    except SystemExit:
+        pass
+    assert len(seen) == 2 and seen[0] == seen[1]

@@ -1,0 +1,129 @@
+"""The `csup` entry point. `csup run` with plain arguments — what every aliased `claude` is — starts without
+importing click, whose import alone costs more start-up than csup's budget allows; anything else, and anything
+unusual (help, an unknown or malformed option), goes to the click CLI in cli.py, which owns help and errors.
+Also the one place where errors become a message and an exit code."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+from .errors import CsupError
+
+# `csup run`'s options as the fast path reads them; tests check they are exactly the click command's.
+VALUE_OPTIONS = {"--idle-limit": "idle_limit", "--warn-before": "warn_before", "--claude": "claude"}
+SWITCHES = {"--takeover": "takeover", "--allow-unmanaged": "allow_unmanaged"}
+OPTIONAL_VALUE = "--wait"
+
+
+def parse_run(args: Sequence[str]) -> dict[str, Any] | None:
+    """`csup run`'s arguments, or None when the click parser should see them (help, errors, anything odd)."""
+    parsed: dict[str, Any] = {"flags": {}, "wait": None, "takeover": False, "claude_args": ()}
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        name, has_value, inline = arg.partition("=")
+        if arg == "--":
+            index += 1
+            break
+        if not arg.startswith("-") or arg == "-":
+            break  # the first positional: it and everything after it belong to the CLI
+        if name in VALUE_OPTIONS:
+            if not has_value:
+                if index + 1 >= len(args):
+                    return None
+                index += 1
+                inline = args[index]
+            parsed["flags"][VALUE_OPTIONS[name]] = inline
+        elif arg in SWITCHES:
+            if arg == "--takeover":
+                parsed["takeover"] = True
+            else:
+                parsed["flags"]["allow_unmanaged"] = True
+        elif name == OPTIONAL_VALUE:
+            if has_value:
+                parsed["wait"] = inline
+            elif index + 1 < len(args) and not args[index + 1].startswith("-"):
+                index += 1
+                parsed["wait"] = args[index]
+            else:
+                parsed["wait"] = ""
+        else:
+            return None  # -h, --help, or an option the CLI would pass on: click decides
+        index += 1
+    parsed["claude_args"] = tuple(args[index:])
+    if parsed["wait"] is not None and parsed["takeover"]:
+        return None  # a usage error: click says it
+    return parsed
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["run"]:
+        parsed = parse_run(args[1:])
+        if parsed is not None:
+            fast_run(parsed)
+    from .cli import cli
+
+    guarded(lambda: cli.main(args=args, prog_name="csup", standalone_mode=True))
+
+
+def fast_run(parsed: dict[str, Any]) -> NoReturn:
+    from .durations import DurationError, parse_duration
+
+    patience = None
+    if parsed["wait"]:
+        try:
+            patience = parse_duration(parsed["wait"])
+        except DurationError:
+            from .cli import cli  # click says what is wrong with --wait, as a usage error
+
+            guarded(lambda: cli.main(args=["run", "--wait", parsed["wait"]], prog_name="csup"))
+    mode = "takeover" if parsed["takeover"] else "wait" if parsed["wait"] is not None else "now"
+    guarded(lambda: start(parsed["claude_args"], parsed["flags"], mode=mode, patience=patience))
+
+
+def start(claude_args: tuple[str, ...], flags: dict[str, Any], **request: Any) -> NoReturn:
+    """Load the configuration and run a session; exits with its status."""
+    from .config import load_config
+    from .paths import default_paths
+    from .session import RunRequest
+    from .session import run as run_session
+
+    paths = default_paths(os.environ)
+    cfg = load_config(paths.config_file, os.environ, flags)
+    try:
+        code = run_session(RunRequest(claude_args=claude_args, self_paths=(sys.argv[0],), confirm=confirm,
+                                      **request), cfg, paths, os.environ)
+    except KeyboardInterrupt:  # Ctrl-C while waiting in line or taking over: nothing was started
+        sys.stderr.write("\ncsup: interrupted; nothing was started.\n")
+        code = 130
+    sys.exit(code)
+
+
+def confirm(question: str) -> bool:
+    """A [y/N] question on the terminal; no terminal means no."""
+    if not sys.stdin.isatty():
+        return False
+    import click
+
+    return bool(click.confirm(question, default=False, err=True))
+
+
+def guarded(action: Callable[[], object]) -> NoReturn:
+    """Run a command; csup's own errors become one message and their exit code, here and only here."""
+    try:
+        action()
+    except CsupError as err:
+        sys.stderr.write(one_line(err) + "\n")
+        sys.exit(int(err.exit_code))
+    except KeyboardInterrupt:
+        sys.exit(130)
+    sys.exit(0)
+
+
+def one_line(err: CsupError) -> str:
+    text = err.message if err.message.startswith("csup:") or "\n" in err.message else f"csup: {err.message}"
+    return f"{text}\n  {err.hint}" if err.hint else text
