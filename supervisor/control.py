@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from . import procs
+from .errors import UnsafePath
 from .lock import FileFlock
 from .paths import Paths, open_private
 from .record import SessionRecord
@@ -59,7 +60,7 @@ def take_request(paths: Paths) -> StopRequest | None:
     """The holder's side: read and remove the request; None when there is none or it is not well-formed."""
     try:
         fd = open_private(paths.request_file, os.O_RDONLY)
-    except OSError:
+    except (OSError, UnsafePath):
         return None
     try:
         with os.fdopen(fd, "rb") as handle:

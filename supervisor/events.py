@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from .errors import UnsafePath
 from .paths import ensure_private_dir, open_private
 
 MAX_BYTES = 1 << 20  # rotate past this size; one older generation is kept
@@ -24,7 +25,7 @@ def log_event(path: Path, event: str, **fields: Any) -> None:
     try:
         ensure_private_dir(path.parent)
         fd = open_private(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-    except OSError:
+    except (OSError, UnsafePath):  # a log that cannot be written safely is not written
         return
     try:
         os.write(fd, line)  # O_APPEND: each line lands whole at the end, whoever else writes
@@ -46,9 +47,11 @@ def read_events(path: Path) -> Iterator[dict[str, Any]]:
     """Every readable event, oldest first, across the rotated generation and the current file."""
     for candidate in (path.with_name(path.name + ".1"), path):
         try:
-            data = candidate.read_bytes()
-        except OSError:
+            fd = open_private(candidate, os.O_RDONLY)
+        except (OSError, UnsafePath):  # absent, or planted: never read through a symlink
             continue
+        with os.fdopen(fd, "rb") as handle:
+            data = handle.read()
         for line in data.splitlines():
             try:
                 event = json.loads(line)

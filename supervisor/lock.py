@@ -3,10 +3,12 @@ when their holder dies, even by SIGKILL, so no lock is ever stale. Side effects:
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from .errors import UnsafePath
 from .paths import PRIVATE_FILE_MODE
 
 
@@ -28,6 +30,10 @@ class FileFlock:
             self._lock.acquire(timeout=timeout, poll_interval=0.05)
         except Timeout:
             return False
+        except OSError as err:  # filelock opens with O_NOFOLLOW: a symlink planted there is refused, not followed
+            reason = "is a symlink" if err.errno == errno.ELOOP else f"cannot be locked: {err.strerror}"
+            raise UnsafePath(f"{self.path} {reason}; csup does not use it", hint=f"remove it: rm {self.path}",
+                             path=str(self.path)) from None
         return True
 
     def release(self) -> None:

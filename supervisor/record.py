@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .errors import UnsafePath
 from .paths import open_private
 from .procs import ProcessIdentity
 
@@ -108,7 +109,7 @@ def read_record(path: Path) -> SessionRecord | None:
     """The record as written, or None when there is none or it is unreadable; staleness is the caller's test."""
     try:
         fd = open_private(path, os.O_RDONLY)
-    except FileNotFoundError:
+    except (OSError, UnsafePath):  # absent, or planted (a symlink, another user's): never trusted, never followed
         return None
     try:
         with os.fdopen(fd, "rb") as handle:

@@ -100,13 +100,16 @@ class Terminal:
 
 class PtyRelay:
     def __init__(self, child: Child, terminal: Terminal, controller: Controller,
-                 clock: Callable[[], float] = time.monotonic, saved_attrs: tty.TermAttrs | None = None) -> None:
+                 clock: Callable[[], float] = time.monotonic, saved_attrs: tty.TermAttrs | None = None,
+                 on_modes: Callable[[bytes], None] | None = None) -> None:
         self.child = child
         self.terminal = terminal
         self.controller = controller
         self.clock = clock
         self.saved_attrs = saved_attrs  # the user's own terminal attributes, put back while suspended
         self.journal = ModeJournal()
+        self._on_modes = on_modes  # told the undo bytes whenever the CLI's terminal modes change
+        self._modes_seen = 0
         self.wait_status: int | None = None
         self.at_line_start = True  # whether the last byte shown ended a line (csup's own messages need it)
         self.terminal_gone = False
@@ -271,6 +274,9 @@ class PtyRelay:
             return
         self._last_output_at = now
         self.at_line_start = last[-1] == 10
+        if journal.version != self._modes_seen and self._on_modes is not None:
+            self._modes_seen = journal.version
+            self._on_modes(journal.undo())
         self.controller.on_output(last, now)
 
     def _pump_input(self, now: float) -> None:

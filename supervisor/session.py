@@ -16,6 +16,7 @@ from .config import Config
 from .controller import Actions, CliState, IdlePolicy, Published, SessionController
 from .errors import CliNotExecutable, CliNotFound, ExitCode, SessionBusy, UsageError
 from .events import log_event
+from .guardian import Guardian
 from .idle import IdleClock
 from .paths import Paths, ensure_private_dir
 from .record import SessionRecord, remove_record, write_record
@@ -152,9 +153,11 @@ def _supervise(program: claudecode.Program, args: list[str], cfg: Config, paths:
         actions=Actions(snapshot_tree=list, signal_verified=procs.signal_verified, event=log,
                         notify=_notify if cfg.notify else lambda title, body: None),
     )
+    guardian = _guard(tty_fd)
     with tty.raw_mode(tty_fd) as saved:
         child = spawn([program.path, *args], env=env, size=tty.get_size(tty_fd))
-        relay = PtyRelay(child, Terminal(0, 1, tty_fd), controller, saved_attrs=saved)
+        relay = PtyRelay(child, Terminal(0, 1, tty_fd), controller, saved_attrs=saved,
+                         on_modes=guardian.update if guardian else None)
         controller.relay = relay
 
         def on_request(now: float) -> None:
@@ -178,6 +181,8 @@ def _supervise(program: claudecode.Program, args: list[str], cfg: Config, paths:
             relay.write_terminal(relay.journal.undo())
             child.close()
             remove_record(paths.record_file, session_id)
+    if guardian is not None:
+        guardian.dismiss()  # the terminal is restored: nothing for it to do
     procs.terminate(controller.leftover_descendants(), cfg.tree_wait)
     # After a takeover the conversation lives on in the other terminal: resuming it here too would corrupt it.
     resume = None if controller.end_kind == "takeover" else _resume_hint(program, environ, record.cwd,
@@ -226,6 +231,14 @@ def _resume_hint(program: claudecode.Program, environ: Mapping[str, str], cwd: s
     if claude_session_id and claudecode.transcript_path(environ, cwd, claude_session_id).exists():
         return report.resume_command(claude_session_id)
     return None
+
+
+def _guard(tty_fd: int | None) -> Guardian | None:
+    """Before raw mode: from then on, even csup's SIGKILL leaves the terminal as it was."""
+    attrs = tty.get_attrs(tty_fd) if tty_fd is not None else None
+    if tty_fd is None or attrs is None:
+        return None
+    return Guardian(tty_fd, 1, attrs)
 
 
 def _notify(title: str, body: str) -> None:

@@ -26,6 +26,7 @@ _COMPLETE = re.compile(rb"\x1b(?:\[[0-?]*[ -/]*[@-~]|[\]P_^][^\x07\x1b]*(?:\x07|
 class ModeJournal:
     def __init__(self) -> None:
         self._changed: set[int] = set()  # DEC modes now away from their default
+        self.version = 0  # bumped at every tracked sequence, so watchers notice a change without comparing
         self._kitty_pushes = 0
         self._modify_other_keys = False
         self._tail = b""  # an unfinished tracked sequence at the end of the last chunk
@@ -55,6 +56,7 @@ class ModeJournal:
             self._tail = fragment
 
     def _apply(self, prefix: bytes, params: bytes, final: bytes) -> None:
+        self.version += 1
         numbers = [int(p) for p in params.split(b";") if p.isdigit()]
         if prefix == b"?" and final in (b"h", b"l"):
             for mode in numbers:

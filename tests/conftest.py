@@ -110,6 +110,10 @@ def _tree(pid: int) -> list[psutil.Process]:
         return []
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--stress", action="store_true", help="adversarial suite: many more trials (outside CI)")
+
+
 @pytest.fixture
 def env(tmp_path: Path) -> Iterator[Env]:
     root = tmp_path

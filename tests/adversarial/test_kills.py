@@ -1,0 +1,124 @@
+"""csup SIGKILLed at random points of a session's life: no lock stuck, no CLI left running unseen, no stale
+record trusted, the terminal as it was; and the CLI SIGKILLed under csup."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import time
+
+import psutil
+import pytest
+
+from conftest import CSUP, Env, exit_status, ready_pid, wait_for
+
+PHASES = ("starting", "relaying", "warning", "shutting-down")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _status_code(env: Env) -> int:
+    return subprocess.run([*CSUP, "status"], env=env.vars, capture_output=True, timeout=20).returncode
+
+
+@pytest.mark.parametrize("phase", PHASES)
+def test_csup_killed_at_a_random_point(env: Env, phase: str, trials: int) -> None:
+    env.vars.update({"CSUP_IDLE_LIMIT": "2s", "CSUP_WARN_BEFORE": "1.5s", "CSUP_TERM_WAIT": "3s",
+                     "CSUP_NOTIFY": "off"})
+    rng = random.Random(f"{phase}-{os.getpid()}")
+    for trial in range(trials * 5):
+        extra = ["--", "--ignore-term"] if phase == "shutting-down" else []
+        # The pause stands for the moment before a person types again; the guardian restores within it.
+        shell = env.shell(f"stty -g; {' '.join(CSUP)} run --claude {env.program()} {' '.join(extra)}; "
+                          "sleep 0.3; stty -g")
+        shell.expect(rb"([0-9a-f:]+)\r\n")
+        before = shell.match.group(1)
+        csup_pid = _csup_pid(shell.pid)
+        cli_pid = None
+        if phase == "starting":
+            time.sleep(rng.uniform(0, 0.15))
+        else:
+            cli_pid = ready_pid(shell)
+            if phase == "relaying":
+                shell.send(b"emit 2000000\r")
+                time.sleep(rng.uniform(0, 0.05))
+            elif phase == "warning":
+                shell.expect_exact(b"\x1b[22;0t")
+            else:
+                os.kill(csup_pid, signal.SIGTERM)
+                shell.expect(b"signal SIGTERM")
+                time.sleep(rng.uniform(0, 0.5))
+        os.kill(csup_pid, signal.SIGKILL)
+        shell.expect(rb"([0-9a-f:]+)\r\n", timeout=15)
+        after = shell.match.group(1)
+        while after != before and shell.expect([rb"([0-9a-f:]+)\r\n", pexpect_eof()], timeout=5) == 0:
+            after = shell.match.group(1)  # the CLI's last output may precede the shell's stty line
+        assert after == before, f"trial {trial}: terminal attributes changed"
+        for pid in _standins(env):
+            env.track(pid)
+        # The CLI does not run on unseen: it ends (hang-up, parent-death signal) — except a CLI that ignores
+        # SIGTERM and hang-ups, which must then be visible as a claude process outside csup.
+        if phase != "shutting-down":
+            wait_for(lambda: not _standins(env), what="the CLI to end after csup's death")
+        assert cli_pid is None or not _alive(cli_pid) or phase == "shutting-down"
+        # The stale record is not trusted: no managed session is reported.
+        report = json.loads(subprocess.run([*CSUP, "status", "--json"], env=env.vars, capture_output=True,
+                                           text=True, timeout=20).stdout)
+        assert report["session"] is None
+        for pid in _standins(env):
+            os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: not _standins(env), what="leftovers to go")
+        # No lock stuck: the next run gets the session at once.
+        again = env.csup("run", "--claude", str(env.program()))
+        ready_pid(again)
+        again.send(b"exit 0\r")
+        assert exit_status(again) == 0
+
+
+def pexpect_eof() -> object:
+    import pexpect
+
+    return pexpect.EOF
+
+
+def _csup_pid(shell_pid: int) -> int:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        for child in psutil.Process(shell_pid).children():
+            if "supervisor" in " ".join(child.cmdline()):
+                return child.pid
+        time.sleep(0.01)
+    raise AssertionError("csup did not start")
+
+
+def _standins(env: Env) -> list[int]:
+    found = []
+    for proc in psutil.process_iter(["cmdline", "environ"]):
+        try:
+            cmdline = proc.info["cmdline"] or []
+            if any(part.endswith("standin.py") for part in cmdline) and \
+                    (proc.info["environ"] or {}).get("HOME") == env.vars["HOME"]:
+                found.append(proc.pid)
+        except psutil.Error:
+            continue
+    return found
+
+
+def test_cli_sigkilled_leaves_csup_exiting_137_with_the_lock_free(env: Env) -> None:
+    child = env.csup("run", "--claude", str(env.program()))
+    cli_pid = ready_pid(child)
+    os.kill(cli_pid, signal.SIGKILL)
+    assert exit_status(child) == 137
+    assert _status_code(env) == 1
+    again = env.csup("run", "--claude", str(env.program()))
+    ready_pid(again)
+    again.send(b"exit 0\r")
+    assert exit_status(again) == 0
