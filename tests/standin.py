@@ -17,6 +17,8 @@ lines (ended by Enter, i.e. `\\r` in raw mode):
   transcript       creates its transcript file, as Claude Code does at the first prompt
   spin S           prints a dot every 0.2 s for S seconds (a tool repainting)
   connect PORT N   opens N TCP connections to 127.0.0.1:PORT and keeps them
+  size             prints its window size
+  out HEX          prints `OUT <length>` and then exactly those bytes, raw
   Ctrl-Z (0x1a)    like Claude Code: cooked mode, SIGTCSTP to its own group, waits for SIGCONT
 
 Flags: --ignore-term (SIGTERM is reported, not obeyed), --ignore-hup, --survive-hangup, --exit-on-term N,
@@ -237,6 +239,13 @@ def command(text: str) -> None:
             os.write(OUT, b".")
             time.sleep(0.2)
         say("spin done")
+    elif verb == "size":
+        say(f"size {size()}")
+    elif verb == "out":
+        data = bytes.fromhex(rest)
+        os.write(OUT, f"OUT {len(data)}\r\n".encode())
+        while data:
+            data = data[os.write(OUT, data):]
     elif verb == "connect":
         port, _, count = rest.partition(" ")
         for _ in range(int(count or 1)):
