@@ -35,7 +35,9 @@ def _listener() -> tuple[socket.socket, int]:
 def test_doctor_is_quiet_when_all_is_well(env: Env) -> None:
     code, report = _doctor(env)
     assert code == 0 and report["needs_action"] is False and report["processes"] == []
-    assert report["findings"][0]["severity"] == "ok"  # type: ignore[index]
+    # The machine's own load and memory are not this test's to control; nothing about sessions is reported.
+    for finding in report["findings"]:  # type: ignore[union-attr]
+        assert finding["severity"] == "ok" or finding["what"].startswith(("load", "only"))
 
 
 def test_doctor_reports_strays_with_their_connections_and_the_fix(env: Env) -> None:
