@@ -192,39 +192,38 @@ class PtyRelay:
     def run(self) -> int:
         with _signal_wakeup() as wake_fd:
             self._reap()  # a child that died before the handlers were in place sent its SIGCHLD to nobody
+            master, in_fd, controller = self.child.master_fd, self.terminal.in_fd, self.controller
+            now = self.clock()
             while not self._finished():
+                # The hot path (every keystroke, every burst of output) does one select, one clock read, and a
+                # handful of attribute checks; the rarer states (exit, suspend, pending writes) add their own.
+                read_fds = [wake_fd, master] if self._master_open else [wake_fd]
+                if self._reading_input():
+                    read_fds.append(in_fd)
+                write_fds = [master] if self._to_child and self._master_open and not self.child_exited else []
+                readable, writable, _ = select.select(read_fds, write_fds, [], self._timeout(now))
                 now = self.clock()
-                readable, writable = self._wait(wake_fd, now)
-                now = self.clock()
-                if wake_fd in readable:
-                    self._on_signals(_drain(wake_fd), now)
-                if self.child.master_fd in readable:
-                    self._pump_output(now)
-                if self.terminal.in_fd in readable and self._reading_input():
-                    self._pump_input(now)
-                if self.child.master_fd in writable:
+                if readable:
+                    if wake_fd in readable:
+                        self._on_signals(_drain(wake_fd), now)
+                    if master in readable:
+                        self._pump_output(now)
+                    if in_fd in readable and self._reading_input():
+                        self._pump_input(now)
+                if writable:
                     self._flush_to_child()
-                self._check_suspend_watch(now)
-                self.controller.on_wake(now)
-                self._flush_injections(now)
+                if self._suspend_watch_until is not None:
+                    self._check_suspend_watch(now)
+                controller.on_wake(now)
+                if self._injections:
+                    self._flush_injections(now)
         return self.exit_code()
 
-    def _wait(self, wake_fd: int, now: float) -> tuple[list[int], list[int]]:
-        read_fds = [wake_fd]
-        if self._master_open:
-            read_fds.append(self.child.master_fd)
-        if self._reading_input():
-            read_fds.append(self.terminal.in_fd)
-        write_fds = [self.child.master_fd] if self._to_child and self._master_open and not self.child_exited else []
-        timeout = self._timeout(now)
-        readable, writable, _ = select.select(read_fds, write_fds, [], timeout)
-        return readable, writable
-
     def _timeout(self, now: float) -> float | None:
-        deadlines = []
-        controller_deadline = self.controller.deadline(now)
-        if controller_deadline is not None:
-            deadlines.append(controller_deadline)
+        deadline = self.controller.deadline(now)
+        if self._suspend_watch_until is None and self._exited_at is None and not self._injections:
+            return None if deadline is None else max(0.0, deadline - now)
+        deadlines = [] if deadline is None else [deadline]
         if self._suspend_watch_until is not None:
             deadlines.append(now + SUSPEND_POLL)
         if self._exited_at is not None:

@@ -1,0 +1,22 @@
+"""The benchmark still runs (tiny sizes): its numbers are measured by bench/run.py, never asserted here."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent.parent / "bench" / "run.py"
+
+
+def test_benchmark_smoke_run(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    result = subprocess.run([sys.executable, str(BENCH), "--quick", "--no-interact", "--only",
+                             "throughput,keystrokes", "--out", str(out)], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(out.read_text())
+    for name in ("direct", "script", "csup"):
+        assert all(report["results"][name]["intact"]) and all(report["results"][name]["tail_delivered"])
+    assert "| output throughput" in report["table"]
