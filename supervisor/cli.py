@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -24,6 +25,16 @@ def _load(flags: dict[str, Any]) -> tuple[Any, Any]:
 @click.version_option(__version__, "-V", "--version", prog_name="csup")
 def cli() -> None:
     """Supervise Claude Code sessions: one at a time, idle ones end themselves."""
+
+
+def _emit(as_json: bool, data: Callable[[], Any], text: Callable[[], str]) -> None:
+    """Print a report as one JSON object (--json) or as text for people."""
+    if as_json:
+        import json
+
+        click.echo(json.dumps(data(), indent=2))
+    else:
+        click.echo(text())
 
 
 _PASS_ON = {"ignore_unknown_options": True, "allow_interspersed_args": False}
@@ -135,12 +146,7 @@ def status(as_json: bool) -> None:
 
     cfg, paths = _load({})
     report = gather(paths, cfg, os.environ)
-    if as_json:
-        import json
-
-        click.echo(json.dumps(report.to_json(), indent=2))
-    else:
-        click.echo(render_status(report))
+    _emit(as_json, report.to_json, lambda: render_status(report))
     sys.exit(0 if report.running else 1)
 
 
@@ -160,12 +166,7 @@ def doctor(as_json: bool) -> None:
 
     cfg, paths = _load({})
     checkup = examine(paths, cfg, os.environ)
-    if as_json:
-        import json
-
-        click.echo(json.dumps(checkup.to_json(), indent=2))
-    else:
-        click.echo(render(checkup))
+    _emit(as_json, checkup.to_json, lambda: render(checkup))
     sys.exit(1 if checkup.needs_action else 0)
 
 
@@ -198,13 +199,8 @@ def config(as_json: bool) -> None:
     from .report import render_config
 
     cfg, paths = _load({})
-    if as_json:
-        import json
-
-        click.echo(json.dumps({"file": str(paths.config_file), "values": dict(cfg.values),
-                               "sources": dict(cfg.sources)}, indent=2))
-    else:
-        click.echo(render_config(cfg, str(paths.config_file)))
+    _emit(as_json, lambda: {"file": str(paths.config_file), "values": dict(cfg.values),
+                            "sources": dict(cfg.sources)}, lambda: render_config(cfg, str(paths.config_file)))
 
 
 @cli.command()
@@ -224,12 +220,7 @@ def log(count: int, as_json: bool) -> None:
 
     _, paths = _load({})
     summary = summarise_log(list(read_events(paths.log_file)), count)
-    if as_json:
-        import json
-
-        click.echo(json.dumps(summary, indent=2))
-    else:
-        click.echo(render_log(summary))
+    _emit(as_json, lambda: summary, lambda: render_log(summary))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -28,6 +28,7 @@ DRAIN_QUIET = 0.1  # after the CLI exits, how long without output before we stop
 DRAIN_CAP = 2.0  # a background child holding the pty open must not keep csup alive
 SUSPEND_WATCH = 0.5  # after Ctrl-Z, how long we watch for the CLI handing the terminal back (cooked mode)
 SUSPEND_POLL = 0.02
+SUSPEND_SETTLE = 0.05  # the CLI's last words before it stops are shown before csup stops too
 INJECT_WAIT = 0.2  # how long csup's own bytes wait for the CLI to finish an escape sequence it began
 CTRL_Z = b"\x1a"
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGQUIT)
@@ -119,6 +120,7 @@ class PtyRelay:
         self._exited_at: float | None = None
         self._last_output_at = 0.0
         self._suspend_watch_until: float | None = None
+        self._suspend_due: float | None = None
         self._suspended = False
         self._abandoned = False
         self._injections = bytearray()
@@ -373,11 +375,16 @@ class PtyRelay:
         attrs = tty.get_attrs(self.child.master_fd)
         if attrs is not None and attrs[3] & termios.ICANON:  # type: ignore[operator]
             # The CLI handed the terminal back and sent itself SIGTSTP, which the kernel discards for a process
-            # group with no parent in its session: suspend on its behalf, as a shell would.
-            self._suspend_watch_until = None
-            self._suspend()
+            # group with no parent in its session: suspend on its behalf, as a shell would — once what it
+            # printed on its way out ("suspended, run fg") has settled and reached the screen.
+            if self._suspend_due is None:
+                self._suspend_due = now + SUSPEND_SETTLE
+            elif now >= self._suspend_due and now - self._last_output_at >= SUSPEND_SETTLE:
+                self._suspend_watch_until = self._suspend_due = None
+                self._pump_output(now)
+                self._suspend()
         elif now >= self._suspend_watch_until:
-            self._suspend_watch_until = None
+            self._suspend_watch_until = self._suspend_due = None
 
     def _suspend(self) -> None:
         if self.terminal.tty_fd is None or self.terminal_gone:

@@ -155,6 +155,14 @@ def exit_status(child: pexpect.spawn, timeout: float = DEADLINE) -> int:
     return int(child.exitstatus)
 
 
+def alive(pid: int) -> bool:
+    """Running and not a zombie."""
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
+
+
 def ready_pid(child: pexpect.spawn) -> int:
     child.expect(rb"ready pid=(\d+)")
     return int(child.match.group(1))

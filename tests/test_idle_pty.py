@@ -6,9 +6,7 @@ import json
 import re
 import time
 
-import psutil
-
-from conftest import Env, exit_status, ready_pid, wait_for
+from conftest import Env, alive, exit_status, ready_pid, wait_for
 
 
 def _short_limits(env: Env, limit: str = "2s", warn: str = "1s") -> None:
@@ -103,7 +101,7 @@ def test_stubborn_cli_and_its_grandchild_are_killed_and_the_lock_is_freed(env: E
     env.track(grandchild)
     child.expect(b"signal SIGTERM")
     assert exit_status(child) == 124
-    wait_for(lambda: not _alive(cli_pid) and not _alive(grandchild), what="the CLI and its grandchild to die")
+    wait_for(lambda: not alive(cli_pid) and not alive(grandchild), what="the CLI and its grandchild to die")
     ended = next(event for event in _events(env) if event["event"] == "ended")
     assert [step[0] for step in ended["steps"]] == ["term_cli", "term_tree", "kill_all"]
     again = env.csup("run", "--claude", str(env.program("standin")))
@@ -111,12 +109,6 @@ def test_stubborn_cli_and_its_grandchild_are_killed_and_the_lock_is_freed(env: E
     again.send(b"exit 0\r")
     assert exit_status(again) == 0
 
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def test_busy_registry_keeps_a_silent_session(env: Env) -> None:

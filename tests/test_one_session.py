@@ -7,9 +7,7 @@ import os
 import signal
 import time
 
-import psutil
-
-from conftest import CSUP, Env, exit_status, ready_pid, wait_for
+from conftest import CSUP, Env, alive, exit_status, ready_pid, wait_for
 
 
 def test_second_run_is_refused_while_the_first_runs(env: Env) -> None:
@@ -46,7 +44,7 @@ def test_sigkilled_holder_frees_the_lock_and_its_cli_ends(env: Env) -> None:
     os.kill(first.pid, signal.SIGKILL)
     # Decision (README "If csup is killed"): the CLI does not run on unsupervised — the parent-death signal
     # (Linux) and the pty hang-up end it.
-    wait_for(lambda: not _alive(cli_pid), what="the orphaned CLI to end")
+    wait_for(lambda: not alive(cli_pid), what="the orphaned CLI to end")
     second = env.csup("run", "--claude", str(env.program()))
     ready_pid(second)  # the kernel released the lock; the stale record was ignored
     second.send(b"exit 0\r")
@@ -90,12 +88,6 @@ def test_nested_and_print_mode_strays_are_not_sessions(env: Env) -> None:
     child.send(b"exit 0\r")
     assert exit_status(child) == 0
 
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def test_refusal_is_quick_and_touches_no_tty(env: Env) -> None:

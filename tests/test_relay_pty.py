@@ -10,7 +10,7 @@ import signal
 import pexpect
 import psutil
 
-from conftest import Env, exit_status, ready_pid, wait_for
+from conftest import Env, alive, exit_status, ready_pid, wait_for
 
 
 def test_relays_every_byte_value_in_both_directions(env: Env) -> None:
@@ -136,14 +136,8 @@ def test_sighup_with_a_stubborn_cli_escalates_to_sigkill(env: Env) -> None:
     env.track(grandchild)
     os.kill(child.pid, signal.SIGHUP)
     assert exit_status(child) == 137
-    wait_for(lambda: not _alive(cli_pid) and not _alive(grandchild), what="CLI and grandchild gone")
+    wait_for(lambda: not alive(cli_pid) and not alive(grandchild), what="CLI and grandchild gone")
 
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def test_claude_gets_a_session_id_and_a_marker_env(env: Env) -> None:

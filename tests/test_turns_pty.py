@@ -10,7 +10,7 @@ import time
 
 import psutil
 
-from conftest import CSUP, Env, exit_status, ready_pid, wait_for
+from conftest import CSUP, Env, alive, exit_status, ready_pid, wait_for
 
 
 def _csup(env: Env, *args: str) -> subprocess.CompletedProcess[str]:
@@ -23,12 +23,6 @@ def _status(env: Env) -> tuple[int, dict[str, object]]:
     result = _csup(env, "status", "--json")
     return result.returncode, json.loads(result.stdout)
 
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def test_status_with_none_running_and_idle_warning(env: Env) -> None:
@@ -68,7 +62,7 @@ def test_stop_from_a_non_tty_tells_the_old_terminal_who_stopped_it(env: Env) -> 
     child.expect(rb"session ended: stopped by `csup stop` from a process with no terminal \(pid \d+\)\. "
                  rb"Resume it: claude --resume")
     exit_status(child)
-    assert not _alive(cli_pid)
+    assert not alive(cli_pid)
     assert _status(env)[0] == 1
 
 
@@ -174,7 +168,7 @@ def test_takeover_of_a_stopped_holder_escalates_within_its_timeouts(env: Env) ->
     taker = env.csup("takeover", "--no-resume", "--claude", str(env.program()))
     ready_pid(taker)
     assert time.monotonic() - started < 8
-    wait_for(lambda: not _alive(holder_cli), what="the old CLI to end")
+    wait_for(lambda: not alive(holder_cli), what="the old CLI to end")
     events = [json.loads(line) for line in (env.root / "state" / "events.jsonl").read_text().splitlines()]
     assert any(e["event"] == "took-over" and e["how"] in ("SIGTERM", "SIGKILL") for e in events)
     taker.send(b"exit 0\r")

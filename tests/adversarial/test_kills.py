@@ -13,16 +13,10 @@ import time
 import psutil
 import pytest
 
-from conftest import CSUP, Env, exit_status, ready_pid, wait_for
+from conftest import CSUP, Env, alive, exit_status, ready_pid, wait_for
 
 PHASES = ("starting", "relaying", "warning", "shutting-down")
 
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def _status_code(env: Env) -> int:
@@ -68,7 +62,7 @@ def test_csup_killed_at_a_random_point(env: Env, phase: str, trials: int) -> Non
         # SIGTERM and hang-ups, which must then be visible as a claude process outside csup.
         if phase != "shutting-down":
             wait_for(lambda: not _standins(env), what="the CLI to end after csup's death")
-        assert cli_pid is None or not _alive(cli_pid) or phase == "shutting-down"
+        assert cli_pid is None or not alive(cli_pid) or phase == "shutting-down"
         # The stale record is not trusted: no managed session is reported.
         report = json.loads(subprocess.run([*CSUP, "status", "--json"], env=env.vars, capture_output=True,
                                            text=True, timeout=20).stdout)
