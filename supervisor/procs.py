@@ -154,6 +154,10 @@ class ClaudeMatcher:
     names: frozenset[str]
     passthrough_commands: frozenset[str]
 
+    @classmethod
+    def from_config(cls, cfg: Any) -> ClaudeMatcher:
+        return cls(frozenset(cfg.claude_names), frozenset(cfg.passthrough_commands))
+
     def is_claude(self, view: ProcessView) -> bool:
         args = view.cmdline
         if not args:

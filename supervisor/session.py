@@ -115,7 +115,7 @@ def _exec(path: str, args: Sequence[str], environ: Mapping[str, str]) -> NoRetur
 def _refuse_unmanaged(cfg: Config) -> None:
     from . import report
 
-    matcher = procs.ClaudeMatcher(frozenset(cfg.claude_names), frozenset(cfg.passthrough_commands))
+    matcher = procs.ClaudeMatcher.from_config(cfg)
     unmanaged = procs.find_unmanaged(matcher, managed=())
     if unmanaged:
         details = [procs.describe(view.pid) for view in unmanaged]
@@ -213,7 +213,7 @@ def _live_actions(base: Actions, cli_pid: int, program: claudecode.Program, envi
             end_reason=published.reason))
 
     def find_strays() -> list[procs.ProcessIdentity]:
-        matcher = procs.ClaudeMatcher(frozenset(cfg.claude_names), frozenset(cfg.passthrough_commands))
+        matcher = procs.ClaudeMatcher.from_config(cfg)
         return [view.identity for view in procs.find_unmanaged(matcher, managed={cli_pid})]
 
     return replace(base, snapshot_tree=lambda: procs.descendants(cli_pid),

@@ -70,7 +70,7 @@ def gather(paths: Paths, cfg: Config, environ: Mapping[str, str]) -> StatusRepor
     live = record if record is not None and procs.is_running(record.csup) else None
     session = _managed(live, now, now_mono) if live else None
     stale_cli = record.cli if record is not None and live is None else None
-    matcher = procs.ClaudeMatcher(frozenset(cfg.claude_names), frozenset(cfg.passthrough_commands))
+    matcher = procs.ClaudeMatcher.from_config(cfg)
     managed = {live.cli.pid} if live is not None and live.cli is not None else set()
     strays = [_stray(view, environ, now, stale_cli) for view in procs.find_unmanaged(matcher, managed)]
     return StatusReport(session, strays, os.getloadavg(), os.cpu_count() or 1, now)

@@ -155,7 +155,7 @@ def end_unmanaged(cfg: Config, *, force: bool, confirm: Confirm | None, environ:
     """Claude sessions outside csup: ended (SIGTERM, then SIGKILL with their trees) only with consent."""
     from . import report
 
-    matcher = procs.ClaudeMatcher(frozenset(cfg.claude_names), frozenset(cfg.passthrough_commands))
+    matcher = procs.ClaudeMatcher.from_config(cfg)
     strays = procs.find_unmanaged(matcher, managed=())
     if not strays:
         return []
