@@ -49,11 +49,32 @@ _LINUX = sys.platform.startswith("linux")
 _TICKS = os.sysconf("SC_CLK_TCK") if _LINUX else 100
 
 
+def _read_proc(path: str) -> bytes:
+    """A small /proc file in one read, without the buffered file object (a census reads thousands)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return os.read(fd, 1 << 16)
+    finally:
+        os.close(fd)
+
+
 def _stat_fields(pid: int) -> list[bytes]:
     """Fields 3… of /proc/PID/stat (after the command name, which may itself hold spaces and parentheses)."""
-    with open(f"/proc/{pid}/stat", "rb") as handle:
-        data = handle.read()
+    data = _read_proc(f"/proc/{pid}/stat")
     return data[data.rindex(b")") + 2:].split()
+
+
+def _parent_of(pid: int) -> int | None:
+    if _LINUX:
+        try:
+            return int(_stat_fields(pid)[1])
+        except (OSError, ValueError, IndexError):
+            return None
+    ps = _psutil()
+    try:
+        return int(ps.Process(pid).ppid())
+    except (ps.NoSuchProcess, ps.AccessDenied, ps.ZombieProcess):
+        return None
 
 
 def _stamp(pid: int) -> tuple[float, bool] | None:
@@ -158,6 +179,11 @@ class ClaudeMatcher:
     def from_config(cls, cfg: Any) -> ClaudeMatcher:
         return cls(frozenset(cfg.claude_names), frozenset(cfg.passthrough_commands))
 
+    def hints(self) -> tuple[bytes, ...]:
+        """Substrings every matching command line contains: a cheap filter before a process is read further."""
+        return (*(name.encode(errors="surrogateescape") for name in self.names), b"/claude/versions/",
+                b"claude-code")
+
     def is_claude(self, view: ProcessView) -> bool:
         args = view.cmdline
         if not args:
@@ -180,9 +206,10 @@ class ClaudeMatcher:
         return is_session_invocation(args, self.passthrough_commands)
 
 
-def iter_process_views() -> Iterator[ProcessView]:
+def iter_process_views(hints: Collection[bytes] = ()) -> Iterator[ProcessView]:
     """Every process of this user, read once; processes that vanish mid-read are skipped. On Linux straight
-    from /proc (a stat and two small reads each: fast with thousands of processes, and no psutil import)."""
+    from /proc without psutil: a stat and a read of the command line each, and the stat file only for command
+    lines that hold one of `hints` (when given) — fast with thousands of processes."""
     uid = os.getuid()
     if _LINUX:
         for name in os.listdir("/proc"):
@@ -191,9 +218,10 @@ def iter_process_views() -> Iterator[ProcessView]:
             try:
                 if os.stat(f"/proc/{name}").st_uid != uid:
                     continue
+                raw = _read_proc(f"/proc/{name}/cmdline")
+                if hints and not any(hint in raw for hint in hints):
+                    continue
                 fields = _stat_fields(int(name))
-                with open(f"/proc/{name}/cmdline", "rb") as handle:
-                    raw = handle.read()
                 cmdline = tuple(part.decode(errors="surrogateescape") for part in raw.split(b"\0")[:-1])
                 exe = ""
                 if cmdline and os.path.basename(cmdline[0]).replace(".", "").isdigit():
@@ -219,10 +247,14 @@ def iter_process_views() -> Iterator[ProcessView]:
 def find_unmanaged(
     matcher: ClaudeMatcher,
     managed: Collection[int],
-    views: Callable[[], Iterable[ProcessView]] = iter_process_views,
+    views: Callable[[], Iterable[ProcessView]] | None = None,
 ) -> list[ProcessView]:
     """Claude sessions not started by csup: excluding the managed CLIs (by pid), anything nested under a claude
-    session (a `claude` typed in its shell tool), and csup's own process tree."""
+    session (a `claude` typed in its shell tool), and csup's own process tree. `views` (for tests) must list
+    every process; by default only possible claude processes are read, and their ancestors looked up."""
+    parent_of: Callable[[int], int | None] = lambda pid: None  # noqa: E731
+    if views is None:
+        views, parent_of = (lambda: iter_process_views(matcher.hints())), _parent_of
     by_pid = {}
     own = {os.getpid()}
     sessions = []
@@ -234,12 +266,13 @@ def find_unmanaged(
 
     def nested(view: ProcessView) -> bool:
         seen = set()
-        parent = by_pid.get(view.ppid)
-        while parent is not None and parent.pid not in seen:
-            if parent.pid in claude_pids or parent.pid in own:
+        ancestor: int | None = view.ppid
+        while ancestor is not None and ancestor > 1 and ancestor not in seen:
+            if ancestor in claude_pids or ancestor in own:
                 return True
-            seen.add(parent.pid)
-            parent = by_pid.get(parent.ppid)
+            seen.add(ancestor)
+            known = by_pid.get(ancestor)
+            ancestor = known.ppid if known is not None else parent_of(ancestor)
         return False
 
     return [view for view in sessions if view.pid not in managed and not nested(view)]
