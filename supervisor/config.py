@@ -12,6 +12,9 @@ from .durations import EXAMPLE as DURATION_EXAMPLE
 from .durations import DurationError, parse_duration
 from .errors import ConfigError
 
+# Set in the CLI's environment by csup (not a setting): a nested `csup run` inside the session passes through.
+SESSION_ENV = "CSUP_SESSION"
+
 # Claude Code's own subcommands: invocations that are not sessions and go straight to the CLI (CLAUDE_CLI.md).
 CLAUDE_SUBCOMMANDS = (
     "agents", "attach", "auth", "config", "doctor", "install", "kill", "logs", "mcp", "migrate-installer",
