@@ -21,7 +21,10 @@ MAX_LINE = 4000  # below PIPE_BUF-like sizes one write() lands whole, even with 
 def log_event(path: Path, event: str, **fields: Any) -> None:
     """Append one event; a log that cannot be written never stops a session."""
     record = {"ts": round(time.time(), 3), "event": event, "pid": os.getpid(), **fields}
-    line = (json.dumps(record, separators=(",", ":"), default=str)[:MAX_LINE] + "\n").encode()
+    text = json.dumps(record, separators=(",", ":"), default=str)
+    if len(text) > MAX_LINE:  # too long to land whole: keep it valid JSON, say what was cut
+        text = json.dumps({key: record[key] for key in ("ts", "event", "pid")} | {"truncated": True})
+    line = (text + "\n").encode()
     try:
         ensure_private_dir(path.parent)
         fd = open_private(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
