@@ -33,7 +33,9 @@ def run(request: RunRequest, cfg: Config, paths: Paths, environ: Mapping[str, st
     if request.mode == "now" and _passes_through(program, args, cfg, paths, environ):
         _exec(program.path, args, environ)
     if not os.isatty(1):
-        raise UsageError(f"csup run --{request.mode} needs a terminal (stdout is not one)")
+        command = "csup takeover" if request.mode == "takeover" else "csup run --wait"
+        raise UsageError(f"{command} starts an interactive session and needs a terminal; stdout is not one",
+                         hint="run it from a terminal, or end the session from here with: csup stop")
 
     ensure_private_dir(paths.runtime_dir)
     locks = turns.Locks.open(paths)

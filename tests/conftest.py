@@ -155,6 +155,28 @@ def exit_status(child: pexpect.spawn, timeout: float = DEADLINE) -> int:
     return int(child.exitstatus)
 
 
+def require(condition: bool, reason: str) -> None:
+    """A precondition of the machine (a shell installed, root): CI provides it, so there a missing one fails;
+    elsewhere the test says what it needs instead of failing for the wrong reason."""
+    if not condition:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must provide this: {reason}")
+        pytest.skip(f"{reason}; CI runs this test")
+
+
+def finish(child: pexpect.spawn) -> None:
+    """End a stand-in session the way its user would (`exit 0`) and check csup passes the status on."""
+    child.send(b"exit 0\r")
+    assert exit_status(child) == 0
+
+
+def assert_session_starts(env: Env) -> None:
+    """The lock is free: a new session starts at once, and ends cleanly."""
+    child = env.csup("run", "--claude", str(env.program()))
+    ready_pid(child)
+    finish(child)
+
+
 def alive(pid: int) -> bool:
     """Running and not a zombie."""
     try:

@@ -7,7 +7,7 @@ import socket
 import subprocess
 import threading
 
-from conftest import CSUP, Env, exit_status, ready_pid
+from conftest import CSUP, Env, finish, ready_pid
 
 
 def _doctor(env: Env) -> tuple[int, dict[str, object]]:
@@ -59,7 +59,6 @@ def test_doctor_reports_strays_with_their_connections_and_the_fix(env: Env) -> N
         assert any(f"pid {stray.pid} holds 12 TCP connections" in what for what in findings)
         text = subprocess.run([*CSUP, "doctor"], env=env.vars, capture_output=True, text=True, timeout=30).stdout
         assert "✗" in text and "→ csup takeover" in text and f"pid {stray.pid}" in text
-        child.send(b"exit 0\r")
-        assert exit_status(child) == 0
+        finish(child)
     finally:
         server.close()

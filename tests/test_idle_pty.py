@@ -6,7 +6,7 @@ import json
 import re
 import time
 
-from conftest import Env, alive, exit_status, ready_pid, wait_for
+from conftest import Env, alive, exit_status, finish, ready_pid, wait_for
 
 
 def _short_limits(env: Env, limit: str = "2s", warn: str = "1s") -> None:
@@ -106,8 +106,7 @@ def test_stubborn_cli_and_its_grandchild_are_killed_and_the_lock_is_freed(env: E
     assert [step[0] for step in ended["steps"]] == ["term_cli", "term_tree", "kill_all"]
     again = env.csup("run", "--claude", str(env.program("standin")))
     ready_pid(again)  # the lock is free
-    again.send(b"exit 0\r")
-    assert exit_status(again) == 0
+    finish(again)
 
 
 

@@ -7,7 +7,7 @@ import os
 import signal
 import time
 
-from conftest import CSUP, Env, alive, exit_status, ready_pid, wait_for
+from conftest import CSUP, Env, alive, assert_session_starts, exit_status, finish, ready_pid, wait_for
 
 
 def test_second_run_is_refused_while_the_first_runs(env: Env) -> None:
@@ -29,13 +29,9 @@ def test_second_run_is_refused_while_the_first_runs(env: Env) -> None:
     first.send(b"echo still-here\r")
     first.expect(b"echo: still-here")
 
-    first.send(b"exit 0\r")
-    assert exit_status(first) == 0
+    finish(first)
     assert not (env.runtime / "session.json").exists()
-    third = env.csup("run", "--claude", str(env.program()))
-    ready_pid(third)
-    third.send(b"exit 0\r")
-    assert exit_status(third) == 0
+    assert_session_starts(env)
 
 
 def test_sigkilled_holder_frees_the_lock_and_its_cli_ends(env: Env) -> None:
@@ -45,10 +41,7 @@ def test_sigkilled_holder_frees_the_lock_and_its_cli_ends(env: Env) -> None:
     # Decision (README "If csup is killed"): the CLI does not run on unsupervised — the parent-death signal
     # (Linux) and the pty hang-up end it.
     wait_for(lambda: not alive(cli_pid), what="the orphaned CLI to end")
-    second = env.csup("run", "--claude", str(env.program()))
-    ready_pid(second)  # the kernel released the lock; the stale record was ignored
-    second.send(b"exit 0\r")
-    assert exit_status(second) == 0
+    assert_session_starts(env)  # the kernel released the lock; the stale record was ignored
 
 
 def test_sigkilled_holder_with_a_cli_that_ignores_hangups_is_shown_as_unmanaged(env: Env) -> None:
@@ -75,18 +68,14 @@ def test_unmanaged_claude_refuses_unless_allowed(env: Env) -> None:
 
     allowed = env.csup("run", "--allow-unmanaged", "--claude", str(env.program()))
     ready_pid(allowed)
-    allowed.send(b"exit 0\r")
-    assert exit_status(allowed) == 0
+    finish(allowed)
 
 
 def test_nested_and_print_mode_strays_are_not_sessions(env: Env) -> None:
     # `claude -p …` (print mode) and `claude mcp …` are not sessions and do not block a run.
     for extra in (["-p", "hi"], ["mcp", "serve"]):
         env.stray(*extra)
-    child = env.csup("run", "--claude", str(env.program()))
-    ready_pid(child)
-    child.send(b"exit 0\r")
-    assert exit_status(child) == 0
+    assert_session_starts(env)
 
 
 
@@ -115,5 +104,4 @@ def test_a_stray_started_during_a_session_is_reported_once(env: Env) -> None:
     wait_for(lambda: strays(), what="the stray to be noticed")
     time.sleep(1.2)  # two more checks: still reported once
     assert [e["stray_pid"] for e in strays()] == [stray.pid]
-    child.send(b"exit 0\r")
-    assert exit_status(child) == 0
+    finish(child)

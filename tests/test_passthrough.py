@@ -6,7 +6,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from conftest import CSUP, Env, exit_status, ready_pid
+from conftest import CSUP, Env, exit_status, finish, ready_pid
 
 
 def _run(env: Env, *args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
@@ -21,8 +21,7 @@ def test_stdout_not_a_terminal_passes_through_while_a_session_runs(env: Env) -> 
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.split("args=")[1].split(" csup_session")[0]) == ["hello", "--flag"]
     assert "csup_session=None" in result.stdout  # not supervised: no session marker, no extra arguments
-    holder.send(b"exit 0\r")
-    assert exit_status(holder) == 0
+    finish(holder)
 
 
 def test_print_version_help_and_subcommands_exec_the_cli_in_a_terminal(env: Env) -> None:
@@ -34,10 +33,8 @@ def test_print_version_help_and_subcommands_exec_the_cli_in_a_terminal(env: Env)
         # exec: the CLI is the very process csup was, and gets exactly the user's arguments
         assert int(child.match.group(1)) == child.pid, extra
         assert json.loads(child.match.group(2)) == extra
-        child.send(b"exit 0\r")
-        assert exit_status(child) == 0
-    holder.send(b"exit 0\r")
-    assert exit_status(holder) == 0
+        finish(child)
+    finish(holder)
 
 
 def test_nested_run_inside_a_session_passes_through(env: Env) -> None:
@@ -63,8 +60,7 @@ def test_a_shim_named_claude_that_is_csup_is_skipped_on_path(env: Env) -> None:
     env.vars["PATH"] = f"{shim_dir}:{real.parent}:/usr/bin:/bin"
     child = env.csup("run")
     child.expect(rb"ready pid=\d+ .*args=\[\"--session-id\"")
-    child.send(b"exit 0\r")
-    assert exit_status(child) == 0
+    finish(child)
 
 
 def test_missing_cli_is_127_with_the_paths_searched(env: Env, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import signal
 import pexpect
 import psutil
 
-from conftest import Env, alive, exit_status, ready_pid, wait_for
+from conftest import Env, alive, exit_status, finish, ready_pid, wait_for
 
 
 def test_relays_every_byte_value_in_both_directions(env: Env) -> None:
@@ -28,8 +28,7 @@ def test_relays_every_byte_value_in_both_directions(env: Env) -> None:
     child.expect(b"EMIT-END\r\n")
     pattern = (every_byte * 300)[:70000]
     assert child.before == pattern
-    child.send(b"exit 0\r")
-    assert exit_status(child) == 0
+    finish(child)
 
 
 def test_window_size_at_start_and_on_resize(env: Env) -> None:
@@ -39,8 +38,7 @@ def test_window_size_at_start_and_on_resize(env: Env) -> None:
     child.expect(b"winch 40x100")
     child.setwinsize(12, 50)
     child.expect(b"winch 12x50")
-    child.send(b"exit 0\r")
-    assert exit_status(child) == 0
+    finish(child)
 
 
 def test_exit_status_passes_through(env: Env) -> None:
@@ -77,8 +75,7 @@ def test_output_stream_is_byte_exact_under_volume(env: Env) -> None:
     child.expect(b"EMIT-END\r\n", timeout=30)
     expected = (bytes(range(256)) * (size // 256 + 1))[:size]
     assert hashlib.sha256(child.before).hexdigest() == hashlib.sha256(expected).hexdigest()
-    child.send(b"exit 0\r")
-    assert exit_status(child) == 0
+    finish(child)
 
 
 def test_terminal_attributes_are_restored(env: Env) -> None:
@@ -108,8 +105,7 @@ def test_clean_cli_gets_no_extra_bytes(env: Env) -> None:
     ready_pid(child)
     child.send(b"echo bye\r")
     child.expect(b"echo: bye\r\n")
-    child.send(b"exit 0\r")
-    assert exit_status(child) == 0
+    finish(child)
     assert child.before == b""
 
 
@@ -143,15 +139,13 @@ def test_sighup_with_a_stubborn_cli_escalates_to_sigkill(env: Env) -> None:
 def test_claude_gets_a_session_id_and_a_marker_env(env: Env) -> None:
     child = env.csup("run", "--claude", str(env.program()), "--", "--model", "x")
     child.expect(rb'args=\["--session-id", "([0-9a-f-]{36})", "--model", "x"\].*csup_session=([0-9a-f]{32})')
-    child.send(b"exit 0\r")
-    assert exit_status(child) == 0
+    finish(child)
 
 
 def test_other_programs_get_no_extra_arguments(env: Env) -> None:
     child = env.csup("run", "--claude", str(env.program("standin")), "--", "--model", "x")
     child.expect(rb'args=\["--model", "x"\]')
-    child.send(b"exit 0\r")
-    assert exit_status(child) == 0
+    finish(child)
 
 
 def test_ctrl_z_suspends_and_fg_resumes(env: Env) -> None:

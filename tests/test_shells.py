@@ -12,17 +12,10 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from conftest import TESTS, Env
+from conftest import TESTS, Env, require
 
 SHELLS = ("bash", "zsh", "fish")
 
-
-def _need(shell: str) -> None:
-    """CI installs every shell (.ci/run) and must run these tests; elsewhere a missing shell is said, not failed."""
-    if shutil.which(shell) is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{shell} is not installed: .ci/run should have installed it")
-        pytest.skip(f"{shell} is not installed here (apt-get install {shell}); CI runs this test")
 
 
 def _csup_on_path(env: Env) -> None:
@@ -55,7 +48,7 @@ def _interactive(env: Env, shell: str) -> pexpect.spawn:
 
 @pytest.mark.parametrize("shell", SHELLS)
 def test_claude_goes_through_csup_and_the_rest_passes_through(env: Env, shell: str) -> None:
-    _need(shell)
+    require(shutil.which(shell) is not None, f"{shell} is not installed (apt-get install {shell})")
     _csup_on_path(env)
     child = _interactive(env, shell)
     child.sendline("claude")
@@ -83,7 +76,7 @@ def test_claude_goes_through_csup_and_the_rest_passes_through(env: Env, shell: s
 ])
 def test_completion_answers_for_each_shell(env: Env, shell: str, env_vars: dict[str, str],
                                            expected: list[str]) -> None:
-    _need(shell)
+    require(shutil.which(shell) is not None, f"{shell} is not installed (apt-get install {shell})")
     _csup_on_path(env)
     result = subprocess.run(["csup"], env={**env.vars, **env_vars, "_CSUP_COMPLETE": f"{shell}_complete"},
                             capture_output=True, text=True, timeout=20)

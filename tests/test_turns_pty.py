@@ -10,7 +10,7 @@ import time
 
 import psutil
 
-from conftest import CSUP, Env, alive, exit_status, ready_pid, wait_for
+from conftest import CSUP, Env, alive, exit_status, finish, ready_pid, wait_for
 
 
 def _csup(env: Env, *args: str) -> subprocess.CompletedProcess[str]:
@@ -87,8 +87,7 @@ def test_takeover_resumes_the_same_conversation_in_the_old_directory(env: Env) -
     pid = ready_pid_from_status(env)
     assert psutil.Process(pid).cwd() == str(work)
     assert elapsed < 8
-    second.send(b"exit 0\r")
-    assert exit_status(second) == 0
+    finish(second)
 
 
 def ready_pid_from_status(env: Env) -> int:
@@ -104,8 +103,7 @@ def test_takeover_without_a_transcript_starts_fresh_and_says_why(env: Env) -> No
     second.expect(b"had no conversation yet; starting a new one")
     second.expect(rb'args=\["--session-id"')
     exit_status(first)
-    second.send(b"exit 0\r")
-    assert exit_status(second) == 0
+    finish(second)
 
 
 def test_racing_takeovers_leave_exactly_one_session(env: Env) -> None:
@@ -124,8 +122,7 @@ def test_racing_takeovers_leave_exactly_one_session(env: Env) -> None:
         if outcome == 1:
             assert exit_status(taker) == 75
     winner = takers[outcomes.index(0)]
-    winner.send(b"exit 0\r")
-    assert exit_status(winner) == 0
+    finish(winner)
     exit_status(holder)
 
 
@@ -137,11 +134,9 @@ def test_waiter_gets_the_session_when_the_holder_exits_and_blocks_plain_runs(env
     intruder = env.csup("run", "--claude", str(env.program()))
     assert exit_status(intruder) == 75
     assert b"waiting for the session, and goes first" in intruder.before
-    holder.send(b"exit 0\r")
-    assert exit_status(holder) == 0
+    finish(holder)
     ready_pid(waiter)
-    waiter.send(b"exit 0\r")
-    assert exit_status(waiter) == 0
+    finish(waiter)
 
 
 def test_waiter_gives_up_after_its_duration_and_ctrl_c_leaves_the_line(env: Env) -> None:
@@ -171,8 +166,7 @@ def test_takeover_of_a_stopped_holder_escalates_within_its_timeouts(env: Env) ->
     wait_for(lambda: not alive(holder_cli), what="the old CLI to end")
     events = [json.loads(line) for line in (env.root / "state" / "events.jsonl").read_text().splitlines()]
     assert any(e["event"] == "took-over" and e["how"] in ("SIGTERM", "SIGKILL") for e in events)
-    taker.send(b"exit 0\r")
-    assert exit_status(taker) == 0
+    finish(taker)
 
 
 def test_unmanaged_sessions_are_ended_only_with_consent(env: Env) -> None:
@@ -218,8 +212,7 @@ def test_a_stale_record_with_a_reused_pid_is_never_signalled(env: Env) -> None:
     child = env.csup("run", "--claude", str(env.program()))
     cli_pid = ready_pid(child)
     assert json.loads(path.read_text())["cli"]["pid"] == cli_pid  # replaced
-    child.send(b"exit 0\r")
-    assert exit_status(child) == 0
+    finish(child)
     assert bystander.poll() is None
     bystander.kill()
     bystander.wait()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CSUP, Env, exit_status, ready_pid
+from conftest import CSUP, Env, exit_status, finish, ready_pid, require
 
 DOCUMENTED = {0, 1, 2, 70, 75, 77, 78, 124, 126, 127, 130}
 
@@ -80,8 +80,8 @@ def test_state_dir_log_as_a_symlink_does_not_stop_a_session(env: Env) -> None:
     _one_clear_line(_csup(env, "log"))
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make files owned by another user")
 def test_files_owned_by_another_user_are_refused(env: Env) -> None:
+    require(os.geteuid() == 0, "root, to make files owned by another user")
     nobody = pwd.getpwnam("nobody")
     env.runtime.mkdir(mode=0o700)
     os.chown(env.runtime, nobody.pw_uid, nobody.pw_gid)
@@ -105,8 +105,7 @@ def test_wrong_permissions_are_repaired(env: Env) -> None:
     ready_pid(child)
     assert env.runtime.stat().st_mode & 0o777 == 0o700
     assert (env.runtime / "session.json").stat().st_mode & 0o777 == 0o600
-    child.send(b"exit 0\r")
-    assert exit_status(child) == 0
+    finish(child)
 
 
 @pytest.mark.parametrize("content", [b"", b"{", b"\x00\xff" * 100, b'{"schema": 1}', b"[" * 100_000])
@@ -119,8 +118,8 @@ def test_corrupt_records_are_ignored_and_replaced(env: Env, content: bytes) -> N
     assert code == 0, text
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to start a process as another user")
 def test_another_users_process_in_the_record_is_never_signalled(env: Env) -> None:
+    require(os.geteuid() == 0, "root, to start a process as another user")
     nobody = pwd.getpwnam("nobody")
     other = subprocess.Popen(["sleep", "60"], user=nobody.pw_uid)
     env.track(other.pid)

@@ -13,7 +13,7 @@ import time
 import psutil
 import pytest
 
-from conftest import CSUP, Env, alive, exit_status, ready_pid, wait_for
+from conftest import CSUP, Env, alive, assert_session_starts, exit_status, ready_pid, wait_for
 
 PHASES = ("starting", "relaying", "warning", "shutting-down")
 
@@ -71,10 +71,7 @@ def test_csup_killed_at_a_random_point(env: Env, phase: str, trials: int) -> Non
             os.kill(pid, signal.SIGKILL)
         wait_for(lambda: not _standins(env), what="leftovers to go")
         # No lock stuck: the next run gets the session at once.
-        again = env.csup("run", "--claude", str(env.program()))
-        ready_pid(again)
-        again.send(b"exit 0\r")
-        assert exit_status(again) == 0
+        assert_session_starts(env)
 
 
 def pexpect_eof() -> object:
@@ -112,7 +109,4 @@ def test_cli_sigkilled_leaves_csup_exiting_137_with_the_lock_free(env: Env) -> N
     os.kill(cli_pid, signal.SIGKILL)
     assert exit_status(child) == 137
     assert _status_code(env) == 1
-    again = env.csup("run", "--claude", str(env.program()))
-    ready_pid(again)
-    again.send(b"exit 0\r")
-    assert exit_status(again) == 0
+    assert_session_starts(env)

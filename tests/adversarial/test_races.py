@@ -8,7 +8,7 @@ import time
 import pexpect
 import psutil
 
-from conftest import Env, exit_status
+from conftest import Env, exit_status, finish
 
 
 def _standins_under(pids: list[int]) -> list[int]:
@@ -68,8 +68,7 @@ def test_waiters_and_a_takeover_at_once_never_make_two_sessions(env: Env) -> Non
             assert current is not None, "nobody got the session"
             served += 1
             time.sleep(0.3)
-            current.send(b"exit 0\r")
-            assert exit_status(current) == 0
+            finish(current)
         assert served == 3
     finally:
         stop.set()

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ptyprocess import PtyProcess
 
-from conftest import CSUP, Env, exit_status, ready_pid
+from conftest import CSUP, Env, finish, ready_pid
 
 FUZZ = settings(max_examples=40, deadline=None, derandomize=False,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -94,8 +94,7 @@ def test_resize_storm_during_heavy_output(env: Env) -> None:
     assert stream == (bytes(range(256)) * (size // 256 + 1))[:size]
     child.send(b"size\r")
     child.expect(f"size {last[0]}x{last[1]}".encode())
-    child.send(b"exit 0\r")
-    assert exit_status(child) == 0
+    finish(child)
 
 
 def test_stdin_closed_mid_session_delivers_what_was_typed(env: Env) -> None:
