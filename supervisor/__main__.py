@@ -1,5 +1,5 @@
 """`python -m supervisor` is `csup`."""
 
-from .entry import main
+from supervisor.face.entry import main
 
 main()

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from supervisor.cli import cli
-from supervisor.events import MAX_BYTES, log_event, read_events
+from supervisor.face.cli import cli
+from supervisor.machine.events import MAX_BYTES, log_event, read_events
 
 from conftest import CSUP, Env
 
@@ -29,14 +29,14 @@ def test_every_command_has_help_and_a_readme_section(name: str) -> None:
 
 
 def test_every_exit_code_is_documented() -> None:
-    from supervisor.errors import ExitCode
+    from supervisor.core.errors import ExitCode
 
     for code in ExitCode:
         assert re.search(rf"^\| {int(code)} \|", README, re.MULTILINE), f"exit code {int(code)} not in README"
 
 
 def test_every_setting_is_documented() -> None:
-    from supervisor.config import SETTINGS
+    from supervisor.core.settings import SETTINGS
 
     for setting in SETTINGS:
         assert f"| `{setting.key}` |" in README, setting.key
@@ -118,7 +118,7 @@ def test_log_command_summarises_sessions(env: Env) -> None:
 
 def test_fast_run_parser_knows_exactly_the_click_options() -> None:
     """`csup run` starts without click; both parsers must agree on which options exist."""
-    from supervisor.entry import OPTIONAL_VALUE, SWITCHES, VALUE_OPTIONS
+    from supervisor.face.entry import OPTIONAL_VALUE, SWITCHES, VALUE_OPTIONS
 
     click_options = {opt for param in cli.commands["run"].params for opt in getattr(param, "opts", [])
                      if opt.startswith("--")} - {"--help"}
@@ -139,7 +139,7 @@ def test_fast_run_parser_knows_exactly_the_click_options() -> None:
     (["--wait", "--takeover"], None),
 ])
 def test_fast_run_parser(args: list[str], expected: dict[str, object] | None) -> None:
-    from supervisor.entry import parse_run
+    from supervisor.face.entry import parse_run
 
     assert parse_run(args) == expected
 
@@ -148,8 +148,8 @@ def test_fast_run_parser(args: list[str], expected: dict[str, object] | None) ->
     ["--idle-limit", "5m", "--", "x"], ["--wait", "1m", "--", "x"], ["--claude", "/bin/x", "a", "--b"],
 ])
 def test_fast_and_click_parsers_read_run_alike(args: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    from supervisor import entry
-    from supervisor.entry import parse_run
+    from supervisor.face import entry as entry
+    from supervisor.face.entry import parse_run
 
     seen: list[tuple[object, ...]] = []
     monkeypatch.setattr(entry, "start", lambda claude_args, flags, **request: seen.append(

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from supervisor.controller import Actions, CliState, IdlePolicy, Published, SessionController
-from supervisor.idle import IdleClock, is_typed
-from supervisor.procs import ProcessIdentity
-from supervisor.shutdown import ShutdownPlan, Step
+from supervisor.core.idle import IdleClock, is_typed
+from supervisor.core.session_policy import Actions, CliState, IdlePolicy, Published, SessionController
+from supervisor.core.shutdown import ShutdownPlan, Step
+from supervisor.machine.processes import ProcessIdentity
 
 
 @pytest.mark.parametrize(("now", "phase"), [

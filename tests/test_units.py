@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from supervisor.claudecode import chooses_session, is_session_invocation, session_id_from_args, transcript_path
-from supervisor.config import CLAUDE_SUBCOMMANDS, load_config
-from supervisor.durations import DurationError, format_duration, parse_duration
-from supervisor.errors import ConfigError, UnsafePath
-from supervisor.paths import ensure_private_dir, open_private
-from supervisor.procs import ClaudeMatcher, ProcessIdentity, ProcessView, find_unmanaged
-from supervisor.record import SessionRecord, read_record, remove_record, write_record
-from supervisor.termmodes import ModeJournal
+from supervisor.claude.claude_code import chooses_session, is_session_invocation, session_id_from_args, transcript_path
+from supervisor.core.durations import DurationError, format_duration, parse_duration
+from supervisor.core.errors import ConfigError, UnsafePath
+from supervisor.core.settings import CLAUDE_SUBCOMMANDS, load_config
+from supervisor.machine.paths import ensure_private_dir, open_private
+from supervisor.machine.processes import ClaudeMatcher, ProcessIdentity, ProcessView, find_unmanaged
+from supervisor.machine.record import SessionRecord, read_record, remove_record, write_record
+from supervisor.terminal.modes import ModeJournal
 
 
 @pytest.mark.parametrize(("text", "seconds"), [

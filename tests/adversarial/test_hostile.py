@@ -201,7 +201,7 @@ def test_bad_environment_values_are_78_naming_the_variable(env: Env, key: str, v
 
 
 def test_config_file_with_wrong_types_for_every_key(env: Env, tmp_path: Path) -> None:
-    from supervisor.config import SETTINGS
+    from supervisor.core.settings import SETTINGS
 
     for setting in SETTINGS:
         Path(env.vars["CSUP_CONFIG"]).write_text(f"{setting.key} = {{ nested = 1 }}\n")

@@ -11,7 +11,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .claudecode import is_session_invocation
+from supervisor.claude.claude_code import is_session_invocation
 
 # Start stamps are stable for one process, but a record stores them as JSON: compare with a tolerance below one
 # clock tick (10 ms), far below any real pid-reuse interval.

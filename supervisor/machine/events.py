@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import UnsafePath
-from .paths import ensure_private_dir, open_private
+from supervisor.core.errors import UnsafePath
+from supervisor.machine.paths import ensure_private_dir, open_private
 
 MAX_BYTES = 1 << 20  # rotate past this size; one older generation is kept
 MAX_LINE = 4000  # below PIPE_BUF-like sizes one write() lands whole, even with concurrent appenders

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from .errors import CsupError
+from supervisor.core.errors import CsupError
 
 # `csup run`'s options as the fast path reads them; tests check they are exactly the click command's.
 VALUE_OPTIONS = {"--idle-limit": "idle_limit", "--warn-before": "warn_before", "--claude": "claude"}
@@ -65,20 +65,20 @@ def main(argv: list[str] | None = None) -> None:
         parsed = parse_run(args[1:])
         if parsed is not None:
             fast_run(parsed)
-    from .cli import cli
+    from supervisor.face.cli import cli
 
     guarded(lambda: cli.main(args=args, prog_name="csup", standalone_mode=True))
 
 
 def fast_run(parsed: dict[str, Any]) -> NoReturn:
-    from .durations import DurationError, parse_duration
+    from supervisor.core.durations import DurationError, parse_duration
 
     patience = None
     if parsed["wait"]:
         try:
             patience = parse_duration(parsed["wait"])
         except DurationError:
-            from .cli import cli  # click says what is wrong with --wait, as a usage error
+            from supervisor.face.cli import cli  # click says what is wrong with --wait, as a usage error
 
             guarded(lambda: cli.main(args=["run", "--wait", parsed["wait"]], prog_name="csup"))
     mode = "takeover" if parsed["takeover"] else "wait" if parsed["wait"] is not None else "now"
@@ -87,10 +87,10 @@ def fast_run(parsed: dict[str, Any]) -> NoReturn:
 
 def start(claude_args: tuple[str, ...], flags: dict[str, Any], **request: Any) -> NoReturn:
     """Load the configuration and run a session; exits with its status."""
-    from .config import load_config
-    from .paths import default_paths
-    from .session import RunRequest
-    from .session import run as run_session
+    from supervisor.core.settings import load_config
+    from supervisor.flows.run import RunRequest
+    from supervisor.flows.run import run as run_session
+    from supervisor.machine.paths import default_paths
 
     paths = default_paths(os.environ)
     cfg = load_config(paths.config_file, os.environ, flags)

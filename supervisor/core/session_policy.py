@@ -9,10 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .durations import format_duration
-from .idle import IdleClock, is_typed
-from .procs import ProcessIdentity, signal_name
-from .shutdown import Action, ShutdownPlan, Step
+from supervisor.core.durations import format_duration
+from supervisor.core.idle import IdleClock, is_typed
+from supervisor.core.shutdown import Action, ShutdownPlan, Step
+from supervisor.machine.processes import ProcessIdentity, signal_name
 
 REPAINT_GRACE = 0.5  # output this soon after a resize csup forwarded is the CLI's repaint, not activity
 PUBLISH_EVERY = 5.0  # the record's last activity is rewritten at most this often (never per keystroke)

@@ -11,14 +11,14 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import CliNotExecutable, CliNotFound
+from supervisor.core.errors import CliNotExecutable, CliNotFound
 
 DEFAULT_NAME = "claude"
 INSTALL_HINT = "install it: npm install -g @anthropic-ai/claude-code (or name it: csup run --claude PATH)"
 _NON_SESSION_FLAGS = frozenset({"-p", "--print", "-v", "--version", "-h", "--help"})
 _SESSION_CHOICE_FLAGS = ("--session-id", "--resume", "-r", "--continue", "-c")
 # Markers of csup's own launchers: the console script pip writes, and a shim that calls `csup run`.
-_CSUP_MARKERS = (re.compile(rb"from supervisor\.cli import|-m supervisor\b"), re.compile(rb"\bcsup\s+run\b"))
+_CSUP_MARKERS = (re.compile(rb"from supervisor(?:\.\w+)+ import main|-m supervisor\b"), re.compile(rb"\bcsup\s+run\b"))
 _SHIM_SIZE_LIMIT = 64 * 1024
 
 

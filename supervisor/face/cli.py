@@ -10,12 +10,12 @@ from typing import Any
 
 import click
 
-from . import __version__
+from supervisor import __version__
 
 
 def _load(flags: dict[str, Any]) -> tuple[Any, Any]:
-    from .config import load_config
-    from .paths import default_paths
+    from supervisor.core.settings import load_config
+    from supervisor.machine.paths import default_paths
 
     paths = default_paths(os.environ)
     return load_config(paths.config_file, os.environ, flags), paths
@@ -41,7 +41,7 @@ _PASS_ON = {"ignore_unknown_options": True, "allow_interspersed_args": False}
 
 
 def _duration_arg(value: str | None, flag: str) -> float | None:
-    from .durations import DurationError, parse_duration
+    from supervisor.core.durations import DurationError, parse_duration
 
     if value is None or value == "":
         return None
@@ -52,7 +52,7 @@ def _duration_arg(value: str | None, flag: str) -> float | None:
 
 
 def _start(claude_args: tuple[str, ...], flags: dict[str, Any], **request: Any) -> None:
-    from .entry import start
+    from supervisor.face.entry import start
 
     start(claude_args, flags, **request)
 
@@ -116,12 +116,12 @@ def stop(force: bool, wait: str | None) -> None:
       csup stop
       csup stop --force --wait 5s
     """
-    from .turns import stderr_line
-    from .turns import stop as stop_session
+    from supervisor.flows.admission import stderr_line
+    from supervisor.flows.admission import stop as stop_session
 
     patience = _duration_arg(wait, "--wait")
     cfg, paths = _load({})
-    from .entry import confirm
+    from supervisor.face.entry import confirm
 
     outcome = stop_session(paths, cfg, os.environ, force=force, patience=patience, confirm=confirm,
                            show=stderr_line)
@@ -141,8 +141,8 @@ def status(as_json: bool) -> None:
       csup status
       csup status --json | jq .session.idle_seconds
     """
-    from .report import render_status
-    from .status import gather
+    from supervisor.face.text import render_status
+    from supervisor.flows.status import gather
 
     cfg, paths = _load({})
     report = gather(paths, cfg, os.environ)
@@ -162,7 +162,7 @@ def doctor(as_json: bool) -> None:
       csup doctor
       csup doctor --json | jq '.findings[]'
     """
-    from .doctor import examine, render
+    from supervisor.flows.doctor import examine, render
 
     cfg, paths = _load({})
     checkup = examine(paths, cfg, os.environ)
@@ -181,7 +181,7 @@ def init(shell: str) -> None:
       eval "$(csup init zsh)"      # ~/.zshrc
       csup init fish | source      # ~/.config/fish/config.fish
     """
-    from .shellinit import integration
+    from supervisor.face.shellinit import integration
 
     click.echo(integration(shell, cli, sys.argv[0]), nl=False)
 
@@ -196,7 +196,7 @@ def config(as_json: bool) -> None:
       csup config
       CSUP_IDLE_LIMIT=2h csup config --json
     """
-    from .report import render_config
+    from supervisor.face.text import render_config
 
     cfg, paths = _load({})
     _emit(as_json, lambda: {"file": str(paths.config_file), "values": dict(cfg.values),
@@ -215,8 +215,8 @@ def log(count: int, as_json: bool) -> None:
       csup log
       csup log -n 50 --json
     """
-    from .events import read_events
-    from .report import render_log, summarise_log
+    from supervisor.face.text import render_log, summarise_log
+    from supervisor.machine.events import read_events
 
     _, paths = _load({})
     summary = summarise_log(list(read_events(paths.log_file)), count)
@@ -224,6 +224,6 @@ def log(count: int, as_json: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from .entry import main as entry_main
+    from supervisor.face.entry import main as entry_main
 
     entry_main(argv)

@@ -10,9 +10,9 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import UnsafePath
-from .paths import open_private
-from .procs import ProcessIdentity
+from supervisor.core.errors import UnsafePath
+from supervisor.machine.paths import open_private
+from supervisor.machine.processes import ProcessIdentity
 
 SCHEMA_VERSION = 1
 STATES = ("starting", "active", "warning", "ending")

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .durations import EXAMPLE as DURATION_EXAMPLE
-from .durations import DurationError, parse_duration
-from .errors import ConfigError
+from supervisor.core.durations import EXAMPLE as DURATION_EXAMPLE
+from supervisor.core.durations import DurationError, parse_duration
+from supervisor.core.errors import ConfigError
 
 # Set in the CLI's environment by csup (not a setting): a nested `csup run` inside the session passes through.
 SESSION_ENV = "CSUP_SESSION"

@@ -7,12 +7,12 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .durations import format_duration
-from .procs import ProcessView
-from .record import SessionRecord
+from supervisor.core.durations import format_duration
+from supervisor.machine.processes import ProcessView
+from supervisor.machine.record import SessionRecord
 
 if TYPE_CHECKING:
-    from .status import StatusReport
+    from supervisor.flows.status import StatusReport
 
 RESOLVE_LINES = (
     "  csup takeover      end it and carry the conversation on here",
@@ -133,7 +133,7 @@ def render_status(status: StatusReport) -> str:
 
 
 def render_config(cfg: Any, config_file: str) -> str:
-    from .config import SETTINGS
+    from supervisor.core.settings import SETTINGS
 
     lines = [f"# {config_file}"]
     width = max(len(setting.key) for setting in SETTINGS)

@@ -10,8 +10,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import procs
-from .paths import ensure_private_dir, open_private
+from supervisor.machine import processes
+from supervisor.machine.paths import ensure_private_dir, open_private
 
 TAKEOVER, WAIT = 0, 1
 
@@ -19,13 +19,13 @@ TAKEOVER, WAIT = 0, 1
 @dataclass(frozen=True)
 class Ticket:
     path: Path
-    owner: procs.ProcessIdentity
+    owner: processes.ProcessIdentity
     created_at: float  # wall clock, to tell which sessions started after it
 
 
 def take_ticket(folder: Path, priority: int) -> Ticket:
     ensure_private_dir(folder)
-    me = procs.identity_of(os.getpid()) or procs.ProcessIdentity(os.getpid(), 0.0)
+    me = processes.identity_of(os.getpid()) or processes.ProcessIdentity(os.getpid(), 0.0)
     now = time.time()
     path = folder / f"{priority}-{time.time_ns():020d}-{os.getpid()}.ticket"
     fd = open_private(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
@@ -63,10 +63,10 @@ def _owner_alive(path: Path) -> bool:
     try:
         fd = open_private(path, os.O_RDONLY)
         with os.fdopen(fd, "rb") as handle:
-            owner = procs.ProcessIdentity.from_json(json.loads(handle.read(4096)))
+            owner = processes.ProcessIdentity.from_json(json.loads(handle.read(4096)))
     except (OSError, ValueError):
         return False
-    return owner is not None and procs.is_running(owner)
+    return owner is not None and processes.is_running(owner)
 
 
 def drop(path: Path) -> None:

@@ -10,11 +10,11 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from . import procs
-from .errors import UnsafePath
-from .lock import FileFlock
-from .paths import Paths, open_private
-from .record import SessionRecord
+from supervisor.core.errors import UnsafePath
+from supervisor.machine import processes
+from supervisor.machine.lock import FileFlock
+from supervisor.machine.paths import Paths, open_private
+from supervisor.machine.record import SessionRecord
 
 TERM_GRACE = 2.0  # after SIGTERM to an unresponsive holder
 KILL_GRACE = 2.0  # after SIGKILL: the kernel frees the lock as soon as the process is gone
@@ -53,7 +53,7 @@ def send_request(paths: Paths, holder: SessionRecord, kind: str) -> bool:
     finally:
         os.close(fd)
     os.replace(temp, paths.request_file)
-    return procs.signal_verified(holder.csup, signal.SIGUSR1)
+    return processes.signal_verified(holder.csup, signal.SIGUSR1)
 
 
 def take_request(paths: Paths) -> StopRequest | None:
@@ -88,13 +88,13 @@ def end_holder(paths: Paths, holder: SessionRecord, kind: str, lock: FileFlock, 
     if _wait_for(lock, answer_within):
         return "asked"
     tick("no answer: sending SIGTERM")
-    procs.signal_verified(holder.csup, signal.SIGCONT)  # a stopped (Ctrl-Z, SIGSTOP) holder cannot answer
-    procs.signal_verified(holder.csup, signal.SIGTERM)
+    processes.signal_verified(holder.csup, signal.SIGCONT)  # a stopped (Ctrl-Z, SIGSTOP) holder cannot answer
+    processes.signal_verified(holder.csup, signal.SIGTERM)
     if _wait_for(lock, TERM_GRACE):
         return "SIGTERM"
     tick("still no answer: sending SIGKILL")
-    procs.signal_verified(holder.csup, signal.SIGKILL)
-    if holder.cli is not None and procs.is_running(holder.cli):
+    processes.signal_verified(holder.csup, signal.SIGKILL)
+    if holder.cli is not None and processes.is_running(holder.cli):
         try:
             os.killpg(holder.cli.pid, signal.SIGKILL)  # verified just above; the CLI leads its own group
         except (ProcessLookupError, PermissionError):
@@ -108,12 +108,12 @@ def _wait_for(lock: FileFlock, seconds: float) -> bool:
     return lock.try_acquire(timeout=seconds)
 
 
-def wait_gone(identity: procs.ProcessIdentity | None, seconds: float) -> bool:
+def wait_gone(identity: processes.ProcessIdentity | None, seconds: float) -> bool:
     """Wait for a process to end (two CLIs on one conversation corrupt it); True when it is gone."""
     if identity is None:
         return True
     deadline = time.monotonic() + seconds
-    while procs.is_running(identity):
+    while processes.is_running(identity):
         if time.monotonic() >= deadline:
             return False
         time.sleep(POLL)

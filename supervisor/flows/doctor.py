@@ -9,11 +9,11 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from . import procs
-from .config import Config
-from .durations import format_duration
-from .paths import Paths
-from .status import StatusReport, gather
+from supervisor.core.durations import format_duration
+from supervisor.core.settings import Config
+from supervisor.flows.status import StatusReport, gather
+from supervisor.machine import processes
+from supervisor.machine.paths import Paths
 
 SCHEMA_VERSION = 1
 MANY_CONNECTIONS = 10  # a session at its prompt keeps a handful; 20+ is the pile-up csup exists to prevent
@@ -76,10 +76,10 @@ def _processes(status: StatusReport) -> list[ClaudeProcess]:
     now = time.time()
     found = []
     if status.session is not None and status.session.cli_pid is not None:
-        info = procs.describe(status.session.cli_pid)
+        info = processes.describe(status.session.cli_pid)
         found.append(_process(status.session.cli_pid, "managed", info, status.session.idle_seconds, now))
     for stray in status.unmanaged:
-        info = procs.describe(stray.pid)
+        info = processes.describe(stray.pid)
         found.append(_process(stray.pid, "orphaned" if stray.orphaned else "unmanaged", info, stray.idle_seconds,
                               now))
     return found
@@ -88,7 +88,7 @@ def _processes(status: StatusReport) -> list[ClaudeProcess]:
 def _process(pid: int, kind: str, info: dict[str, Any], idle: float | None, now: float) -> ClaudeProcess:
     age = max(0.0, now - info.get("start_time", now))
     cpu = info.get("cpu_seconds")
-    tcp, https = procs.tcp_connections(pid)
+    tcp, https = processes.tcp_connections(pid)
     return ClaudeProcess(pid=pid, kind=kind, age_seconds=round(age, 1), cpu_seconds=cpu,
                          cpu_percent=round(100 * cpu / age, 2) if cpu is not None and age > 0 else None,
                          rss_bytes=info.get("rss"), idle_seconds=idle, tcp_connections=tcp, https_connections=https)

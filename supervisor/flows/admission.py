@@ -11,15 +11,16 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from . import claudecode, procs
-from .config import Config
-from .durations import format_duration
-from .errors import SessionBusy
-from .events import log_event
-from .lock import FileFlock
-from .paths import Paths
-from .record import SessionRecord, read_record
-from .waitline import TAKEOVER, WAIT, Ticket, drop, first_in_line, position, take_ticket
+from supervisor.claude import claude_code
+from supervisor.core.durations import format_duration
+from supervisor.core.errors import SessionBusy
+from supervisor.core.settings import Config
+from supervisor.flows.waitline import TAKEOVER, WAIT, Ticket, drop, first_in_line, position, take_ticket
+from supervisor.machine import processes
+from supervisor.machine.events import log_event
+from supervisor.machine.lock import FileFlock
+from supervisor.machine.paths import Paths
+from supervisor.machine.record import SessionRecord, read_record
 
 STEP = 0.25  # how often a waiter looks at the line and refreshes its live line
 Confirm = Callable[[str], bool]
@@ -28,7 +29,7 @@ Confirm = Callable[[str], bool]
 def live_record(paths: Paths) -> SessionRecord | None:
     """The record, if the csup that wrote it (pid and start time) still runs; a stale one is ignored."""
     record = read_record(paths.record_file)
-    if record is None or not procs.is_running(record.csup):
+    if record is None or not processes.is_running(record.csup):
         return None
     return record
 
@@ -45,22 +46,22 @@ class Locks:
 
 def take_now(paths: Paths, locks: Locks) -> None:
     """A plain `run`: the session now, or SessionBusy naming who has it."""
-    from . import report
+    from supervisor.face import text
 
     if not locks.gate.try_acquire():
-        raise SessionBusy(report.refusal_queued(live_record(paths), time.time()))
+        raise SessionBusy(text.refusal_queued(live_record(paths), time.time()))
     try:
         if not locks.session.try_acquire():
             holder = live_record(paths)
             log_event(paths.log_file, "refused", holder=holder.session_id if holder else None)
-            raise SessionBusy(report.refusal_held(holder, time.time()))
+            raise SessionBusy(text.refusal_held(holder, time.time()))
     finally:
         locks.gate.release()
 
 
 def wait_turn(paths: Paths, locks: Locks, patience: float | None, show: Callable[[str], None]) -> None:
     """`run --wait`: queue behind the session (first come, first served) until it ends, or give up."""
-    from . import report
+    from supervisor.face import text
 
     ticket = take_ticket(paths.queue_dir, WAIT)
     started = time.monotonic()
@@ -68,7 +69,7 @@ def wait_turn(paths: Paths, locks: Locks, patience: float | None, show: Callable
         while True:
             if _first_with_gate(paths, locks, ticket) and locks.session.try_acquire(timeout=STEP):
                 return
-            show(report.waiting_line(live_record(paths), position(paths.queue_dir, ticket), time.time(),
+            show(text.waiting_line(live_record(paths), position(paths.queue_dir, ticket), time.time(),
                                      time.monotonic() - started))
             if patience is not None and time.monotonic() - started >= patience:
                 raise SessionBusy(f"csup: gave up waiting after {format_duration(patience)}; the session is still "
@@ -101,7 +102,7 @@ class Handover:
 def take_over(paths: Paths, locks: Locks, cfg: Config, environ: Mapping[str, str], *, force: bool,
               confirm: Confirm | None, show: Callable[[str], None]) -> Handover:
     """End whatever holds the session (managed, or unmanaged with consent) and keep the lock for a new one."""
-    from . import control
+    from supervisor.flows import ending
 
     ticket = take_ticket(paths.queue_dir, TAKEOVER)
     handover = Handover()
@@ -113,9 +114,9 @@ def take_over(paths: Paths, locks: Locks, cfg: Config, environ: Mapping[str, str
                                                  found=handover, how_to="csup takeover --force")
         if current is not None:
             handover.resume_id, handover.resume_cwd = current.claude_session_id, current.cwd
-            if not control.wait_gone(current.cli, cfg.term_wait) and current.cli is not None:
-                procs.signal_verified(current.cli, signal.SIGKILL)
-                control.wait_gone(current.cli, control.KILL_GRACE)
+            if not ending.wait_gone(current.cli, cfg.term_wait) and current.cli is not None:
+                processes.signal_verified(current.cli, signal.SIGKILL)
+                ending.wait_gone(current.cli, ending.KILL_GRACE)
         return handover
     except BaseException:
         locks.session.release()
@@ -129,48 +130,49 @@ def _end_current(paths: Paths, locks: Locks, cfg: Config, ticket: Ticket, handov
                  show: Callable[[str], None]) -> SessionRecord | None:
     """End the session that holds the lock, unless it was itself started after our ticket (a racing takeover
     won): then we refuse rather than take over the winner. A holder with no record yet is starting: wait."""
-    from . import control, report
+    from supervisor.face import text
+    from supervisor.flows import ending
 
     deadline = time.monotonic() + cfg.stop_wait
     while True:
         current = live_record(paths)
         if current is not None and current.started_at > ticket.created_at:
             raise SessionBusy("csup: another takeover got the session first:\n  "
-                              + report.describe_holder(current, time.time())
+                              + text.describe_holder(current, time.time())
                               + "\n  csup takeover      take it over again")
         if locks.session.try_acquire():
             return current
         if current is not None:
             handover.previous = current
-            handover.how = control.end_holder(paths, current, "takeover", locks.session, cfg.stop_wait, show)
+            handover.how = ending.end_holder(paths, current, "takeover", locks.session, cfg.stop_wait, show)
             log_event(paths.log_file, "took-over", holder=current.session_id, how=handover.how)
             return current
         if time.monotonic() >= deadline:
-            raise SessionBusy(report.refusal_held(None, time.time()))
+            raise SessionBusy(text.refusal_held(None, time.time()))
         time.sleep(STEP)
 
 
 def end_unmanaged(cfg: Config, *, force: bool, confirm: Confirm | None, environ: Mapping[str, str],
                   how_to: str, found: Handover | None = None) -> list[int]:
     """Claude sessions outside csup: ended (SIGTERM, then SIGKILL with their trees) only with consent."""
-    from . import report
+    from supervisor.face import text
 
-    matcher = procs.ClaudeMatcher.from_config(cfg)
-    strays = procs.find_unmanaged(matcher, managed=())
+    matcher = processes.ClaudeMatcher.from_config(cfg)
+    strays = processes.find_unmanaged(matcher, managed=())
     if not strays:
         return []
-    details = [procs.describe(view.pid) for view in strays]
-    question = report.refusal_unmanaged(strays, details, time.time()).splitlines()[0] + " End them?"
+    details = [processes.describe(view.pid) for view in strays]
+    question = text.refusal_unmanaged(strays, details, time.time()).splitlines()[0] + " End them?"
     if not force and (confirm is None or not confirm(question)):
-        raise SessionBusy(report.refusal_unmanaged(strays, details, time.time(), how_to=how_to))
+        raise SessionBusy(text.refusal_unmanaged(strays, details, time.time(), how_to=how_to))
     if found is not None and found.previous is None and len(strays) == 1:
-        entry = claudecode.read_registry(environ, strays[0].pid)
+        entry = claude_code.read_registry(environ, strays[0].pid)
         if entry is not None and isinstance(entry.get("sessionId"), str) and isinstance(entry.get("cwd"), str):
             found.resume_id, found.resume_cwd = str(entry["sessionId"]), str(entry["cwd"])
     victims = []
     for view in strays:
-        victims += [view.identity, *procs.descendants(view.pid)]
-    procs.terminate(victims, cfg.term_wait)
+        victims += [view.identity, *processes.descendants(view.pid)]
+    processes.terminate(victims, cfg.term_wait)
     return [view.pid for view in strays]
 
 
@@ -183,7 +185,8 @@ class StopOutcome:
 def stop(paths: Paths, cfg: Config, environ: Mapping[str, str], *, force: bool, patience: float | None,
          confirm: Confirm | None, show: Callable[[str], None]) -> StopOutcome:
     """`csup stop`: end the session from anywhere; start nothing."""
-    from . import control, report
+    from supervisor.face import text
+    from supervisor.flows import ending
 
     lines: list[str] = []
     stopped = False
@@ -191,14 +194,14 @@ def stop(paths: Paths, cfg: Config, environ: Mapping[str, str], *, force: bool, 
     session = FileFlock(paths.lock_file)
     if holder is not None:
         answer_within = patience if patience is not None else cfg.stop_wait
-        how = control.end_holder(paths, holder, "stop", session, answer_within, show)
+        how = ending.end_holder(paths, holder, "stop", session, answer_within, show)
         session.release()
         log_event(paths.log_file, "stopped", holder=holder.session_id, how=how)
         lines.append(f"csup: stopped the session (claude pid {holder.cli.pid if holder.cli else '?'}"
                      f"{', escalated to ' + how if how != 'asked' else ''}).")
         resume = holder.claude_session_id
-        if resume and claudecode.transcript_path(environ, holder.cwd, resume).exists():
-            lines.append(f"  resume it: cd {report.short_path(holder.cwd)} && {report.resume_command(resume)}")
+        if resume and claude_code.transcript_path(environ, holder.cwd, resume).exists():
+            lines.append(f"  resume it: cd {text.short_path(holder.cwd)} && {text.resume_command(resume)}")
         stopped = True
     ended = end_unmanaged(cfg, force=force, confirm=confirm, environ=environ, how_to="csup stop --force")
     if ended:

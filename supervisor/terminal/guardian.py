@@ -10,7 +10,7 @@ import signal
 import struct
 import termios
 
-from .tty import TermAttrs
+from supervisor.terminal.rawmode import TermAttrs
 
 _UPDATE, _DISMISS = b"U", b"Q"
 _HEADER = struct.Struct("!cH")

@@ -17,9 +17,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from . import tty
-from .errors import CliNotExecutable, CliNotFound, signal_exit_status
-from .termmodes import ModeJournal
+from supervisor.core.errors import CliNotExecutable, CliNotFound, signal_exit_status
+from supervisor.terminal import rawmode
+from supervisor.terminal.modes import ModeJournal
 
 READ_SIZE = 1 << 16
 MAX_CHUNKS_PER_WAKE = 64  # then back to select, so keystrokes and signals are not starved by a flood
@@ -101,7 +101,7 @@ class Terminal:
 
 class PtyRelay:
     def __init__(self, child: Child, terminal: Terminal, controller: Controller,
-                 clock: Callable[[], float] = time.monotonic, saved_attrs: tty.TermAttrs | None = None,
+                 clock: Callable[[], float] = time.monotonic, saved_attrs: rawmode.TermAttrs | None = None,
                  on_modes: Callable[[bytes], None] | None = None) -> None:
         self.child = child
         self.terminal = terminal
@@ -316,7 +316,7 @@ class PtyRelay:
     def _end_of_input(self) -> None:
         """stdin reached its end (a pipe): tell a CLI reading lines, as a terminal's Ctrl-D would."""
         self._input_open = False
-        attrs = tty.get_attrs(self.child.master_fd)
+        attrs = rawmode.get_attrs(self.child.master_fd)
         if attrs is not None and attrs[3] & termios.ICANON:  # type: ignore[operator]
             self.send_to_child(bytes(attrs[6][termios.VEOF]))  # type: ignore[index, call-overload]
 
@@ -327,7 +327,7 @@ class PtyRelay:
         self.controller.on_signal(signal.SIGHUP, self.clock())
 
     def _child_reads_raw(self) -> bool:
-        attrs = tty.get_attrs(self.child.master_fd)
+        attrs = rawmode.get_attrs(self.child.master_fd)
         return attrs is not None and not attrs[3] & termios.ISIG  # type: ignore[operator]
 
     # --- signals and job control --------------------------------------------------------------------------
@@ -361,18 +361,18 @@ class PtyRelay:
             self._suspend_watch_until = None
 
     def _sync_size(self) -> None:
-        size = tty.get_size(self.terminal.tty_fd)
+        size = rawmode.get_size(self.terminal.tty_fd)
         if size is not None and self._master_open:
             try:
-                tty.set_size(self.child.master_fd, size)
+                rawmode.set_size(self.child.master_fd, size)
             except OSError as err:
-                if err.errno not in tty.TERMINAL_GONE:
+                if err.errno not in rawmode.TERMINAL_GONE:
                     raise
 
     def _check_suspend_watch(self, now: float) -> None:
         if self._suspend_watch_until is None:
             return
-        attrs = tty.get_attrs(self.child.master_fd)
+        attrs = rawmode.get_attrs(self.child.master_fd)
         if attrs is not None and attrs[3] & termios.ICANON:  # type: ignore[operator]
             # The CLI handed the terminal back and sent itself SIGTSTP, which the kernel discards for a process
             # group with no parent in its session: suspend on its behalf, as a shell would — once what it
@@ -392,7 +392,7 @@ class PtyRelay:
         self._suspended = True
         self.write_terminal(self.journal.undo())
         if self.saved_attrs is not None:
-            tty.set_attrs(self.terminal.tty_fd, self.saved_attrs)
+            rawmode.set_attrs(self.terminal.tty_fd, self.saved_attrs)
         previous = signal.signal(signal.SIGTSTP, signal.SIG_DFL)
         try:
             os.kill(0, signal.SIGTSTP)  # the whole job stops here, as for any program; `fg` continues it
@@ -406,9 +406,9 @@ class PtyRelay:
         self._suspended = False
         if self.terminal.tty_fd is not None:
             try:
-                tty.enter_raw(self.terminal.tty_fd)
+                rawmode.enter_raw(self.terminal.tty_fd)
             except termios.error as err:
-                if err.args[0] not in tty.TERMINAL_GONE:
+                if err.args[0] not in rawmode.TERMINAL_GONE:
                     raise
         self.write_terminal(self.journal.redo())
         self._sync_size()

@@ -11,34 +11,36 @@ from collections.abc import Mapping
 from dataclasses import replace
 from functools import partial
 
-from . import claudecode, procs, tty
-from .config import SESSION_ENV, Config
-from .controller import Actions, CliState, IdlePolicy, Published, SessionController
-from .errors import ExitCode
-from .events import log_event
-from .guardian import Guardian
-from .idle import IdleClock
-from .paths import Paths
-from .record import SessionRecord, remove_record, write_record
-from .relay import PtyRelay, Terminal, spawn
-from .shutdown import default_steps
+from supervisor.claude import claude_code
+from supervisor.core.errors import ExitCode
+from supervisor.core.idle import IdleClock
+from supervisor.core.session_policy import Actions, CliState, IdlePolicy, Published, SessionController
+from supervisor.core.settings import SESSION_ENV, Config
+from supervisor.core.shutdown import default_steps
+from supervisor.machine import processes
+from supervisor.machine.events import log_event
+from supervisor.machine.paths import Paths
+from supervisor.machine.record import SessionRecord, remove_record, write_record
+from supervisor.terminal import rawmode
+from supervisor.terminal.guardian import Guardian
+from supervisor.terminal.relay import PtyRelay, Terminal, spawn
 
 
-def supervise(program: claudecode.Program, args: list[str], cfg: Config, paths: Paths,
+def supervise(program: claude_code.Program, args: list[str], cfg: Config, paths: Paths,
                environ: Mapping[str, str]) -> int:
-    session_id = claudecode.new_uuid().replace("-", "")
+    session_id = claude_code.new_uuid().replace("-", "")
     claude_session_id: str | None = None
     if program.is_claude_code:
-        if claudecode.chooses_session(args):
-            claude_session_id = claudecode.session_id_from_args(args)
+        if claude_code.chooses_session(args):
+            claude_session_id = claude_code.session_id_from_args(args)
         else:
             # Knowing the conversation's id up front is what lets csup print the exact resume command.
-            claude_session_id = claudecode.new_uuid()
+            claude_session_id = claude_code.new_uuid()
             args = ["--session-id", claude_session_id, *args]
-    tty_fd = tty.terminal_fd(0, 1)
+    tty_fd = rawmode.terminal_fd(0, 1)
     started_wall, started_mono = time.time(), time.monotonic()
     record = SessionRecord(
-        session_id=session_id, csup=procs.ProcessIdentity(os.getpid(), 0.0), cli=None, tty=_tty_name(tty_fd),
+        session_id=session_id, csup=processes.ProcessIdentity(os.getpid(), 0.0), cli=None, tty=_tty_name(tty_fd),
         cwd=os.getcwd(), argv=(program.path, *args), started_at=started_wall, last_activity_at=started_wall,
         idle_limit=cfg.idle_limit, warn_before=cfg.warn_before, claude_session_id=claude_session_id,
         last_activity_mono=started_mono,
@@ -52,20 +54,20 @@ def supervise(program: claudecode.Program, args: list[str], cfg: Config, paths: 
                           count_output=cfg.activity == "input+output", cpu_threshold=cfg.cpu_threshold,
                           waiting_limit=cfg.waiting_limit),
         clock=IdleClock(cfg.idle_limit, cfg.warn_before or 0.0, started_mono), stray_every=cfg.stray_check,
-        actions=Actions(snapshot_tree=list, signal_verified=procs.signal_verified, event=log,
+        actions=Actions(snapshot_tree=list, signal_verified=processes.signal_verified, event=log,
                         notify=_notify if cfg.notify else lambda title, body: None),
     )
     guardian = _guard(tty_fd)
-    with tty.raw_mode(tty_fd) as saved:
-        child = spawn([program.path, *args], env=env, size=tty.get_size(tty_fd))
+    with rawmode.raw_mode(tty_fd) as saved:
+        child = spawn([program.path, *args], env=env, size=rawmode.get_size(tty_fd))
         relay = PtyRelay(child, Terminal(0, 1, tty_fd), controller, saved_attrs=saved,
                          on_modes=guardian.update if guardian else None)
         controller.relay = relay
 
         def on_request(now: float) -> None:
-            from . import control
+            from supervisor.flows import ending
 
-            request = control.take_request(paths)
+            request = ending.take_request(paths)
             if request is not None:
                 log("request", kind=request.kind, by_pid=request.by_pid, by_tty=request.by_tty)
                 controller.request_shutdown(request.describe(), request.kind, now)
@@ -73,8 +75,8 @@ def supervise(program: claudecode.Program, args: list[str], cfg: Config, paths: 
         controller.on_request = on_request
         try:
             # After the spawn: psutil's import and the record write must not delay the CLI's first screen.
-            record = record.with_changes(csup=procs.identity_of(os.getpid()) or record.csup,
-                                         cli=procs.identity_of(child.pid), state="active")
+            record = record.with_changes(csup=processes.identity_of(os.getpid()) or record.csup,
+                                         cli=processes.identity_of(child.pid), state="active")
             write_record(paths.record_file, record)
             log("started", cli_pid=child.pid, cwd=record.cwd, tty=record.tty, idle_limit=cfg.idle_limit)
             controller.actions = _live_actions(controller.actions, child.pid, program, environ, paths, record, cfg)
@@ -85,7 +87,7 @@ def supervise(program: claudecode.Program, args: list[str], cfg: Config, paths: 
             remove_record(paths.record_file, session_id)
     if guardian is not None:
         guardian.dismiss()  # the terminal is restored: nothing for it to do
-    procs.terminate(controller.leftover_descendants(), cfg.tree_wait)
+    processes.terminate(controller.leftover_descendants(), cfg.tree_wait)
     # After a takeover the conversation lives on in the other terminal: resuming it here too would corrupt it.
     resume = None if controller.end_kind == "takeover" else _resume_hint(program, environ, record.cwd,
                                                                          claude_session_id)
@@ -97,15 +99,15 @@ def supervise(program: claudecode.Program, args: list[str], cfg: Config, paths: 
     return final
 
 
-def _live_actions(base: Actions, cli_pid: int, program: claudecode.Program, environ: Mapping[str, str],
+def _live_actions(base: Actions, cli_pid: int, program: claude_code.Program, environ: Mapping[str, str],
                   paths: Paths, record: SessionRecord, cfg: Config) -> Actions:
     """The controller's window on the running CLI: its process tree, its CPU, its registry, the record."""
 
     def cli_state() -> CliState | None:
-        entry = claudecode.read_registry(environ, cli_pid) if program.is_claude_code else None
+        entry = claude_code.read_registry(environ, cli_pid) if program.is_claude_code else None
         if entry is None:
             return None
-        status, changed = claudecode.registry_status(entry, time.time(), time.monotonic())
+        status, changed = claude_code.registry_status(entry, time.time(), time.monotonic())
         return CliState(status, changed)
 
     def publish(published: Published) -> None:
@@ -114,37 +116,37 @@ def _live_actions(base: Actions, cli_pid: int, program: claudecode.Program, envi
             state=published.state, last_activity_at=wall, last_activity_mono=published.last_activity,
             end_reason=published.reason))
 
-    def find_strays() -> list[procs.ProcessIdentity]:
-        matcher = procs.ClaudeMatcher.from_config(cfg)
-        return [view.identity for view in procs.find_unmanaged(matcher, managed={cli_pid})]
+    def find_strays() -> list[processes.ProcessIdentity]:
+        matcher = processes.ClaudeMatcher.from_config(cfg)
+        return [view.identity for view in processes.find_unmanaged(matcher, managed={cli_pid})]
 
-    return replace(base, snapshot_tree=lambda: procs.descendants(cli_pid),
-                   cpu_seconds=lambda: procs.tree_cpu_seconds(cli_pid), cli_state=cli_state, publish=publish,
+    return replace(base, snapshot_tree=lambda: processes.descendants(cli_pid),
+                   cpu_seconds=lambda: processes.tree_cpu_seconds(cli_pid), cli_state=cli_state, publish=publish,
                    find_strays=find_strays)
 
 
-def _resume_hint(program: claudecode.Program, environ: Mapping[str, str], cwd: str,
+def _resume_hint(program: claude_code.Program, environ: Mapping[str, str], cwd: str,
                  claude_session_id: str | None) -> str | None:
     """The exact command that carries the conversation on, when there is one to carry on."""
-    from . import report
+    from supervisor.face import text
 
     if not program.is_claude_code:
         return None
-    if claude_session_id and claudecode.transcript_path(environ, cwd, claude_session_id).exists():
-        return report.resume_command(claude_session_id)
+    if claude_session_id and claude_code.transcript_path(environ, cwd, claude_session_id).exists():
+        return text.resume_command(claude_session_id)
     return None
 
 
 def _guard(tty_fd: int | None) -> Guardian | None:
     """Before raw mode: from then on, even csup's SIGKILL leaves the terminal as it was."""
-    attrs = tty.get_attrs(tty_fd) if tty_fd is not None else None
+    attrs = rawmode.get_attrs(tty_fd) if tty_fd is not None else None
     if tty_fd is None or attrs is None:
         return None
     return Guardian(tty_fd, 1, attrs)
 
 
 def _notify(title: str, body: str) -> None:
-    from .notify import notify  # lazily: it imports subprocess, and most sessions never warn
+    from supervisor.machine.notify import notify  # lazily: it imports subprocess, and most sessions never warn
 
     notify(title, body)
 
@@ -159,7 +161,7 @@ def _tty_name(fd: int | None) -> str:
 
 
 def _report_end(relay: PtyRelay, controller: SessionController, resume: str | None, code: int) -> None:
-    from . import report
+    from supervisor.face import text
 
     if relay.terminal_gone:
         return
@@ -169,5 +171,5 @@ def _report_end(relay: PtyRelay, controller: SessionController, resume: str | No
         return
     if not relay.at_line_start:
         sys.stderr.write("\n")
-    sys.stderr.write(report.ended_line(controller.end_reason, resume) + "\n")
+    sys.stderr.write(text.ended_line(controller.end_reason, resume) + "\n")
     sys.stderr.flush()

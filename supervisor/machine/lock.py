@@ -8,8 +8,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from .errors import UnsafePath
-from .paths import PRIVATE_FILE_MODE
+from supervisor.core.errors import UnsafePath
+from supervisor.machine.paths import PRIVATE_FILE_MODE
 
 
 class FileFlock:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import UnsafePath
+from supervisor.core.errors import UnsafePath
 
 APP = "csup"
 PRIVATE_DIR_MODE = 0o700

@@ -9,10 +9,11 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from . import claudecode, procs
-from .config import Config
-from .paths import Paths
-from .record import SessionRecord, read_record
+from supervisor.claude import claude_code
+from supervisor.core.settings import Config
+from supervisor.machine import processes
+from supervisor.machine.paths import Paths
+from supervisor.machine.record import SessionRecord, read_record
 
 SCHEMA_VERSION = 1
 
@@ -67,12 +68,12 @@ class StatusReport:
 def gather(paths: Paths, cfg: Config, environ: Mapping[str, str]) -> StatusReport:
     now, now_mono = time.time(), time.monotonic()
     record = read_record(paths.record_file)
-    live = record if record is not None and procs.is_running(record.csup) else None
+    live = record if record is not None and processes.is_running(record.csup) else None
     session = _managed(live, now, now_mono) if live else None
     stale_cli = record.cli if record is not None and live is None else None
-    matcher = procs.ClaudeMatcher.from_config(cfg)
+    matcher = processes.ClaudeMatcher.from_config(cfg)
     managed = {live.cli.pid} if live is not None and live.cli is not None else set()
-    strays = [_stray(view, environ, now, stale_cli) for view in procs.find_unmanaged(matcher, managed)]
+    strays = [_stray(view, environ, now, stale_cli) for view in processes.find_unmanaged(matcher, managed)]
     return StatusReport(session, strays, os.getloadavg(), os.cpu_count() or 1, now)
 
 
@@ -90,14 +91,14 @@ def _managed(record: SessionRecord, now: float, now_mono: float) -> ManagedSessi
     )
 
 
-def _stray(view: procs.ProcessView, environ: Mapping[str, str], now: float,
-           stale_cli: procs.ProcessIdentity | None) -> StraySession:
-    info = procs.describe(view.pid)
+def _stray(view: processes.ProcessView, environ: Mapping[str, str], now: float,
+           stale_cli: processes.ProcessIdentity | None) -> StraySession:
+    info = processes.describe(view.pid)
     tty = str(info.get("tty") or "")
     idle, source = None, "unknown"
-    entry = claudecode.read_registry(environ, view.pid)
+    entry = claude_code.read_registry(environ, view.pid)
     if entry is not None:
-        status, changed = claudecode.registry_status(entry, now, now)
+        status, changed = claude_code.registry_status(entry, now, now)
         if status == "busy":
             idle, source = 0.0, "registry"
         elif changed is not None:
@@ -107,7 +108,7 @@ def _stray(view: procs.ProcessView, environ: Mapping[str, str], now: float,
             idle, source = max(0.0, now - os.stat(tty).st_atime), "tty"  # last input on its terminal, as `w`
         except OSError:
             pass
-    orphaned = stale_cli is not None and stale_cli.pid == view.pid and procs.is_running(stale_cli)
+    orphaned = stale_cli is not None and stale_cli.pid == view.pid and processes.is_running(stale_cli)
     return StraySession(
         pid=view.pid, tty=tty, cwd=str(info.get("cwd") or ""), started_at=float(info.get("start_time", now)),
         cpu_seconds=info.get("cpu_seconds"), rss_bytes=info.get("rss"),

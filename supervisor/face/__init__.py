@@ -1,0 +1,1 @@
+"""What the user meets: the fast entry, click commands, the one error boundary, all user-facing text."""

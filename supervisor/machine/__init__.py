@@ -1,0 +1,1 @@
+"""This machine's facts and files: paths, the lock, records, processes, the event log, notifications."""
