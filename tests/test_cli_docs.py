@@ -148,11 +148,11 @@ def test_fast_run_parser(args: list[str], expected: dict[str, object] | None) ->
     ["--idle-limit", "5m", "--", "x"], ["--wait", "1m", "--", "x"], ["--claude", "/bin/x", "a", "--b"],
 ])
 def test_fast_and_click_parsers_read_run_alike(args: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    from supervisor.face import entry as entry
+    from supervisor.face import entry, launch
     from supervisor.face.entry import parse_run
 
     seen: list[tuple[object, ...]] = []
-    monkeypatch.setattr(entry, "start", lambda claude_args, flags, **request: seen.append(
+    monkeypatch.setattr(launch, "start", lambda claude_args, flags, **request: seen.append(
         (tuple(claude_args), {k: v for k, v in flags.items() if v is not None}, request)))
     CliRunner().invoke(cli, ["run", *args])
     parsed = parse_run(args)

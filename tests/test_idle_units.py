@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from supervisor.core.identity import ProcessIdentity
 from supervisor.core.idle import IdleClock, is_typed
-from supervisor.core.session_policy import Actions, CliState, IdlePolicy, Published, SessionController
+from supervisor.core.session_policy import Actions, CliState, IdleRules, Published, SessionPolicy
 from supervisor.core.shutdown import ShutdownPlan, Step
-from supervisor.machine.processes import ProcessIdentity
+from supervisor.face.text import countdown_title, notice_text
 
 
 @pytest.mark.parametrize(("now", "phase"), [
@@ -109,22 +110,23 @@ class World:
 
         return Actions(snapshot_tree=lambda: list(self.tree), signal_verified=signal_verified,
                        cpu_seconds=lambda: self.cpu, cli_state=lambda: self.state,
-                       notify=lambda title, body: self.notes.append((title, body)),
+                       notify=lambda notice: self.notes.append(notice_text(notice)),
+                       countdown_title=countdown_title,
                        publish=self.published.append)
 
 
-def make(world: World, limit: float | None = 600, warn: float = 60, **policy: object) -> tuple[SessionController,
+def make(world: World, limit: float | None = 600, warn: float = 60, **policy: object) -> tuple[SessionPolicy,
                                                                                                FakeRelay]:
     steps = [Step("term_cli", 5), Step("term_tree", 2), Step("kill_all", 2)]
-    controller = SessionController(steps=steps, actions=world.actions(),
-                                   policy=IdlePolicy(limit, warn, **policy),  # type: ignore[arg-type]
+    controller = SessionPolicy(steps=steps, actions=world.actions(),
+                                   rules=IdleRules(limit, warn, **policy),  # type: ignore[arg-type]
                                    clock=IdleClock(limit, warn, 0.0))
     relay = FakeRelay()
     controller.relay = relay
     return controller, relay
 
 
-def run_until(controller: SessionController, end: float, start: float = 0.0) -> list[float]:
+def run_until(controller: SessionPolicy, end: float, start: float = 0.0) -> list[float]:
     """Wake the controller at each deadline it asks for, as the relay's select would; returns the wake times."""
     now, wakes = start, []
     while True:

@@ -7,12 +7,21 @@ from pathlib import Path
 
 import pytest
 
-from supervisor.claude.claude_code import chooses_session, is_session_invocation, session_id_from_args, transcript_path
+from supervisor.claude.claude_code import (
+    SUBCOMMANDS,
+    ClaudeCode,
+    chooses_session,
+    is_session_invocation,
+    session_id_from_args,
+    transcript_path,
+)
 from supervisor.core.durations import DurationError, format_duration, parse_duration
 from supervisor.core.errors import ConfigError, UnsafePath
-from supervisor.core.settings import CLAUDE_SUBCOMMANDS, load_config
+from supervisor.core.identity import ProcessIdentity, ProcessView
+from supervisor.core.settings import resolve
+from supervisor.machine.config_file import load_settings as load_config
 from supervisor.machine.paths import ensure_private_dir, open_private
-from supervisor.machine.processes import ClaudeMatcher, ProcessIdentity, ProcessView, find_unmanaged
+from supervisor.machine.processes import find_unmanaged
 from supervisor.machine.record import SessionRecord, read_record, remove_record, write_record
 from supervisor.terminal.modes import ModeJournal
 
@@ -52,7 +61,7 @@ def test_config_precedence_default_file_env_flag(tmp_path: Path) -> None:
     assert (cfg.warn_before, cfg.sources["warn_before"]) == (20, "env CSUP_WARN_BEFORE")
     assert (cfg.allow_unmanaged, cfg.sources["allow_unmanaged"]) == (True, str(config))
     assert (cfg.term_wait, cfg.sources["term_wait"]) == (5, "default")
-    assert cfg.passthrough_commands == CLAUDE_SUBCOMMANDS
+    assert cfg.passthrough_commands == ()  # the adapter's own list applies
 
 
 @pytest.mark.parametrize(("content", "words"), [
@@ -180,7 +189,7 @@ def test_private_dir_is_created_0700_and_repaired_or_refused(tmp_path: Path) -> 
         ensure_private_dir(plain)
 
 
-MATCHER = ClaudeMatcher(frozenset({"claude"}), frozenset(CLAUDE_SUBCOMMANDS))
+MATCHER = ClaudeCode("", resolve({}, "", {}), {"HOME": "/nonexistent"})
 
 
 def _view(pid: int, cmdline: tuple[str, ...], ppid: int = 1, exe: str = "") -> ProcessView:
@@ -199,9 +208,13 @@ def _view(pid: int, cmdline: tuple[str, ...], ppid: int = 1, exe: str = "") -> P
     (("vim", "claude.md"), "", False),
     (("grep", "claude"), "", False),
     (("python3", "/opt/claude-tools/run.py"), "", False),
+    (("python3", "-u", "/opt/bin/claude"), "", True),  # an interpreter with options of its own
+    (("node", "--no-warnings", "/usr/lib/node_modules/@anthropic-ai/claude-code/cli.js", "-c"), "", True),
+    (("node", "--no-warnings", "/usr/lib/node_modules/@anthropic-ai/claude-code/cli.js", "mcp"), "", False),
+    (("python3", "-c", "print('claude')"), "", False),
 ])
 def test_matcher_uses_cmdline_and_exe_not_the_name(cmdline: tuple[str, ...], exe: str, is_session: bool) -> None:
-    assert MATCHER.is_session(_view(10, cmdline, exe=exe)) is is_session
+    assert MATCHER.is_session_process(_view(10, cmdline, exe=exe)) is is_session
 
 
 def test_census_skips_managed_and_nested_sessions() -> None:
@@ -222,7 +235,7 @@ def test_census_skips_managed_and_nested_sessions() -> None:
     (["--model", "mcp"], True), (["-h"], False), (["fix", "the", "bug"], True),
 ])
 def test_session_invocations(args: list[str], session: bool) -> None:
-    assert is_session_invocation(args, CLAUDE_SUBCOMMANDS) is session
+    assert is_session_invocation(args, SUBCOMMANDS) is session
 
 
 def test_session_choice_flags() -> None:

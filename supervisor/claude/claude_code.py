@@ -1,125 +1,43 @@
-"""What csup knows of the program it supervises: finding the real CLI (never csup itself), which invocations are
-sessions, and what applies only when the program is Claude Code. Reads the filesystem, runs nothing."""
+"""Claude Code's side of the adapter: its arguments (sessions, subcommands, --session-id/--resume), its
+live-session registry (`sessions/<pid>.json`), its transcripts, and how its processes look (CLAUDE_CLI.md).
+Reads Claude Code's files; runs nothing."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import stat
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-from supervisor.core.errors import CliNotExecutable, CliNotFound
+from supervisor.claude.adapter import CliStatus, Conversation
+from supervisor.core.identity import ProcessView
+from supervisor.core.settings import Settings
+from supervisor.machine.jsonfile import read_json
 
-DEFAULT_NAME = "claude"
-INSTALL_HINT = "install it: npm install -g @anthropic-ai/claude-code (or name it: csup run --claude PATH)"
+NAME = "claude"
+# Claude Code's own subcommands: invocations that are not sessions and go straight to the CLI (CLAUDE_CLI.md).
+SUBCOMMANDS = (
+    "agents", "attach", "auth", "config", "daemon", "doctor", "install", "kill", "logs", "mcp",
+    "migrate-installer", "plugin", "purge", "respawn", "rm", "setup-token", "stop", "update",
+)
 _NON_SESSION_FLAGS = frozenset({"-p", "--print", "-v", "--version", "-h", "--help"})
 _SESSION_CHOICE_FLAGS = ("--session-id", "--resume", "-r", "--continue", "-c")
-# Markers of csup's own launchers: the console script pip writes, and a shim that calls `csup run`.
-_CSUP_MARKERS = (re.compile(rb"from supervisor(?:\.\w+)+ import main|-m supervisor\b"), re.compile(rb"\bcsup\s+run\b"))
-_SHIM_SIZE_LIMIT = 64 * 1024
-
-
-@dataclass(frozen=True)
-class Program:
-    path: str
-    is_claude_code: bool  # Claude Code's own conventions (session ids, registry, subcommands) apply
-
-
-def find_program(explicit: str, environ: Mapping[str, str], self_paths: Collection[str]) -> Program:
-    """`explicit` (flag or config) when given, else the first `claude` on PATH that is not csup."""
-    if explicit:
-        path = _expand(explicit, environ)
-        if os.sep not in explicit:
-            found = _search_path(explicit, environ, self_paths)
-            if found is None:
-                raise CliNotFound(f"{explicit!r} not found on PATH ({_path_summary(environ)})", hint=INSTALL_HINT)
-            path = found
-        _check_runnable(path)
-        if _is_csup(path, self_paths):
-            raise CliNotExecutable(f"{path} is csup itself, not the CLI", hint="name the real CLI: --claude PATH")
-        return Program(path, looks_like_claude_code(path))
-    found = _search_path(DEFAULT_NAME, environ, self_paths)
-    if found is None:
-        raise CliNotFound(f"the real `claude` CLI is not on PATH (searched: {_path_summary(environ)})",
-                          hint=INSTALL_HINT)
-    return Program(found, True)
-
-
-def new_uuid() -> str:
-    """A random (version 4) UUID, as `--session-id` wants, without importing uuid on the start-up path."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = (raw[6] & 0x0F) | 0x40
-    raw[8] = (raw[8] & 0x3F) | 0x80
-    text = raw.hex()
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+_INTERPRETERS = frozenset({"node", "nodejs", "bun", "deno", "python", "python3"})
+_VERSIONS_DIR = "/claude/versions/"  # the native installer's layout: ~/.local/share/claude/versions/<version>
+_REGISTRY_LIMIT = 1 << 16
 
 
 def looks_like_claude_code(path: str) -> bool:
     real = os.path.realpath(path)
     names = {os.path.basename(path), os.path.basename(real)}
-    return DEFAULT_NAME in names or "/claude/versions/" in real or "claude-code" in real
+    return NAME in names or _VERSIONS_DIR in real or "claude-code" in real
 
 
-def _expand(path: str, environ: Mapping[str, str]) -> str:
-    home = environ.get("HOME")
-    if path.startswith("~") and home:
-        path = home + path[1:]
-    return os.path.abspath(path)
-
-
-def _search_path(name: str, environ: Mapping[str, str], self_paths: Collection[str]) -> str | None:
-    for directory in environ.get("PATH", os.defpath).split(os.pathsep):
-        candidate = os.path.join(directory or ".", name)
-        try:
-            info = os.stat(candidate)
-        except OSError:
-            continue
-        if stat.S_ISREG(info.st_mode) and os.access(candidate, os.X_OK) and not _is_csup(candidate, self_paths):
-            return os.path.abspath(candidate)
-    return None
-
-
-def _path_summary(environ: Mapping[str, str]) -> str:
-    entries = [entry for entry in environ.get("PATH", os.defpath).split(os.pathsep) if entry]
-    return ":".join(entries) if entries else "PATH is empty"
-
-
-def _check_runnable(path: str) -> None:
-    try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        raise CliNotFound(f"{path} does not exist", hint=INSTALL_HINT) from None
-    except OSError as err:
-        raise CliNotExecutable(f"cannot use {path}: {err.strerror}") from None
-    if stat.S_ISDIR(info.st_mode):
-        raise CliNotExecutable(f"{path} is a directory, not the CLI", hint="name the executable: --claude PATH")
-    if not os.access(path, os.X_OK):
-        raise CliNotExecutable(f"{path} is not executable", hint=f"chmod +x {path}, or name another: --claude PATH")
-
-
-def _is_csup(path: str, self_paths: Collection[str]) -> bool:
-    """An alias, a shim or the console script that would make csup run csup."""
-    real = os.path.realpath(path)
-    if real in {os.path.realpath(p) for p in self_paths}:
-        return True
-    try:
-        if os.path.getsize(real) > _SHIM_SIZE_LIMIT:
-            return False
-        with open(real, "rb") as handle:
-            head = handle.read(_SHIM_SIZE_LIMIT)
-    except OSError:
-        return False
-    return head.startswith(b"#!") and any(marker.search(head) for marker in _CSUP_MARKERS)
-
-
-def is_session_invocation(args: Sequence[str], passthrough_commands: Collection[str]) -> bool:
+def is_session_invocation(args: Sequence[str], subcommands: Collection[str] = SUBCOMMANDS) -> bool:
     """False for `claude -p …`, `claude --version`, `claude mcp …`: those go straight to the CLI."""
     if any(arg in _NON_SESSION_FLAGS or arg.startswith("--print=") for arg in args):
         return False
-    return not args or args[0] not in passthrough_commands
+    return not args or args[0] not in subcommands
 
 
 def chooses_session(args: Sequence[str]) -> bool:
@@ -137,6 +55,15 @@ def session_id_from_args(args: Sequence[str]) -> str | None:
     return None
 
 
+def new_uuid() -> str:
+    """A random (version 4) UUID, as `--session-id` wants, without importing uuid on the start-up path."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    text = raw.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
 def config_dir(environ: Mapping[str, str]) -> Path:
     """Claude Code's own directory: $CLAUDE_CONFIG_DIR, else ~/.claude."""
     explicit = environ.get("CLAUDE_CONFIG_DIR")
@@ -150,22 +77,102 @@ def transcript_path(environ: Mapping[str, str], cwd: str, session_id: str) -> Pa
 
 def read_registry(environ: Mapping[str, str], pid: int) -> dict[str, object] | None:
     """Claude Code's live-session file for `pid` (undocumented: read defensively, None when absent or odd)."""
-    path = config_dir(environ) / "sessions" / f"{pid}.json"
-    try:
-        with open(path, "rb") as handle:
-            data = json.loads(handle.read(1 << 16))
-    except (OSError, ValueError):
-        return None
+    data = read_json(config_dir(environ) / "sessions" / f"{pid}.json", limit=_REGISTRY_LIMIT)
     if not isinstance(data, dict) or data.get("pid") != pid:
         return None
     return data
 
 
-def registry_status(entry: Mapping[str, object], now_wall: float, now_mono: float) -> tuple[str, float | None]:
-    """(status, monotonic time of its last change) from a registry entry; times in it are epoch milliseconds."""
+def registry_status(entry: Mapping[str, object]) -> CliStatus:
+    """The status a registry entry gives, with the wall-clock time of its last change (epoch milliseconds there)."""
     status = entry.get("status")
     changed = entry.get("statusUpdatedAt", entry.get("updatedAt"))
-    changed_mono = None
-    if isinstance(changed, int | float) and not isinstance(changed, bool):
-        changed_mono = now_mono - (now_wall - changed / 1000.0)
-    return (status if isinstance(status, str) else "unknown"), changed_mono
+    changed_wall = None
+    if isinstance(changed, int | float) and not isinstance(changed, bool) and 0 < changed < 1e15:
+        changed_wall = changed / 1000.0
+    return CliStatus(status if isinstance(status, str) else "unknown", changed_wall)
+
+
+class ClaudeCode:
+    """The adapter for Claude Code (see adapter.CliAdapter for what each method answers)."""
+
+    def __init__(self, path: str, settings: Settings, environ: Mapping[str, str]) -> None:
+        self.path = path
+        self._environ = environ
+        self._names = frozenset(settings.claude_names or (NAME,))
+        self._subcommands = frozenset(settings.passthrough_commands or SUBCOMMANDS)
+
+    def is_session(self, args: Sequence[str]) -> bool:
+        return is_session_invocation(args, self._subcommands)
+
+    def prepare(self, args: Sequence[str]) -> tuple[list[str], str | None]:
+        if chooses_session(args):
+            return list(args), session_id_from_args(args)
+        # Knowing the conversation's id up front is what lets csup print the exact resume command.
+        conversation = new_uuid()
+        return ["--session-id", conversation, *args], conversation
+
+    def chooses_conversation(self, args: Sequence[str]) -> bool:
+        return chooses_session(args)
+
+    def live_state(self, pid: int) -> CliStatus | None:
+        entry = read_registry(self._environ, pid)
+        return None if entry is None else registry_status(entry)
+
+    def conversation_of(self, pid: int) -> Conversation | None:
+        entry = read_registry(self._environ, pid)
+        if entry is None or not isinstance(entry.get("sessionId"), str) or not isinstance(entry.get("cwd"), str):
+            return None
+        return Conversation(str(entry["sessionId"]), str(entry["cwd"]))
+
+    def can_resume(self, conversation: Conversation) -> bool:
+        return transcript_path(self._environ, conversation.cwd, conversation.id).exists()
+
+    def resume_args(self, conversation_id: str) -> list[str]:
+        return ["--resume", conversation_id]
+
+    def resume_command(self, conversation_id: str | None) -> str:
+        return f"{NAME} --resume {conversation_id}" if conversation_id else f"{NAME} --continue"
+
+    def process_hints(self) -> tuple[bytes, ...]:
+        return (*(name.encode(errors="surrogateescape") for name in self._names), _VERSIONS_DIR.encode(),
+                b"claude-code")
+
+    def is_session_process(self, view: ProcessView) -> bool:
+        """Recognised by command line and executable path, never by process name alone (the native binary often
+        shows its version string as its name), and only when its arguments make it a session."""
+        args = view.cmdline
+        if not args:
+            return False
+        first = os.path.basename(args[0])
+        rest = list(args[1:])
+        if first.rstrip("0123456789.") in _INTERPRETERS:
+            script = _script_of(rest)
+            if script is None:
+                return False
+            index, path = script
+            if not (os.path.basename(path) in self._names or path.endswith("claude-code/cli.js")):
+                return False
+            return self.is_session(rest[index + 1:])
+        if not (first in self._names or _VERSIONS_DIR in args[0]
+                or (view.exe and (os.path.basename(view.exe) in self._names or _VERSIONS_DIR in view.exe))):
+            return False
+        return self.is_session(rest)
+
+
+def _script_of(args: Sequence[str]) -> tuple[int, str] | None:
+    """The script an interpreter runs: the first argument that is not one of its own options (`-u`,
+    `--no-warnings`, `-X dev`…); None for `-c`/`-e` code."""
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg in ("-c", "-e", "--eval", "-p", "--print", "-m"):
+            return None
+        if arg in ("-X", "-W", "--require", "-r", "--import", "--loader"):
+            index += 2
+            continue
+        if arg.startswith("-"):
+            index += 1
+            continue
+        return index, arg
+    return None

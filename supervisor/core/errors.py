@@ -1,4 +1,4 @@
-"""csup's exit codes and its one exception family; only cli.py turns these into messages and exits."""
+"""csup's exit codes and its one exception family; only the face's boundary turns these into messages and exits."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ class ExitCode(IntEnum):
     NOT_FOUND = 127  # the real CLI was not found (like a shell)
     UNSAFE = 77  # a runtime file or directory failed its safety checks (EX_NOPERM)
     SOFTWARE = 70  # an OS call failed in a way csup cannot recover from (EX_SOFTWARE)
+    IO_ERROR = 74  # csup's own output could not be written (EX_IOERR): a full disk, a closed terminal
 
 
 def signal_exit_status(signum: int) -> int:

@@ -7,12 +7,12 @@ from __future__ import annotations
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 from supervisor.core.durations import format_duration
+from supervisor.core.identity import ProcessIdentity, signal_name
 from supervisor.core.idle import IdleClock, is_typed
 from supervisor.core.shutdown import Action, ShutdownPlan, Step
-from supervisor.machine.processes import ProcessIdentity, signal_name
 
 REPAINT_GRACE = 0.5  # output this soon after a resize csup forwarded is the CLI's repaint, not activity
 PUBLISH_EVERY = 5.0  # the record's last activity is rewritten at most this often (never per keystroke)
@@ -21,7 +21,7 @@ MIN_CPU_SPAN = 0.5  # a CPU rate over a shorter span is noise
 
 
 @dataclass(frozen=True)
-class IdlePolicy:
+class IdleRules:
     limit: float | None
     warn_before: float
     count_output: bool = True
@@ -44,6 +44,15 @@ class Published:
     reason: str | None = None
 
 
+@dataclass(frozen=True)
+class Notice:
+    """Something the user should hear about on the desktop; the face words it."""
+
+    kind: Literal["stray", "waiting", "idle"]
+    seconds: float = 0.0  # waiting: how long the prompt has waited; idle: time left before the end
+    pid: int | None = None  # stray: the other claude's pid
+
+
 def _nothing(*_: object, **__: object) -> None:
     return None
 
@@ -56,7 +65,8 @@ class Actions:
     signal_verified: Callable[[ProcessIdentity, int], bool]
     cpu_seconds: Callable[[], float | None] = lambda: None
     cli_state: Callable[[], CliState | None] = lambda: None
-    notify: Callable[[str, str], None] = _nothing
+    notify: Callable[[Notice], None] = _nothing
+    countdown_title: Callable[[float], str] = lambda left: f"{left:.0f}s"  # the face words it
     find_strays: Callable[[], list[ProcessIdentity]] = list
     publish: Callable[[Published], None] = _nothing
     event: Callable[..., None] = _nothing
@@ -71,7 +81,7 @@ class RelayHandle(Protocol):
     def inject(self, data: bytes) -> None: ...
 
 
-SIGNAL_REASONS = {
+SIGNAL_REASONS: dict[int, str] = {
     signal.SIGTERM: "csup received SIGTERM",
     signal.SIGHUP: "its terminal was closed",
 }
@@ -86,10 +96,10 @@ POP_TITLE = b"\x1b[23;0t"
 
 
 @dataclass
-class SessionController:
+class SessionPolicy:
     steps: list[Step]
     actions: Actions
-    policy: IdlePolicy
+    rules: IdleRules
     clock: IdleClock
     exit_keys: bytes = b""
     relay: RelayHandle | None = None
@@ -128,8 +138,8 @@ class SessionController:
         due = [self.clock.next_deadline(now), self.next_stray_check]
         if self.warning_since is not None and self.clock.phase(now) == "warning":
             due.append(self._title_at + TITLE_EVERY)
-        if self._waiting_noticed and self.policy.waiting_limit is not None:
-            due.append(self.clock.last_activity + self.policy.waiting_limit)
+        if self._waiting_noticed and self.rules.waiting_limit is not None:
+            due.append(self.clock.last_activity + self.rules.waiting_limit)
         if self._published is not None and self._published.last_activity != self.clock.last_activity:
             due.append(self._published_at + PUBLISH_EVERY)
         present = [t for t in due if t is not None]
@@ -152,7 +162,7 @@ class SessionController:
             self._activity(now)
 
     def on_output(self, data: bytes, now: float) -> None:
-        if self.policy.count_output and now >= self._repaint_until:
+        if self.rules.count_output and now >= self._repaint_until:
             self._activity(now)
 
     def on_resize(self, now: float) -> None:
@@ -180,8 +190,7 @@ class SessionController:
                 continue
             self.strays_seen.add(stray)
             self.actions.event("stray", stray_pid=stray.pid)
-            self.actions.notify("A second claude session is running",
-                                f"pid {stray.pid} runs outside csup. End it: csup stop --force")
+            self.actions.notify(Notice("stray", pid=stray.pid))
 
     # --- idle ---
 
@@ -230,12 +239,12 @@ class SessionController:
         self.request_shutdown(f"idle for {format_duration(idle)} (limit {limit})", "idle", now)
 
     def _take_probe(self, now: float) -> None:
-        cpu = self.actions.cpu_seconds() if self.policy.cpu_threshold > 0 else None
+        cpu = self.actions.cpu_seconds() if self.rules.cpu_threshold > 0 else None
         self._probe = (now, cpu) if cpu is not None else None
 
     def _silently_busy(self, now: float) -> bool:
         """The CLI's process tree used CPU above the threshold since the last sample (a long silent tool run)."""
-        if self._probe is None or self.policy.cpu_threshold <= 0:
+        if self._probe is None or self.rules.cpu_threshold <= 0:
             return False
         then, cpu_then = self._probe
         if now - then < MIN_CPU_SPAN:
@@ -244,7 +253,7 @@ class SessionController:
         if cpu_now is None:
             return False
         self._probe = (now, cpu_now)
-        return (cpu_now - cpu_then) / (now - then) * 100 >= self.policy.cpu_threshold
+        return (cpu_now - cpu_then) / (now - then) * 100 >= self.rules.cpu_threshold
 
     def _cli_reports_activity(self, now: float) -> bool:
         """Claude Code's registry: `busy` is activity, and the clock restarts when a busy turn ends."""
@@ -263,18 +272,16 @@ class SessionController:
         """A CLI waiting on a permission prompt: its own, longer limit, or (None) a notice and no end."""
         if not self._waiting_noticed:
             self._waiting_noticed = True
-            self.actions.notify("Claude is waiting for you", "A permission prompt has been waiting "
-                                f"{format_duration(self.clock.idle_for(now))}.")
-        limit = self.policy.waiting_limit
+            self.actions.notify(Notice("waiting", seconds=self.clock.idle_for(now)))
+        limit = self.rules.waiting_limit
         return limit is None or self.clock.idle_for(now) < limit
 
     def _begin_warning(self, now: float) -> None:
         self.warning_since = now
-        left = format_duration(self.clock.time_left(now) or 0)
         if self.relay is not None:
             self.relay.inject(PUSH_TITLE + b"\x07")
         self._show_countdown(now)
-        self.actions.notify("Claude session idle", f"It ends in {left} unless you press a key in its terminal.")
+        self.actions.notify(Notice("idle", seconds=self.clock.time_left(now) or 0.0))
         self.actions.event("warned", idle=round(self.clock.idle_for(now), 1), left=round(self.clock.time_left(now)
                                                                                              or 0, 1))
         self._publish(now, force=True)
@@ -282,8 +289,7 @@ class SessionController:
     def _show_countdown(self, now: float) -> None:
         self._title_at = now
         if self.relay is not None:
-            left = format_duration(self.clock.time_left(now) or 0)
-            self.relay.inject(_title(f"csup: idle, session ends in {left} - press a key to keep it"))
+            self.relay.inject(_title(self.actions.countdown_title(self.clock.time_left(now) or 0.0)))
 
     def _end_warning(self, now: float) -> None:
         self.warning_since = None

@@ -1,11 +1,10 @@
-"""Every setting with its default, read from TOML, then CSUP_* environment variables, then flags (pure but for
-reading the config file)."""
+"""Every setting with its default and its type, resolved from the config file's values, then CSUP_* environment
+variables, then flags. Pure: the file is read by machine/config_file.py."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from supervisor.core.durations import EXAMPLE as DURATION_EXAMPLE
@@ -15,26 +14,21 @@ from supervisor.core.errors import ConfigError
 # Set in the CLI's environment by csup (not a setting): a nested `csup run` inside the session passes through.
 SESSION_ENV = "CSUP_SESSION"
 
-# Claude Code's own subcommands: invocations that are not sessions and go straight to the CLI (CLAUDE_CLI.md).
-CLAUDE_SUBCOMMANDS = (
-    "agents", "attach", "auth", "config", "doctor", "install", "kill", "logs", "mcp", "migrate-installer",
-    "plugin", "purge", "respawn", "rm", "setup-token", "stop", "update",
-)
 
 
-def _duration(allow_off: bool) -> Callable[[Any], float | None]:
-    def convert(raw: Any) -> float | None:
-        if isinstance(raw, bool):
-            raise ValueError(f"a duration like {DURATION_EXAMPLE}")
-        if isinstance(raw, int | float):
-            raw = str(raw)
-        if not isinstance(raw, str):
+class _Duration:
+    """Converts "30m", 90, "off"… to seconds (None for off); marks its setting as a duration for display."""
+
+    def __init__(self, allow_off: bool) -> None:
+        self.allow_off = allow_off
+
+    def __call__(self, raw: Any) -> float | None:
+        if isinstance(raw, bool) or not isinstance(raw, int | float | str):
             raise ValueError(f"a duration like {DURATION_EXAMPLE}")
         try:
-            return parse_duration(raw, allow_off=allow_off)
+            return parse_duration(str(raw), allow_off=self.allow_off)
         except DurationError as err:
             raise ValueError(str(err)) from None
-    return convert
 
 
 def _boolean(raw: Any) -> bool:
@@ -66,6 +60,8 @@ def _words(raw: Any) -> tuple[str, ...]:
 
 
 def _names(raw: Any) -> tuple[str, ...]:
+    if raw == ():
+        return ()  # the default: the adapter's own names
     names = _words(raw)
     if not names:
         raise ValueError("a list of at least one name")
@@ -103,11 +99,15 @@ class Setting:
     def env_var(self) -> str:
         return "CSUP_" + self.key.upper()
 
+    @property
+    def is_duration(self) -> bool:
+        return isinstance(self.convert, _Duration)
+
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("idle_limit", "30m", _duration(True), "End a session after this long idle; 0 or off disables."),
-    Setting("warn_before", "1m", _duration(True), "Warn this long before the idle limit ends a session."),
-    Setting("waiting_limit", "off", _duration(True),
+    Setting("idle_limit", "30m", _Duration(True), "End a session after this long idle; 0 or off disables."),
+    Setting("warn_before", "1m", _Duration(True), "Warn this long before the idle limit ends a session."),
+    Setting("waiting_limit", "off", _Duration(True),
             "Idle limit while the CLI waits on a permission prompt; off = never end it, only warn."),
     Setting("activity", "input+output", _choice("input+output", "input"),
             "What counts as activity: keystrokes and the CLI's output, or keystrokes only."),
@@ -115,18 +115,18 @@ SETTINGS: tuple[Setting, ...] = (
             "Percent of one core the CLI's process tree must use to count as busy near a deadline; 0 disables."),
     Setting("claude", "", _text, "Path of the real CLI; empty means search PATH for `claude`."),
     Setting("allow_unmanaged", False, _boolean, "Start even while claude processes run outside csup."),
-    Setting("claude_names", ("claude",), _names,
-            "Executable names that identify a claude process (for finding unmanaged sessions)."),
-    Setting("passthrough_commands", CLAUDE_SUBCOMMANDS, _words,
-            "The CLI's subcommands that are not sessions: run directly, without lock or pty."),
+    Setting("claude_names", (), _names,
+            "Executable names that identify a claude process (for finding unmanaged sessions); empty: `claude`."),
+    Setting("passthrough_commands", (), _words,
+            "The CLI's subcommands that are not sessions (run directly, without lock or pty); empty: the CLI's own."),
     Setting("exit_keys", "", _text,
             "Keys typed into the CLI as the first, polite shutdown step (e.g. \"\\u0003\\u0003\"); empty skips it."),
-    Setting("exit_keys_wait", "2s", _duration(False), "How long to wait after typing exit_keys."),
-    Setting("term_wait", "5s", _duration(False), "How long the CLI gets to exit after SIGTERM."),
-    Setting("tree_wait", "2s", _duration(False), "How long its descendants get after SIGTERM before SIGKILL."),
-    Setting("stop_wait", "15s", _duration(False),
+    Setting("exit_keys_wait", "2s", _Duration(False), "How long to wait after typing exit_keys."),
+    Setting("term_wait", "5s", _Duration(False), "How long the CLI gets to exit after SIGTERM."),
+    Setting("tree_wait", "2s", _Duration(False), "How long its descendants get after SIGTERM before SIGKILL."),
+    Setting("stop_wait", "15s", _Duration(False),
             "How long a session asked to end (stop, takeover) may take before csup sends SIGTERM, then SIGKILL."),
-    Setting("stray_check", "5m", _duration(True),
+    Setting("stray_check", "5m", _Duration(True),
             "During a session, look this often for new claude processes outside csup and notify once each; off."),
     Setting("notify", True, _boolean, "Desktop notifications (notify-send, osascript) for warnings and strays."),
 )
@@ -134,32 +134,48 @@ SETTINGS_BY_KEY: Mapping[str, Setting] = {s.key: s for s in SETTINGS}
 
 
 @dataclass(frozen=True)
-class Config:
-    values: Mapping[str, Any]
-    sources: Mapping[str, str] = field(default_factory=dict)
+class Settings:
+    """Every setting, typed; `sources` says where each value came from (default, a file, env, flag)."""
 
-    def __getattr__(self, key: str) -> Any:
-        try:
-            return self.values[key]
-        except KeyError:
-            raise AttributeError(key) from None
+    idle_limit: float | None
+    warn_before: float | None
+    waiting_limit: float | None
+    activity: str
+    cpu_threshold: float
+    claude: str
+    allow_unmanaged: bool
+    claude_names: tuple[str, ...]
+    passthrough_commands: tuple[str, ...]
+    exit_keys: str
+    exit_keys_wait: float
+    term_wait: float
+    tree_wait: float
+    stop_wait: float
+    stray_check: float | None
+    notify: bool
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def values(self) -> dict[str, Any]:
+        return {setting.key: getattr(self, setting.key) for setting in SETTINGS}
 
 
-def load_config(
-    config_file: Path | None,
+def resolve(
+    file_values: Mapping[str, Any],
+    file_name: str,
     environ: Mapping[str, str],
     flags: Mapping[str, Any] | None = None,
-) -> Config:
-    """Defaults, overridden by the TOML file, by CSUP_* variables, by flags; every bad value is a ConfigError."""
+) -> Settings:
+    """Defaults, overridden by the config file's values, by CSUP_* variables, by flags; every bad value is a
+    ConfigError naming where it came from and what is expected."""
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for setting in SETTINGS:
         values[setting.key] = setting.convert(setting.default)
         sources[setting.key] = "default"
-    if config_file is not None:
-        for key, raw in _read_toml(config_file).items():
-            values[key] = _convert(key, raw, where=f"{config_file}: key {key!r}")
-            sources[key] = str(config_file)
+    for key, raw in file_values.items():
+        values[key] = _convert(key, raw, where=f"{file_name}: key {key!r}")
+        sources[key] = file_name
     for setting in SETTINGS:
         if setting.env_var in environ:
             values[setting.key] = _convert(setting.key, environ[setting.env_var], where=setting.env_var)
@@ -169,7 +185,7 @@ def load_config(
             continue
         values[key] = _convert(key, raw, where="--" + key.replace("_", "-"))
         sources[key] = "flag"
-    return Config(values, sources)
+    return Settings(**values, sources=sources)
 
 
 def _convert(key: str, raw: Any, *, where: str) -> Any:
@@ -181,24 +197,3 @@ def _convert(key: str, raw: Any, *, where: str) -> Any:
         return setting.convert(raw)
     except ValueError as err:
         raise ConfigError(f"{where}: bad value {raw!r}: expected {err}") from None
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return {}
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, expected a TOML file") from None
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read: {err.strerror}") from None
-    import tomllib  # only when a config file exists: it costs start-up time
-
-    try:
-        parsed = tomllib.loads(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: not valid TOML: {err}") from None
-    return parsed
-

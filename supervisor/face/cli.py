@@ -1,24 +1,35 @@
-"""The `csup` command line: click commands that parse, call one function and print. Errors become one line and
-an exit code here, and only here."""
+"""The `csup` command line: click commands that parse, call one flow and print what the face's text words.
+Errors reach the one boundary (boundary.py) as CsupError."""
 
 from __future__ import annotations
 
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from supervisor import __version__
 
+if TYPE_CHECKING:
+    from supervisor.claude.adapter import CliAdapter
+    from supervisor.core.settings import Settings
+    from supervisor.machine.paths import Paths
 
-def _load(flags: dict[str, Any]) -> tuple[Any, Any]:
-    from supervisor.core.settings import load_config
+
+def _load() -> tuple[Settings, Paths]:
+    from supervisor.machine.config_file import load_settings
     from supervisor.machine.paths import default_paths
 
     paths = default_paths(os.environ)
-    return load_config(paths.config_file, os.environ, flags), paths
+    return load_settings(paths.config_file, os.environ), paths
+
+
+def _census(settings: Settings) -> CliAdapter:
+    from supervisor.claude.choose import adapter_for
+
+    return adapter_for(settings, os.environ)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -52,7 +63,7 @@ def _duration_arg(value: str | None, flag: str) -> float | None:
 
 
 def _start(claude_args: tuple[str, ...], flags: dict[str, Any], **request: Any) -> None:
-    from supervisor.face.entry import start
+    from supervisor.face.launch import start
 
     start(claude_args, flags, **request)
 
@@ -116,17 +127,16 @@ def stop(force: bool, wait: str | None) -> None:
       csup stop
       csup stop --force --wait 5s
     """
-    from supervisor.flows.admission import stderr_line
-    from supervisor.flows.admission import stop as stop_session
+    from supervisor.face.terminal_reporter import TerminalReporter, live_line
+    from supervisor.face.text import stop_lines
+    from supervisor.flows.stop import stop as stop_session
 
     patience = _duration_arg(wait, "--wait")
-    cfg, paths = _load({})
-    from supervisor.face.entry import confirm
-
-    outcome = stop_session(paths, cfg, os.environ, force=force, patience=patience, confirm=confirm,
-                           show=stderr_line)
-    stderr_line("")
-    click.echo("\n".join(outcome.lines))
+    settings, paths = _load()
+    outcome = stop_session(paths, settings, _census(settings), force=force, patience=patience,
+                           reporter=TerminalReporter())
+    live_line("")
+    click.echo("\n".join(stop_lines(outcome)))
 
 
 @cli.command()
@@ -144,8 +154,8 @@ def status(as_json: bool) -> None:
     from supervisor.face.text import render_status
     from supervisor.flows.status import gather
 
-    cfg, paths = _load({})
-    report = gather(paths, cfg, os.environ)
+    settings, paths = _load()
+    report = gather(paths, _census(settings))
     _emit(as_json, report.to_json, lambda: render_status(report))
     sys.exit(0 if report.running else 1)
 
@@ -162,12 +172,14 @@ def doctor(as_json: bool) -> None:
       csup doctor
       csup doctor --json | jq '.findings[]'
     """
-    from supervisor.flows.doctor import examine, render
+    from supervisor.face.text import doctor_json, findings, needs_action, render_doctor
+    from supervisor.flows.doctor import examine
 
-    cfg, paths = _load({})
-    checkup = examine(paths, cfg, os.environ)
-    _emit(as_json, checkup.to_json, lambda: render(checkup))
-    sys.exit(1 if checkup.needs_action else 0)
+    settings, paths = _load()
+    checkup = examine(paths, _census(settings))
+    verdicts = findings(checkup, settings.idle_limit)
+    _emit(as_json, lambda: doctor_json(checkup, verdicts), lambda: render_doctor(checkup, verdicts))
+    sys.exit(1 if needs_action(verdicts) else 0)
 
 
 @cli.command()
@@ -198,9 +210,9 @@ def config(as_json: bool) -> None:
     """
     from supervisor.face.text import render_config
 
-    cfg, paths = _load({})
-    _emit(as_json, lambda: {"file": str(paths.config_file), "values": dict(cfg.values),
-                            "sources": dict(cfg.sources)}, lambda: render_config(cfg, str(paths.config_file)))
+    settings, paths = _load()
+    _emit(as_json, lambda: {"file": str(paths.config_file), "values": settings.values,
+                            "sources": dict(settings.sources)}, lambda: render_config(settings, str(paths.config_file)))
 
 
 @cli.command()
@@ -215,15 +227,10 @@ def log(count: int, as_json: bool) -> None:
       csup log
       csup log -n 50 --json
     """
-    from supervisor.face.text import render_log, summarise_log
+    from supervisor.core.log_summary import summarise_log
+    from supervisor.face.text import render_log
     from supervisor.machine.events import read_events
 
-    _, paths = _load({})
+    _, paths = _load()
     summary = summarise_log(list(read_events(paths.log_file)), count)
     _emit(as_json, lambda: summary, lambda: render_log(summary))
-
-
-def main(argv: list[str] | None = None) -> None:
-    from supervisor.face.entry import main as entry_main
-
-    entry_main(argv)

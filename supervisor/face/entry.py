@@ -1,16 +1,15 @@
 """The `csup` entry point. `csup run` with plain arguments — what every aliased `claude` is — starts without
 importing click, whose import alone costs more start-up than csup's budget allows; anything else, and anything
-unusual (help, an unknown or malformed option), goes to the click CLI in cli.py, which owns help and errors.
-Also the one place where errors become a message and an exit code."""
+unusual (help, an unknown or malformed option), goes to the click CLI in cli.py, which owns help and usage
+errors. Both run inside the one error boundary (boundary.py)."""
 
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from supervisor.core.errors import CsupError
+from supervisor.face.boundary import guarded
 
 # `csup run`'s options as the fast path reads them; tests check they are exactly the click command's.
 VALUE_OPTIONS = {"--idle-limit": "idle_limit", "--warn-before": "warn_before", "--claude": "claude"}
@@ -72,6 +71,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def fast_run(parsed: dict[str, Any]) -> NoReturn:
     from supervisor.core.durations import DurationError, parse_duration
+    from supervisor.face.launch import start
 
     patience = None
     if parsed["wait"]:
@@ -83,47 +83,3 @@ def fast_run(parsed: dict[str, Any]) -> NoReturn:
             guarded(lambda: cli.main(args=["run", "--wait", parsed["wait"]], prog_name="csup"))
     mode = "takeover" if parsed["takeover"] else "wait" if parsed["wait"] is not None else "now"
     guarded(lambda: start(parsed["claude_args"], parsed["flags"], mode=mode, patience=patience))
-
-
-def start(claude_args: tuple[str, ...], flags: dict[str, Any], **request: Any) -> NoReturn:
-    """Load the configuration and run a session; exits with its status."""
-    from supervisor.core.settings import load_config
-    from supervisor.flows.run import RunRequest
-    from supervisor.flows.run import run as run_session
-    from supervisor.machine.paths import default_paths
-
-    paths = default_paths(os.environ)
-    cfg = load_config(paths.config_file, os.environ, flags)
-    try:
-        code = run_session(RunRequest(claude_args=claude_args, self_paths=(sys.argv[0],), confirm=confirm,
-                                      **request), cfg, paths, os.environ)
-    except KeyboardInterrupt:  # Ctrl-C while waiting in line or taking over: nothing was started
-        sys.stderr.write("\ncsup: interrupted; nothing was started.\n")
-        code = 130
-    sys.exit(code)
-
-
-def confirm(question: str) -> bool:
-    """A [y/N] question on the terminal; no terminal means no."""
-    if not sys.stdin.isatty():
-        return False
-    import click
-
-    return bool(click.confirm(question, default=False, err=True))
-
-
-def guarded(action: Callable[[], object]) -> NoReturn:
-    """Run a command; csup's own errors become one message and their exit code, here and only here."""
-    try:
-        action()
-    except CsupError as err:
-        sys.stderr.write(one_line(err) + "\n")
-        sys.exit(int(err.exit_code))
-    except KeyboardInterrupt:
-        sys.exit(130)
-    sys.exit(0)
-
-
-def one_line(err: CsupError) -> str:
-    text = err.message if err.message.startswith("csup:") or "\n" in err.message else f"csup: {err.message}"
-    return f"{text}\n  {err.hint}" if err.hint else text

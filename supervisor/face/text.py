@@ -1,17 +1,33 @@
-"""What csup tells people: the refusal block, end-of-session lines. Pure: values in, text out."""
+"""Everything csup says to people, worded from the values the flows hand over: refusals, the waiting line,
+takeover notes, end-of-session lines, status, doctor's verdicts, config, log, notifications and errors.
+Pure: values in, text out. Text that came from a file or another process is shown without its control bytes."""
 
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from supervisor.core.durations import format_duration
-from supervisor.machine.processes import ProcessView
+from supervisor.core.errors import CsupError
+from supervisor.core.session_policy import Notice
+from supervisor.flows.refusals import GaveUpWaiting, LineAhead, SessionHeld, TakeoverLost, UnmanagedRunning
+from supervisor.flows.reporting import (
+    Escalation,
+    ResumeDecision,
+    SessionEnd,
+    StopOutcome,
+    UnmanagedSession,
+    WaitProgress,
+)
 from supervisor.machine.record import SessionRecord
 
 if TYPE_CHECKING:
+    from supervisor.core.settings import Settings
+    from supervisor.flows.doctor import Checkup
     from supervisor.flows.status import StatusReport
 
 RESOLVE_LINES = (
@@ -19,13 +35,19 @@ RESOLVE_LINES = (
     "  csup status        see who holds it and how long it has been idle",
     "  csup run --wait    wait for it to end, then start",
 )
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def clean(text: str) -> str:
+    """Text from a file or another process, safe to print: control bytes (escape sequences) shown as '?'."""
+    return _CONTROL.sub("?", text)
 
 
 def short_path(path: str, home: str | None = None) -> str:
     home = home if home is not None else os.path.expanduser("~")
     if home and home != "/" and (path == home or path.startswith(home + os.sep)):
-        return "~" + path[len(home):]
-    return path
+        path = "~" + path[len(home):]
+    return clean(path)
 
 
 def clock_time(wall: float, now: float) -> str:
@@ -34,10 +56,38 @@ def clock_time(wall: float, now: float) -> str:
     return time.strftime(fmt, time.localtime(wall))
 
 
+def megabytes(size: int) -> str:
+    """One unit for memory everywhere (status and doctor alike): MiB, as `top` and `ps` count."""
+    return f"{size / 2**20:.0f} MiB"
+
+
+# --- errors and refusals -----------------------------------------------------------------------------------------
+
+
+def error_text(err: CsupError, now: float | None = None) -> str:
+    """The one wording of every error csup reports: its message (or refusal block) and the hint."""
+    now = time.time() if now is None else now
+    if isinstance(err, SessionHeld):
+        text = refusal_held(err.holder, now)
+    elif isinstance(err, LineAhead):
+        text = refusal_queued(err.holder, now)
+    elif isinstance(err, TakeoverLost):
+        text = ("csup: another takeover got the session first:\n  " + describe_holder(err.holder, now)
+                + "\n  csup takeover      take it over again")
+    elif isinstance(err, GaveUpWaiting):
+        text = (f"csup: gave up waiting after {format_duration(err.patience)}; the session is still running.\n"
+                "  csup takeover      end it and carry the conversation on here")
+    elif isinstance(err, UnmanagedRunning):
+        text = refusal_unmanaged(err.sessions, now, err.left_running)
+    else:
+        text = err.message if err.message.startswith("csup:") or "\n" in err.message else f"csup: {err.message}"
+    return f"{text}\n  {err.hint}" if err.hint else text
+
+
 def describe_holder(record: SessionRecord, now: float) -> str:
     cli = f"claude pid {record.cli.pid}" if record.cli else "claude starting"
     idle = format_duration(now - record.last_activity_at)
-    return (f"{cli} (csup pid {record.csup.pid}) on {record.tty or 'no tty'} in {short_path(record.cwd)}, "
+    return (f"{cli} (csup pid {record.csup.pid}) on {clean(record.tty) or 'no tty'} in {short_path(record.cwd)}, "
             f"started {clock_time(record.started_at, now)} ({format_duration(now - record.started_at)} ago), "
             f"idle {idle}")
 
@@ -50,18 +100,28 @@ def refusal_held(record: SessionRecord | None, now: float) -> str:
     return "\n".join((head, "Resolve it with:", *RESOLVE_LINES))
 
 
-def refusal_unmanaged(unmanaged: Sequence[ProcessView], details: Sequence[dict[str, Any]], now: float,
-                      how_to: str | None = None) -> str:
-    lines = [f"csup: {len(unmanaged)} claude session(s) running outside csup:"]
-    for view, info in zip(unmanaged, details, strict=True):
-        tty = info.get("tty") or "no tty"
-        cpu = info.get("cpu_seconds")
-        cpu_text = f", cpu {cpu:.1f}s" if isinstance(cpu, float) else ""
-        up = f", up {format_duration(now - info['start_time'])}" if "start_time" in info else ""
-        lines.append(f"  pid {view.pid} on {tty}{up}{cpu_text}: "
-                     f"{' '.join(view.cmdline)[:60]}")
-    if how_to is not None:
-        return "\n".join([*lines, f"They were left running; to end them: {how_to}"])
+def refusal_queued(holder: SessionRecord | None, now: float) -> str:
+    head = "csup: another terminal is taking over or waiting for the session, and goes first."
+    if holder is not None:
+        head += "\n  " + describe_holder(holder, now)
+    return "\n".join((head, "Resolve it with:", *RESOLVE_LINES))
+
+
+def unmanaged_lines(sessions: Sequence[UnmanagedSession], now: float) -> list[str]:
+    lines = [f"csup: {len(sessions)} claude session(s) running outside csup:"]
+    for session in sessions:
+        cpu = f", cpu {session.cpu_seconds:.1f}s" if session.cpu_seconds is not None else ""
+        up = f", up {format_duration(now - session.started_at)}" if session.started_at is not None else ""
+        where = f" in {short_path(session.cwd)}" if session.cwd else ""
+        lines.append(f"  pid {session.pid} on {clean(session.tty) or 'no tty'}{up}{cpu}{where}: "
+                     f"{clean(' '.join(session.view.cmdline))[:60]}")
+    return lines
+
+
+def refusal_unmanaged(sessions: Sequence[UnmanagedSession], now: float, left_running: str | None = None) -> str:
+    lines = unmanaged_lines(sessions, now)
+    if left_running is not None:
+        return "\n".join([*lines, f"They were left running; to end them: {left_running}"])
     lines += [
         "Resolve it with:",
         "  csup takeover              end them and start here",
@@ -70,33 +130,103 @@ def refusal_unmanaged(unmanaged: Sequence[ProcessView], details: Sequence[dict[s
     return "\n".join(lines)
 
 
-def resume_command(claude_session_id: str | None) -> str:
-    return f"claude --resume {claude_session_id}" if claude_session_id else "claude --continue"
+def confirm_question(sessions: Sequence[UnmanagedSession], now: float) -> str:
+    """Names every session the answer would end."""
+    return "\n".join(unmanaged_lines(sessions, now)) + "\nEnd them?"
 
 
-def ended_line(reason: str, resume: str | None) -> str:
-    text = f"csup: session ended: {reason}."
-    return f"{text} Resume it: {resume}" if resume else text
+# --- the live line, takeover notes, the end of a session ------------------------------------------------------
 
 
-def refusal_queued(holder: SessionRecord | None, now: float) -> str:
-    head = "csup: another terminal is taking over or waiting for the session, and goes first."
-    if holder is not None:
-        head += "\n  " + describe_holder(holder, now)
-    return "\n".join((head, "Resolve it with:", *RESOLVE_LINES))
-
-
-def waiting_line(holder: SessionRecord | None, ahead: int, now: float, waited: float) -> str:
-    queue = f", {ahead} ahead of you" if ahead else ""
+def waiting_line(progress: WaitProgress, now: float) -> str:
+    holder = progress.holder
+    queue = f", {progress.ahead} ahead of you" if progress.ahead else ""
     if holder is None:
-        return f"csup: waiting for the session{queue} ({format_duration(waited)}; Ctrl-C leaves the line)"
+        return f"csup: waiting for the session{queue} ({format_duration(progress.waited)}; Ctrl-C leaves the line)"
     idle = format_duration(now - holder.last_activity_at)
     left = ""
     if holder.idle_limit:
         left = f", ends in {format_duration(max(0.0, holder.last_activity_at + holder.idle_limit - now))} if idle"
     who = f"claude pid {holder.cli.pid}" if holder.cli else "claude"
-    return (f"csup: waiting for {who} on {holder.tty or 'no tty'} (idle {idle}{left}){queue}; "
+    return (f"csup: waiting for {who} on {clean(holder.tty) or 'no tty'} (idle {idle}{left}){queue}; "
             "Ctrl-C leaves the line")
+
+
+ESCALATION_LINES: dict[Escalation, str] = {
+    "asked": "asked the session to end",
+    "SIGTERM": "no answer: sending SIGTERM",
+    "SIGKILL": "still no answer: sending SIGKILL",
+}
+
+
+def resume_note(decision: ResumeDecision) -> str:
+    kind = decision.kind
+    if kind == "resumed":
+        text = f"csup: resuming conversation {decision.conversation_id} in {short_path(decision.cwd or '')}."
+    elif kind == "nothing-running":
+        text = "csup: no session was running; starting a new one."
+    elif kind == "no-transcript":
+        text = "csup: the old session had no conversation yet; starting a new one."
+    elif kind == "cwd-gone":
+        text = f"csup: {short_path(decision.cwd or '')} is gone; starting a new conversation here."
+    elif kind == "declined":
+        text = "csup: starting a new conversation (--no-resume)."
+    else:
+        text = "csup: the old session's conversation is unknown; starting fresh."
+    if decision.others:
+        text += "\n  other conversations that were ended; resume them with:\n" + "\n".join(
+            f"    {clean(command)}" for command in decision.others)
+    return text
+
+
+def ended_line(reason: str, resume: str | None) -> str:
+    text = f"csup: session ended: {clean(reason)}."
+    return f"{text} Resume it: {resume}" if resume else text
+
+
+def session_end_text(end: SessionEnd) -> str:
+    """What csup prints after the CLI is gone ("" when the CLI ended by itself and said its own last word)."""
+    if end.reason is None:
+        return "\r\n" if end.code > 128 and not end.at_line_start else ""
+    lead = "" if end.at_line_start else "\n"
+    if end.continued_elsewhere is not None:
+        return (f"{lead}csup: session ended: {clean(end.continued_elsewhere)}. The conversation goes on there; "
+                "the resume command above would open it twice.\n")
+    return lead + ended_line(end.reason, end.resume) + "\n"
+
+
+def notice_text(notice: Notice) -> tuple[str, str]:
+    """(title, body) of a desktop notification."""
+    if notice.kind == "stray":
+        return ("A second claude session is running",
+                f"pid {notice.pid} runs outside csup. End it: csup stop --force")
+    if notice.kind == "waiting":
+        return "Claude is waiting for you", f"A permission prompt has been waiting {format_duration(notice.seconds)}."
+    return ("Claude session idle",
+            f"It ends in {format_duration(notice.seconds)} unless you press a key in its terminal.")
+
+
+def countdown_title(left: float) -> str:
+    return f"csup: idle, session ends in {format_duration(left)} - press a key to keep it"
+
+
+def stop_lines(outcome: StopOutcome) -> list[str]:
+    lines = []
+    holder = outcome.holder
+    if holder is not None:
+        how = f", escalated to {outcome.how}" if outcome.how not in (None, "asked") else ""
+        lines.append(f"csup: stopped the session (claude pid {holder.cli.pid if holder.cli else '?'}{how}).")
+        if outcome.resume:
+            lines.append(f"  resume it: cd {short_path(holder.cwd)} && {outcome.resume}")
+    if outcome.unmanaged_ended:
+        lines.append(f"csup: ended {len(outcome.unmanaged_ended)} claude session(s) outside csup: pid "
+                     f"{', '.join(map(str, outcome.unmanaged_ended))}.")
+    if not outcome.stopped:
+        lines.append("csup: no session is running.")
+    return lines
+
+
+# --- status, doctor, config, log ------------------------------------------------------------------------------
 
 
 def render_status(status: StatusReport) -> str:
@@ -110,61 +240,45 @@ def render_status(status: StatusReport) -> str:
                  " if idle" if session.idle_limit else "no idle limit")
         lines.append(f"● claude session {session.state}: idle {format_duration(session.idle_seconds)} ({limit})")
         cli = f"claude pid {session.cli_pid}" if session.cli_pid else "claude starting"
-        lines.append(f"    {cli} (csup pid {session.csup_pid}) on {session.tty or 'no tty'}")
+        lines.append(f"    {cli} (csup pid {session.csup_pid}) on {clean(session.tty) or 'no tty'}")
         lines.append(f"    in {short_path(session.cwd)}, started {clock_time(session.started_at, now)} "
                      f"({format_duration(now - session.started_at)} ago)")
         if session.claude_session_id:
-            lines.append(f"    conversation {session.claude_session_id}")
+            lines.append(f"    conversation {clean(session.claude_session_id)}")
     if status.unmanaged:
         lines.append(f"! {len(status.unmanaged)} claude session(s) outside csup:")
-        for stray in status.unmanaged:
-            idle = "idle ?" if stray.idle_seconds is None else f"idle {format_duration(stray.idle_seconds)}"
-            cpu = "" if stray.cpu_seconds is None else f", cpu {stray.cpu_seconds:.1f}s"
-            rss = "" if stray.rss_bytes is None else f", {stray.rss_bytes / 1e6:.0f} MB"
-            orphan = " [orphaned: its csup is gone]" if stray.orphaned else ""
-            lines.append(f"    pid {stray.pid} on {stray.tty or 'no tty'}, up "
-                         f"{format_duration(now - stray.started_at)}, {idle}{cpu}{rss}{orphan}")
-            if stray.cwd:
-                lines.append(f"      in {short_path(stray.cwd)}")
+        for other in status.unmanaged:
+            idle = "idle ?" if other.idle_seconds is None else f"idle {format_duration(other.idle_seconds)}"
+            cpu = "" if other.cpu_seconds is None else f", cpu {other.cpu_seconds:.1f}s"
+            rss = "" if other.rss_bytes is None else f", {megabytes(other.rss_bytes)}"
+            orphan = " [orphaned: its csup is gone]" if other.orphaned else ""
+            up = "" if other.started_at is None else f", up {format_duration(now - other.started_at)}"
+            lines.append(f"    pid {other.pid} on {clean(other.tty) or 'no tty'}{up}, {idle}{cpu}{rss}{orphan}")
+            if other.cwd:
+                lines.append(f"      in {short_path(other.cwd)}")
         lines.append("  end them: csup stop --force   (or take over: csup takeover)")
     one, five, fifteen = status.load
     lines.append(f"load {one:.2f} {five:.2f} {fifteen:.2f} on {status.cores} core(s)")
     return "\n".join(lines)
 
 
-def render_config(cfg: Any, config_file: str) -> str:
+def render_config(settings: Settings, config_file: str) -> str:
     from supervisor.core.settings import SETTINGS
 
     lines = [f"# {config_file}"]
     width = max(len(setting.key) for setting in SETTINGS)
     for setting in SETTINGS:
-        value = cfg.values[setting.key]
-        shown = "off" if value is None else format_duration(value) if setting.key.endswith(("_limit", "_before",
-                                                                                            "_wait")) else value
-        if isinstance(shown, tuple):
-            shown = ", ".join(shown)
-        lines.append(f"{setting.key:<{width}}  {shown!s:<16} ({cfg.sources[setting.key]})")
+        value = getattr(settings, setting.key)
+        if value is None:
+            shown = "off"
+        elif setting.is_duration:
+            shown = format_duration(value)
+        elif isinstance(value, tuple):
+            shown = ", ".join(value) or "(the CLI's own)"
+        else:
+            shown = str(value)
+        lines.append(f"{setting.key:<{width}}  {shown:<16} ({settings.sources.get(setting.key, 'default')})")
     return "\n".join(lines)
-
-
-def summarise_log(events: Sequence[dict[str, Any]], count: int) -> dict[str, Any]:
-    """Sessions from the event log (started + ended, joined by session id) and totals of how they ended."""
-    started = {e.get("session"): e for e in events if e.get("event") == "started"}
-    sessions = []
-    for event in events:
-        if event.get("event") != "ended":
-            continue
-        begin = started.get(event.get("session"), {})
-        sessions.append({"session": event.get("session"), "started": begin.get("ts"), "ended": event.get("ts"),
-                         "how": event.get("how"), "reason": event.get("reason"), "code": event.get("code"),
-                         "duration": event.get("duration"), "idle": event.get("idle"), "cwd": begin.get("cwd")})
-    totals: dict[str, int] = {}
-    for session in sessions:
-        totals[str(session["how"])] = totals.get(str(session["how"]), 0) + 1
-    idle_ended = sum(float(s["idle"] or 0) for s in sessions if s["how"] == "idle")
-    refused = sum(1 for e in events if e.get("event") == "refused")
-    return {"sessions": sessions[-count:], "total": len(sessions), "ended_by": totals, "refused": refused,
-            "idle_hours_ended": round(idle_ended / 3600, 2)}
 
 
 def render_log(summary: dict[str, Any]) -> str:
@@ -172,11 +286,99 @@ def render_log(summary: dict[str, Any]) -> str:
     for session in summary["sessions"]:
         start = time.strftime("%b %d %H:%M", time.localtime(session["started"])) if session["started"] else "?"
         duration = format_duration(session["duration"] or 0)
-        lines.append(f"{start}  {duration:>7}  {session['how']:<9} {session['reason'] or ''}"
+        lines.append(f"{start}  {duration:>7}  {clean(str(session['how'])):<9} {clean(session['reason'] or '')}"
                      f"{'  in ' + short_path(session['cwd']) if session['cwd'] else ''}")
     if not lines:
         lines.append("no sessions logged yet")
-    ended = ", ".join(f"{how} {n}" for how, n in sorted(summary["ended_by"].items())) or "none"
+    ended = ", ".join(f"{clean(how)} {n}" for how, n in sorted(summary["ended_by"].items())) or "none"
     lines.append(f"{summary['total']} session(s); ended by: {ended}; refused {summary['refused']}; "
                  f"idle time the limit ended: {summary['idle_hours_ended']} h")
+    return "\n".join(lines)
+
+
+# --- doctor: the verdicts, each with the command that fixes it ------------------------------------------------
+
+MANY_CONNECTIONS = 10  # a session at its prompt keeps a handful; 20+ is the pile-up csup exists to prevent
+BIG_RSS = 1 << 30  # 1 GiB: idle sessions have been reported growing to several
+LOW_MEMORY = 0.10  # available memory below this share of the total
+LONG_IDLE = 3600.0
+
+
+@dataclass(frozen=True)
+class Finding:
+    severity: str  # action, warn, ok
+    what: str
+    fix: str | None = None
+
+
+def findings(checkup: Checkup, idle_limit: float | None) -> list[Finding]:
+    """The verdicts, each with the command that fixes it."""
+    found = []
+    outside = [p for p in checkup.processes if p.kind != "managed"]
+    orphans = [p for p in outside if p.kind == "orphaned"]
+    if orphans:
+        found.append(Finding("action", f"{len(orphans)} orphaned claude process(es) (their csup is gone): pid "
+                             + ", ".join(str(p.pid) for p in orphans), "csup stop --force"))
+    if len(outside) > len(orphans):
+        found.append(Finding("action", f"{len(outside) - len(orphans)} claude session(s) running outside csup",
+                             "csup takeover (continue here) or csup stop --force"))
+    if len(checkup.processes) > 1:
+        found.append(Finding("action", f"{len(checkup.processes)} claude sessions on one machine (the rule is one)",
+                             "csup stop --force, then use `claude` through csup (csup init)"))
+    long_idle = idle_limit if idle_limit is not None else LONG_IDLE
+    for proc in checkup.processes:
+        if proc.tcp_connections is not None and proc.tcp_connections >= MANY_CONNECTIONS:
+            found.append(Finding("warn", f"claude pid {proc.pid} holds {proc.tcp_connections} TCP connections",
+                                 "csup takeover (a fresh process resumes the same conversation)"))
+        if proc.rss_bytes is not None and proc.rss_bytes >= BIG_RSS:
+            found.append(Finding("warn", f"claude pid {proc.pid} uses {proc.rss_bytes / 2**30:.1f} GiB of memory",
+                                 "csup takeover (a fresh process resumes the same conversation)"))
+        if proc.kind != "managed" and proc.idle_seconds is not None and proc.idle_seconds >= long_idle:
+            found.append(Finding("warn", f"claude pid {proc.pid} outside csup has been idle "
+                                 f"{format_duration(proc.idle_seconds)}", "csup stop --force"))
+    session = checkup.status.session
+    if session is not None and session.idle_limit is None:
+        found.append(Finding("warn", "the running session has no idle limit", "csup run --idle-limit 30m"))
+    if session is not None and session.idle_seconds > LONG_IDLE:
+        found.append(Finding("warn", f"the session has been idle {format_duration(session.idle_seconds)}",
+                             "csup stop"))
+    if session is not None and session.state == "suspended":
+        found.append(Finding("warn", "the session is suspended (Ctrl-Z) in its terminal", "fg there, or csup stop"))
+    one_minute = checkup.load[0]
+    if one_minute > checkup.cores:
+        found.append(Finding("warn", f"load {one_minute:.2f} is above the {checkup.cores} core(s)",
+                             "csup stop (if the session is idle), or find the busy process: top"))
+    if checkup.memory_total and checkup.memory_available / checkup.memory_total < LOW_MEMORY:
+        found.append(Finding("warn", f"only {checkup.memory_available / 2**30:.1f} GiB of memory available",
+                             None))
+    if not found:
+        found.append(Finding("ok", "nothing needs attention"))
+    return found
+
+
+def doctor_json(checkup: Checkup, verdicts: list[Finding]) -> dict[str, Any]:
+    return {**checkup.to_json(), "needs_action": needs_action(verdicts), "findings": [asdict(f) for f in verdicts]}
+
+
+def needs_action(verdicts: list[Finding]) -> bool:
+    return any(finding.severity == "action" for finding in verdicts)
+
+
+def render_doctor(checkup: Checkup, verdicts: list[Finding]) -> str:
+    lines = [f"claude processes: {len(checkup.processes)}"]
+    for proc in checkup.processes:
+        cpu = "cpu ?" if proc.cpu_percent is None else f"cpu {proc.cpu_percent:.1f}%"
+        rss = "rss ?" if proc.rss_bytes is None else f"rss {megabytes(proc.rss_bytes)}"
+        idle = "idle ?" if proc.idle_seconds is None else f"idle {format_duration(proc.idle_seconds)}"
+        tcp = "tcp ?" if proc.tcp_connections is None else \
+            f"tcp {proc.tcp_connections} ({proc.https_connections} to :443)"
+        lines.append(f"  pid {proc.pid:<7} {proc.kind:<9} up {format_duration(proc.age_seconds):<7} {cpu}, "
+                     f"{rss}, {idle}, {tcp}")
+    one, five, fifteen = checkup.load
+    lines.append(f"load {one:.2f} {five:.2f} {fifteen:.2f} on {checkup.cores} core(s); memory "
+                 f"{checkup.memory_available / 2**30:.1f} of {checkup.memory_total / 2**30:.1f} GiB available")
+    marks = {"action": "✗", "warn": "!", "ok": "✓"}
+    for finding in verdicts:
+        fix = f"  → {finding.fix}" if finding.fix else ""
+        lines.append(f"{marks[finding.severity]} {finding.what}{fix}")
     return "\n".join(lines)

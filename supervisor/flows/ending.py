@@ -1,24 +1,33 @@
-"""Ending the session from another terminal (or none): a request file saying who asks and why, SIGUSR1 to the
-holder's verified csup, and escalation when it does not answer. Side effects: files, signals, waiting."""
+"""Ending the session held by another csup (stop, takeover): a request file saying who asks and why, SIGUSR1 to
+the holder's csup once it is proven to be one, and escalation when it does not answer. Side effects: files,
+signals, waiting."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
-from supervisor.core.errors import UnsafePath
+from supervisor.core.errors import SessionBusy
+from supervisor.core.identity import ProcessIdentity
+from supervisor.flows.reporting import Escalation
 from supervisor.machine import processes
+from supervisor.machine.jsonfile import read_json, write_json_atomic
 from supervisor.machine.lock import FileFlock
-from supervisor.machine.paths import Paths, open_private
+from supervisor.machine.paths import Paths
 from supervisor.machine.record import SessionRecord
 
 TERM_GRACE = 2.0  # after SIGTERM to an unresponsive holder
 KILL_GRACE = 2.0  # after SIGKILL: the kernel frees the lock as soon as the process is gone
 POLL = 0.1
+MAX_REQUEST_BYTES = 4096
+
+
+class HolderUnresponsive(SessionBusy):
+    """The session lock outlived SIGKILL of its holder (a process stuck in the kernel)."""
 
 
 @dataclass(frozen=True)
@@ -43,72 +52,74 @@ def own_tty() -> str:
     return ""
 
 
+def is_proven_holder(holder: SessionRecord, lock_file: Path) -> bool:
+    """The record's csup is a running csup of ours that has the session lock open (not a pid someone wrote into
+    a forged record), and the CLI it names, if any, is that csup's own child. Only then is it signalled."""
+    pid = holder.csup.pid
+    if not processes.is_running(holder.csup) or not processes.runs_csup(pid) \
+            or not processes.holds_open(pid, lock_file):
+        return False
+    return holder.cli is None or not processes.is_running(holder.cli) \
+        or processes.parent_of(holder.cli.pid) == holder.csup.pid
+
+
 def send_request(paths: Paths, holder: SessionRecord, kind: str) -> bool:
-    """Leave the request where the holder looks, then wake it; False when the holder is not the recorded one."""
-    request = StopRequest(kind, os.getpid(), own_tty(), time.time())
-    temp = paths.request_file.with_name(f".{paths.request_file.name}.{os.getpid()}.tmp")
-    fd = open_private(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-    try:
-        os.write(fd, json.dumps(asdict(request)).encode())
-    finally:
-        os.close(fd)
-    os.replace(temp, paths.request_file)
+    """Leave the request where the holder looks, then wake it; False when the holder is not a proven csup."""
+    if not is_proven_holder(holder, paths.lock_file):
+        return False
+    write_json_atomic(paths.request_file, asdict(StopRequest(kind, os.getpid(), own_tty(), time.time())))
     return processes.signal_verified(holder.csup, signal.SIGUSR1)
 
 
 def take_request(paths: Paths) -> StopRequest | None:
     """The holder's side: read and remove the request; None when there is none or it is not well-formed."""
+    data = read_json(paths.request_file, limit=MAX_REQUEST_BYTES, private=True)
     try:
-        fd = open_private(paths.request_file, os.O_RDONLY)
-    except (OSError, UnsafePath):
-        return None
-    try:
-        with os.fdopen(fd, "rb") as handle:
-            data = json.loads(handle.read(1 << 16))
         os.unlink(paths.request_file)
-    except (OSError, ValueError):
-        return None
+    except OSError:
+        pass
     if not isinstance(data, dict) or data.get("kind") not in ("stop", "takeover"):
         return None
-    try:
-        return StopRequest(str(data["kind"]), int(data["by_pid"]), str(data.get("by_tty", "")), float(data["at"]))
-    except (KeyError, TypeError, ValueError):
+    by_pid, by_tty, at = data.get("by_pid"), data.get("by_tty", ""), data.get("at")
+    if type(by_pid) is not int or not isinstance(by_tty, str) or not isinstance(at, int | float):
         return None
+    return StopRequest(str(data["kind"]), by_pid, by_tty[:64], float(at))
 
 
 def end_holder(paths: Paths, holder: SessionRecord, kind: str, lock: FileFlock, answer_within: float,
-               tick: Callable[[str], None] = lambda _: None) -> str:
+               report: Callable[[Escalation], None]) -> Escalation:
     """Ask the holder to end the session and wait until `lock` is ours; escalate when it does not answer.
 
-    Returns how it ended: "asked", "SIGTERM" or "SIGKILL". Every signal goes to an identity checked by pid and
-    start time; the record's processes are never signalled if they are no longer the ones recorded.
+    Returns how it ended. Signals go only to a proven holder (see is_proven_holder), each checked by pid and
+    start time right before it is sent; a forged or stale record gets none, and then only the lock is waited for.
     """
-    send_request(paths, holder, kind)
-    tick("asked the session to end")
+    proven = send_request(paths, holder, kind)
+    report("asked")
     if _wait_for(lock, answer_within):
         return "asked"
-    tick("no answer: sending SIGTERM")
+    if not proven:
+        raise HolderUnresponsive("the session lock is held by a process csup cannot prove is a csup",
+                                 hint="see who holds it: csup status")
+    report("SIGTERM")
     processes.signal_verified(holder.csup, signal.SIGCONT)  # a stopped (Ctrl-Z, SIGSTOP) holder cannot answer
     processes.signal_verified(holder.csup, signal.SIGTERM)
     if _wait_for(lock, TERM_GRACE):
         return "SIGTERM"
-    tick("still no answer: sending SIGKILL")
+    report("SIGKILL")
     processes.signal_verified(holder.csup, signal.SIGKILL)
     if holder.cli is not None and processes.is_running(holder.cli):
-        try:
-            os.killpg(holder.cli.pid, signal.SIGKILL)  # verified just above; the CLI leads its own group
-        except (ProcessLookupError, PermissionError):
-            pass
+        processes.signal_group_verified(holder.cli, signal.SIGKILL)  # the CLI leads its own group
     if _wait_for(lock, KILL_GRACE):
         return "SIGKILL"
-    raise TimeoutError("the session lock is still held after SIGKILL")
+    raise HolderUnresponsive("the session lock is still held after SIGKILL of its csup",
+                             hint="see what holds it: csup status")
 
 
 def _wait_for(lock: FileFlock, seconds: float) -> bool:
     return lock.try_acquire(timeout=seconds)
 
 
-def wait_gone(identity: processes.ProcessIdentity | None, seconds: float) -> bool:
+def wait_gone(identity: ProcessIdentity | None, seconds: float) -> bool:
     """Wait for a process to end (two CLIs on one conversation corrupt it); True when it is gone."""
     if identity is None:
         return True

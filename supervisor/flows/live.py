@@ -1,22 +1,25 @@
 """One supervised session, from spawn to cleanup: the session record, the terminal's guardian, the pty relay
-and the controller that decides, then the line that says how it ended. Imported only once the session lock is
+and the session policy that decides, then the report of how it ended. Imported only once the session lock is
 held, so a refused `run` never pays for it. Side effects: everything a session does."""
 
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Mapping
 from dataclasses import replace
 from functools import partial
 
-from supervisor.claude import claude_code
+from supervisor.claude.adapter import CliAdapter, Conversation
+from supervisor.claude.choose import adapter_for
+from supervisor.claude.claude_code import new_uuid
 from supervisor.core.errors import ExitCode
+from supervisor.core.identity import ProcessIdentity
 from supervisor.core.idle import IdleClock
-from supervisor.core.session_policy import Actions, CliState, IdlePolicy, Published, SessionController
-from supervisor.core.settings import SESSION_ENV, Config
+from supervisor.core.session_policy import Actions, CliState, IdleRules, Notice, Published, SessionPolicy
+from supervisor.core.settings import SESSION_ENV, Settings
 from supervisor.core.shutdown import default_steps
+from supervisor.flows.reporting import Reporter, SessionEnd
 from supervisor.machine import processes
 from supervisor.machine.events import log_event
 from supervisor.machine.paths import Paths
@@ -26,43 +29,38 @@ from supervisor.terminal.guardian import Guardian
 from supervisor.terminal.relay import PtyRelay, Terminal, spawn
 
 
-def supervise(program: claude_code.Program, args: list[str], cfg: Config, paths: Paths,
-               environ: Mapping[str, str]) -> int:
-    session_id = claude_code.new_uuid().replace("-", "")
-    claude_session_id: str | None = None
-    if program.is_claude_code:
-        if claude_code.chooses_session(args):
-            claude_session_id = claude_code.session_id_from_args(args)
-        else:
-            # Knowing the conversation's id up front is what lets csup print the exact resume command.
-            claude_session_id = claude_code.new_uuid()
-            args = ["--session-id", claude_session_id, *args]
+def supervise(adapter: CliAdapter, args: list[str], settings: Settings, paths: Paths,
+              environ: Mapping[str, str], reporter: Reporter) -> int:
+    session_id = new_uuid().replace("-", "")
+    args, conversation_id = adapter.prepare(args)
     tty_fd = rawmode.terminal_fd(0, 1)
     started_wall, started_mono = time.time(), time.monotonic()
     record = SessionRecord(
-        session_id=session_id, csup=processes.ProcessIdentity(os.getpid(), 0.0), cli=None, tty=_tty_name(tty_fd),
-        cwd=os.getcwd(), argv=(program.path, *args), started_at=started_wall, last_activity_at=started_wall,
-        idle_limit=cfg.idle_limit, warn_before=cfg.warn_before, claude_session_id=claude_session_id,
+        session_id=session_id, csup=ProcessIdentity(os.getpid(), 0.0), cli=None, tty=_tty_name(tty_fd),
+        cwd=os.getcwd(), argv=(adapter.path, *args), started_at=started_wall, last_activity_at=started_wall,
+        idle_limit=settings.idle_limit, warn_before=settings.warn_before, claude_session_id=conversation_id,
         last_activity_mono=started_mono,
     )
     env = dict(environ)
     env[SESSION_ENV] = session_id
     log = partial(log_event, paths.log_file, session=session_id)
-    controller = SessionController(
-        steps=default_steps(cfg), exit_keys=cfg.exit_keys.encode(),
-        policy=IdlePolicy(limit=cfg.idle_limit, warn_before=cfg.warn_before or 0.0,
-                          count_output=cfg.activity == "input+output", cpu_threshold=cfg.cpu_threshold,
-                          waiting_limit=cfg.waiting_limit),
-        clock=IdleClock(cfg.idle_limit, cfg.warn_before or 0.0, started_mono), stray_every=cfg.stray_check,
+    policy = SessionPolicy(
+        steps=default_steps(settings), exit_keys=settings.exit_keys.encode(),
+        rules=IdleRules(limit=settings.idle_limit, warn_before=settings.warn_before or 0.0,
+                        count_output=settings.activity == "input+output", cpu_threshold=settings.cpu_threshold,
+                        waiting_limit=settings.waiting_limit),
+        clock=IdleClock(settings.idle_limit, settings.warn_before or 0.0, started_mono),
+        stray_every=settings.stray_check,
         actions=Actions(snapshot_tree=list, signal_verified=processes.signal_verified, event=log,
-                        notify=_notify if cfg.notify else lambda title, body: None),
+                        notify=partial(_notify, reporter) if settings.notify else lambda notice: None,
+                        countdown_title=reporter.countdown_title),
     )
     guardian = _guard(tty_fd)
     with rawmode.raw_mode(tty_fd) as saved:
-        child = spawn([program.path, *args], env=env, size=rawmode.get_size(tty_fd))
-        relay = PtyRelay(child, Terminal(0, 1, tty_fd), controller, saved_attrs=saved,
+        child = spawn([adapter.path, *args], env=env, size=rawmode.get_size(tty_fd))
+        relay = PtyRelay(child, Terminal(0, 1, tty_fd), policy, saved_attrs=saved,
                          on_modes=guardian.update if guardian else None)
-        controller.relay = relay
+        policy.relay = relay
 
         def on_request(now: float) -> None:
             from supervisor.flows import ending
@@ -70,16 +68,17 @@ def supervise(program: claude_code.Program, args: list[str], cfg: Config, paths:
             request = ending.take_request(paths)
             if request is not None:
                 log("request", kind=request.kind, by_pid=request.by_pid, by_tty=request.by_tty)
-                controller.request_shutdown(request.describe(), request.kind, now)
+                policy.request_shutdown(request.describe(), request.kind, now)
 
-        controller.on_request = on_request
+        policy.on_request = on_request
         try:
             # After the spawn: psutil's import and the record write must not delay the CLI's first screen.
             record = record.with_changes(csup=processes.identity_of(os.getpid()) or record.csup,
                                          cli=processes.identity_of(child.pid), state="active")
             write_record(paths.record_file, record)
-            log("started", cli_pid=child.pid, cwd=record.cwd, tty=record.tty, idle_limit=cfg.idle_limit)
-            controller.actions = _live_actions(controller.actions, child.pid, program, environ, paths, record, cfg)
+            log("started", cli_pid=child.pid, cwd=record.cwd, tty=record.tty, idle_limit=settings.idle_limit)
+            policy.actions = _live_actions(policy.actions, child.pid, adapter, paths, record,
+                                           adapter_for(settings, environ))
             code = relay.run()
         finally:
             relay.write_terminal(relay.journal.undo())
@@ -87,28 +86,35 @@ def supervise(program: claude_code.Program, args: list[str], cfg: Config, paths:
             remove_record(paths.record_file, session_id)
     if guardian is not None:
         guardian.dismiss()  # the terminal is restored: nothing for it to do
-    processes.terminate(controller.leftover_descendants(), cfg.tree_wait)
+    processes.terminate(policy.leftover_descendants(), settings.tree_wait)
     # After a takeover the conversation lives on in the other terminal: resuming it here too would corrupt it.
-    resume = None if controller.end_kind == "takeover" else _resume_hint(program, environ, record.cwd,
-                                                                         claude_session_id)
-    final = int(ExitCode.IDLE_TIMEOUT) if controller.end_kind == "idle" else code
-    log("ended", reason=controller.end_reason or f"the CLI exited ({code})", how=controller.end_kind or "exit",
-        code=final, duration=round(time.monotonic() - started_mono, 1), idle=round(controller.idle_at_end, 1),
-        steps=controller.shutdown.taken if controller.shutdown else [])
-    _report_end(relay, controller, resume, code)
+    resume = None
+    if conversation_id and adapter.can_resume(Conversation(conversation_id, record.cwd)):
+        resume = adapter.resume_command(conversation_id)
+    final = int(ExitCode.IDLE_TIMEOUT) if policy.end_kind == "idle" else code
+    log("ended", reason=policy.end_reason or f"the CLI exited ({code})", how=policy.end_kind or "exit",
+        code=final, duration=round(time.monotonic() - started_mono, 1), idle=round(policy.idle_at_end, 1),
+        steps=policy.shutdown.taken if policy.shutdown else [])
+    if not relay.terminal_gone:
+        took_over = policy.end_kind == "takeover"
+        reporter.session_ended(SessionEnd(
+            reason=policy.end_reason, resume=None if took_over else resume, code=code,
+            at_line_start=relay.at_line_start, continued_elsewhere=policy.end_reason if took_over else None))
     return final
 
 
-def _live_actions(base: Actions, cli_pid: int, program: claude_code.Program, environ: Mapping[str, str],
-                  paths: Paths, record: SessionRecord, cfg: Config) -> Actions:
-    """The controller's window on the running CLI: its process tree, its CPU, its registry, the record."""
+def _live_actions(base: Actions, cli_pid: int, adapter: CliAdapter, paths: Paths, record: SessionRecord,
+                  census: CliAdapter) -> Actions:
+    """The policy's window on the running CLI: its process tree, its CPU, its own state, the record."""
 
     def cli_state() -> CliState | None:
-        entry = claude_code.read_registry(environ, cli_pid) if program.is_claude_code else None
-        if entry is None:
+        status = adapter.live_state(cli_pid)
+        if status is None:
             return None
-        status, changed = claude_code.registry_status(entry, time.time(), time.monotonic())
-        return CliState(status, changed)
+        changed = None
+        if status.changed_wall is not None:
+            changed = time.monotonic() - (time.time() - status.changed_wall)
+        return CliState(status.status, changed)
 
     def publish(published: Published) -> None:
         wall = time.time() - (time.monotonic() - published.last_activity)
@@ -116,25 +122,12 @@ def _live_actions(base: Actions, cli_pid: int, program: claude_code.Program, env
             state=published.state, last_activity_at=wall, last_activity_mono=published.last_activity,
             end_reason=published.reason))
 
-    def find_strays() -> list[processes.ProcessIdentity]:
-        matcher = processes.ClaudeMatcher.from_config(cfg)
-        return [view.identity for view in processes.find_unmanaged(matcher, managed={cli_pid})]
+    def find_strays() -> list[ProcessIdentity]:
+        return [view.identity for view in processes.find_unmanaged(census, managed={cli_pid})]
 
     return replace(base, snapshot_tree=lambda: processes.descendants(cli_pid),
                    cpu_seconds=lambda: processes.tree_cpu_seconds(cli_pid), cli_state=cli_state, publish=publish,
                    find_strays=find_strays)
-
-
-def _resume_hint(program: claude_code.Program, environ: Mapping[str, str], cwd: str,
-                 claude_session_id: str | None) -> str | None:
-    """The exact command that carries the conversation on, when there is one to carry on."""
-    from supervisor.face import text
-
-    if not program.is_claude_code:
-        return None
-    if claude_session_id and claude_code.transcript_path(environ, cwd, claude_session_id).exists():
-        return text.resume_command(claude_session_id)
-    return None
 
 
 def _guard(tty_fd: int | None) -> Guardian | None:
@@ -145,10 +138,10 @@ def _guard(tty_fd: int | None) -> Guardian | None:
     return Guardian(tty_fd, 1, attrs)
 
 
-def _notify(title: str, body: str) -> None:
+def _notify(reporter: Reporter, notice: Notice) -> None:
     from supervisor.machine.notify import notify  # lazily: it imports subprocess, and most sessions never warn
 
-    notify(title, body)
+    notify(*reporter.notice(notice))
 
 
 def _tty_name(fd: int | None) -> str:
@@ -158,18 +151,3 @@ def _tty_name(fd: int | None) -> str:
         return os.ttyname(fd)
     except OSError:
         return ""
-
-
-def _report_end(relay: PtyRelay, controller: SessionController, resume: str | None, code: int) -> None:
-    from supervisor.face import text
-
-    if relay.terminal_gone:
-        return
-    if controller.end_reason is None:
-        if code > 128 and not relay.at_line_start:
-            sys.stderr.write("\r\n")  # a CLI that died mid-line must not leave the prompt after its last word
-        return
-    if not relay.at_line_start:
-        sys.stderr.write("\n")
-    sys.stderr.write(text.ended_line(controller.end_reason, resume) + "\n")
-    sys.stderr.flush()

@@ -1,39 +1,44 @@
-"""`csup run`: ties the parts together — pass-through or lock, census, record, pty relay, shutdown, cleanup.
-Side effects: everything (exec, lock, files, terminal); the decisions live in the modules it calls."""
+"""`csup run` (and `takeover`, `run --wait`): pass-through or admission, then the live session in the right
+directory with the right conversation. Side effects: exec, the lock, chdir; the decisions live in the modules
+it calls."""
 
 from __future__ import annotations
 
 import os
-import sys
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import Literal, NoReturn
 
-from supervisor.claude import claude_code
-from supervisor.core.errors import CliNotExecutable, CliNotFound, SessionBusy, UsageError
-from supervisor.core.settings import SESSION_ENV, Config
+from supervisor.claude.adapter import CliAdapter
+from supervisor.claude.choose import adapter_for
+from supervisor.claude.locate import find_program
+from supervisor.core.errors import CliNotExecutable, CliNotFound, UsageError
+from supervisor.core.settings import SESSION_ENV, Settings
 from supervisor.flows import admission
-from supervisor.machine import processes
+from supervisor.flows.refusals import UnmanagedRunning
+from supervisor.flows.reporting import Reporter, ResumeDecision
+from supervisor.machine.events import log_event
 from supervisor.machine.paths import Paths, ensure_private_dir
+from supervisor.machine.record import live_record
 
 
 @dataclass(frozen=True)
 class RunRequest:
     claude_args: tuple[str, ...]
     self_paths: tuple[str, ...] = ()  # how csup was invoked, so PATH search can skip csup itself
-    mode: str = "now"  # now (or refuse), wait (in line), takeover
+    mode: Literal["now", "wait", "takeover"] = "now"  # now (or refuse), wait (in line), takeover
     patience: float | None = None  # --wait DURATION: give up after this long
     resume: bool = True  # takeover: carry the old conversation on
     force: bool = False  # takeover: end unmanaged sessions without asking
-    confirm: admission.Confirm | None = None
 
 
-def run(request: RunRequest, cfg: Config, paths: Paths, environ: Mapping[str, str]) -> int:
-    program = claude_code.find_program(cfg.claude, environ, request.self_paths)
+def run(request: RunRequest, settings: Settings, paths: Paths, environ: Mapping[str, str],
+        reporter: Reporter) -> int:
+    program = find_program(settings.claude, environ, request.self_paths)
+    adapter = adapter_for(settings, environ, program)
     args = list(request.claude_args)
-    if request.mode == "now" and _passes_through(program, args, cfg, paths, environ):
-        _exec(program.path, args, environ)
+    if request.mode == "now" and _passes_through(adapter, args, paths, environ):
+        _exec(program, args, environ)
     if not os.isatty(1):
         command = "csup takeover" if request.mode == "takeover" else "csup run --wait"
         raise UsageError(f"{command} starts an interactive session and needs a terminal; stdout is not one",
@@ -43,60 +48,62 @@ def run(request: RunRequest, cfg: Config, paths: Paths, environ: Mapping[str, st
     locks = admission.Locks.open(paths)
     cwd = None
     if request.mode == "takeover":
-        handover = admission.take_over(paths, locks, cfg, environ, force=request.force, confirm=request.confirm,
-                                   show=admission.stderr_line)
-        admission.stderr_line("")
-        args, cwd, note = _resumed(program, args, handover, request.resume, environ)
-        if note:
-            sys.stderr.write(note + "\n")
+        handover = admission.take_over(paths, locks, settings, adapter_for(settings, environ), force=request.force,
+                                       reporter=reporter)
+        reporter.done_waiting()
+        args, cwd, decision = _resumed(adapter, args, handover, request.resume)
+        if decision is not None:
+            reporter.resume_decision(decision)
     elif request.mode == "wait":
         try:
-            admission.wait_turn(paths, locks, request.patience, show=admission.stderr_line)
+            admission.wait_turn(paths, locks, request.patience, reporter)
         finally:
-            admission.stderr_line("")
+            reporter.done_waiting()
     else:
         admission.take_now(paths, locks)
     with locks.session:
-        if not cfg.allow_unmanaged and request.mode != "takeover":
-            _refuse_unmanaged(cfg)
+        if not settings.allow_unmanaged and request.mode != "takeover":
+            _refuse_unmanaged(paths, adapter_for(settings, environ))
         if cwd is not None:
             os.chdir(cwd)  # Claude Code finds a conversation from the directory it was started in
-        from supervisor.flows.live import (
-            supervise,  # only now: a refused run never imports the relay and the controller
-        )
+        from supervisor.flows.live import supervise  # only now: a refused run never imports the relay
 
-        return supervise(program, args, cfg, paths, environ)
+        return supervise(adapter, args, settings, paths, environ, reporter)
 
 
-def _resumed(program: claude_code.Program, args: list[str], handover: admission.Handover, resume: bool,
-             environ: Mapping[str, str]) -> tuple[list[str], str | None, str | None]:
-    """The arguments and directory that carry the old conversation on, and a line saying what was decided."""
-    from supervisor.face import text
-
-    if not resume or not program.is_claude_code or claude_code.chooses_session(args):
+def _resumed(adapter: CliAdapter, args: list[str], handover: admission.Handover,
+             resume: bool) -> tuple[list[str], str | None, ResumeDecision | None]:
+    """The arguments and directory that carry the old conversation on, and what was decided."""
+    if not resume:
+        return args, None, ResumeDecision("declined") if handover.conversations else None
+    if adapter.chooses_conversation(args):
         return args, None, None
-    if handover.resume_id is None or handover.resume_cwd is None:
-        return args, None, "csup: no session was running; starting a new one." if handover.previous is None \
-            and not handover.unmanaged_ended else "csup: the old session's conversation is unknown; starting fresh."
-    transcript = claude_code.transcript_path(environ, handover.resume_cwd, handover.resume_id)
-    if not transcript.exists():
-        return args, None, "csup: the old session had no conversation yet; starting a new one."
-    if not os.path.isdir(handover.resume_cwd):
-        return args, None, f"csup: {handover.resume_cwd} is gone; starting a new conversation here."
-    return ["--resume", handover.resume_id, *args], handover.resume_cwd, \
-        f"csup: resuming conversation {handover.resume_id} in {text.short_path(handover.resume_cwd)}."
+    if not handover.conversations:
+        if handover.previous is None and not handover.unmanaged_ended:
+            return args, None, ResumeDecision("nothing-running")
+        previous = handover.previous
+        if previous is not None and previous.claude_session_id:
+            return args, None, ResumeDecision("no-transcript", previous.claude_session_id, previous.cwd)
+        return args, None, ResumeDecision("unknown")
+    first, *others = handover.conversations
+    other_commands = tuple(f"cd {c.cwd} && {adapter.resume_command(c.id)}" for c in others)
+    if not adapter.can_resume(first):
+        return args, None, ResumeDecision("no-transcript", first.id, first.cwd, other_commands)
+    if not os.path.isdir(first.cwd):
+        return args, None, ResumeDecision("cwd-gone", first.id, first.cwd, other_commands)
+    return [*adapter.resume_args(first.id), *args], first.cwd, \
+        ResumeDecision("resumed", first.id, first.cwd, other_commands)
 
 
-def _passes_through(program: claude_code.Program, args: Sequence[str], cfg: Config, paths: Paths,
-                    environ: Mapping[str, str]) -> bool:
+def _passes_through(adapter: CliAdapter, args: Sequence[str], paths: Paths, environ: Mapping[str, str]) -> bool:
     """Scripts, pipes, `claude -p`, subcommands and a `claude` nested in a session go straight to the CLI."""
     if not os.isatty(1):
         return True
-    if program.is_claude_code and not claude_code.is_session_invocation(args, cfg.passthrough_commands):
+    if not adapter.is_session(args):
         return True
     nested_id = environ.get(SESSION_ENV)
     if nested_id:
-        holder = admission.live_record(paths)
+        holder = live_record(paths.record_file)
         return holder is not None and holder.session_id == nested_id
     return False
 
@@ -110,11 +117,10 @@ def _exec(path: str, args: Sequence[str], environ: Mapping[str, str]) -> NoRetur
         raise CliNotExecutable(f"cannot run {path}: {err.strerror}") from None
 
 
-def _refuse_unmanaged(cfg: Config) -> None:
-    from supervisor.face import text
+def _refuse_unmanaged(paths: Paths, census: CliAdapter) -> None:
+    from supervisor.flows.stop import unmanaged_sessions
 
-    matcher = processes.ClaudeMatcher.from_config(cfg)
-    unmanaged = processes.find_unmanaged(matcher, managed=())
-    if unmanaged:
-        details = [processes.describe(view.pid) for view in unmanaged]
-        raise SessionBusy(text.refusal_unmanaged(unmanaged, details, time.time()))
+    sessions = unmanaged_sessions(census)
+    if sessions:
+        log_event(paths.log_file, "refused", reason="unmanaged", pids=[s.view.pid for s in sessions])
+        raise UnmanagedRunning(sessions)

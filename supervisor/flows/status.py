@@ -1,16 +1,16 @@
-"""`csup status`: gathers who holds the session, the claude processes outside csup and the load into one value
-(reads the record, the process table, Claude Code's registry and tty times); rendering lives in report.py."""
+"""`csup status`: gathers who holds the session, the claude sessions outside csup and the load into one value
+(reads the record, the process table, the CLI's own state and tty times); the face renders it."""
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from supervisor.claude import claude_code
-from supervisor.core.settings import Config
+from supervisor.claude.adapter import CliAdapter
+from supervisor.core.identity import ProcessIdentity, ProcessView
+from supervisor.flows.reporting import UnmanagedSession
 from supervisor.machine import processes
 from supervisor.machine.paths import Paths
 from supervisor.machine.record import SessionRecord, read_record
@@ -33,23 +33,9 @@ class ManagedSession:
 
 
 @dataclass(frozen=True)
-class StraySession:
-    pid: int
-    tty: str
-    cwd: str
-    started_at: float
-    cpu_seconds: float | None
-    rss_bytes: int | None
-    idle_seconds: float | None
-    idle_source: str  # registry, tty, unknown
-    orphaned: bool  # started by a csup that is gone
-    cmdline: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
 class StatusReport:
     session: ManagedSession | None
-    unmanaged: list[StraySession]
+    unmanaged: list[UnmanagedSession]
     load: tuple[float, float, float]
     cores: int
     time: float
@@ -61,20 +47,20 @@ class StatusReport:
     def to_json(self) -> dict[str, Any]:
         return {"schema": SCHEMA_VERSION, "time": self.time, "running": self.running,
                 "session": asdict(self.session) if self.session else None,
-                "unmanaged": [asdict(stray) for stray in self.unmanaged],
+                "unmanaged": [session.to_json() for session in self.unmanaged],
                 "load": list(self.load), "cores": self.cores}
 
 
-def gather(paths: Paths, cfg: Config, environ: Mapping[str, str]) -> StatusReport:
+def gather(paths: Paths, census: CliAdapter) -> StatusReport:
     now, now_mono = time.time(), time.monotonic()
     record = read_record(paths.record_file)
     live = record if record is not None and processes.is_running(record.csup) else None
     session = _managed(live, now, now_mono) if live else None
     stale_cli = record.cli if record is not None and live is None else None
-    matcher = processes.ClaudeMatcher.from_config(cfg)
     managed = {live.cli.pid} if live is not None and live.cli is not None else set()
-    strays = [_stray(view, environ, now, stale_cli) for view in processes.find_unmanaged(matcher, managed)]
-    return StatusReport(session, strays, os.getloadavg(), os.cpu_count() or 1, now)
+    unmanaged = [describe_unmanaged(view, census, now, stale_cli)
+                 for view in processes.find_unmanaged(census, managed)]
+    return StatusReport(session, unmanaged, os.getloadavg(), os.cpu_count() or 1, now)
 
 
 def _managed(record: SessionRecord, now: float, now_mono: float) -> ManagedSession:
@@ -91,27 +77,28 @@ def _managed(record: SessionRecord, now: float, now_mono: float) -> ManagedSessi
     )
 
 
-def _stray(view: processes.ProcessView, environ: Mapping[str, str], now: float,
-           stale_cli: processes.ProcessIdentity | None) -> StraySession:
+def describe_unmanaged(view: ProcessView, census: CliAdapter, now: float,
+                       stale_cli: ProcessIdentity | None) -> UnmanagedSession:
+    """A session outside csup with its terminal, directory, cost and idle time (from the CLI's own state, else
+    the last input on its terminal, as `w` reads it)."""
     info = processes.describe(view.pid)
     tty = str(info.get("tty") or "")
     idle, source = None, "unknown"
-    entry = claude_code.read_registry(environ, view.pid)
-    if entry is not None:
-        status, changed = claude_code.registry_status(entry, now, now)
-        if status == "busy":
+    state = census.live_state(view.pid)
+    if state is not None:
+        if state.status == "busy":
             idle, source = 0.0, "registry"
-        elif changed is not None:
-            idle, source = max(0.0, now - changed), "registry"
+        elif state.changed_wall is not None:
+            idle, source = max(0.0, now - state.changed_wall), "registry"
     if idle is None and tty:
         try:
-            idle, source = max(0.0, now - os.stat(tty).st_atime), "tty"  # last input on its terminal, as `w`
+            idle, source = max(0.0, now - os.stat(tty).st_atime), "tty"
         except OSError:
             pass
     orphaned = stale_cli is not None and stale_cli.pid == view.pid and processes.is_running(stale_cli)
-    return StraySession(
-        pid=view.pid, tty=tty, cwd=str(info.get("cwd") or ""), started_at=float(info.get("start_time", now)),
+    start = info.get("start_time")
+    return UnmanagedSession(
+        view, tty=tty, cwd=str(info.get("cwd") or ""), started_at=float(start) if start is not None else None,
         cpu_seconds=info.get("cpu_seconds"), rss_bytes=info.get("rss"),
         idle_seconds=None if idle is None else round(idle, 1), idle_source=source, orphaned=orphaned,
-        cmdline=list(view.cmdline),
     )

@@ -10,7 +10,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from supervisor.core.identity import ProcessIdentity
 from supervisor.machine import processes
+from supervisor.machine.jsonfile import read_json
 from supervisor.machine.paths import ensure_private_dir, open_private
 
 TAKEOVER, WAIT = 0, 1
@@ -19,13 +21,13 @@ TAKEOVER, WAIT = 0, 1
 @dataclass(frozen=True)
 class Ticket:
     path: Path
-    owner: processes.ProcessIdentity
+    owner: ProcessIdentity
     created_at: float  # wall clock, to tell which sessions started after it
 
 
 def take_ticket(folder: Path, priority: int) -> Ticket:
     ensure_private_dir(folder)
-    me = processes.identity_of(os.getpid()) or processes.ProcessIdentity(os.getpid(), 0.0)
+    me = processes.identity_of(os.getpid()) or ProcessIdentity(os.getpid(), 0.0)
     now = time.time()
     path = folder / f"{priority}-{time.time_ns():020d}-{os.getpid()}.ticket"
     fd = open_private(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
@@ -60,12 +62,7 @@ def position(folder: Path, ticket: Ticket) -> int:
 
 
 def _owner_alive(path: Path) -> bool:
-    try:
-        fd = open_private(path, os.O_RDONLY)
-        with os.fdopen(fd, "rb") as handle:
-            owner = processes.ProcessIdentity.from_json(json.loads(handle.read(4096)))
-    except (OSError, ValueError):
-        return False
+    owner = ProcessIdentity.from_json(read_json(path, limit=4096, private=True))
     return owner is not None and processes.is_running(owner)
 
 

@@ -1,42 +1,23 @@
-"""Process facts through psutil: identities (pid + start time), verified signals, process trees, and the census
-of claude processes. Side effects: reads /proc (or the OS equivalent) and sends signals."""
+"""Process facts: identities (pid + start time) read from /proc on Linux and through psutil elsewhere, verified
+signals, process trees, and the census of session processes (which ones are sessions, a recogniser says).
+Side effects: reads /proc (or the OS equivalent) and sends signals."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import sys
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
-from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
-from supervisor.claude.claude_code import is_session_invocation
+from supervisor.core.identity import ProcessIdentity, ProcessView
 
 # Start stamps are stable for one process, but a record stores them as JSON: compare with a tolerance below one
 # clock tick (10 ms), far below any real pid-reuse interval.
 _START_TIME_TOLERANCE = 0.005
-_INTERPRETERS = frozenset({"node", "nodejs", "bun", "deno", "python", "python3"})
-
-
-@dataclass(frozen=True)
-class ProcessIdentity:
-    """A process as csup verifies it: a pid alone can be reused, a pid with its start time cannot."""
-
-    pid: int
-    start_time: float
-
-    def to_json(self) -> dict[str, Any]:
-        return {"pid": self.pid, "start_time": self.start_time}
-
-    @classmethod
-    def from_json(cls, data: Any) -> ProcessIdentity | None:
-        if not isinstance(data, dict):
-            return None
-        pid, start = data.get("pid"), data.get("start_time")
-        if type(pid) is not int or pid <= 0 or not isinstance(start, int | float):
-            return None
-        return cls(pid, float(start))
 
 
 def _psutil() -> Any:
@@ -64,7 +45,7 @@ def _stat_fields(pid: int) -> list[bytes]:
     return data[data.rindex(b")") + 2:].split()
 
 
-def _parent_of(pid: int) -> int | None:
+def parent_of(pid: int) -> int | None:
     if _LINUX:
         try:
             return int(_stat_fields(pid)[1])
@@ -131,6 +112,61 @@ def signal_verified(identity: ProcessIdentity, signum: int) -> bool:
     return True
 
 
+def signal_group_verified(identity: ProcessIdentity, signum: int) -> bool:
+    """Signal the process group `identity` leads, only if that process is still the one recorded."""
+    if identity.pid <= 1 or identity.pid == os.getpid() or not is_running(identity):
+        return False
+    try:
+        os.killpg(identity.pid, signum)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def cmdline_of(pid: int) -> tuple[str, ...]:
+    """A process's command line; () when it is gone or unreadable."""
+    if _LINUX:
+        try:
+            raw = _read_proc(f"/proc/{pid}/cmdline")
+        except OSError:
+            return ()
+        return tuple(part.decode(errors="surrogateescape") for part in raw.split(b"\0")[:-1])
+    ps = _psutil()
+    try:
+        return tuple(ps.Process(pid).cmdline())
+    except (ps.NoSuchProcess, ps.AccessDenied, ps.ZombieProcess):
+        return ()
+
+
+def runs_csup(pid: int) -> bool:
+    """Whether the process is a csup: its console script, or `python -m supervisor`."""
+    args = cmdline_of(pid)[:4]
+    return any(os.path.basename(arg) == "csup" or arg.endswith("supervisor/__main__.py") for arg in args) \
+        or any(a == "-m" and b == "supervisor" for a, b in itertools.pairwise(args))
+
+
+def holds_open(pid: int, path: Path) -> bool:
+    """Whether the process has `path` open (the session lock: proof that a record's csup is its holder)."""
+    target = os.path.realpath(path)
+    if _LINUX:
+        try:
+            names = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            return False
+        for name in names:
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{name}") == target:
+                    return True
+            except OSError:
+                continue
+        return False
+    ps = _psutil()
+    try:
+        return any(os.path.realpath(item.path) == target for item in ps.Process(pid).open_files())
+    except (ps.NoSuchProcess, ps.AccessDenied, ps.ZombieProcess):
+        return False
+
+
 def descendants(pid: int) -> list[ProcessIdentity]:
     """A snapshot of every descendant, even those that left the process group or session (setsid)."""
     ps = _psutil()
@@ -141,69 +177,14 @@ def descendants(pid: int) -> list[ProcessIdentity]:
     return [identity for identity in map(identity_of, (child.pid for child in children)) if identity is not None]
 
 
-def signal_name(signum: int) -> str:
-    try:
-        return signal.Signals(signum).name
-    except ValueError:
-        return f"signal {signum}"
-
-
 # --- the census of claude processes ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ProcessView:
-    """What the census needs to know of one process; tests build these directly."""
+class SessionRecogniser(Protocol):
+    """Tells a CLI's session processes from the rest (the Claude Code adapter is one)."""
 
-    pid: int
-    ppid: int
-    uid: int
-    start_time: float
-    cmdline: tuple[str, ...]
-    exe: str = ""
-
-    @property
-    def identity(self) -> ProcessIdentity:
-        return ProcessIdentity(self.pid, self.start_time)
-
-
-@dataclass(frozen=True)
-class ClaudeMatcher:
-    """Recognises a claude session by its command line and executable path, never by process name alone (the
-    native binary often shows its version string as its name)."""
-
-    names: frozenset[str]
-    passthrough_commands: frozenset[str]
-
-    @classmethod
-    def from_config(cls, cfg: Any) -> ClaudeMatcher:
-        return cls(frozenset(cfg.claude_names), frozenset(cfg.passthrough_commands))
-
-    def hints(self) -> tuple[bytes, ...]:
-        """Substrings every matching command line contains: a cheap filter before a process is read further."""
-        return (*(name.encode(errors="surrogateescape") for name in self.names), b"/claude/versions/",
-                b"claude-code")
-
-    def is_claude(self, view: ProcessView) -> bool:
-        args = view.cmdline
-        if not args:
-            return False
-        first = os.path.basename(args[0])
-        if first in self.names or "/claude/versions/" in args[0]:
-            return True
-        if first.rstrip("0123456789.") in _INTERPRETERS and len(args) > 1:
-            script = args[1]
-            return os.path.basename(script) in self.names or script.endswith("claude-code/cli.js")
-        return bool(view.exe) and (os.path.basename(view.exe) in self.names or "/claude/versions/" in view.exe)
-
-    def is_session(self, view: ProcessView) -> bool:
-        """A claude process that is an interactive session, not `claude -p`, `claude mcp …` and the like."""
-        if not self.is_claude(view):
-            return False
-        args = list(view.cmdline[1:])
-        if args and os.path.basename(view.cmdline[0]).rstrip("0123456789.") in _INTERPRETERS:
-            args = args[1:]
-        return is_session_invocation(args, self.passthrough_commands)
+    def is_session_process(self, view: ProcessView) -> bool: ...
+    def process_hints(self) -> tuple[bytes, ...]: ...
 
 
 def iter_process_views(hints: Collection[bytes] = ()) -> Iterator[ProcessView]:
@@ -245,7 +226,7 @@ def iter_process_views(hints: Collection[bytes] = ()) -> Iterator[ProcessView]:
 
 
 def find_unmanaged(
-    matcher: ClaudeMatcher,
+    recogniser: SessionRecogniser,
     managed: Collection[int],
     views: Callable[[], Iterable[ProcessView]] | None = None,
 ) -> list[ProcessView]:
@@ -254,13 +235,13 @@ def find_unmanaged(
     every process; by default only possible claude processes are read, and their ancestors looked up."""
     parent_of: Callable[[int], int | None] = lambda pid: None  # noqa: E731
     if views is None:
-        views, parent_of = (lambda: iter_process_views(matcher.hints())), _parent_of
+        views, parent_of = (lambda: iter_process_views(recogniser.process_hints())), parent_of
     by_pid = {}
     own = {os.getpid()}
     sessions = []
     for view in views():
         by_pid[view.pid] = view
-        if view.pid not in own and matcher.is_session(view):
+        if view.pid not in own and recogniser.is_session_process(view):
             sessions.append(view)
     claude_pids = {view.pid for view in sessions} | set(managed)
 

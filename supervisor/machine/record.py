@@ -1,21 +1,24 @@
 """The session record (session.json): who holds the session, written atomically by the holder and read by
-everyone else; a record is trusted only while its csup process (pid + start time) still runs."""
+everyone else; a record is trusted only while its csup process (pid + start time) still runs (`live_record`).
+Side effects: the record file."""
 
 from __future__ import annotations
 
 import contextlib
-import json
+import math
 import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from supervisor.core.errors import UnsafePath
-from supervisor.machine.paths import open_private
-from supervisor.machine.processes import ProcessIdentity
+from supervisor.core.identity import ProcessIdentity
+from supervisor.machine import processes
+from supervisor.machine.jsonfile import read_json, write_json_atomic
 
 SCHEMA_VERSION = 1
 STATES = ("starting", "active", "warning", "ending")
+MAX_TIME = 1e11  # seconds: anything later is forged or corrupt
+MAX_RECORD_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -63,16 +66,16 @@ class SessionRecord:
                 tty=_typed(data, "tty", str),
                 cwd=_typed(data, "cwd", str),
                 argv=tuple(_typed(data, "argv", list)),
-                started_at=float(_typed(data, "started_at", (int, float))),
-                last_activity_at=float(_typed(data, "last_activity_at", (int, float))),
+                started_at=_moment(data, "started_at"),
+                last_activity_at=_moment(data, "last_activity_at"),
                 idle_limit=_optional_number(data.get("idle_limit")),
                 warn_before=_optional_number(data.get("warn_before")),
-                state=data.get("state") if data.get("state") in STATES else "active",
+                state=str(data["state"]) if data.get("state") in STATES else "active",
                 claude_session_id=data.get("claude_session_id") if isinstance(data.get("claude_session_id"), str)
                 else None,
                 last_activity_mono=_optional_number(data.get("last_activity_mono")),
                 end_reason=data.get("end_reason") if isinstance(data.get("end_reason"), str) else None,
-                extra=data.get("extra") if isinstance(data.get("extra"), dict) else {},
+                extra=dict(data["extra"]) if isinstance(data.get("extra"), dict) else {},
             )
         except (TypeError, ValueError):
             return None
@@ -85,41 +88,35 @@ def _typed(data: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any
     return value
 
 
+def _moment(data: dict[str, Any], key: str) -> float:
+    """A wall-clock time: finite, after 1970 and before the year 5000 (a forged 1e308 is refused)."""
+    value = float(_typed(data, key, (int, float)))
+    if not 0 <= value < MAX_TIME:
+        raise ValueError(key)
+    return value
+
+
 def _optional_number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) and value > 0 else None
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        return None
+    return float(value) if 0 < value < MAX_TIME else None
 
 
 def write_record(path: Path, record: SessionRecord) -> None:
-    """Write-and-rename, so a reader sees the old record or the new one, never half of one."""
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(temp)  # left by an earlier csup with our pid that died mid-write
-    fd = open_private(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
-    try:
-        payload = json.dumps(record.to_json(), separators=(",", ":")).encode()
-        view = memoryview(payload)
-        while view:
-            view = view[os.write(fd, view):]
-    finally:
-        os.close(fd)
-    os.replace(temp, path)
+    write_json_atomic(path, record.to_json())
 
 
 def read_record(path: Path) -> SessionRecord | None:
     """The record as written, or None when there is none or it is unreadable; staleness is the caller's test."""
-    try:
-        fd = open_private(path, os.O_RDONLY)
-    except (OSError, UnsafePath):  # absent, or planted (a symlink, another user's): never trusted, never followed
+    return SessionRecord.from_json(read_json(path, limit=MAX_RECORD_BYTES, private=True))
+
+
+def live_record(path: Path) -> SessionRecord | None:
+    """The record, if the csup that wrote it (pid and start time) still runs; a stale one is ignored."""
+    record = read_record(path)
+    if record is None or not processes.is_running(record.csup):
         return None
-    try:
-        with os.fdopen(fd, "rb") as handle:
-            raw = handle.read(1 << 20)
-    except OSError:
-        return None
-    try:
-        return SessionRecord.from_json(json.loads(raw))
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return None
+    return record
 
 
 def remove_record(path: Path, session_id: str) -> None:

@@ -10,10 +10,11 @@ import termios
 import tty
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 # Errors that mean the terminal is gone (hang-up) or was never one: restoring it is then moot, not a failure.
 TERMINAL_GONE = frozenset({errno.EIO, errno.ENOTTY, errno.EBADF, errno.ENXIO, errno.EINVAL})
-TermAttrs = list[object]
+TermAttrs = list[Any]  # termios's attribute list: flags, speeds and the control characters
 
 
 def get_attrs(fd: int) -> TermAttrs | None:

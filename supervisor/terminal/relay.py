@@ -39,7 +39,7 @@ HANDLED_SIGNALS = (
 PR_SET_PDEATHSIG = 1
 
 
-class Controller(Protocol):
+class RelayListener(Protocol):
     """What the relay reports to, and asks for its next deadline (the idle clock, the shutdown plan)."""
 
     def deadline(self, now: float) -> float | None: ...
@@ -100,12 +100,12 @@ class Terminal:
 
 
 class PtyRelay:
-    def __init__(self, child: Child, terminal: Terminal, controller: Controller,
+    def __init__(self, child: Child, terminal: Terminal, listener: RelayListener,
                  clock: Callable[[], float] = time.monotonic, saved_attrs: rawmode.TermAttrs | None = None,
                  on_modes: Callable[[bytes], None] | None = None) -> None:
         self.child = child
         self.terminal = terminal
-        self.controller = controller
+        self.listener = listener
         self.clock = clock
         self.saved_attrs = saved_attrs  # the user's own terminal attributes, put back while suspended
         self.journal = ModeJournal()
@@ -125,7 +125,7 @@ class PtyRelay:
         self._abandoned = False
         self._injections = bytearray()
 
-    # --- what the controller may do -------------------------------------------------------------------------
+    # --- what the listener may do - -------------------------------------------------------------------------
 
     @property
     def child_exited(self) -> bool:
@@ -194,7 +194,7 @@ class PtyRelay:
     def run(self) -> int:
         with _signal_wakeup() as wake_fd:
             self._reap()  # a child that died before the handlers were in place sent its SIGCHLD to nobody
-            master, in_fd, controller = self.child.master_fd, self.terminal.in_fd, self.controller
+            master, in_fd, listener = self.child.master_fd, self.terminal.in_fd, self.listener
             now = self.clock()
             while not self._finished():
                 # The hot path (every keystroke, every burst of output) does one select, one clock read, and a
@@ -216,13 +216,13 @@ class PtyRelay:
                     self._flush_to_child()
                 if self._suspend_watch_until is not None:
                     self._check_suspend_watch(now)
-                controller.on_wake(now)
+                listener.on_wake(now)
                 if self._injections:
                     self._flush_injections(now)
         return self.exit_code()
 
     def _timeout(self, now: float) -> float | None:
-        deadline = self.controller.deadline(now)
+        deadline = self.listener.deadline(now)
         if self._suspend_watch_until is None and self._exited_at is None and not self._injections:
             return None if deadline is None else max(0.0, deadline - now)
         deadlines = [] if deadline is None else [deadline]
@@ -278,7 +278,7 @@ class PtyRelay:
         if journal.version != self._modes_seen and self._on_modes is not None:
             self._modes_seen = journal.version
             self._on_modes(journal.undo())
-        self.controller.on_output(last, now)
+        self.listener.on_output(last, now)
 
     def _pump_input(self, now: float) -> None:
         try:
@@ -293,7 +293,7 @@ class PtyRelay:
         if not data:
             self._end_of_input()
             return
-        self.controller.on_input(data, now)
+        self.listener.on_input(data, now)
         self._to_child += data
         self._flush_to_child()
         if CTRL_Z in data and self.terminal.tty_fd is not None and self._child_reads_raw():
@@ -317,18 +317,18 @@ class PtyRelay:
         """stdin reached its end (a pipe): tell a CLI reading lines, as a terminal's Ctrl-D would."""
         self._input_open = False
         attrs = rawmode.get_attrs(self.child.master_fd)
-        if attrs is not None and attrs[3] & termios.ICANON:  # type: ignore[operator]
-            self.send_to_child(bytes(attrs[6][termios.VEOF]))  # type: ignore[index, call-overload]
+        if attrs is not None and attrs[3] & termios.ICANON:
+            self.send_to_child(bytes(attrs[6][termios.VEOF]))
 
     def _lose_terminal(self) -> None:
         if self.terminal_gone:
             return
         self.terminal_gone = True
-        self.controller.on_signal(signal.SIGHUP, self.clock())
+        self.listener.on_signal(signal.SIGHUP, self.clock())
 
     def _child_reads_raw(self) -> bool:
         attrs = rawmode.get_attrs(self.child.master_fd)
-        return attrs is not None and not attrs[3] & termios.ISIG  # type: ignore[operator]
+        return attrs is not None and not attrs[3] & termios.ISIG
 
     # --- signals and job control --------------------------------------------------------------------------
 
@@ -338,7 +338,7 @@ class PtyRelay:
                 self._reap()
             elif signum == signal.SIGWINCH:
                 self._sync_size()
-                self.controller.on_resize(now)
+                self.listener.on_resize(now)
             elif signum == signal.SIGTSTP:
                 self._suspend()
             elif signum == signal.SIGCONT:
@@ -346,7 +346,7 @@ class PtyRelay:
             elif signum in FORWARDED_SIGNALS:
                 self.signal_child(signum, group=True)
             else:
-                self.controller.on_signal(signum, now)
+                self.listener.on_signal(signum, now)
 
     def _reap(self) -> None:
         if self.child_exited:
@@ -373,7 +373,7 @@ class PtyRelay:
         if self._suspend_watch_until is None:
             return
         attrs = rawmode.get_attrs(self.child.master_fd)
-        if attrs is not None and attrs[3] & termios.ICANON:  # type: ignore[operator]
+        if attrs is not None and attrs[3] & termios.ICANON:
             # The CLI handed the terminal back and sent itself SIGTSTP, which the kernel discards for a process
             # group with no parent in its session: suspend on its behalf, as a shell would — once what it
             # printed on its way out ("suspended, run fg") has settled and reached the screen.

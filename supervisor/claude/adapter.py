@@ -1,0 +1,64 @@
+"""The one interface between csup and the program it supervises: what the flows may ask of a CLI (is this
+invocation a session, which conversation will it open, what is it doing now, how is it resumed, which processes
+are its sessions). Claude Code answers in claude_code.py, any other program in generic.py; choose.py picks
+one. Pure: values and the Protocol."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from supervisor.core.identity import ProcessView
+
+
+@dataclass(frozen=True)
+class CliStatus:
+    """What the CLI publishes about itself (Claude Code's live-session registry)."""
+
+    status: str  # idle, busy, waiting, …
+    changed_wall: float | None = None  # wall-clock seconds of the last status change, when known
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """A conversation the CLI can reopen: its id and the directory it belongs to."""
+
+    id: str
+    cwd: str
+
+
+class CliAdapter(Protocol):
+    """What csup asks of the supervised CLI. A second CLI besides Claude Code is one new module with this shape."""
+
+    path: str  # the executable ("" when only the census and registry are needed)
+
+    def is_session(self, args: Sequence[str]) -> bool:
+        """Whether `args` start an interactive session (not `-p`, `--version`, a subcommand…)."""
+
+    def prepare(self, args: Sequence[str]) -> tuple[list[str], str | None]:
+        """The arguments for a new session and the id of the conversation it will open, when knowable."""
+
+    def chooses_conversation(self, args: Sequence[str]) -> bool:
+        """Whether the user already named the conversation to open."""
+
+    def live_state(self, pid: int) -> CliStatus | None:
+        """What the CLI process `pid` says it is doing, when it says."""
+
+    def conversation_of(self, pid: int) -> Conversation | None:
+        """The conversation the running CLI process `pid` has open, when it says."""
+
+    def can_resume(self, conversation: Conversation) -> bool:
+        """Whether the conversation was saved (so resuming it works)."""
+
+    def resume_args(self, conversation_id: str) -> list[str]:
+        """Arguments that reopen a conversation."""
+
+    def resume_command(self, conversation_id: str | None) -> str:
+        """The command a person types to reopen it (or the newest one, without an id)."""
+
+    def is_session_process(self, view: ProcessView) -> bool:
+        """Whether a process is one of this CLI's interactive sessions."""
+
+    def process_hints(self) -> tuple[bytes, ...]:
+        """Substrings every such process's command line holds: a cheap filter before a process is read further."""

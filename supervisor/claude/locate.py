@@ -1,0 +1,89 @@
+"""Finding the real CLI: the path given (flag or config), else `claude` on PATH — never csup itself, whether
+through its console script, a shim that calls `csup run`, or an alias. Reads the filesystem, runs nothing."""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections.abc import Collection, Mapping
+
+from supervisor.claude.claude_code import NAME
+from supervisor.core.errors import CliNotExecutable, CliNotFound
+
+INSTALL_HINT = "install it: npm install -g @anthropic-ai/claude-code (or name it: csup run --claude PATH)"
+# Markers of csup's own launchers: the console script pip writes, and a shim that calls `csup run`.
+_CSUP_MARKERS = (re.compile(rb"from supervisor(?:\.\w+)+ import main|-m supervisor\b"), re.compile(rb"\bcsup\s+run\b"))
+_SHIM_SIZE_LIMIT = 64 * 1024
+
+
+def find_program(explicit: str, environ: Mapping[str, str], self_paths: Collection[str]) -> str:
+    """`explicit` (flag or config) when given, else the first `claude` on PATH that is not csup."""
+    if explicit:
+        path = _expand(explicit, environ)
+        if os.sep not in explicit:
+            found = _search_path(explicit, environ, self_paths)
+            if found is None:
+                raise CliNotFound(f"{explicit!r} not found on PATH ({_path_summary(environ)})", hint=INSTALL_HINT)
+            path = found
+        _check_runnable(path)
+        if _is_csup(path, self_paths):
+            raise CliNotExecutable(f"{path} is csup itself, not the CLI", hint="name the real CLI: --claude PATH")
+        return path
+    found = _search_path(NAME, environ, self_paths)
+    if found is None:
+        raise CliNotFound(f"the real `claude` CLI is not on PATH (searched: {_path_summary(environ)})",
+                          hint=INSTALL_HINT)
+    return found
+
+
+def _expand(path: str, environ: Mapping[str, str]) -> str:
+    home = environ.get("HOME")
+    if path.startswith("~") and home:
+        path = home + path[1:]
+    return os.path.abspath(path)
+
+
+def _search_path(name: str, environ: Mapping[str, str], self_paths: Collection[str]) -> str | None:
+    for directory in environ.get("PATH", os.defpath).split(os.pathsep):
+        candidate = os.path.join(directory or ".", name)
+        try:
+            info = os.stat(candidate)
+        except OSError:
+            continue
+        if stat.S_ISREG(info.st_mode) and os.access(candidate, os.X_OK) and not _is_csup(candidate, self_paths):
+            return os.path.abspath(candidate)
+    return None
+
+
+def _path_summary(environ: Mapping[str, str]) -> str:
+    entries = [entry for entry in environ.get("PATH", os.defpath).split(os.pathsep) if entry]
+    return ":".join(entries) if entries else "PATH is empty"
+
+
+def _check_runnable(path: str) -> None:
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise CliNotFound(f"{path} does not exist", hint=INSTALL_HINT) from None
+    except OSError as err:
+        raise CliNotExecutable(f"cannot use {path}: {err.strerror}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise CliNotExecutable(f"{path} is a directory, not the CLI", hint="name the executable: --claude PATH")
+    if not os.access(path, os.X_OK):
+        raise CliNotExecutable(f"{path} is not executable", hint=f"chmod +x {path}, or name another: --claude PATH")
+
+
+def _is_csup(path: str, self_paths: Collection[str]) -> bool:
+    """An alias, a shim or the console script that would make csup run csup."""
+    real = os.path.realpath(path)
+    if real in {os.path.realpath(p) for p in self_paths}:
+        return True
+    try:
+        if os.path.getsize(real) > _SHIM_SIZE_LIMIT:
+            return False
+        with open(real, "rb") as handle:
+            head = handle.read(_SHIM_SIZE_LIMIT)
+    except OSError:
+        return False
+    return head.startswith(b"#!") and any(marker.search(head) for marker in _CSUP_MARKERS)

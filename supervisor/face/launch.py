@@ -1,0 +1,27 @@
+"""Starting a session from the face (the fast path and `csup run|takeover`): the settings, the paths, the
+reporter, then the run flow; exits with the session's status."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, NoReturn
+
+from supervisor.face.terminal_reporter import TerminalReporter
+
+
+def start(claude_args: tuple[str, ...], flags: dict[str, Any], **request: Any) -> NoReturn:
+    from supervisor.flows.run import RunRequest
+    from supervisor.flows.run import run as run_session
+    from supervisor.machine.config_file import load_settings
+    from supervisor.machine.paths import default_paths
+
+    paths = default_paths(os.environ)
+    settings = load_settings(paths.config_file, os.environ, flags)
+    try:
+        code = run_session(RunRequest(claude_args=claude_args, self_paths=(sys.argv[0],), **request), settings,
+                           paths, os.environ, TerminalReporter())
+    except KeyboardInterrupt:  # Ctrl-C while waiting in line or taking over: nothing was started
+        sys.stderr.write("\ncsup: interrupted; nothing was started.\n")
+        code = 130
+    sys.exit(code)

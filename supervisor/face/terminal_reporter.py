@@ -1,0 +1,58 @@
+"""The face's side of the flows' Reporter port: the live line on stderr (rewritten in place on a terminal),
+takeover notes, the session's last line, [y/N] questions and the words of notifications."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from supervisor.core.session_policy import Notice
+from supervisor.face import text
+from supervisor.flows.reporting import Escalation, ResumeDecision, SessionEnd, UnmanagedSession, WaitProgress
+
+
+class TerminalReporter:
+    def waiting(self, progress: WaitProgress) -> None:
+        live_line(text.waiting_line(progress, time.time()))
+
+    def escalation(self, step: Escalation) -> None:
+        live_line(text.ESCALATION_LINES[step])
+
+    def done_waiting(self) -> None:
+        live_line("")
+
+    def resume_decision(self, decision: ResumeDecision) -> None:
+        sys.stderr.write(text.resume_note(decision) + "\n")
+
+    def session_ended(self, end: SessionEnd) -> None:
+        words = text.session_end_text(end)
+        if words:
+            sys.stderr.write(words)
+            sys.stderr.flush()
+
+    def notice(self, notice: Notice) -> tuple[str, str]:
+        return text.notice_text(notice)
+
+    def countdown_title(self, left: float) -> str:
+        return text.countdown_title(left)
+
+    def confirm_end(self, sessions: list[UnmanagedSession]) -> bool:
+        return confirm(text.confirm_question(sessions, time.time()))
+
+
+def live_line(line: str) -> None:
+    """One live line on a terminal (rewritten in place); nothing when stderr is not a terminal."""
+    if sys.stderr.isatty():
+        import shutil
+
+        sys.stderr.write("\r\x1b[K" + line[: shutil.get_terminal_size((80, 24)).columns - 1])
+        sys.stderr.flush()
+
+
+def confirm(question: str) -> bool:
+    """A [y/N] question on the terminal; no terminal means no."""
+    if not sys.stdin.isatty():
+        return False
+    import click
+
+    return bool(click.confirm(question, default=False, err=True))

@@ -1,0 +1,48 @@
+"""Why a session was not started, as errors that carry the facts (who holds it, what runs outside csup); the
+face's error boundary words them. Pure."""
+
+from __future__ import annotations
+
+from supervisor.core.errors import SessionBusy
+from supervisor.flows.reporting import UnmanagedSession
+from supervisor.machine.record import SessionRecord
+
+
+class SessionHeld(SessionBusy):
+    """Another csup holds the session (holder None: it is just starting, or its record is unreadable)."""
+
+    def __init__(self, holder: SessionRecord | None) -> None:
+        super().__init__("a claude session is already running")
+        self.holder = holder
+
+
+class LineAhead(SessionBusy):
+    """Someone is taking over or waiting, and goes first."""
+
+    def __init__(self, holder: SessionRecord | None) -> None:
+        super().__init__("another terminal is taking over or waiting for the session")
+        self.holder = holder
+
+
+class TakeoverLost(SessionBusy):
+    """A racing takeover got the session first."""
+
+    def __init__(self, holder: SessionRecord) -> None:
+        super().__init__("another takeover got the session first")
+        self.holder = holder
+
+
+class GaveUpWaiting(SessionBusy):
+    def __init__(self, patience: float) -> None:
+        super().__init__("gave up waiting")
+        self.patience = patience
+
+
+class UnmanagedRunning(SessionBusy):
+    """Claude sessions run outside csup; `left_running` names the command that would end them, when the user
+    declined to."""
+
+    def __init__(self, sessions: list[UnmanagedSession], left_running: str | None = None) -> None:
+        super().__init__(f"{len(sessions)} claude session(s) running outside csup")
+        self.sessions = sessions
+        self.left_running = left_running
