@@ -196,8 +196,7 @@ class SessionPolicy:
 
     def _activity(self, at: float) -> None:
         # The hot path (every keystroke and output burst): a few assignments and comparisons.
-        if at > self.clock.last_activity:
-            self.clock.last_activity = at
+        self.clock.touch(at)
         self._probe = None
         self._waiting_noticed = False
         if self.warning_since is not None and self.clock.phase(at) == "active":

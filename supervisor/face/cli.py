@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from supervisor import __version__
+from supervisor.face.shellinit import SHELLS
 
 if TYPE_CHECKING:
     from supervisor.claude.adapter import CliAdapter
@@ -183,7 +184,7 @@ def doctor(as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+@click.argument("shell", type=click.Choice(SHELLS))
 def init(shell: str) -> None:
     """Print the shell integration: the `claude` alias and completion for csup.
 

@@ -13,7 +13,7 @@ from supervisor.core.identity import ProcessIdentity, ProcessView
 from supervisor.flows.reporting import UnmanagedSession
 from supervisor.machine import processes
 from supervisor.machine.paths import Paths
-from supervisor.machine.record import SessionRecord, read_record
+from supervisor.machine.record import SessionRecord, is_live, read_record
 
 SCHEMA_VERSION = 1
 
@@ -54,7 +54,7 @@ class StatusReport:
 def gather(paths: Paths, census: CliAdapter) -> StatusReport:
     now, now_mono = time.time(), time.monotonic()
     record = read_record(paths.record_file)
-    live = record if record is not None and processes.is_running(record.csup) else None
+    live = record if record is not None and is_live(record) else None
     session = _managed(live, now, now_mono) if live else None
     stale_cli = record.cli if record is not None and live is None else None
     managed = {live.cli.pid} if live is not None and live.cli is not None else set()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,6 @@ class SessionRecord:
     claude_session_id: str | None = None
     last_activity_mono: float | None = None  # the machine-wide monotonic clock: idle time without sleep
     end_reason: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def with_changes(self, **changes: Any) -> SessionRecord:
         return replace(self, **changes)
@@ -75,7 +74,6 @@ class SessionRecord:
                 else None,
                 last_activity_mono=_optional_number(data.get("last_activity_mono")),
                 end_reason=data.get("end_reason") if isinstance(data.get("end_reason"), str) else None,
-                extra=dict(data["extra"]) if isinstance(data.get("extra"), dict) else {},
             )
         except (TypeError, ValueError):
             return None
@@ -111,12 +109,15 @@ def read_record(path: Path) -> SessionRecord | None:
     return SessionRecord.from_json(read_json(path, limit=MAX_RECORD_BYTES, private=True))
 
 
+def is_live(record: SessionRecord) -> bool:
+    """A record is trusted only while the csup that wrote it (pid and start time) still runs."""
+    return processes.is_running(record.csup)
+
+
 def live_record(path: Path) -> SessionRecord | None:
-    """The record, if the csup that wrote it (pid and start time) still runs; a stale one is ignored."""
+    """The record, if it is live; a stale one is ignored."""
     record = read_record(path)
-    if record is None or not processes.is_running(record.csup):
-        return None
-    return record
+    return record if record is not None and is_live(record) else None
 
 
 def remove_record(path: Path, session_id: str) -> None:
