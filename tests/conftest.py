@@ -4,6 +4,7 @@ Every process a test starts is killed, with its whole tree, at teardown."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import stat
@@ -86,8 +87,33 @@ class Env:
     def track(self, pid: int) -> None:
         self.pids.append(pid)
 
+    def background(self, *args: str, program: Path | None = None) -> str:
+        """A background session of the stand-in's daemon model (`claude --bg`), started without csup; its
+        short id. csup is told where the CLI is (CSUP_CLAUDE): it ends such sessions with `claude stop`."""
+        import subprocess
+
+        self.vars["CSUP_CLAUDE"] = str(program or self.program())
+        result = subprocess.run([str(program or self.program()), "--bg", *args], env=self.vars, cwd=str(self.root),
+                                capture_output=True, text=True, timeout=DEADLINE, check=True)
+        return result.stdout.split("·")[1].strip()
+
+    def background_registry(self) -> list[dict[str, object]]:
+        """The live background entries of Claude Code's registry in this test's HOME."""
+        found = []
+        for path in (self.home / ".claude" / "sessions").glob("*.json"):
+            try:
+                data = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            if data.get("kind") == "bg" and alive(int(data["pid"])):
+                found.append(data)
+        return found
+
     def cleanup(self) -> None:
         victims: list[psutil.Process] = []
+        for host in (self.home / ".claude" / "jobs").glob("*/host.pid"):
+            with contextlib.suppress(OSError, ValueError):
+                victims += _tree(int(host.read_text()))
         for child in self.spawned:
             if child.pid is not None:
                 victims += _tree(child.pid)

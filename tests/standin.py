@@ -19,7 +19,11 @@ lines (ended by Enter, i.e. `\\r` in raw mode):
   connect PORT N   opens N TCP connections to 127.0.0.1:PORT and keeps them
   size             prints its window size
   out HEX          prints `OUT <length>` and then exactly those bytes, raw
-  Ctrl-Z (0x1a)    like Claude Code: cooked mode, SIGTCSTP to its own group, waits for SIGCONT
+  background       like `/background`: starts a background session (standin_bg.py) and exits 0
+  Ctrl-Z (0x1a)    like Claude Code: cooked mode, SIGTCSTP to its own group, waits for SIGCONT; under
+                   `attach` it detaches instead (exit 0)
+
+`--bg`, `stop SHORT` and the daemon's processes are modelled in standin_bg.py.
 
 Flags: --ignore-term (SIGTERM is reported, not obeyed), --ignore-hup, --survive-hangup, --exit-on-term N,
 and Claude Code's `--session-id ID` / `--resume ID`, which it records and uses for its registry and transcript files.
@@ -122,6 +126,11 @@ connections: list[socket.socket] = []  # kept open, as a session keeps its API c
 
 
 def main() -> int:
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import standin_bg
+
+    if standin_bg.handles(args):
+        return standin_bg.main(args)
     if not os.isatty(1):
         print(f"not-a-tty pid={os.getpid()} args={json.dumps(args)} csup_session={os.environ.get('CSUP_SESSION')}")
         return 0
@@ -134,6 +143,8 @@ def main() -> int:
     if SESSION_ID and option("--session-id") is None and option("--resume") is not None:
         say(f"resumed {SESSION_ID}")
     write_registry("idle")
+    if args[:1] == ["attach"]:
+        say(f"attached {args[1] if len(args) > 1 else '?'}")
     say(f"ready pid={os.getpid()} size={size()} args={json.dumps(args)} ppid={os.getppid()} "
         f"csup_session={os.environ.get('CSUP_SESSION')}")
     line = b""
@@ -152,6 +163,10 @@ def main() -> int:
             break
         for byte in chunk:
             char = bytes([byte])
+            if char == b"\x1a" and raw and args[:1] == ["attach"]:
+                say("detached")  # Claude Code's attach: Ctrl+Z detaches, the session stays in the background
+                cleanup()
+                return 0
             if char == b"\x1a" and raw:
                 suspend()
                 continue
@@ -254,6 +269,12 @@ def command(text: str) -> None:
     elif verb == "status":
         write_registry(rest)
         say(f"status {rest}")
+    elif verb == "background":  # `/background`: the conversation moves to a new background session
+        import standin_bg
+
+        standin_bg.launch(["--bg"])
+        cleanup()
+        os._exit(0)
     elif verb == "transcript":
         say(f"transcript {transcript()}")
     else:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from supervisor.core.identity import ProcessView
 
@@ -26,6 +26,28 @@ class Conversation:
 
     id: str
     cwd: str
+
+
+@dataclass(frozen=True)
+class LiveSession:
+    """A session the CLI's own registry lists: interactive (in a terminal) or background (in its daemon)."""
+
+    pid: int
+    conversation: Conversation
+    kind: Literal["interactive", "background"]
+    short: str = ""  # a background session's id in the daemon (what `claude attach|stop` take)
+    name: str = ""
+    status: str = "unknown"  # the CLI's own: idle, busy, waiting…
+    state: str = ""  # a background job's state: working, blocked, running…
+    needs: str = ""  # what it waits for, in the CLI's words ("send a prompt to start")
+    last_activity: float | None = None  # wall-clock seconds
+    started_at: float | None = None  # wall-clock seconds
+    attached: int = 0  # terminals attached to it (`claude attach`)
+
+    def idle_for(self, now: float) -> float | None:
+        if self.status == "busy":
+            return 0.0
+        return None if self.last_activity is None else max(0.0, now - self.last_activity)
 
 
 class CliAdapter(Protocol):
@@ -62,3 +84,21 @@ class CliAdapter(Protocol):
 
     def process_hints(self) -> tuple[bytes, ...]:
         """Substrings every such process's command line holds: a cheap filter before a process is read further."""
+
+    def live_sessions(self) -> list[LiveSession]:
+        """Every live session the CLI's own registry lists (interactive and background)."""
+
+    def end_background(self, session: LiveSession, wait: float) -> bool:
+        """End a background session the way its daemon expects (never a signal); True once it is gone."""
+
+    def attach_args(self, session: LiveSession) -> list[str]:
+        """Arguments that bring a background session into this terminal, live."""
+
+    def bring_back_command(self, session: LiveSession) -> str:
+        """The command a person types to bring a background session back."""
+
+    def starts_background(self, args: Sequence[str]) -> bool:
+        """Whether `args` start a new session in the background (it leaves at once, the session stays)."""
+
+    def foreground_target(self, args: Sequence[str]) -> str | None:
+        """The background session `args` bring into this terminal (an attach, or a resume of a live one)."""

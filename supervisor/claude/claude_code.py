@@ -6,20 +6,28 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
+from typing import Literal
 
-from supervisor.claude.adapter import CliStatus, Conversation
+from supervisor.claude import registry
+from supervisor.claude.adapter import CliStatus, Conversation, LiveSession
+from supervisor.claude.locate import NAME, find_program
 from supervisor.core.identity import ProcessView
 from supervisor.core.settings import Settings
 from supervisor.machine.jsonfile import read_json
 
-NAME = "claude"
 # Claude Code's own subcommands: invocations that are not sessions and go straight to the CLI (CLAUDE_CLI.md).
+# `attach` is not among them: it brings a background session into the terminal, and csup supervises that.
 SUBCOMMANDS = (
-    "agents", "attach", "auth", "config", "daemon", "doctor", "install", "kill", "logs", "mcp",
+    "agents", "auth", "config", "daemon", "doctor", "install", "kill", "logs", "mcp",
     "migrate-installer", "plugin", "purge", "respawn", "rm", "setup-token", "stop", "update",
 )
+# The daemon's own processes (CLAUDE_BG.md): its pty hosts and pre-started spares are not sessions by their
+# command line; a claimed spare that became one is found through the registry instead.
+_DAEMON_PARTS = frozenset({"bg-pty-host", "bg-spare", "daemon"})
+_CLIENTS = frozenset({"attach", "agents", "logs"})  # they show a background session; they are not one
+
 _NON_SESSION_FLAGS = frozenset({"-p", "--print", "-v", "--version", "-h", "--help"})
 _SESSION_CHOICE_FLAGS = ("--session-id", "--resume", "-r", "--continue", "-c")
 _INTERPRETERS = frozenset({"node", "nodejs", "bun", "deno", "python", "python3"})
@@ -96,9 +104,14 @@ def registry_status(entry: Mapping[str, object]) -> CliStatus:
 class ClaudeCode:
     """The adapter for Claude Code (see adapter.CliAdapter for what each method answers)."""
 
-    def __init__(self, path: str, settings: Settings, environ: Mapping[str, str]) -> None:
+    def __init__(self, path: str, settings: Settings, environ: Mapping[str, str],
+                 entries: Callable[[], list[registry.RegistryEntry]] | None = None) -> None:
         self.path = path
         self._environ = environ
+        self._explicit = settings.claude
+        self._dirs = registry.config_dirs(environ, settings.claude_config_dirs)
+        # The registry as the census sees it; tests hand in their own.
+        self._entries = entries or (lambda: registry.live_entries(self._dirs))
         self._names = frozenset(settings.claude_names or (NAME,))
         self._subcommands = frozenset(settings.passthrough_commands or SUBCOMMANDS)
 
@@ -106,6 +119,8 @@ class ClaudeCode:
         return is_session_invocation(args, self._subcommands)
 
     def prepare(self, args: Sequence[str]) -> tuple[list[str], str | None]:
+        if args[:1] == ["attach"]:
+            return list(args), None  # the background session keeps its own conversation
         if chooses_session(args):
             return list(args), session_id_from_args(args)
         # Knowing the conversation's id up front is what lets csup print the exact resume command.
@@ -138,6 +153,68 @@ class ClaudeCode:
         return (*(name.encode(errors="surrogateescape") for name in self._names), _VERSIONS_DIR.encode(),
                 b"claude-code")
 
+    # --- every session the registry knows, background ones above all ---------------------------------------
+
+    def live_sessions(self) -> list[LiveSession]:
+        found = []
+        for entry in self._entries():
+            kind: Literal["interactive", "background"] = "background" if entry.is_background else "interactive"
+            job = registry.job_state(entry) if entry.is_background else registry.JobState()
+            moments = [t for t in (entry.status_since, job.updated_at, entry.started_at) if t is not None]
+            found.append(LiveSession(
+                pid=entry.pid, conversation=Conversation(entry.session_id, entry.cwd), kind=kind,
+                short=entry.job, name=entry.name, status=entry.status, state=job.state, needs=job.needs,
+                last_activity=max(moments) if moments else None, started_at=entry.started_at,
+                attached=registry.attached_clients(entry.config_dir, entry.job, entry.name) if entry.job else 0))
+        return found
+
+    def end_background(self, session: LiveSession, wait: float) -> bool:
+        """`claude stop <short>`: the daemon SIGTERMs the session's process groups and keeps the conversation.
+        A signal from csup would look like a crash, and the daemon would start the session again."""
+        import subprocess
+        import time
+
+        entry = self._entry_of(session)
+        env = {key: value for key, value in self._environ.items() if key != "CLAUDE_CODE_DISABLE_AGENT_VIEW"}
+        if entry is not None:
+            env["CLAUDE_CONFIG_DIR"] = str(entry.config_dir)
+        try:
+            subprocess.run([self._program(), "stop", session.short], env=env, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=wait, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+        deadline = time.monotonic() + wait
+        while self._entry_of(session) is not None:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.1)
+        return True
+
+    def _entry_of(self, session: LiveSession) -> registry.RegistryEntry | None:
+        return next((e for e in self._entries() if e.pid == session.pid
+                     and e.session_id == session.conversation.id), None)
+
+    def _program(self) -> str:
+        return self.path or find_program(self._explicit, self._environ, ())
+
+    def attach_args(self, session: LiveSession) -> list[str]:
+        return ["attach", session.short]
+
+    def bring_back_command(self, session: LiveSession) -> str:
+        return f"{NAME} attach {session.short}"
+
+    def starts_background(self, args: Sequence[str]) -> bool:
+        return "--bg" in args or "--background" in args
+
+    def foreground_target(self, args: Sequence[str]) -> str | None:
+        if len(args) >= 2 and args[0] == "attach":
+            return args[1]
+        resumed = session_id_from_args(args)
+        if resumed is not None and any(s.kind == "background" and s.conversation.id == resumed
+                                       for s in self.live_sessions()):
+            return resumed  # Claude Code turns `--resume` of a live background session into an attach
+        return None
+
     def is_session_process(self, view: ProcessView) -> bool:
         """Recognised by command line and executable path, never by process name alone (the native binary often
         shows its version string as its name), and only when its arguments make it a session."""
@@ -153,10 +230,12 @@ class ClaudeCode:
             index, path = script
             if not (os.path.basename(path) in self._names or path.endswith("claude-code/cli.js")):
                 return False
-            return self.is_session(rest[index + 1:])
-        if not (first in self._names or _VERSIONS_DIR in args[0]
-                or (view.exe and (os.path.basename(view.exe) in self._names or _VERSIONS_DIR in view.exe))):
+            rest = rest[index + 1:]
+        elif not (first in self._names or _VERSIONS_DIR in args[0]
+                  or (view.exe and (os.path.basename(view.exe) in self._names or _VERSIONS_DIR in view.exe))):
             return False
+        if rest[:1] and (rest[0] in _DAEMON_PARTS or rest[0] in _CLIENTS):
+            return False  # the daemon, its pty hosts and spares, and clients that show a session
         return self.is_session(rest)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from supervisor.claude.adapter import CliStatus, Conversation
+from supervisor.claude.adapter import CliStatus, Conversation, LiveSession
 from supervisor.core.identity import ProcessView
 from supervisor.core.settings import Settings
 
@@ -42,6 +42,24 @@ class GenericCli:
 
     def process_hints(self) -> tuple[bytes, ...]:
         return ()
+
+    def live_sessions(self) -> list[LiveSession]:
+        return []
+
+    def end_background(self, session: LiveSession, wait: float) -> bool:
+        return False
+
+    def attach_args(self, session: LiveSession) -> list[str]:
+        return []
+
+    def bring_back_command(self, session: LiveSession) -> str:
+        return ""
+
+    def starts_background(self, args: Sequence[str]) -> bool:
+        return False
+
+    def foreground_target(self, args: Sequence[str]) -> str | None:
+        return None
 
     def is_session_process(self, view: ProcessView) -> bool:
         return False  # the census counts Claude sessions; it asks Claude Code's adapter, whatever runs here

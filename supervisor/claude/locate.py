@@ -8,9 +8,9 @@ import re
 import stat
 from collections.abc import Collection, Mapping
 
-from supervisor.claude.claude_code import NAME
 from supervisor.core.errors import CliNotExecutable, CliNotFound
 
+NAME = "claude"
 INSTALL_HINT = "install it: npm install -g @anthropic-ai/claude-code (or name it: csup run --claude PATH)"
 # Markers of csup's own launchers: the console script pip writes, and a shim that calls `csup run`.
 _CSUP_MARKERS = (re.compile(rb"from supervisor(?:\.\w+)+ import main|-m supervisor\b"), re.compile(rb"\bcsup\s+run\b"))

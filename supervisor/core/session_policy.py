@@ -69,6 +69,8 @@ class Actions:
     countdown_title: Callable[[float], str] = lambda left: f"{left:.0f}s"  # the face words it
     find_strays: Callable[[], list[ProcessIdentity]] = list
     publish: Callable[[Published], None] = _nothing
+    # Background sessions idle past their limit are ended; returns when to look again (None: never).
+    sweep_background: Callable[[float], float | None] = lambda now: None
     event: Callable[..., None] = _nothing
 
 
@@ -112,6 +114,7 @@ class SessionPolicy:
     on_request: Callable[[float], None] | None = None  # SIGUSR1: another terminal asks (stop, takeover)
     stray_every: float | None = None  # how often to look for claude processes started outside csup
     next_stray_check: float | None = None
+    next_sweep: float | None = None  # when to look at background sessions next (their idle limit); None: never
     strays_seen: set[ProcessIdentity] = field(default_factory=set)
     _repaint_until: float = 0.0
     _probe: tuple[float, float] | None = None
@@ -135,7 +138,7 @@ class SessionPolicy:
         if self.shutdown is not None:
             done = self.relay is None or self.relay.child_exited or self.shutdown.past_last_wait(now)
             return None if done else self.shutdown.deadline()
-        due = [self.clock.next_deadline(now), self.next_stray_check]
+        due = [self.clock.next_deadline(now), self.next_stray_check, self.next_sweep]
         if self.warning_since is not None and self.clock.phase(now) == "warning":
             due.append(self._title_at + TITLE_EVERY)
         if self._waiting_noticed and self.rules.waiting_limit is not None:
@@ -155,6 +158,8 @@ class SessionPolicy:
             if self.shutdown is None:
                 self._publish(now)
                 self._check_strays(now)
+                if self.next_sweep is not None and now >= self.next_sweep:
+                    self.next_sweep = self.actions.sweep_background(now)
         self._due_known = False
 
     def on_input(self, data: bytes, now: float) -> None:

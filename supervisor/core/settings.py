@@ -117,6 +117,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("allow_unmanaged", False, _boolean, "Start even while claude processes run outside csup."),
     Setting("claude_names", (), _names,
             "Executable names that identify a claude process (for finding unmanaged sessions); empty: `claude`."),
+    Setting("claude_config_dirs", (), _words,
+            "More Claude Code config dirs to look for sessions in, besides its default ones."),
+    Setting("background_idle_limit", "off", _Duration(True),
+            "End background sessions (claude --bg) idle this long, through Claude Code's daemon; default: idle_limit."),
     Setting("passthrough_commands", (), _words,
             "The CLI's subcommands that are not sessions (run directly, without lock or pty); empty: the CLI's own."),
     Setting("exit_keys", "", _text,
@@ -145,6 +149,8 @@ class Settings:
     claude: str
     allow_unmanaged: bool
     claude_names: tuple[str, ...]
+    claude_config_dirs: tuple[str, ...]
+    background_idle_limit: float | None
     passthrough_commands: tuple[str, ...]
     exit_keys: str
     exit_keys_wait: float
@@ -185,6 +191,9 @@ def resolve(
             continue
         values[key] = _convert(key, raw, where="--" + key.replace("_", "-"))
         sources[key] = "flag"
+    if sources["background_idle_limit"] == "default":  # unless set, background sessions follow idle_limit
+        values["background_idle_limit"] = values["idle_limit"]
+        sources["background_idle_limit"] = "default: idle_limit"
     return Settings(**values, sources=sources)
 
 

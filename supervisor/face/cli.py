@@ -156,7 +156,7 @@ def status(as_json: bool) -> None:
     from supervisor.flows.status import gather
 
     settings, paths = _load()
-    report = gather(paths, _census(settings))
+    report = gather(paths, _census(settings), settings.background_idle_limit)
     _emit(as_json, report.to_json, lambda: render_status(report))
     sys.exit(0 if report.running else 1)
 

@@ -8,7 +8,8 @@ import time
 
 from supervisor.core.session_policy import Notice
 from supervisor.face import text
-from supervisor.flows.reporting import Escalation, ResumeDecision, SessionEnd, UnmanagedSession, WaitProgress
+from supervisor.flows.census import Census
+from supervisor.flows.reporting import Escalation, ResumeDecision, SessionEnd, WaitProgress
 
 
 class TerminalReporter:
@@ -36,8 +37,8 @@ class TerminalReporter:
     def countdown_title(self, left: float) -> str:
         return text.countdown_title(left)
 
-    def confirm_end(self, sessions: list[UnmanagedSession]) -> bool:
-        return confirm(text.confirm_question(sessions, time.time()))
+    def confirm_end(self, found: Census) -> bool:
+        return confirm(text.confirm_question(found, time.time()))
 
 
 def live_line(line: str) -> None:

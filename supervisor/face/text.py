@@ -11,22 +11,24 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from supervisor.claude.adapter import LiveSession
 from supervisor.core.durations import format_duration
 from supervisor.core.errors import CsupError
 from supervisor.core.session_policy import Notice
+from supervisor.flows.census import UnmanagedSession
 from supervisor.flows.refusals import GaveUpWaiting, LineAhead, SessionHeld, TakeoverLost, UnmanagedRunning
 from supervisor.flows.reporting import (
     Escalation,
     ResumeDecision,
     SessionEnd,
     StopOutcome,
-    UnmanagedSession,
     WaitProgress,
 )
 from supervisor.machine.record import SessionRecord
 
 if TYPE_CHECKING:
     from supervisor.core.settings import Settings
+    from supervisor.flows.census import Census
     from supervisor.flows.doctor import Checkup
     from supervisor.flows.status import StatusReport
 
@@ -78,7 +80,7 @@ def error_text(err: CsupError, now: float | None = None) -> str:
         text = (f"csup: gave up waiting after {format_duration(err.patience)}; the session is still running.\n"
                 "  csup takeover      end it and carry the conversation on here")
     elif isinstance(err, UnmanagedRunning):
-        text = refusal_unmanaged(err.sessions, now, err.left_running)
+        text = refusal_unmanaged(err.sessions, err.background, now, err.left_running)
     else:
         text = err.message if err.message.startswith("csup:") or "\n" in err.message else f"csup: {err.message}"
     return f"{text}\n  {err.hint}" if err.hint else text
@@ -107,8 +109,20 @@ def refusal_queued(holder: SessionRecord | None, now: float) -> str:
     return "\n".join((head, "Resolve it with:", *RESOLVE_LINES))
 
 
-def unmanaged_lines(sessions: Sequence[UnmanagedSession], now: float) -> list[str]:
-    lines = [f"csup: {len(sessions)} claude session(s) running outside csup:"]
+def background_line(session: LiveSession, now: float) -> str:
+    """One background session as people recognise it: short id, name, directory, idle time, Claude's state."""
+    idle = session.idle_for(now)
+    state = "/".join(clean(part) for part in (session.status, session.state) if part and part != "unknown")
+    needs = f" — {clean(session.needs)}" if session.needs else ""
+    name = f" «{clean(session.name)}»" if session.name and session.name != session.short else ""
+    attached = f", {session.attached} terminal(s) attached" if session.attached else ""
+    return (f"background {clean(session.short)}{name} in {short_path(session.conversation.cwd)}, "
+            f"idle {'?' if idle is None else format_duration(idle)}{attached}; claude says {state or '?'}{needs}")
+
+
+def unmanaged_lines(sessions: Sequence[UnmanagedSession], background: Sequence[LiveSession], now: float) -> list[str]:
+    lines = [f"csup: {len(sessions) + len(background)} claude session(s) running outside csup:"]
+    lines += [f"  {background_line(session, now)}" for session in background]
     for session in sessions:
         cpu = f", cpu {session.cpu_seconds:.1f}s" if session.cpu_seconds is not None else ""
         up = f", up {format_duration(now - session.started_at)}" if session.started_at is not None else ""
@@ -118,21 +132,26 @@ def unmanaged_lines(sessions: Sequence[UnmanagedSession], now: float) -> list[st
     return lines
 
 
-def refusal_unmanaged(sessions: Sequence[UnmanagedSession], now: float, left_running: str | None = None) -> str:
-    lines = unmanaged_lines(sessions, now)
+def refusal_unmanaged(sessions: Sequence[UnmanagedSession], background: Sequence[LiveSession], now: float,
+                      left_running: str | None = None) -> str:
+    lines = unmanaged_lines(sessions, background, now)
     if left_running is not None:
         return "\n".join([*lines, f"They were left running; to end them: {left_running}"])
-    lines += [
-        "Resolve it with:",
-        "  csup takeover              end them and start here",
-        "  csup run --allow-unmanaged start anyway (two sessions share the machine)",
-    ]
+    lines.append("Resolve it with:")
+    if background and not sessions:
+        lines += [
+            "  csup takeover              bring the background session here, live (claude attach)",
+            "  csup stop --force          end it; its conversation is kept (claude attach ID brings it back)",
+        ]
+    else:
+        lines.append("  csup takeover              end them and start here")
+    lines.append("  csup run --allow-unmanaged start anyway (two sessions share the machine)")
     return "\n".join(lines)
 
 
-def confirm_question(sessions: Sequence[UnmanagedSession], now: float) -> str:
+def confirm_question(found: Census, now: float) -> str:
     """Names every session the answer would end."""
-    return "\n".join(unmanaged_lines(sessions, now)) + "\nEnd them?"
+    return "\n".join(unmanaged_lines(found.unmanaged, found.background, now)) + "\nEnd them?"
 
 
 # --- the live line, takeover notes, the end of a session ------------------------------------------------------
@@ -161,7 +180,10 @@ ESCALATION_LINES: dict[Escalation, str] = {
 
 def resume_note(decision: ResumeDecision) -> str:
     kind = decision.kind
-    if kind == "resumed":
+    if kind == "attached":
+        text = (f"csup: bringing background session {clean(decision.short)} here, live (Ctrl+Z detaches it back"
+                " to the background).")
+    elif kind == "resumed":
         text = f"csup: resuming conversation {decision.conversation_id} in {short_path(decision.cwd or '')}."
     elif kind == "nothing-running":
         text = "csup: no session was running; starting a new one."
@@ -186,13 +208,19 @@ def ended_line(reason: str, resume: str | None) -> str:
 
 def session_end_text(end: SessionEnd) -> str:
     """What csup prints after the CLI is gone ("" when the CLI ended by itself and said its own last word)."""
-    if end.reason is None:
+    if end.reason is None and end.in_background is None:
         return "\r\n" if end.code > 128 and not end.at_line_start else ""
     lead = "" if end.at_line_start else "\n"
+    if end.in_background is not None and end.reason is None:
+        return (f"{lead}csup: the conversation is still running in the background; bring it back: "
+                f"{clean(end.in_background)}\n")
     if end.continued_elsewhere is not None:
         return (f"{lead}csup: session ended: {clean(end.continued_elsewhere)}. The conversation goes on there; "
                 "the resume command above would open it twice.\n")
-    return lead + ended_line(end.reason, end.resume) + "\n"
+    if end.in_background is not None:
+        return (f"{lead}{ended_line(end.reason or 'detached', None)} The conversation is still running in the "
+                f"background; bring it back: {clean(end.in_background)}\n")
+    return lead + ended_line(end.reason or "", end.resume) + "\n"
 
 
 def notice_text(notice: Notice) -> tuple[str, str]:
@@ -218,6 +246,13 @@ def stop_lines(outcome: StopOutcome) -> list[str]:
         lines.append(f"csup: stopped the session (claude pid {holder.cli.pid if holder.cli else '?'}{how}).")
         if outcome.resume:
             lines.append(f"  resume it: cd {short_path(holder.cwd)} && {outcome.resume}")
+    for ended in outcome.background_ended:
+        if ended.gone:
+            lines.append(f"csup: stopped background session {clean(ended.short)} through Claude Code's daemon; "
+                         f"its conversation is kept. Bring it back: {clean(ended.bring_back)}")
+        else:
+            lines.append(f"csup: background session {clean(ended.short)} did not end in time; "
+                         f"see: claude agents")
     if outcome.unmanaged_ended:
         lines.append(f"csup: ended {len(outcome.unmanaged_ended)} claude session(s) outside csup: pid "
                      f"{', '.join(map(str, outcome.unmanaged_ended))}.")
@@ -245,6 +280,8 @@ def render_status(status: StatusReport) -> str:
                      f"({format_duration(now - session.started_at)} ago)")
         if session.claude_session_id:
             lines.append(f"    conversation {clean(session.claude_session_id)}")
+        if session.attached:
+            lines.append(f"    shows background session {clean(session.attached)} (Ctrl+Z there detaches it)")
     if status.unmanaged:
         lines.append(f"! {len(status.unmanaged)} claude session(s) outside csup:")
         for other in status.unmanaged:
@@ -257,6 +294,12 @@ def render_status(status: StatusReport) -> str:
             if other.cwd:
                 lines.append(f"      in {short_path(other.cwd)}")
         lines.append("  end them: csup stop --force   (or take over: csup takeover)")
+    if status.background:
+        bg_limit = status.background_idle_limit
+        ends = f"ended after {format_duration(bg_limit)} idle" if bg_limit else "no idle limit"
+        lines.append(f"◆ {len(status.background)} background session(s) in Claude Code's daemon ({ends}):")
+        lines += [f"    {background_line(session, now)}" for session in status.background]
+        lines.append("  bring one here: csup takeover   (end them: csup stop --force)")
     one, five, fifteen = status.load
     lines.append(f"load {one:.2f} {five:.2f} {fifteen:.2f} on {status.cores} core(s)")
     return "\n".join(lines)

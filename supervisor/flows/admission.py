@@ -8,12 +8,13 @@ import signal
 import time
 from dataclasses import dataclass, field
 
-from supervisor.claude.adapter import CliAdapter, Conversation
+from supervisor.claude.adapter import CliAdapter, Conversation, LiveSession
 from supervisor.core.settings import Settings
 from supervisor.flows import ending
+from supervisor.flows.census import take_census
 from supervisor.flows.refusals import GaveUpWaiting, LineAhead, SessionHeld, TakeoverLost
 from supervisor.flows.reporting import Reporter, WaitProgress
-from supervisor.flows.stop import end_unmanaged
+from supervisor.flows.stop import end_others
 from supervisor.flows.waitline import TAKEOVER, WAIT, Ticket, drop, first_in_line, position, take_ticket
 from supervisor.machine import processes
 from supervisor.machine.events import log_event
@@ -84,6 +85,7 @@ class Handover:
     previous: SessionRecord | None = None
     unmanaged_ended: list[int] = field(default_factory=list)
     conversations: list[Conversation] = field(default_factory=list)
+    attach: LiveSession | None = None  # a background session to bring here, live, instead of a resume
 
 
 def take_over(paths: Paths, locks: Locks, settings: Settings, adapter: CliAdapter, *, force: bool,
@@ -95,9 +97,14 @@ def take_over(paths: Paths, locks: Locks, settings: Settings, adapter: CliAdapte
         while not _first_with_gate(paths, locks, ticket):
             time.sleep(STEP)  # earlier takeovers go first
         current = _end_current(paths, locks, settings, ticket, handover, reporter)
-        ended = end_unmanaged(paths, settings, adapter, force=force, reporter=reporter,
-                              how_to="csup takeover --force", cause="takeover")
-        handover.unmanaged_ended = [session.view.pid for session in ended.sessions]
+        found = take_census(adapter)
+        if current is None and found.background:
+            # A background session is brought here live (attach): no restart, no second writer.
+            handover.attach = max(found.background, key=lambda s: s.last_activity or 0.0)
+            found = found.without(handover.attach.short)
+        ended = end_others(paths, settings, adapter, found, force=force, reporter=reporter,
+                           how_to="csup takeover --force", cause="takeover")
+        handover.unmanaged_ended = [session.pid for session in ended.sessions]
         if current is not None:
             if current.claude_session_id:
                 handover.conversations.append(Conversation(current.claude_session_id, current.cwd))

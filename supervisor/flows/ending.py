@@ -24,6 +24,7 @@ TERM_GRACE = 2.0  # after SIGTERM to an unresponsive holder
 KILL_GRACE = 2.0  # after SIGKILL: the kernel frees the lock as soon as the process is gone
 POLL = 0.1
 MAX_REQUEST_BYTES = 4096
+BACKGROUND_WAIT = 8.0  # `claude stop`: the daemon escalates to SIGKILL by itself after ~5.3 s
 
 
 class HolderUnresponsive(SessionBusy):

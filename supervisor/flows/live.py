@@ -10,16 +10,19 @@ from collections.abc import Mapping
 from dataclasses import replace
 from functools import partial
 
-from supervisor.claude.adapter import CliAdapter, Conversation
+from supervisor.claude.adapter import CliAdapter, Conversation, LiveSession
 from supervisor.claude.choose import adapter_for
 from supervisor.claude.claude_code import new_uuid
+from supervisor.core.durations import format_duration
 from supervisor.core.errors import ExitCode
 from supervisor.core.identity import ProcessIdentity
 from supervisor.core.idle import IdleClock
 from supervisor.core.session_policy import Actions, CliState, IdleRules, Notice, Published, SessionPolicy
 from supervisor.core.settings import SESSION_ENV, Settings
 from supervisor.core.shutdown import default_steps
+from supervisor.flows.census import names
 from supervisor.flows.reporting import Reporter, SessionEnd
+from supervisor.flows.stop import end_background
 from supervisor.machine import processes
 from supervisor.machine.events import log_event
 from supervisor.machine.paths import Paths
@@ -28,18 +31,23 @@ from supervisor.terminal import rawmode
 from supervisor.terminal.guardian import Guardian
 from supervisor.terminal.relay import PtyRelay, Terminal, spawn
 
+FIRST_SWEEP = 5.0  # the first look at background sessions, once the CLI has painted its first screen
+RESWEEP = 300.0  # with no stray_check set, how often to look for new background sessions
+
 
 def supervise(adapter: CliAdapter, args: list[str], settings: Settings, paths: Paths,
               environ: Mapping[str, str], reporter: Reporter) -> int:
     session_id = new_uuid().replace("-", "")
     args, conversation_id = adapter.prepare(args)
+    census = adapter_for(settings, environ)
+    bringing_here = adapter.foreground_target(args)  # a background session attached here, if any
     tty_fd = rawmode.terminal_fd(0, 1)
     started_wall, started_mono = time.time(), time.monotonic()
     record = SessionRecord(
         session_id=session_id, csup=ProcessIdentity(os.getpid(), 0.0), cli=None, tty=_tty_name(tty_fd),
         cwd=os.getcwd(), argv=(adapter.path, *args), started_at=started_wall, last_activity_at=started_wall,
         idle_limit=settings.idle_limit, warn_before=settings.warn_before, claude_session_id=conversation_id,
-        last_activity_mono=started_mono,
+        last_activity_mono=started_mono, attached=bringing_here,
     )
     env = dict(environ)
     env[SESSION_ENV] = session_id
@@ -51,6 +59,8 @@ def supervise(adapter: CliAdapter, args: list[str], settings: Settings, paths: P
                         waiting_limit=settings.waiting_limit),
         clock=IdleClock(settings.idle_limit, settings.warn_before or 0.0, started_mono),
         stray_every=settings.stray_check,
+        next_sweep=None if settings.background_idle_limit is None
+        else started_mono + min(FIRST_SWEEP, settings.background_idle_limit),
         actions=Actions(snapshot_tree=list, signal_verified=processes.signal_verified, event=log,
                         notify=partial(_notify, reporter) if settings.notify else lambda notice: None,
                         countdown_title=reporter.countdown_title),
@@ -77,8 +87,8 @@ def supervise(adapter: CliAdapter, args: list[str], settings: Settings, paths: P
                                          cli=processes.identity_of(child.pid), state="active")
             write_record(paths.record_file, record)
             log("started", cli_pid=child.pid, cwd=record.cwd, tty=record.tty, idle_limit=settings.idle_limit)
-            policy.actions = _live_actions(policy.actions, child.pid, adapter, paths, record,
-                                           adapter_for(settings, environ))
+            policy.actions = _live_actions(policy.actions, child.pid, adapter, paths, record, census)
+            policy.actions.sweep_background = partial(_sweep_background, paths, census, settings, bringing_here)
             code = relay.run()
         finally:
             relay.write_terminal(relay.journal.undo())
@@ -92,15 +102,56 @@ def supervise(adapter: CliAdapter, args: list[str], settings: Settings, paths: P
     if conversation_id and adapter.can_resume(Conversation(conversation_id, record.cwd)):
         resume = adapter.resume_command(conversation_id)
     final = int(ExitCode.IDLE_TIMEOUT) if policy.end_kind == "idle" else code
-    log("ended", reason=policy.end_reason or f"the CLI exited ({code})", how=policy.end_kind or "exit",
+    log("ended", reason=policy.end_reason or f"the CLI exited ({code})",
+        how=policy.end_kind or ("detached" if bringing_here and code == 0 else "exit"),
         code=final, duration=round(time.monotonic() - started_mono, 1), idle=round(policy.idle_at_end, 1),
         steps=policy.shutdown.taken if policy.shutdown else [])
+    moved = _gone_to_background(census, bringing_here, started_wall, record.cwd)
+    if moved is not None:  # the conversation lives on in Claude Code's daemon, and counts there from now on
+        log("detached" if bringing_here else "backgrounded", short=moved.short, name=moved.name,
+            resume=census.bring_back_command(moved))
     if not relay.terminal_gone:
         took_over = policy.end_kind == "takeover"
         reporter.session_ended(SessionEnd(
-            reason=policy.end_reason, resume=None if took_over else resume, code=code,
-            at_line_start=relay.at_line_start, continued_elsewhere=policy.end_reason if took_over else None))
+            reason=policy.end_reason, resume=None if took_over or moved else resume, code=code,
+            at_line_start=relay.at_line_start, continued_elsewhere=policy.end_reason if took_over else None,
+            in_background=census.bring_back_command(moved) if moved is not None and not took_over else None))
     return final
+
+
+def _gone_to_background(census: CliAdapter, bringing_here: str | None, started_wall: float,
+                        cwd: str) -> LiveSession | None:
+    """Where the conversation went when the CLI left: the background session an attach showed (detached with
+    Ctrl+Z, still running), or one the CLI moved itself into (`/background`) — started since, in our directory."""
+    for session in census.live_sessions():
+        if session.kind != "background":
+            continue
+        if bringing_here is not None and names(session, bringing_here):
+            return session
+        if bringing_here is None and session.conversation.cwd == cwd and (session.started_at or 0) >= started_wall:
+            return session
+    return None
+
+
+def _sweep_background(paths: Paths, census: CliAdapter, settings: Settings, bringing_here: str | None,
+                      now_mono: float) -> float | None:
+    """End background sessions idle past `background_idle_limit` through Claude Code's daemon, each logged with
+    the command that brings it back; returns when to look again (the next one's deadline, or a while)."""
+    limit = settings.background_idle_limit
+    if limit is None:
+        return None
+    now = time.time()
+    due = [now + (settings.stray_check or RESWEEP)]  # new sessions may appear meanwhile
+    for session in census.live_sessions():
+        if session.kind != "background" or (bringing_here is not None and names(session, bringing_here)):
+            continue
+        idle = session.idle_for(now)
+        if session.attached or idle is None or idle < limit:
+            due.append(now + limit - (idle or 0.0))
+            continue
+        end_background(paths, census, session, "idle",
+                       reason=f"idle for {format_duration(idle)} (background limit {format_duration(limit)})")
+    return now_mono + max(1.0, min(due) - now)
 
 
 def _live_actions(base: Actions, cli_pid: int, adapter: CliAdapter, paths: Paths, record: SessionRecord,

@@ -3,8 +3,9 @@ face's error boundary words them. Pure."""
 
 from __future__ import annotations
 
+from supervisor.claude.adapter import LiveSession
 from supervisor.core.errors import SessionBusy
-from supervisor.flows.reporting import UnmanagedSession
+from supervisor.flows.census import UnmanagedSession
 from supervisor.machine.record import SessionRecord
 
 
@@ -42,7 +43,9 @@ class UnmanagedRunning(SessionBusy):
     """Claude sessions run outside csup; `left_running` names the command that would end them, when the user
     declined to."""
 
-    def __init__(self, sessions: list[UnmanagedSession], left_running: str | None = None) -> None:
-        super().__init__(f"{len(sessions)} claude session(s) running outside csup")
+    def __init__(self, sessions: list[UnmanagedSession], background: list[LiveSession] | None = None,
+                 left_running: str | None = None) -> None:
+        super().__init__(f"{len(sessions) + len(background or [])} claude session(s) running outside csup")
         self.sessions = sessions
+        self.background = background or []
         self.left_running = left_running

@@ -4,10 +4,10 @@ and words everything; the flows never hold user-facing text. Pure."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
-from supervisor.core.identity import ProcessView
 from supervisor.core.session_policy import Notice
+from supervisor.flows.census import Census
 from supervisor.machine.record import SessionRecord
 
 
@@ -27,10 +27,11 @@ Escalation = Literal["asked", "SIGTERM", "SIGKILL"]
 class ResumeDecision:
     """What a takeover does with the old session's conversation."""
 
-    kind: Literal["resumed", "nothing-running", "unknown", "no-transcript", "cwd-gone", "declined"]
+    kind: Literal["resumed", "attached", "nothing-running", "unknown", "no-transcript", "cwd-gone", "declined"]
     conversation_id: str | None = None
     cwd: str | None = None
     others: tuple[str, ...] = ()  # resume commands of further conversations that were ended
+    short: str = ""  # attached: the background session brought here
 
 
 @dataclass(frozen=True)
@@ -42,30 +43,17 @@ class SessionEnd:
     code: int
     at_line_start: bool
     continued_elsewhere: str | None = None  # a takeover: where the conversation lives on
+    in_background: str | None = None  # the conversation went on in the background: the command to bring it back
 
 
 @dataclass(frozen=True)
-class UnmanagedSession:
-    """A claude session outside csup, as status, doctor, a refusal or a question names it."""
+class BackgroundEnded:
+    """A background session csup ended through Claude Code's daemon, and how to bring it back."""
 
-    view: ProcessView
-    tty: str = ""
-    cwd: str = ""
-    started_at: float | None = None
-    cpu_seconds: float | None = None
-    rss_bytes: int | None = None
-    idle_seconds: float | None = None
-    idle_source: str = "unknown"  # registry, tty, unknown
-    orphaned: bool = False  # started by a csup that is gone
-
-    @property
-    def pid(self) -> int:
-        return self.view.pid
-
-    def to_json(self) -> dict[str, Any]:
-        return {"pid": self.pid, "tty": self.tty, "cwd": self.cwd, "started_at": self.started_at,
-                "cpu_seconds": self.cpu_seconds, "rss_bytes": self.rss_bytes, "idle_seconds": self.idle_seconds,
-                "idle_source": self.idle_source, "orphaned": self.orphaned, "cmdline": list(self.view.cmdline)}
+    short: str
+    name: str
+    gone: bool  # False: the daemon did not end it in time
+    bring_back: str
 
 
 @dataclass(frozen=True)
@@ -75,6 +63,7 @@ class StopOutcome:
     how: Escalation | None = None
     resume: str | None = None  # the command (from the adapter) that reopens the conversation
     unmanaged_ended: list[int] = field(default_factory=list)
+    background_ended: list[BackgroundEnded] = field(default_factory=list)
 
 
 class Reporter(Protocol):
@@ -87,4 +76,4 @@ class Reporter(Protocol):
     def session_ended(self, end: SessionEnd) -> None: ...
     def notice(self, notice: Notice) -> tuple[str, str]: ...
     def countdown_title(self, left: float) -> str: ...
-    def confirm_end(self, sessions: list[UnmanagedSession]) -> bool: ...
+    def confirm_end(self, found: Census) -> bool: ...

@@ -15,6 +15,7 @@ from supervisor.claude.locate import find_program
 from supervisor.core.errors import CliNotExecutable, CliNotFound, UsageError
 from supervisor.core.settings import SESSION_ENV, Settings
 from supervisor.flows import admission
+from supervisor.flows.census import take_census
 from supervisor.flows.refusals import UnmanagedRunning
 from supervisor.flows.reporting import Reporter, ResumeDecision
 from supervisor.machine.events import log_event
@@ -39,6 +40,9 @@ def run(request: RunRequest, settings: Settings, paths: Paths, environ: Mapping[
     args = list(request.claude_args)
     if request.mode == "now" and _passes_through(adapter, args, paths, environ):
         _exec(program, args, environ)
+    if request.mode == "now" and adapter.starts_background(args):
+        _admit_background_launch(paths, settings, environ)
+        _exec(program, args, environ)  # it leaves at once; its session lives on in Claude Code's daemon
     if not os.isatty(1):
         command = "csup takeover" if request.mode == "takeover" else "csup run --wait"
         raise UsageError(f"{command} starts an interactive session and needs a terminal; stdout is not one",
@@ -52,6 +56,10 @@ def run(request: RunRequest, settings: Settings, paths: Paths, environ: Mapping[
                                        reporter=reporter)
         reporter.done_waiting()
         args, cwd, decision = _resumed(adapter, args, handover, request.resume)
+        if handover.attach is not None:
+            args, cwd = adapter.attach_args(handover.attach), None
+            decision = ResumeDecision("attached", handover.attach.conversation.id, handover.attach.conversation.cwd,
+                                      short=handover.attach.short)
         if decision is not None:
             reporter.resume_decision(decision)
     elif request.mode == "wait":
@@ -63,7 +71,7 @@ def run(request: RunRequest, settings: Settings, paths: Paths, environ: Mapping[
         admission.take_now(paths, locks)
     with locks.session:
         if not settings.allow_unmanaged and request.mode != "takeover":
-            _refuse_unmanaged(paths, adapter_for(settings, environ))
+            _refuse_others(paths, adapter_for(settings, environ), adapter.foreground_target(args))
         if cwd is not None:
             os.chdir(cwd)  # Claude Code finds a conversation from the directory it was started in
         from supervisor.flows.live import supervise  # only now: a refused run never imports the relay
@@ -117,10 +125,21 @@ def _exec(path: str, args: Sequence[str], environ: Mapping[str, str]) -> NoRetur
         raise CliNotExecutable(f"cannot run {path}: {err.strerror}") from None
 
 
-def _refuse_unmanaged(paths: Paths, census: CliAdapter) -> None:
-    from supervisor.flows.stop import unmanaged_sessions
+def _refuse_others(paths: Paths, census: CliAdapter, bringing_here: str | None) -> None:
+    """Sessions outside csup count toward the rule: interactive ones started without csup and background ones
+    in Claude Code's daemon — except the background session this run brings here (`claude attach X`)."""
+    found = take_census(census).without(bringing_here)
+    if found.count:
+        log_event(paths.log_file, "refused", reason="unmanaged", pids=[s.pid for s in found.unmanaged],
+                  background=[s.short for s in found.background])
+        raise UnmanagedRunning(found.unmanaged, found.background)
 
-    sessions = unmanaged_sessions(census)
-    if sessions:
-        log_event(paths.log_file, "refused", reason="unmanaged", pids=[s.view.pid for s in sessions])
-        raise UnmanagedRunning(sessions)
+
+def _admit_background_launch(paths: Paths, settings: Settings, environ: Mapping[str, str]) -> None:
+    """`claude --bg`: a new session, so the rule applies as to any run; the CLI then leaves at once."""
+    ensure_private_dir(paths.runtime_dir)
+    locks = admission.Locks.open(paths)
+    admission.take_now(paths, locks)
+    with locks.session:
+        if not settings.allow_unmanaged:
+            _refuse_others(paths, adapter_for(settings, environ), None)

@@ -83,6 +83,30 @@ def _stamp(pid: int) -> tuple[float, bool] | None:
         return None
 
 
+def matches_start(pid: int, proc_start: object, started_wall: float | None) -> bool:
+    """Whether a live process of ours is the one another program recorded: on Linux by its start in clock ticks
+    since boot (field 22 of /proc/PID/stat, as Claude Code writes `procStart`); elsewhere, or without that
+    stamp, by having started no later than the recorded start (a reused pid belongs to a younger process)."""
+    stamp = _stamp(pid)
+    if stamp is None or stamp[1]:
+        return False
+    if _LINUX and isinstance(proc_start, str | int) and not isinstance(proc_start, bool) \
+            and str(proc_start).isdigit():
+        return abs(round(stamp[0] * _TICKS) - int(proc_start)) <= 1
+    if started_wall is None:
+        return True
+    created = stamp[0] if not _LINUX else _boot_time() + stamp[0]
+    return created <= started_wall + 5.0
+
+
+def _boot_time() -> float:
+    with open("/proc/stat", "rb") as handle:
+        for line in handle:
+            if line.startswith(b"btime "):
+                return float(line.split()[1])
+    return 0.0
+
+
 def identity_of(pid: int) -> ProcessIdentity | None:
     """The identity of a live process of ours, or None if it is gone or not ours."""
     stamp = _stamp(pid)

@@ -37,6 +37,7 @@ class SessionRecord:
     claude_session_id: str | None = None
     last_activity_mono: float | None = None  # the machine-wide monotonic clock: idle time without sleep
     end_reason: str | None = None
+    attached: str | None = None  # the background session this one shows (`claude attach`), by its short id
 
     def with_changes(self, **changes: Any) -> SessionRecord:
         return replace(self, **changes)
@@ -74,6 +75,7 @@ class SessionRecord:
                 else None,
                 last_activity_mono=_optional_number(data.get("last_activity_mono")),
                 end_reason=data.get("end_reason") if isinstance(data.get("end_reason"), str) else None,
+                attached=str(data["attached"])[:64] if isinstance(data.get("attached"), str) else None,
             )
         except (TypeError, ValueError):
             return None

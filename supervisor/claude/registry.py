@@ -1,0 +1,151 @@
+"""Claude Code's live-session registry, in every config dir csup knows: `sessions/<pid>.json` (interactive and
+background sessions alike), the background jobs' `jobs/<short>/state.json`, and the attach journal. Entries are
+kept only while their pid runs with the recorded start (`procStart`); spares are dropped; duplicates of one
+conversation (a respawned session leaves its dead twin behind) merge. Reads Claude Code's files; runs nothing."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from supervisor.machine import processes
+from supervisor.machine.jsonfile import read_json
+
+REGISTRY_LIMIT = 1 << 16
+MAX_ENTRIES = 1000  # a sessions/ folder with more files than this is not read further
+
+
+@dataclass(frozen=True)
+class RegistryEntry:
+    """One live Claude Code session as its own registry describes it."""
+
+    pid: int
+    session_id: str
+    cwd: str
+    kind: str  # "interactive" or "bg"
+    config_dir: Path
+    status: str = "unknown"  # idle, busy, waiting…
+    status_since: float | None = None  # wall-clock seconds of the last status change
+    started_at: float | None = None  # wall-clock seconds
+    name: str = ""
+    job: str = ""  # a background session's short id
+    proc_start: object = None
+
+    @property
+    def is_background(self) -> bool:
+        return self.kind == "bg"
+
+
+@dataclass(frozen=True)
+class JobState:
+    """A background job's own account (`jobs/<short>/state.json`): state, what it needs, last change."""
+
+    state: str = ""
+    needs: str = ""
+    updated_at: float | None = None
+
+
+def config_dirs(environ: Mapping[str, str], extra: Iterable[str] = ()) -> list[Path]:
+    """Every config dir csup knows: ~/.claude, $CLAUDE_CONFIG_DIR, and the ones named in csup's settings."""
+    home = Path(environ.get("HOME", os.path.expanduser("~")))
+    found = [home / ".claude"]
+    if environ.get("CLAUDE_CONFIG_DIR"):
+        found.append(Path(environ["CLAUDE_CONFIG_DIR"]))
+    found += [Path(os.path.expanduser(item)) for item in extra]
+    unique: list[Path] = []
+    for path in found:
+        if path not in unique:
+            unique.append(path)
+    return unique
+
+
+def parse_entry(data: object, config_dir: Path) -> RegistryEntry | None:
+    """A registry file's content as an entry, or None when it is not one (odd types, a spare, an unknown kind)."""
+    if not isinstance(data, dict) or data.get("spare") is True:
+        return None
+    pid, session_id, cwd, kind = data.get("pid"), data.get("sessionId"), data.get("cwd"), data.get("kind")
+    if type(pid) is not int or pid <= 1 or not isinstance(session_id, str) or not isinstance(cwd, str):
+        return None
+    if kind not in ("interactive", "bg"):
+        return None
+    status = data.get("status")
+    return RegistryEntry(
+        pid=pid, session_id=session_id[:100], cwd=cwd, kind=kind, config_dir=config_dir,
+        status=status if isinstance(status, str) else "unknown",
+        status_since=_millis(data.get("statusUpdatedAt", data.get("updatedAt"))),
+        started_at=_millis(data.get("startedAt")),
+        name=str(data.get("name"))[:100] if isinstance(data.get("name"), str) else "",
+        job=str(data.get("jobId"))[:32] if isinstance(data.get("jobId"), str) else "",
+        proc_start=data.get("procStart"),
+    )
+
+
+def _millis(value: object) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 1e14:
+        return value / 1000.0
+    return None
+
+
+def _alive(entry: RegistryEntry) -> bool:
+    return processes.matches_start(entry.pid, entry.proc_start, entry.started_at)
+
+
+def live_entries(dirs: Iterable[Path], alive: Callable[[RegistryEntry], bool] = _alive) -> list[RegistryEntry]:
+    """The live sessions every registry lists, one per conversation (the live twin wins)."""
+    by_conversation: dict[str, RegistryEntry] = {}
+    for directory in dirs:
+        folder = directory / "sessions"
+        try:
+            names = sorted(name for name in os.listdir(folder) if name.endswith(".json"))[:MAX_ENTRIES]
+        except OSError:
+            continue
+        for name in names:
+            entry = parse_entry(read_json(folder / name, limit=REGISTRY_LIMIT), directory)
+            if entry is None or name != f"{entry.pid}.json" or not alive(entry):
+                continue
+            by_conversation.setdefault(entry.session_id, entry)
+    return list(by_conversation.values())
+
+
+def job_state(entry: RegistryEntry) -> JobState:
+    if not entry.job or "/" in entry.job or entry.job.startswith("."):
+        return JobState()
+    data = read_json(entry.config_dir / "jobs" / entry.job / "state.json", limit=REGISTRY_LIMIT)
+    if not isinstance(data, dict):
+        return JobState()
+    state, needs = data.get("state"), data.get("needs")
+    return JobState(state if isinstance(state, str) else "", needs if isinstance(needs, str) else "",
+                    _iso_time(data.get("updatedAt")))
+
+
+def _iso_time(value: object) -> float | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def attached_clients(config_dir: Path, short: str, name: str) -> int:
+    """Live `claude attach` clients of one background session: the daemon's attach journal lists every client
+    (pid and start checked) but not the session, which each client's command line names (id or name)."""
+    folder = config_dir / "daemon" / "attach-journal"
+    try:
+        names = [name for name in os.listdir(folder) if name.endswith(".json")][:MAX_ENTRIES]
+    except OSError:
+        return 0
+    count = 0
+    for name in names:
+        data = read_json(folder / name, limit=REGISTRY_LIMIT)
+        if not isinstance(data, dict) or type(data.get("pid")) is not int or not processes.matches_start(
+                data["pid"], data.get("procStart"), _millis(data.get("startedAtEpochMs"))):
+            continue
+        args = list(processes.cmdline_of(data["pid"]))
+        target = args[args.index("attach") + 1] if "attach" in args[:-1] else ""
+        if target and (target == short or target in name):
+            count += 1
+    return count

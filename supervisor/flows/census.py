@@ -1,0 +1,123 @@
+"""Every Claude session of the user on this machine, whoever started it: the census of processes (interactive
+sessions by command line) joined with Claude Code's own registry (interactive and background sessions), minus
+csup's own. Side effects: reads the process table and the registry through the adapter."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from supervisor.claude.adapter import CliAdapter, LiveSession
+from supervisor.core.identity import ProcessIdentity, ProcessView
+from supervisor.machine import processes
+
+
+@dataclass(frozen=True)
+class UnmanagedSession:
+    """A claude session outside csup, as status, doctor, a refusal or a question names it."""
+
+    view: ProcessView
+    tty: str = ""
+    cwd: str = ""
+    started_at: float | None = None
+    cpu_seconds: float | None = None
+    rss_bytes: int | None = None
+    idle_seconds: float | None = None
+    idle_source: str = "unknown"  # registry, tty, unknown
+    orphaned: bool = False  # started by a csup that is gone
+
+    @property
+    def pid(self) -> int:
+        return self.view.pid
+
+    def to_json(self) -> dict[str, Any]:
+        return {"pid": self.pid, "tty": self.tty, "cwd": self.cwd, "started_at": self.started_at,
+                "cpu_seconds": self.cpu_seconds, "rss_bytes": self.rss_bytes, "idle_seconds": self.idle_seconds,
+                "idle_source": self.idle_source, "orphaned": self.orphaned, "cmdline": list(self.view.cmdline)}
+
+
+@dataclass(frozen=True)
+class Census:
+    unmanaged: list[UnmanagedSession] = field(default_factory=list)  # interactive, started without csup
+    background: list[LiveSession] = field(default_factory=list)  # in Claude Code's daemon
+
+    @property
+    def count(self) -> int:
+        return len(self.unmanaged) + len(self.background)
+
+    def without(self, target: str | None) -> Census:
+        """The census less the background session `target` names (short id, name or conversation id): the one an
+        attach brings here is not another session."""
+        if target is None:
+            return self
+        return Census(self.unmanaged, [s for s in self.background if not names(s, target)])
+
+
+def names(session: LiveSession, target: str) -> bool:
+    return target in (session.short, session.conversation.id) or (bool(target) and target in session.name)
+
+
+def take_census(census: CliAdapter, managed: set[int] | None = None,
+                stale_cli: ProcessIdentity | None = None) -> Census:
+    """Sessions outside csup's own (`managed`: the CLI pids csup supervises). A process the registry calls
+    background is counted as background, whatever its command line says (a claimed spare keeps a spare's)."""
+    managed = managed or set()
+    registered = {session.pid: session for session in census.live_sessions() if session.pid not in managed}
+    background = [s for s in registered.values() if s.kind == "background"]
+    now = time.time()
+    views = processes.find_unmanaged(census, managed=managed)
+    seen = {view.pid for view in views}
+    unmanaged = [describe_unmanaged(view, census, now, stale_cli) for view in views
+                 if view.pid not in registered or registered[view.pid].kind != "background"]
+    for session in registered.values():  # interactive sessions the registry knows but the command line hid
+        if session.kind != "interactive" or session.pid in seen or _nested(session.pid, managed):
+            continue
+        cmdline = processes.cmdline_of(session.pid)
+        # Its executable went unrecognised (renamed, a version string); its arguments still tell a session
+        # from `claude -p` or a client, so judge them as if it were named `claude`.
+        if not census.is_session_process(ProcessView(0, 0, 0, 0.0, ("claude", *cmdline[1:]))):
+            continue
+        view = ProcessView(session.pid, processes.parent_of(session.pid) or 0, 0, session.started_at or now, cmdline)
+        unmanaged.append(describe_unmanaged(view, census, now, stale_cli))
+    return Census(unmanaged, background)
+
+
+def _nested(pid: int, managed: set[int]) -> bool:
+    """Started inside a supervised session (a `claude` typed in its shell tool): part of that session."""
+    seen: set[int] = set()
+    parent = processes.parent_of(pid)
+    while parent is not None and parent > 1 and parent not in seen:
+        if parent in managed:
+            return True
+        seen.add(parent)
+        parent = processes.parent_of(parent)
+    return False
+
+
+def describe_unmanaged(view: ProcessView, census: CliAdapter, now: float,
+                       stale_cli: ProcessIdentity | None) -> UnmanagedSession:
+    """A session outside csup with its terminal, directory, cost and idle time (from the CLI's own state, else
+    the last input on its terminal, as `w` reads it)."""
+    info = processes.describe(view.pid)
+    tty = str(info.get("tty") or "")
+    idle, source = None, "unknown"
+    state = census.live_state(view.pid)
+    if state is not None:
+        if state.status == "busy":
+            idle, source = 0.0, "registry"
+        elif state.changed_wall is not None:
+            idle, source = max(0.0, now - state.changed_wall), "registry"
+    if idle is None and tty:
+        try:
+            idle, source = max(0.0, now - os.stat(tty).st_atime), "tty"
+        except OSError:
+            pass
+    orphaned = stale_cli is not None and stale_cli.pid == view.pid and processes.is_running(stale_cli)
+    start = info.get("start_time")
+    return UnmanagedSession(
+        view, tty=tty, cwd=str(info.get("cwd") or ""), started_at=float(start) if start is not None else None,
+        cpu_seconds=info.get("cpu_seconds"), rss_bytes=info.get("rss"),
+        idle_seconds=None if idle is None else round(idle, 1), idle_source=source, orphaned=orphaned,
+    )

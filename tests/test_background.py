@@ -1,0 +1,224 @@
+"""Claude Code's background sessions (CLAUDE_BG.md) are sessions: csup sees them in Claude Code's registry,
+counts them toward the rule, stops them through the daemon (never a signal: the daemon would respawn them),
+brings them here live with `claude attach`, and ends them when idle. Driven against the stand-in's model of
+the daemon (tests/standin_bg.py); the real CLI's path is tests/test_real_claude.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from supervisor.claude.claude_code import ClaudeCode
+from supervisor.claude.registry import RegistryEntry, live_entries
+from supervisor.core.identity import ProcessView
+from supervisor.core.settings import resolve
+from supervisor.flows.census import take_census
+
+from conftest import CSUP, DEADLINE, Env, alive, exit_status, finish, ready_pid, wait_for
+
+# --- the registry and the census, with their views of processes handed in ----------------------------------
+
+
+def _entry_file(folder: Path, **fields: object) -> None:
+    data = {"pid": 4000, "sessionId": "s-1", "cwd": "/w", "kind": "bg", "status": "idle", "jobId": "abcd1234",
+            "procStart": "100", "updatedAt": 1_700_000_000_000} | fields
+    (folder / "sessions").mkdir(parents=True, exist_ok=True)
+    (folder / "sessions" / f"{data['pid']}.json").write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize(("fields", "kept"), [
+    ({}, True),
+    ({"kind": "interactive", "jobId": None}, True),
+    ({"spare": True}, False),  # a pre-claimed spare is hidden, as `claude agents` hides it
+    ({"kind": "daemon"}, False),
+    ({"pid": "4000"}, False),
+    ({"sessionId": 7}, False),
+])
+def test_registry_entries_are_read_defensively(tmp_path: Path, fields: dict[str, object], kept: bool) -> None:
+    _entry_file(tmp_path, **fields)
+    assert bool(live_entries([tmp_path], alive=lambda entry: True)) is kept
+
+
+def test_a_dead_entry_is_ignored_and_a_respawned_twin_merges(tmp_path: Path) -> None:
+    _entry_file(tmp_path, pid=4000)  # SIGKILLed: its file stays
+    _entry_file(tmp_path, pid=4100)  # the daemon's respawn: same conversation, new pid
+    entries = live_entries([tmp_path], alive=lambda entry: entry.pid == 4100)
+    assert [entry.pid for entry in entries] == [4100]
+    _entry_file(tmp_path / "other", pid=4200, sessionId="s-1")  # the same conversation seen from a second dir
+    both = live_entries([tmp_path, tmp_path / "other"], alive=lambda entry: True)
+    assert len(both) == 1
+
+
+def test_a_file_whose_name_disagrees_with_its_pid_is_ignored(tmp_path: Path) -> None:
+    _entry_file(tmp_path, pid=4000)
+    (tmp_path / "sessions" / "4000.json").rename(tmp_path / "sessions" / "5000.json")
+    assert live_entries([tmp_path], alive=lambda entry: True) == []
+
+
+def _adapter(entries: list[RegistryEntry]) -> ClaudeCode:
+    return ClaudeCode("", resolve({}, "", {}), {"HOME": "/nonexistent"}, entries=lambda: entries)
+
+
+def _view(pid: int, *cmdline: str, ppid: int = 1) -> ProcessView:
+    return ProcessView(pid, ppid, os.getuid(), 100.0, cmdline)
+
+
+@pytest.mark.parametrize(("cmdline", "session"), [
+    (("claude", "bg-pty-host", "--bg-pty-host", "/tmp/x.sock", "200", "50", "--", "claude.exe"), False),
+    (("claude", "bg-spare", "--bg-spare", "/tmp/x.claim.sock"), False),
+    (("claude", "daemon", "run", "--origin", "transient"), False),
+    (("claude", "attach", "abcd1234"), False),  # a client that shows a session, not one
+    (("claude", "agents"), False),
+    (("node", "/usr/lib/node_modules/@anthropic-ai/claude-code/cli.js", "bg-spare"), False),
+    (("claude", "--model", "opus"), True),
+])
+def test_the_daemons_processes_are_not_sessions_by_command_line(cmdline: tuple[str, ...], session: bool) -> None:
+    assert _adapter([]).is_session_process(_view(10, *cmdline)) is session
+
+
+def test_census_counts_a_claimed_spare_as_the_background_session_its_registry_says(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from supervisor.machine import processes
+
+    # A claimed spare keeps a spare's command line; a REPL started by the daemon shows `claude.exe`; one matched
+    # by command line anyway (the native installer's path) is background because the registry says so.
+    views = [_view(300, "/home/u/.local/share/claude/versions/2.1.330", "--session-id", "x"),
+             _view(301, "claude", "bg-spare", "--bg-spare", "s"), _view(302, "claude")]
+    monkeypatch.setattr(processes, "find_unmanaged",
+                        lambda recogniser, managed: [v for v in views if recogniser.is_session_process(v)])
+    monkeypatch.setattr(processes, "describe", lambda pid: {})
+    bg = [RegistryEntry(300, "s-300", "/w", "bg", Path("/c"), job="aaaa0001"),
+          RegistryEntry(301, "s-301", "/w", "bg", Path("/c"), job="aaaa0002")]
+    found = take_census(_adapter(bg))
+    assert sorted(s.short for s in found.background) == ["aaaa0001", "aaaa0002"]
+    assert [s.pid for s in found.unmanaged] == [302]
+    assert found.count == 3
+    assert found.without("aaaa0001").count == 2  # `claude attach aaaa0001` brings that one here
+
+
+# --- real processes: the stand-in's daemon ------------------------------------------------------------------
+
+
+def _status(env: Env) -> dict[str, object]:
+    result = subprocess.run([*CSUP, "status", "--json"], env=env.vars, capture_output=True, text=True,
+                            timeout=DEADLINE, cwd=str(env.root))
+    return dict(json.loads(result.stdout))
+
+
+def test_a_background_session_is_seen_counted_and_refused_against(env: Env) -> None:
+    short = env.background("-n", "demo")
+    status = _status(env)
+    [entry] = status["background"]  # type: ignore[misc]
+    assert (entry["kind"], entry["id"], entry["name"], entry["cwd"]) == ("background", short, "demo", str(env.root))
+    assert entry["needs"] == "send a prompt to start" and entry["idle_seconds"] is not None
+    assert status["running"] is True and status["unmanaged"] == []  # its spare and host are not sessions
+
+    second = env.csup("run", "--claude", str(env.program()))
+    assert exit_status(second) == 75
+    text = second.before.decode()
+    assert f"background {short}" in text and "demo" in text and "csup takeover" in text
+    events = (env.root / "state" / "events.jsonl").read_text()
+    assert '"reason":"unmanaged"' in events and short in events
+
+
+def test_stop_ends_it_through_the_daemon_and_it_stays_gone(env: Env) -> None:
+    short = env.background()
+    [entry] = env.background_registry()
+    result = subprocess.run([*CSUP, "stop", "--force"], env=env.vars, capture_output=True, text=True,
+                            timeout=DEADLINE + 10, cwd=str(env.root))
+    assert result.returncode == 0, result.stderr
+    assert f"claude attach {short}" in result.stdout
+    assert not alive(int(str(entry["pid"])))
+    # The daemon would start a signalled session again within a second; a stopped one stays gone.
+    subprocess.run(["sleep", "1.5"], check=True)
+    assert env.background_registry() == []
+    events = [json.loads(line) for line in (env.root / "state" / "events.jsonl").read_text().splitlines()]
+    assert any(e["event"] == "ended-background" and e["short"] == short and e["gone"] for e in events)
+
+
+def test_the_trap_csup_avoids_a_signal_makes_the_daemon_respawn_it(env: Env) -> None:
+    env.background()
+    [entry] = env.background_registry()
+    os.kill(int(str(entry["pid"])), signal.SIGTERM)
+    wait_for(lambda: [e for e in env.background_registry() if e["pid"] != entry["pid"]], what="the respawn")
+
+
+def test_stop_without_consent_leaves_it_running_and_says_how(env: Env) -> None:
+    short = env.background()
+    result = subprocess.run([*CSUP, "stop"], env=env.vars, capture_output=True, text=True, timeout=DEADLINE,
+                            cwd=str(env.root), stdin=subprocess.DEVNULL)
+    assert result.returncode == 75
+    assert f"background {short}" in result.stderr and "csup stop --force" in result.stderr
+    assert len(env.background_registry()) == 1
+
+
+def test_takeover_brings_it_here_live_and_ctrl_z_detaches_it_back(env: Env) -> None:
+    short = env.background("-n", "work")
+    [before] = env.background_registry()
+    taker = env.csup("takeover")
+    taker.expect(f"attached {short}".encode())
+    cli_pid = ready_pid(taker)
+    record = json.loads((env.runtime / "session.json").read_text())
+    assert record["attached"] == short and record["argv"][1:] == ["attach", short]
+    status = _status(env)
+    assert status["background"] == []  # shown here, not counted twice
+    taker.send(b"\x1a")  # attach's own Ctrl+Z: detach
+    taker.expect(f"still running in the background; bring it back: claude attach {short}".encode())
+    assert exit_status(taker) == 0
+    assert not alive(cli_pid)
+    [after] = env.background_registry()
+    assert after["pid"] == before["pid"]  # no restart: the same process, still running
+
+
+def test_claude_bg_through_the_alias_obeys_the_rule(env: Env) -> None:
+    holder = env.csup("run", "--claude", str(env.program()))
+    ready_pid(holder)
+    refused = env.csup("run", "--claude", str(env.program()), "--", "--bg")
+    assert exit_status(refused) == 75
+    assert env.background_registry() == []
+    finish(holder)
+    started = env.csup("run", "--claude", str(env.program()), "--", "--bg")
+    started.expect(b"backgrounded")
+    assert exit_status(started) == 0
+    assert len(env.background_registry()) == 1
+
+
+def test_claude_attach_through_the_alias_is_supervised_and_not_refused_by_its_own_target(env: Env) -> None:
+    short = env.background()
+    child = env.csup("run", "--claude", str(env.program()), "--", "attach", short)
+    child.expect(f"attached {short}".encode())
+    ready_pid(child)
+    assert json.loads((env.runtime / "session.json").read_text())["attached"] == short
+    child.send(b"\x1a")
+    assert exit_status(child) == 0
+
+
+def test_background_sessions_idle_past_their_limit_are_ended_while_csup_runs(env: Env) -> None:
+    short = env.background()
+    env.vars["CSUP_BACKGROUND_IDLE_LIMIT"] = "1s"
+    child = env.csup("run", "--allow-unmanaged", "--claude", str(env.program()))
+    ready_pid(child)
+    log = env.root / "state" / "events.jsonl"
+    wait_for(lambda: log.exists() and "ended-background" in log.read_text(),
+             what="the idle background session to be ended")
+    assert env.background_registry() == []
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    [ended] = [e for e in events if e["event"] == "ended-background"]
+    assert ended["short"] == short and ended["how"] == "idle" and "background limit 1s" in ended["reason"]
+    assert ended["resume"] == f"claude attach {short}"
+    finish(child)
+
+
+def test_moving_to_the_background_says_where_the_conversation_went(env: Env) -> None:
+    child = env.csup("run", "--claude", str(env.program()))
+    ready_pid(child)
+    child.send(b"background\r")
+    child.expect(rb"still running in the background; bring it back: claude attach ([0-9a-f]{8})")
+    short = child.match.group(1).decode()
+    assert exit_status(child) == 0
+    assert [e["jobId"] for e in env.background_registry()] == [short]

@@ -1,0 +1,114 @@
+"""The real Claude Code CLI (pinned; `.ci/run` installs it from npm and sets CSUP_REAL_CLAUDE), offline, in a
+throwaway HOME whose `.claude.json` says onboarding is done and the folder is trusted (CLAUDE_CLI.md): a
+supervised session reaches its prompt and ends gracefully with its resume line; a `claude --bg` session is
+seen, counted, brought here with attach, and stopped through the daemon without a respawn."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from conftest import CSUP, DEADLINE, Env, exit_status, require, wait_for
+
+REAL = os.environ.get("CSUP_REAL_CLAUDE", "")
+VERSION = "2.1.330"
+
+
+@pytest.fixture
+def real(env: Env) -> Iterator[Env]:
+    require(bool(REAL) and Path(REAL).exists(), "the real Claude Code CLI (.ci/run installs it; CSUP_REAL_CLAUDE)")
+    work = env.root / "work"
+    work.mkdir()
+    (env.home / ".claude.json").write_text(json.dumps({
+        "hasCompletedOnboarding": True, "lastOnboardingVersion": VERSION,
+        "projects": {str(work): {"hasTrustDialogAccepted": True, "hasCompletedProjectOnboarding": True}}}))
+    env.vars.update({"DISABLE_AUTOUPDATER": "1", "CSUP_CLAUDE": REAL, "CSUP_CLAUDE_NAMES": "claude"})
+    env.vars.pop("CLAUDE_CODE_DISABLE_AGENT_VIEW", None)
+    try:
+        yield env
+    finally:
+        with contextlib.suppress(subprocess.SubprocessError, OSError):
+            subprocess.run([REAL, "daemon", "stop", "--any"], env=env.vars, cwd=str(work), timeout=15,
+                           capture_output=True)
+        _kill_leftovers(env.home)
+
+
+def _kill_leftovers(home: Path) -> None:
+    """Claude Code's daemon and its sessions outlive their launcher: end every process of this test's HOME."""
+    victims = []
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            if proc.environ().get("HOME") == str(home):
+                victims.append(proc)
+    for proc in victims:
+        with contextlib.suppress(psutil.Error):
+            proc.send_signal(signal.SIGKILL)
+    psutil.wait_procs(victims, timeout=5)
+
+
+def _status(env: Env) -> dict[str, object]:
+    result = subprocess.run([*CSUP, "status", "--json"], env=env.vars, capture_output=True, text=True,
+                            timeout=DEADLINE, cwd=str(env.root / "work"))
+    return dict(json.loads(result.stdout))
+
+
+def test_a_supervised_real_session_reaches_its_prompt_and_ends_with_its_resume_line(real: Env) -> None:
+    child = real.csup("run", cwd=str(real.root / "work"), timeout=30, dimensions=(30, 100))
+    child.expect("/login")  # its screen is drawn with cursor moves: wait for a token, never a phrase
+    record = json.loads((real.runtime / "session.json").read_text())
+    assert record["claude_session_id"] and "--session-id" in record["argv"]
+    child.send("hello from csup")  # a typed message is saved as a session, even offline
+    time.sleep(0.5)  # typed text and Enter in one read would be taken as a paste
+    child.send("\r")
+    transcript_dir = real.home / ".claude" / "projects"
+    wait_for(lambda: any(transcript_dir.rglob(f"{record['claude_session_id']}.jsonl")), timeout=20,
+             what="the transcript")
+    os.kill(child.pid, signal.SIGTERM)
+    child.expect(rf"session ended: csup received SIGTERM\. Resume it: claude --resume {record['claude_session_id']}"
+                 .encode(), timeout=20)
+    assert exit_status(child, timeout=20) == 143
+
+
+def test_a_real_background_session_is_seen_refused_against_taken_over_and_stopped(real: Env) -> None:
+    work = str(real.root / "work")
+    launched = subprocess.run([REAL, "--bg", "-n", "csup-ci"], env=real.vars, cwd=work, capture_output=True,
+                              text=True, timeout=30)
+    assert launched.returncode == 0, launched.stderr
+    short = launched.stdout.split("·")[1].strip()
+    wait_for(lambda: _status(real)["background"], timeout=15, what="the background session in csup status")
+    [entry] = _status(real)["background"]  # type: ignore[misc]
+    assert entry["kind"] == "background" and entry["id"] == short and entry["name"] == "csup-ci"
+    conversation = entry["session_id"]
+
+    refused = real.csup("run", cwd=work)
+    assert exit_status(refused) == 75
+    assert f"background {short}" in refused.before.decode()
+
+    taker = real.csup("takeover", cwd=work, timeout=30, dimensions=(30, 100))
+    taker.expect(f"bringing background session {short} here".encode())
+    taker.expect("❯".encode())  # the session's own prompt, through `claude attach`
+    record = json.loads((real.runtime / "session.json").read_text())
+    assert record["attached"] == short and record["argv"][1:] == ["attach", short]
+    [still] = _status(real)["background"] or [entry]  # type: ignore[misc]
+    assert still["session_id"] == conversation  # the same conversation, not a restart
+    taker.send(b"\x1a")  # attach's Ctrl+Z detaches
+    taker.expect(f"bring it back: claude attach {short}".encode(), timeout=15)
+    assert exit_status(taker, timeout=15) == 0
+
+    stopped = subprocess.run([*CSUP, "stop", "--force"], env=real.vars, capture_output=True, text=True,
+                             timeout=30, cwd=work)
+    assert stopped.returncode == 0, stopped.stderr
+    assert f"claude attach {short}" in stopped.stdout
+    time.sleep(3)  # a signalled session comes back within ~1-10 s; one stopped through the daemon does not
+    assert _status(real)["background"] == []
+    log = (real.home / ".claude" / "daemon.log").read_text()
+    assert f"settled {short}" in log or "killed" in log
