@@ -100,7 +100,8 @@ def host(short: str, session: str, name: str) -> int:
     spare_name = (os.environ.get("CSUP_CLAUDE_NAMES") or "claude").split(",")[0].strip()
     with open(os.path.join(_job_dir(short), "bg-spare"), "w") as handle:
         handle.write("import time\nwhile True:\n    time.sleep(60)\n")
-    spare = subprocess.Popen([spare_name, "bg-spare", "--bg-spare", f"/tmp/spare-{short}.claim.sock"],
+    # Its title is one word with a space, as Claude Code's helpers set theirs ("claude bg-spare").
+    spare = subprocess.Popen([f"{spare_name} bg-spare", "bg-spare", "--bg-spare", f"/tmp/spare-{short}.claim.sock"],
                              executable=sys.executable, cwd=_job_dir(short), stdin=subprocess.DEVNULL,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     with open(os.path.join(_job_dir(short), "host.pid"), "w") as handle:

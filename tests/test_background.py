@@ -70,7 +70,9 @@ def _view(pid: int, *cmdline: str, ppid: int = 1) -> ProcessView:
 
 @pytest.mark.parametrize(("cmdline", "session"), [
     (("claude", "bg-pty-host", "--bg-pty-host", "/tmp/x.sock", "200", "50", "--", "claude.exe"), False),
-    (("claude", "bg-spare", "--bg-spare", "/tmp/x.claim.sock"), False),
+    (("claude bg-pty-host", "--bg-pty-host", "/tmp/x.sock", "200", "50", "--", "claude.exe"), False),  # its title
+    (("claude bg-spare", "--bg-spare", "/tmp/x.claim.sock"), False),
+    (("/opt/claude-code/bin/claude.exe", "daemon", "run", "--origin", "transient"), False),
     (("claude", "daemon", "run", "--origin", "transient"), False),
     (("claude", "attach", "abcd1234"), False),  # a client that shows a session, not one
     (("claude", "agents"), False),
@@ -222,3 +224,13 @@ def test_moving_to_the_background_says_where_the_conversation_went(env: Env) -> 
     short = child.match.group(1).decode()
     assert exit_status(child) == 0
     assert [e["jobId"] for e in env.background_registry()] == [short]
+
+
+def test_doctor_shows_the_background_session_and_the_daemons_machinery(env: Env) -> None:
+    env.background()
+    result = subprocess.run([*CSUP, "doctor", "--json"], env=env.vars, capture_output=True, text=True,
+                            timeout=DEADLINE, cwd=str(env.root))
+    report = json.loads(result.stdout)
+    kinds = sorted(process["kind"] for process in report["processes"])
+    assert kinds == ["background", "spare"]  # the spare costs memory but is no session
+    assert any("background machinery: 1 spare" in finding["what"] for finding in report["findings"])

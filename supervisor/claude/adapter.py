@@ -82,6 +82,10 @@ class CliAdapter(Protocol):
     def is_session_process(self, view: ProcessView) -> bool:
         """Whether a process is one of this CLI's interactive sessions."""
 
+    def helper_role(self, view: ProcessView) -> str | None:
+        """What a process of the CLI that is not a session does ("daemon", "pty host", "spare", "client"), or None.
+        They are not sessions, but they cost memory: doctor shows them."""
+
     def process_hints(self) -> tuple[bytes, ...]:
         """Substrings every such process's command line holds: a cheap filter before a process is read further."""
 

@@ -23,10 +23,11 @@ SUBCOMMANDS = (
     "agents", "auth", "config", "daemon", "doctor", "install", "kill", "logs", "mcp",
     "migrate-installer", "plugin", "purge", "respawn", "rm", "setup-token", "stop", "update",
 )
-# The daemon's own processes (CLAUDE_BG.md): its pty hosts and pre-started spares are not sessions by their
-# command line; a claimed spare that became one is found through the registry instead.
-_DAEMON_PARTS = frozenset({"bg-pty-host", "bg-spare", "daemon"})
-_CLIENTS = frozenset({"attach", "agents", "logs"})  # they show a background session; they are not one
+# The daemon's own processes (CLAUDE_BG.md): the daemon, its pty hosts and pre-started spares are not sessions
+# by their command line (a claimed spare that became one is found through the registry), nor are its clients.
+_HELPERS = {"daemon": "daemon", "bg-pty-host": "pty host", "bg-spare": "spare",
+            # clients show a background session; they are not one
+            "attach": "client", "agents": "client", "logs": "client"}
 
 _NON_SESSION_FLAGS = frozenset({"-p", "--print", "-v", "--version", "-h", "--help"})
 _SESSION_CHOICE_FLAGS = ("--session-id", "--resume", "-r", "--continue", "-c")
@@ -112,7 +113,8 @@ class ClaudeCode:
         self._dirs = registry.config_dirs(environ, settings.claude_config_dirs)
         # The registry as the census sees it; tests hand in their own.
         self._entries = entries or (lambda: registry.live_entries(self._dirs))
-        self._names = frozenset(settings.claude_names or (NAME,))
+        # `claude.exe`: the daemon and the sessions it starts run the native binary under that name.
+        self._names = frozenset(settings.claude_names or (NAME, f"{NAME}.exe"))
         self._subcommands = frozenset(settings.passthrough_commands or SUBCOMMANDS)
 
     def is_session(self, args: Sequence[str]) -> bool:
@@ -218,25 +220,38 @@ class ClaudeCode:
     def is_session_process(self, view: ProcessView) -> bool:
         """Recognised by command line and executable path, never by process name alone (the native binary often
         shows its version string as its name), and only when its arguments make it a session."""
+        args = self._claude_args(view)
+        if args is None or (args[:1] and args[0] in _HELPERS):
+            return False
+        return self.is_session(args)
+
+    def helper_role(self, view: ProcessView) -> str | None:
+        args = self._claude_args(view)
+        return _HELPERS.get(args[0]) if args else None
+
+    def _claude_args(self, view: ProcessView) -> list[str] | None:
+        """The arguments a claude process was given (after the interpreter and script, if any); None when the
+        process is not Claude Code."""
         args = view.cmdline
         if not args:
-            return False
+            return None
+        if " " in args[0] and not os.path.isabs(args[0]):
+            # The daemon's helpers set their title: argv[0] reads "claude bg-pty-host", one word with a space.
+            args = (*args[0].split(), *args[1:])
         first = os.path.basename(args[0])
         rest = list(args[1:])
         if first.rstrip("0123456789.") in _INTERPRETERS:
             script = _script_of(rest)
             if script is None:
-                return False
+                return None
             index, path = script
             if not (os.path.basename(path) in self._names or path.endswith("claude-code/cli.js")):
-                return False
-            rest = rest[index + 1:]
-        elif not (first in self._names or _VERSIONS_DIR in args[0]
-                  or (view.exe and (os.path.basename(view.exe) in self._names or _VERSIONS_DIR in view.exe))):
-            return False
-        if rest[:1] and (rest[0] in _DAEMON_PARTS or rest[0] in _CLIENTS):
-            return False  # the daemon, its pty hosts and spares, and clients that show a session
-        return self.is_session(rest)
+                return None
+            return rest[index + 1:]
+        if first in self._names or _VERSIONS_DIR in args[0] \
+                or (view.exe and (os.path.basename(view.exe) in self._names or _VERSIONS_DIR in view.exe)):
+            return rest
+        return None
 
 
 def _script_of(args: Sequence[str]) -> tuple[int, str] | None:

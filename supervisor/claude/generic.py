@@ -61,5 +61,8 @@ class GenericCli:
     def foreground_target(self, args: Sequence[str]) -> str | None:
         return None
 
+    def helper_role(self, view: ProcessView) -> str | None:
+        return None
+
     def is_session_process(self, view: ProcessView) -> bool:
         return False  # the census counts Claude sessions; it asks Claude Code's adapter, whatever runs here

@@ -178,7 +178,7 @@ def doctor(as_json: bool) -> None:
 
     settings, paths = _load()
     checkup = examine(paths, _census(settings))
-    verdicts = findings(checkup, settings.idle_limit)
+    verdicts = findings(checkup, settings.idle_limit, settings.background_idle_limit)
     _emit(as_json, lambda: doctor_json(checkup, verdicts), lambda: render_doctor(checkup, verdicts))
     sys.exit(1 if needs_action(verdicts) else 0)
 

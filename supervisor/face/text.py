@@ -354,10 +354,15 @@ class Finding:
     fix: str | None = None
 
 
-def findings(checkup: Checkup, idle_limit: float | None) -> list[Finding]:
+SESSION_KINDS = ("managed", "unmanaged", "orphaned", "background")
+
+
+def findings(checkup: Checkup, idle_limit: float | None, background_limit: float | None = None) -> list[Finding]:
     """The verdicts, each with the command that fixes it."""
     found = []
-    outside = [p for p in checkup.processes if p.kind != "managed"]
+    sessions = [p for p in checkup.processes if p.kind in SESSION_KINDS]
+    helpers = [p for p in checkup.processes if p.kind not in SESSION_KINDS]
+    outside = [p for p in sessions if p.kind in ("unmanaged", "orphaned")]
     orphans = [p for p in outside if p.kind == "orphaned"]
     if orphans:
         found.append(Finding("action", f"{len(orphans)} orphaned claude process(es) (their csup is gone): pid "
@@ -365,18 +370,32 @@ def findings(checkup: Checkup, idle_limit: float | None) -> list[Finding]:
     if len(outside) > len(orphans):
         found.append(Finding("action", f"{len(outside) - len(orphans)} claude session(s) running outside csup",
                              "csup takeover (continue here) or csup stop --force"))
-    if len(checkup.processes) > 1:
-        found.append(Finding("action", f"{len(checkup.processes)} claude sessions on one machine (the rule is one)",
+    if len(sessions) > 1:
+        found.append(Finding("action", f"{len(sessions)} claude sessions on one machine (the rule is one)",
                              "csup stop --force, then use `claude` through csup (csup init)"))
     long_idle = idle_limit if idle_limit is not None else LONG_IDLE
-    for proc in checkup.processes:
+    for proc in [p for p in sessions if p.kind == "background"]:
+        limit = background_limit if background_limit is not None else LONG_IDLE
+        if proc.idle_seconds is not None and proc.idle_seconds >= limit:
+            found.append(Finding("warn", f"background session (pid {proc.pid}) has been idle "
+                                 f"{format_duration(proc.idle_seconds)}",
+                                 "csup stop --force (claude attach brings it back)"))
+    if helpers:
+        memory = sum(p.rss_bytes or 0 for p in helpers)
+        roles = ", ".join(f"{sum(1 for p in helpers if p.kind == role)} {role}"
+                          for role in dict.fromkeys(p.kind for p in helpers))
+        found.append(Finding("info", f"Claude Code's background machinery: {roles}, {megabytes(memory)} in all",
+                             None if any(p.kind == "background" for p in sessions)
+                             else "no background session uses it; it ends by itself (claude daemon stop --any)"))
+    for proc in sessions:
         if proc.tcp_connections is not None and proc.tcp_connections >= MANY_CONNECTIONS:
             found.append(Finding("warn", f"claude pid {proc.pid} holds {proc.tcp_connections} TCP connections",
                                  "csup takeover (a fresh process resumes the same conversation)"))
         if proc.rss_bytes is not None and proc.rss_bytes >= BIG_RSS:
             found.append(Finding("warn", f"claude pid {proc.pid} uses {proc.rss_bytes / 2**30:.1f} GiB of memory",
                                  "csup takeover (a fresh process resumes the same conversation)"))
-        if proc.kind != "managed" and proc.idle_seconds is not None and proc.idle_seconds >= long_idle:
+        if proc.kind in ("unmanaged", "orphaned") and proc.idle_seconds is not None \
+                and proc.idle_seconds >= long_idle:
             found.append(Finding("warn", f"claude pid {proc.pid} outside csup has been idle "
                                  f"{format_duration(proc.idle_seconds)}", "csup stop --force"))
     session = checkup.status.session
@@ -394,7 +413,7 @@ def findings(checkup: Checkup, idle_limit: float | None) -> list[Finding]:
     if checkup.memory_total and checkup.memory_available / checkup.memory_total < LOW_MEMORY:
         found.append(Finding("warn", f"only {checkup.memory_available / 2**30:.1f} GiB of memory available",
                              None))
-    if not found:
+    if not any(finding.severity in ("action", "warn") for finding in found):
         found.append(Finding("ok", "nothing needs attention"))
     return found
 
@@ -420,7 +439,7 @@ def render_doctor(checkup: Checkup, verdicts: list[Finding]) -> str:
     one, five, fifteen = checkup.load
     lines.append(f"load {one:.2f} {five:.2f} {fifteen:.2f} on {checkup.cores} core(s); memory "
                  f"{checkup.memory_available / 2**30:.1f} of {checkup.memory_total / 2**30:.1f} GiB available")
-    marks = {"action": "✗", "warn": "!", "ok": "✓"}
+    marks = {"action": "✗", "warn": "!", "ok": "✓", "info": "·"}
     for finding in verdicts:
         fix = f"  → {finding.fix}" if finding.fix else ""
         lines.append(f"{marks[finding.severity]} {finding.what}{fix}")

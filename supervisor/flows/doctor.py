@@ -18,7 +18,7 @@ SCHEMA_VERSION = 1
 @dataclass(frozen=True)
 class ClaudeProcess:
     pid: int
-    kind: str  # managed, unmanaged, orphaned
+    kind: str  # managed, unmanaged, orphaned, background; or a helper: daemon, pty host, spare, client
     age_seconds: float
     cpu_seconds: float | None
     cpu_percent: float | None  # over the process's lifetime
@@ -47,7 +47,20 @@ def examine(paths: Paths, census: CliAdapter) -> Checkup:
 
     status = gather(paths, census)
     memory = psutil.virtual_memory()
-    return Checkup(_processes(status), status.load, status.cores, memory.total, memory.available, status)
+    sessions = _processes(status)
+    return Checkup(sessions + _helpers(census, status, {p.pid for p in sessions}), status.load, status.cores,
+                   memory.total, memory.available, status)
+
+
+def _helpers(census: CliAdapter, status: StatusReport, sessions: set[int]) -> list[ClaudeProcess]:
+    """The CLI's processes that are not sessions (its daemon, pty hosts, spares, attach clients): no session
+    counts them, but the machine pays for them."""
+    found = []
+    for view in processes.iter_process_views(census.process_hints()):
+        role = census.helper_role(view)
+        if role is not None and view.pid not in sessions:  # a claimed spare keeps a spare's title
+            found.append(_process(view.pid, role, processes.describe(view.pid), None, status.time))
+    return found
 
 
 def _processes(status: StatusReport) -> list[ClaudeProcess]:
@@ -60,6 +73,9 @@ def _processes(status: StatusReport) -> list[ClaudeProcess]:
         info = processes.describe(session.pid)
         kind = "orphaned" if session.orphaned else "unmanaged"
         found.append(_process(session.pid, kind, info, session.idle_seconds, now))
+    for background in status.background:
+        found.append(_process(background.pid, "background", processes.describe(background.pid),
+                              background.idle_for(now), now))
     return found
 
 
