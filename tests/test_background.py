@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from supervisor.claude.claude_code import ClaudeCode
-from supervisor.claude.registry import RegistryEntry, live_entries
+from supervisor.claude.registry import RegistryEntry, live_entries, parse_entry
 from supervisor.core.identity import ProcessView
 from supervisor.core.settings import resolve
 from supervisor.flows.census import take_census
@@ -234,3 +234,28 @@ def test_doctor_shows_the_background_session_and_the_daemons_machinery(env: Env)
     kinds = sorted(process["kind"] for process in report["processes"])
     assert kinds == ["background", "spare"]  # the spare costs memory but is no session
     assert any("background machinery: 1 spare" in finding["what"] for finding in report["findings"])
+
+
+def test_what_brings_a_background_session_here() -> None:
+    entry = RegistryEntry(300, "conv-1", "/w", "bg", Path("/c"), job="aaaa0001", name="fix the bug")
+    adapter = _adapter([entry])
+    assert adapter.foreground_target(["attach", "aaaa0001"]) == "aaaa0001"
+    # Claude Code turns `--resume` of a live background session into an attach: csup counts it as that one.
+    assert adapter.foreground_target(["--resume", "conv-1"]) == "conv-1"
+    assert adapter.foreground_target(["--resume", "conv-2"]) is None
+    assert adapter.foreground_target(["--model", "opus"]) is None
+    assert adapter.starts_background(["--bg", "-n", "x"]) and not adapter.starts_background(["-n", "x"])
+    assert adapter.prepare(["attach", "aaaa0001"]) == (["attach", "aaaa0001"], None)  # no --session-id added
+    session = adapter.live_sessions()[0]
+    assert take_census(adapter).without("fix").count == 0  # a name fragment names it, as `claude attach` takes
+    assert adapter.attach_args(session) == ["attach", "aaaa0001"]
+    assert adapter.bring_back_command(session) == "claude attach aaaa0001"
+
+
+def test_parse_entry_keeps_what_the_real_registry_writes() -> None:
+    real = {"pid": 7989, "sessionId": "23be69ca-fcf8-4494-ac6a-354752906412", "cwd": "/tmp/bgt/work",
+            "startedAt": 1795545346993, "procStart": "96493", "version": "2.1.330", "kind": "bg", "name": "demo",
+            "jobId": "23be69ca", "status": "idle", "updatedAt": 1795545347013, "statusUpdatedAt": 1795545346782}
+    entry = parse_entry(real, Path("/c"))
+    assert entry is not None and entry.is_background and entry.job == "23be69ca" and entry.proc_start == "96493"
+    assert entry.status_since == 1795545346.782
