@@ -47,11 +47,17 @@ def _csup(env: Env, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize(("args", "code", "words"), [
-    (["run", "--idle-limit", "soon"], 78, "--idle-limit: bad value 'soon'"),
-    (["run", "--warn-before", "-1m"], 78, "--warn-before"),
+    (["run", "--idle-limit", "soon"], 2, "--idle-limit: bad value 'soon': expected a duration like 90s"),
+    (["run", "--idle-limit", "١٢"], 2, "--idle-limit: bad value"),
+    (["run", "--idle-limit", "1" * 400], 2, "at most 7d"),
+    (["run", "--warn-before", "-1m"], 2, "--warn-before"),
     (["run", "--wait", "forever"], 2, "--wait"),
+    (["run", "--wait=-5"], 2, "'-5': expected a duration"),
+    (["run", "--idle-limt", "20s"], 2, "Did you mean '--idle-limit'?"),
+    (["run", "--model", "opus"], 2, "No such option"),  # the CLI's options go after `--`
+    (["takeover", "--froce"], 2, "Did you mean '--force'?"),
     (["run", "--wait", "1m", "--takeover"], 2, "exclude each other"),
-    (["stop", "--wait", "10x"], 2, "'10x' is not a duration"),
+    (["stop", "--wait", "10x"], 2, "'10x': expected a duration"),
     (["init", "tcsh"], 2, "tcsh"),
     (["nonsense"], 2, "No such command"),
     (["log", "-n", "0"], 2, "-n"),

@@ -1,4 +1,4 @@
-"""The real Claude Code CLI (pinned; `.ci/run` installs it from npm and sets CSUP_REAL_CLAUDE), offline, in a
+"""The real Claude Code CLI (pinned; `.ci/run` installs it from npm and sets CLAUDE_CLI_FOR_TESTS), offline, in a
 throwaway HOME whose `.claude.json` says onboarding is done and the folder is trusted (CLAUDE_CLI.md): a
 supervised session reaches its prompt and ends gracefully with its resume line; a `claude --bg` session is
 seen, counted, brought here with attach, and stopped through the daemon without a respawn."""
@@ -19,13 +19,13 @@ import pytest
 
 from conftest import CSUP, DEADLINE, Env, exit_status, require, wait_for
 
-REAL = os.environ.get("CSUP_REAL_CLAUDE", "")
+REAL = os.environ.get("CLAUDE_CLI_FOR_TESTS", "")
 VERSION = "2.1.330"
 
 
 @pytest.fixture
 def real(env: Env) -> Iterator[Env]:
-    require(bool(REAL) and Path(REAL).exists(), "the real Claude Code CLI (.ci/run installs it; CSUP_REAL_CLAUDE)")
+    require(bool(REAL) and Path(REAL).exists(), "the real Claude Code CLI (.ci/run installs it; CLAUDE_CLI_FOR_TESTS)")
     work = env.root / "work"
     work.mkdir()
     (env.home / ".claude.json").write_text(json.dumps({

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import time
+import uuid
 
 import psutil
 
@@ -154,18 +156,49 @@ def test_waiter_gives_up_after_its_duration_and_ctrl_c_leaves_the_line(env: Env)
     exit_status(holder)
 
 
-def test_takeover_of_a_stopped_holder_escalates_within_its_timeouts(env: Env) -> None:
-    env.vars.update({"CSUP_STOP_WAIT": "1s", "CSUP_TERM_WAIT": "0.5s", "CSUP_TREE_WAIT": "0.5s"})
+def test_takeover_of_a_stopped_holder_continues_it_and_it_ends_gracefully(env: Env) -> None:
     holder = env.csup("run", "--claude", str(env.program()))
     holder_cli = ready_pid(holder)
-    os.kill(holder.pid, signal.SIGSTOP)
+    os.kill(holder.pid, signal.SIGSTOP)  # SIGSTOP, or Ctrl-Z in its shell: it cannot answer until continued
     started = time.monotonic()
     taker = env.csup("takeover", "--no-resume", "--claude", str(env.program()))
     ready_pid(taker)
-    assert time.monotonic() - started < 8
+    assert time.monotonic() - started < 4
     wait_for(lambda: not alive(holder_cli), what="the old CLI to end")
     events = [json.loads(line) for line in (env.root / "state" / "events.jsonl").read_text().splitlines()]
-    assert any(e["event"] == "took-over" and e["how"] in ("SIGTERM", "SIGKILL") for e in events)
+    assert any(e["event"] == "took-over" and e["how"] == "asked" for e in events)
+    finish(taker)
+
+
+def test_takeover_of_a_holder_that_never_answers_escalates_within_its_timeouts(env: Env) -> None:
+    import threading
+
+    env.vars.update({"CSUP_STOP_WAIT": "1s", "CSUP_TERM_WAIT": "0.5s", "CSUP_TREE_WAIT": "0.5s"})
+    holder = env.csup("run", "--claude", str(env.program()))
+    holder_cli = ready_pid(holder)
+    done = threading.Event()
+
+    def keep_stopped() -> None:  # a hung csup: whatever continues it, it does not run
+        while not done.is_set():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(holder.pid, signal.SIGSTOP)
+            time.sleep(0.002)
+
+    stopper = threading.Thread(target=keep_stopped, daemon=True)
+    stopper.start()
+    try:
+        started = time.monotonic()
+        taker = env.csup("takeover", "--no-resume", "--claude", str(env.program()))
+        ready_pid(taker)
+        assert time.monotonic() - started < 8
+    finally:
+        done.set()
+        stopper.join()
+    wait_for(lambda: not alive(holder_cli), what="the old CLI to end")
+    events = [json.loads(line) for line in (env.root / "state" / "events.jsonl").read_text().splitlines()]
+    assert any(e["event"] == "took-over" and e["how"] == "SIGKILL" for e in events)
+    # The holder could not log its own end: the taker did, with the reason.
+    assert any(e["event"] == "ended" and "escalated to SIGKILL" in e["reason"] for e in events)
     finish(taker)
 
 
@@ -216,3 +249,23 @@ def test_a_stale_record_with_a_reused_pid_is_never_signalled(env: Env) -> None:
     assert bystander.poll() is None
     bystander.kill()
     bystander.wait()
+
+
+def test_takeover_of_several_unmanaged_sessions_names_them_and_resumes_the_most_recent(env: Env) -> None:
+    older, newer = str(uuid.uuid4()), str(uuid.uuid4())
+    first = env.stray("--session-id", older)
+    first.send(b"transcript\r")
+    first.expect(b"transcript ")
+    time.sleep(0.05)
+    second = env.stray("--session-id", newer)
+    second.send(b"transcript\r")
+    second.expect(b"transcript ")
+    taker = env.csup("takeover", "--claude", str(env.program()))
+    taker.expect(rb"End them\? \[y/N\]")
+    question = taker.before.decode()
+    assert f"pid {first.pid}" in question and f"pid {second.pid}" in question  # it names what it would end
+    taker.sendline("y")
+    taker.expect(f"resuming conversation {newer}".encode())
+    taker.expect(f"claude --resume {older}".encode())  # the other one: how to carry it on later
+    taker.expect(rb"ready pid=\d+ .*args=\[\"--resume\", \"" + newer.encode())
+    finish(taker)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from supervisor.claude.claude_code import (
     transcript_path,
 )
 from supervisor.core.durations import DurationError, format_duration, parse_duration
-from supervisor.core.errors import ConfigError, UnsafePath
+from supervisor.core.errors import ConfigError, UnsafePath, UsageError
 from supervisor.core.identity import ProcessIdentity, ProcessView
 from supervisor.core.settings import resolve
 from supervisor.machine.config_file import load_settings as load_config
@@ -34,11 +35,13 @@ def test_parse_duration(text: str, seconds: float | None) -> None:
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "abc", "10x", "-5m", "1h 30m", "m", "5m10", "99999d", "nan", "inf"])
-def test_bad_durations_name_the_value_and_an_example(text: str) -> None:
+@pytest.mark.parametrize("text", ["", "abc", "10x", "-5m", "1h 30m", "m", "5m10", "99999d", "nan", "inf",
+                                  "١٢", "١٢s", "1" * 400, "1e3", "+5m", "0x10"])
+def test_bad_durations_say_what_is_expected_once(text: str) -> None:
     with pytest.raises(DurationError) as caught:
         parse_duration(text)
-    assert repr(text) in str(caught.value)
+    message = str(caught.value)
+    assert message.startswith("a duration") and "not a duration" not in message  # the caller names the value
 
 
 def test_zero_is_refused_where_off_is_not_allowed() -> None:
@@ -90,8 +93,8 @@ def test_config_file_errors_name_file_key_value_and_expectation(tmp_path: Path, 
 def test_config_env_and_flag_errors_name_their_source() -> None:
     with pytest.raises(ConfigError, match="CSUP_IDLE_LIMIT: bad value 'soon'"):
         load_config(None, {"CSUP_IDLE_LIMIT": "soon"})
-    with pytest.raises(ConfigError, match="--warn-before: bad value"):
-        load_config(None, {}, {"warn_before": "x"})
+    with pytest.raises(UsageError, match="--warn-before: bad value 'x': expected a duration like"):
+        load_config(None, {}, {"warn_before": "x"})  # typed on the command line: a usage error (2)
 
 
 def test_config_file_that_is_not_text_or_is_a_directory(tmp_path: Path) -> None:
@@ -250,3 +253,34 @@ def test_transcript_path_follows_claude_code_layout() -> None:
     path = transcript_path({"HOME": "/h"}, "/work/my.proj", "id")
     assert path == Path("/h/.claude/projects/-work-my-proj/id.jsonl")
     assert transcript_path({"CLAUDE_CONFIG_DIR": "/c"}, "/", "i") == Path("/c/projects/-/i.jsonl")
+
+
+def test_a_warning_as_long_as_the_limit_is_clamped_to_half_and_says_so() -> None:
+    settings = resolve({}, "", {}, {"idle_limit": "20s"})  # the default warn_before is 1m
+    assert settings.warn_before == 10 and "clamped" in settings.sources["warn_before"]
+    assert resolve({}, "", {}, {"idle_limit": "20s", "warn_before": "5s"}).warn_before == 5
+    assert resolve({}, "", {}, {"idle_limit": "off"}).warn_before == 60
+
+
+def test_config_shows_every_duration_as_people_type_it() -> None:
+    from supervisor.face.text import render_config
+
+    text = render_config(resolve({}, "", {}), "config.toml")
+    assert re.search(r"^stray_check\s+5m\s", text, re.M) and "300" not in text
+
+
+def test_doctor_flags_an_unmanaged_session_idle_past_the_limit() -> None:
+    from supervisor.face.text import findings
+    from supervisor.flows.doctor import Checkup, ClaudeProcess
+    from supervisor.flows.status import StatusReport
+
+    def process(idle: float) -> ClaudeProcess:
+        return ClaudeProcess(pid=7, kind="unmanaged", age_seconds=9000, cpu_seconds=1.0, cpu_percent=0.1,
+                             rss_bytes=200 << 20, idle_seconds=idle, tcp_connections=3, https_connections=2)
+
+    def verdicts(idle: float) -> list[str]:
+        status = StatusReport(None, [], (0.1, 0.1, 0.1), 2, 0.0)
+        return [f.what for f in findings(Checkup([process(idle)], (0.1, 0.1, 0.1), 2, 1 << 34, 1 << 33, status), 1800)]
+
+    assert any("idle 1h" in what for what in verdicts(3600))
+    assert not any("idle" in what for what in verdicts(60))

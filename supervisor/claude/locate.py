@@ -71,7 +71,7 @@ def _check_runnable(path: str) -> None:
     if stat.S_ISDIR(info.st_mode):
         raise CliNotExecutable(f"{path} is a directory, not the CLI", hint="name the executable: --claude PATH")
     if not os.access(path, os.X_OK):
-        raise CliNotExecutable(f"{path} is not executable", hint=f"chmod +x {path}, or name another: --claude PATH")
+        raise CliNotExecutable(f"{path} is not executable", hint="name the CLI's executable: --claude PATH")
 
 
 def _is_csup(path: str, self_paths: Collection[str]) -> bool:

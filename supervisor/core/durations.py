@@ -6,7 +6,7 @@ import math
 import re
 
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)")  # ASCII digits only: "١٢" is no duration
 _OFF_WORDS = frozenset({"off", "never", "none", "0"})
 # A week is far past any sensible idle limit or wait; larger values are typos (e.g. a missing unit).
 MAX_SECONDS = 7 * 86400.0
@@ -15,7 +15,7 @@ EXAMPLE = "90s, 30m, 1h30m or off"
 
 
 class DurationError(ValueError):
-    """A duration that cannot be read; the message names the value and shows an example."""
+    """A duration that cannot be read; the message says what is expected (the caller names the value)."""
 
 
 def parse_duration(text: str, *, allow_off: bool = True) -> float | None:
@@ -23,7 +23,7 @@ def parse_duration(text: str, *, allow_off: bool = True) -> float | None:
     value = text.strip().lower()
     if allow_off and value in _OFF_WORDS:
         return None
-    if re.fullmatch(r"\d+(?:\.\d+)?", value):
+    if re.fullmatch(r"[0-9]+(?:\.[0-9]+)?", value):
         seconds = float(value)
     else:
         pos = 0
@@ -34,11 +34,11 @@ def parse_duration(text: str, *, allow_off: bool = True) -> float | None:
             seconds += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
             pos = match.end()
         if pos != len(value) or not value:
-            raise DurationError(f"{text!r} is not a duration (try {EXAMPLE})")
+            raise DurationError(f"a duration like {EXAMPLE}")
     if not math.isfinite(seconds) or seconds > MAX_SECONDS:
-        raise DurationError(f"{text!r} is too long (at most 7d)")
+        raise DurationError("a duration of at most 7d")
     if seconds == 0 and not allow_off:
-        raise DurationError(f"{text!r} must be longer than zero (try {EXAMPLE})")
+        raise DurationError(f"a duration longer than zero, like {EXAMPLE}")
     return seconds if seconds > 0 else None
 
 

@@ -114,6 +114,7 @@ class SessionPolicy:
     on_request: Callable[[float], None] | None = None  # SIGUSR1: another terminal asks (stop, takeover)
     stray_every: float | None = None  # how often to look for claude processes started outside csup
     next_stray_check: float | None = None
+    suspended: bool = False  # the job is stopped in the user's shell (Ctrl-Z), or runs on in its background
     next_sweep: float | None = None  # when to look at background sessions next (their idle limit); None: never
     strays_seen: set[ProcessIdentity] = field(default_factory=set)
     _repaint_until: float = 0.0
@@ -178,6 +179,19 @@ class SessionPolicy:
             self.on_request(now)
             return
         self.request_shutdown(SIGNAL_REASONS.get(signum, f"csup received {signal_name(signum)}"), "signal", now)
+
+    def on_suspend(self, now: float) -> float | None:
+        """Ctrl-Z: the session waits in the shell's job list, and its idle limit keeps running there. Returns when
+        csup must be woken to end it (the guardian's alarm): a suspended session is no hiding place."""
+        self.suspended = True
+        self._publish(now, force=True)
+        return self.clock.expires_at if self.shutdown is None else None
+
+    def on_continue(self, now: float, foreground: bool) -> None:
+        if foreground:
+            self.suspended = False
+            self._publish(now, force=True)
+        self._due_known = False  # woken at a deadline, or by a request: look at everything again
 
     # --- strays ---
 
@@ -303,7 +317,8 @@ class SessionPolicy:
         self._publish(now, force=True)
 
     def _publish(self, now: float, force: bool = False) -> None:
-        state = "ending" if self.shutdown else "warning" if self.warning_since is not None else "active"
+        state = "ending" if self.shutdown else "suspended" if self.suspended else \
+            "warning" if self.warning_since is not None else "active"
         current = Published(state, self.clock.last_activity, self.end_reason)
         if current == self._published:
             return

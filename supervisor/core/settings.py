@@ -8,11 +8,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from supervisor.core.durations import EXAMPLE as DURATION_EXAMPLE
-from supervisor.core.durations import DurationError, parse_duration
-from supervisor.core.errors import ConfigError
+from supervisor.core.durations import parse_duration
+from supervisor.core.errors import ConfigError, UsageError
 
 # Set in the CLI's environment by csup (not a setting): a nested `csup run` inside the session passes through.
 SESSION_ENV = "CSUP_SESSION"
+# Where csup keeps its files, when not where the platform says (machine/paths.py reads them).
+RUNTIME_DIR_ENV, STATE_DIR_ENV, CONFIG_FILE_ENV = "CSUP_RUNTIME_DIR", "CSUP_STATE_DIR", "CSUP_CONFIG"
+OTHER_VARIABLES = frozenset({SESSION_ENV, RUNTIME_DIR_ENV, STATE_DIR_ENV, CONFIG_FILE_ENV})
 
 
 
@@ -25,10 +28,7 @@ class _Duration:
     def __call__(self, raw: Any) -> float | None:
         if isinstance(raw, bool) or not isinstance(raw, int | float | str):
             raise ValueError(f"a duration like {DURATION_EXAMPLE}")
-        try:
-            return parse_duration(str(raw), allow_off=self.allow_off)
-        except DurationError as err:
-            raise ValueError(str(err)) from None
+        return parse_duration(str(raw), allow_off=self.allow_off)  # DurationError is a ValueError
 
 
 def _boolean(raw: Any) -> bool:
@@ -160,6 +160,7 @@ class Settings:
     stray_check: float | None
     notify: bool
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+    warnings: tuple[str, ...] = field(default=(), compare=False)  # said once, then csup goes on
 
     @property
     def values(self) -> dict[str, Any]:
@@ -189,12 +190,36 @@ def resolve(
     for key, raw in (flags or {}).items():
         if raw is None:
             continue
-        values[key] = _convert(key, raw, where="--" + key.replace("_", "-"))
+        try:
+            values[key] = _convert(key, raw, where="--" + key.replace("_", "-"))
+        except ConfigError as err:  # a flag is typed on the command line: a usage error, not a configuration one
+            raise UsageError(err.message) from None
         sources[key] = "flag"
     if sources["background_idle_limit"] == "default":  # unless set, background sessions follow idle_limit
         values["background_idle_limit"] = values["idle_limit"]
         sources["background_idle_limit"] = "default: idle_limit"
-    return Settings(**values, sources=sources)
+    limit, warn = values["idle_limit"], values["warn_before"]
+    if limit is not None and warn is not None and warn >= limit:
+        # A warning as long as the limit would ring from the first second and no key could clear it.
+        values["warn_before"] = limit / 2
+        sources["warn_before"] += ", clamped to half of idle_limit"
+    return Settings(**values, sources=sources, warnings=tuple(_unknown_variables(environ)))
+
+
+def _unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """CSUP_* variables csup does not know: a typo would otherwise be ignored in silence."""
+    known = {setting.env_var for setting in SETTINGS} | OTHER_VARIABLES
+    unknown = sorted(name for name in environ if name.startswith("CSUP_") and name not in known)
+    if not unknown:
+        return []
+    import difflib
+
+    said = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        said.append(f"csup: warning: {name} is not a csup variable{hint}; it is ignored")
+    return said
 
 
 def _convert(key: str, raw: Any, *, where: str) -> Any:

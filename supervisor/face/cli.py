@@ -24,7 +24,10 @@ def _load() -> tuple[Settings, Paths]:
     from supervisor.machine.paths import default_paths
 
     paths = default_paths(os.environ)
-    return load_settings(paths.config_file, os.environ), paths
+    settings = load_settings(paths.config_file, os.environ)
+    for warning in settings.warnings:
+        click.echo(warning, err=True)
+    return settings, paths
 
 
 def _census(settings: Settings) -> CliAdapter:
@@ -49,7 +52,9 @@ def _emit(as_json: bool, data: Callable[[], Any], text: Callable[[], str]) -> No
         click.echo(text())
 
 
-_PASS_ON = {"ignore_unknown_options": True, "allow_interspersed_args": False}
+# csup's own options come first and are parsed strictly (a typo is a usage error with a suggestion, never an
+# argument for the CLI); the first positional argument or `--` starts the CLI's arguments.
+_CLI_ARGS_AFTER = {"allow_interspersed_args": False}
 
 
 def _duration_arg(value: str | None, flag: str) -> float | None:
@@ -60,7 +65,7 @@ def _duration_arg(value: str | None, flag: str) -> float | None:
     try:
         return parse_duration(value)
     except DurationError as err:
-        raise click.BadParameter(str(err), param_hint=flag) from None
+        raise click.BadParameter(f"{value!r}: expected {err}", param_hint=flag) from None
 
 
 def _start(claude_args: tuple[str, ...], flags: dict[str, Any], **request: Any) -> None:
@@ -69,8 +74,9 @@ def _start(claude_args: tuple[str, ...], flags: dict[str, Any], **request: Any) 
     start(claude_args, flags, **request)
 
 
-@cli.command(context_settings=_PASS_ON)
-@click.option("--idle-limit", metavar="DURATION", help="End the session after this long idle (default 30m; off).")
+@cli.command(context_settings=_CLI_ARGS_AFTER)
+@click.option("--idle-limit", metavar="DURATION",
+              help="End the session after this long idle (default 30m; 0 or off: never).")
 @click.option("--warn-before", metavar="DURATION", help="Warn this long before the idle limit (default 1m).")
 @click.option("--wait", "wait", is_flag=False, flag_value="", default=None, metavar="[DURATION]",
               help="Queue behind the running session instead of refusing (optionally give up after DURATION).")
@@ -99,7 +105,7 @@ def run(idle_limit: str | None, warn_before: str | None, wait: str | None, takeo
     _start(claude_args, flags, mode=mode, patience=_duration_arg(wait, "--wait"))
 
 
-@cli.command(context_settings=_PASS_ON)
+@cli.command(context_settings=_CLI_ARGS_AFTER)
 @click.option("--resume/--no-resume", default=True, show_default=True,
               help="Carry the old session's conversation on (claude --resume ID in its directory).")
 @click.option("--force", is_flag=True, help="End claude sessions outside csup without asking.")
@@ -119,7 +125,7 @@ def takeover(resume: bool, force: bool, claude_path: str | None, claude_args: tu
 @cli.command()
 @click.option("--force", is_flag=True, help="Also end claude sessions outside csup without asking.")
 @click.option("--wait", "wait", metavar="DURATION", help="How long the session may take to end before csup "
-              "escalates to SIGTERM, then SIGKILL (default: its shutdown plan plus 10s).")
+              "escalates to SIGTERM, then SIGKILL (default: the stop_wait setting, 15s).")
 def stop(force: bool, wait: str | None) -> None:
     """End the running session from any terminal (or none, e.g. cron); start nothing.
 

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from supervisor.core.errors import UsageError
 from supervisor.face.boundary import guarded
 
 # `csup run`'s options as the fast path reads them; tests check they are exactly the click command's.
@@ -69,6 +70,10 @@ def main(argv: list[str] | None = None) -> None:
     guarded(lambda: cli.main(args=args, prog_name="csup", standalone_mode=True))
 
 
+def _raise(err: Exception) -> NoReturn:
+    raise err
+
+
 def fast_run(parsed: dict[str, Any]) -> NoReturn:
     from supervisor.core.durations import DurationError, parse_duration
     from supervisor.face.launch import start
@@ -77,9 +82,8 @@ def fast_run(parsed: dict[str, Any]) -> NoReturn:
     if parsed["wait"]:
         try:
             patience = parse_duration(parsed["wait"])
-        except DurationError:
-            from supervisor.face.cli import cli  # click says what is wrong with --wait, as a usage error
-
-            guarded(lambda: cli.main(args=["run", "--wait", parsed["wait"]], prog_name="csup"))
+        except DurationError as err:
+            message = f"--wait: bad value {parsed['wait']!r}: expected {err}"
+            guarded(lambda: _raise(UsageError(message)))
     mode = "takeover" if parsed["takeover"] else "wait" if parsed["wait"] is not None else "now"
     guarded(lambda: start(parsed["claude_args"], parsed["flags"], mode=mode, patience=patience))

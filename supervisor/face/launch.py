@@ -18,6 +18,8 @@ def start(claude_args: tuple[str, ...], flags: dict[str, Any], **request: Any) -
 
     paths = default_paths(os.environ)
     settings = load_settings(paths.config_file, os.environ, flags)
+    for warning in settings.warnings:
+        sys.stderr.write(warning + "\n")
     try:
         code = run_session(RunRequest(claude_args=claude_args, self_paths=(sys.argv[0],), **request), settings,
                            paths, os.environ, TerminalReporter())

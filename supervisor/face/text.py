@@ -273,7 +273,8 @@ def render_status(status: StatusReport) -> str:
     else:
         limit = (f"limit {format_duration(session.idle_limit)}, ends in {format_duration(session.time_left or 0)}"
                  " if idle" if session.idle_limit else "no idle limit")
-        lines.append(f"● claude session {session.state}: idle {format_duration(session.idle_seconds)} ({limit})")
+        state = "suspended (Ctrl-Z; `fg` in its terminal)" if session.state == "suspended" else session.state
+        lines.append(f"● claude session {state}: idle {format_duration(session.idle_seconds)} ({limit})")
         cli = f"claude pid {session.cli_pid}" if session.cli_pid else "claude starting"
         lines.append(f"    {cli} (csup pid {session.csup_pid}) on {clean(session.tty) or 'no tty'}")
         lines.append(f"    in {short_path(session.cwd)}, started {clock_time(session.started_at, now)} "

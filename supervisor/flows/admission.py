@@ -131,7 +131,7 @@ def _end_current(paths: Paths, locks: Locks, settings: Settings, ticket: Ticket,
         if current is not None and current.started_at > ticket.created_at:
             raise TakeoverLost(current)
         if locks.session.try_acquire():
-            return current
+            return None  # nobody held it: a record without its lock proves nothing, and nothing is signalled
         if current is not None:
             handover.previous = current
             how = ending.end_holder(paths, current, "takeover", locks.session, settings.stop_wait,

@@ -15,6 +15,7 @@ from supervisor.core.errors import SessionBusy
 from supervisor.core.identity import ProcessIdentity
 from supervisor.flows.reporting import Escalation
 from supervisor.machine import processes
+from supervisor.machine.events import log_event
 from supervisor.machine.jsonfile import read_json, write_json_atomic
 from supervisor.machine.lock import FileFlock
 from supervisor.machine.paths import Paths
@@ -69,7 +70,11 @@ def send_request(paths: Paths, holder: SessionRecord, kind: str) -> bool:
     if not is_proven_holder(holder, paths.lock_file):
         return False
     write_json_atomic(paths.request_file, asdict(StopRequest(kind, os.getpid(), own_tty(), time.time())))
-    return processes.signal_verified(holder.csup, signal.SIGUSR1)
+    sent = processes.signal_verified(holder.csup, signal.SIGUSR1)
+    # A holder suspended in its shell (Ctrl-Z) gets the request only once it runs: continue it. It ends the
+    # session in the background, without taking the terminal from the shell.
+    processes.signal_verified(holder.csup, signal.SIGCONT)
+    return sent
 
 
 def take_request(paths: Paths) -> StopRequest | None:
@@ -111,6 +116,10 @@ def end_holder(paths: Paths, holder: SessionRecord, kind: str, lock: FileFlock, 
     if holder.cli is not None and processes.is_running(holder.cli):
         processes.signal_group_verified(holder.cli, signal.SIGKILL)  # the CLI leads its own group
     if _wait_for(lock, KILL_GRACE):
+        # The holder cannot log its own end after SIGKILL: every session that ends is one event, so say it here.
+        log_event(paths.log_file, "ended", session=holder.session_id, how=kind, code=128 + signal.SIGKILL,
+                  reason=f"`csup {kind}` escalated to SIGKILL: the session did not answer", cli_pid=holder.cli.pid
+                  if holder.cli else None)
         return "SIGKILL"
     raise HolderUnresponsive("the session lock is still held after SIGKILL of its csup",
                              hint="see what holds it: csup status")

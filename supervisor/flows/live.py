@@ -69,7 +69,7 @@ def supervise(adapter: CliAdapter, args: list[str], settings: Settings, paths: P
     with rawmode.raw_mode(tty_fd) as saved:
         child = spawn([adapter.path, *args], env=env, size=rawmode.get_size(tty_fd))
         relay = PtyRelay(child, Terminal(0, 1, tty_fd), policy, saved_attrs=saved,
-                         on_modes=guardian.update if guardian else None)
+                         keeper=guardian)
         policy.relay = relay
 
         def on_request(now: float) -> None:

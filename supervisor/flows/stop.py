@@ -72,8 +72,11 @@ def stop(paths: Paths, settings: Settings, adapter: CliAdapter, *, force: bool, 
     """`csup stop`: end the session from anywhere; start nothing."""
     outcome = StopOutcome(stopped=False)
     holder = live_record(paths.record_file)
+    session = FileFlock(paths.lock_file)
+    if holder is not None and session.try_acquire():
+        session.release()  # nobody holds the session: the record names a process that is no csup of ours
+        holder = None
     if holder is not None:
-        session = FileFlock(paths.lock_file)
         answer_within = patience if patience is not None else settings.stop_wait
         how = ending.end_holder(paths, holder, "stop", session, answer_within, reporter.escalation)
         session.release()

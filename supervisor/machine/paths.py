@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from supervisor.core.errors import UnsafePath
+from supervisor.core.settings import CONFIG_FILE_ENV, RUNTIME_DIR_ENV, STATE_DIR_ENV
 
 APP = "csup"
 PRIVATE_DIR_MODE = 0o700
@@ -50,9 +51,9 @@ class Paths:
 
 def default_paths(environ: Mapping[str, str] = os.environ) -> Paths:
     """CSUP_RUNTIME_DIR / CSUP_STATE_DIR / CSUP_CONFIG override the platform's per-user directories."""
-    runtime = environ.get("CSUP_RUNTIME_DIR") or _platform_dir("user_runtime_dir")
-    state = environ.get("CSUP_STATE_DIR") or _platform_dir("user_state_dir")
-    config = environ.get("CSUP_CONFIG") or str(Path(_platform_dir("user_config_dir")) / "config.toml")
+    runtime = environ.get(RUNTIME_DIR_ENV) or _platform_dir("user_runtime_dir")
+    state = environ.get(STATE_DIR_ENV) or _platform_dir("user_state_dir")
+    config = environ.get(CONFIG_FILE_ENV) or str(Path(_platform_dir("user_config_dir")) / "config.toml")
     return Paths(Path(runtime), Path(state), Path(config))
 
 
@@ -73,26 +74,34 @@ def _xdg_dir(kind: str) -> str:
     home = os.path.expanduser("~")
     if kind == "user_runtime_dir":
         runtime = os.environ.get("XDG_RUNTIME_DIR")
-        if runtime:
+        if runtime and os.path.isabs(runtime):  # the XDG spec: a relative path is invalid and ignored
             return os.path.join(runtime, APP)
         import tempfile  # no runtime dir (a container, cron): a per-user folder in the temporary directory
 
         return os.path.join(tempfile.gettempdir(), f"{APP}-{os.geteuid()}")
     variable, default = {"user_state_dir": ("XDG_STATE_HOME", ".local/state"),
                          "user_config_dir": ("XDG_CONFIG_HOME", ".config")}[kind]
-    return os.path.join(os.environ.get(variable) or os.path.join(home, default), APP)
+    chosen = os.environ.get(variable)
+    return os.path.join(chosen if chosen and os.path.isabs(chosen) else os.path.join(home, default), APP)
 
 
 def ensure_private_dir(path: Path) -> Path:
     """Create `path` 0700 (parents as usual) and check it is a real directory of ours, not a symlink."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        os.mkdir(path, PRIVATE_DIR_MODE)
+        try:
+            os.mkdir(path, PRIVATE_DIR_MODE)
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.mkdir(path, PRIVATE_DIR_MODE)
     except FileExistsError:
         pass
+    except OSError as err:  # a parent that is a file (XDG_RUNTIME_DIR=/dev/null), read-only, full
+        raise UnsafePath(f"cannot create {path}: {err.strerror}", hint="check the directory csup was given",
+                         path=str(path)) from None
+    try:
+        info = os.lstat(path)
     except OSError as err:
-        raise UnsafePath(f"cannot create {path}: {err.strerror}", path=str(path)) from None
-    info = os.lstat(path)
+        raise UnsafePath(f"cannot use {path}: {err.strerror}", path=str(path)) from None
     if stat.S_ISLNK(info.st_mode):
         raise UnsafePath(f"{path} is a symlink; csup keeps its files only in a real directory",
                          hint=f"remove it: rm {path}", path=str(path))

@@ -16,7 +16,7 @@ from supervisor.machine import processes
 from supervisor.machine.jsonfile import read_json, write_json_atomic
 
 SCHEMA_VERSION = 1
-STATES = ("starting", "active", "warning", "ending")
+STATES = ("starting", "active", "warning", "suspended", "ending")
 MAX_TIME = 1e11  # seconds: anything later is forged or corrupt
 MAX_RECORD_BYTES = 1 << 20
 

@@ -1,30 +1,38 @@
 """The terminal's guardian: a small forked process that puts the user's terminal back (termios, and the inverse
 of the modes the CLI left on) if csup dies without doing so itself — SIGKILL, the OOM killer — since no
-process can clean up after its own SIGKILL. Side effects: fork, a pipe, and on csup's death the terminal."""
+process can clean up after its own SIGKILL. It is also csup's alarm clock while csup is suspended (Ctrl-Z): a
+stopped process cannot keep time, so the guardian, in a process group of its own that the job's stop does not
+reach, wakes csup (SIGCONT) at the idle deadline. Side effects: fork, a pipe, a signal to csup, and on csup's
+death the terminal."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import struct
 import termios
+import time
 
 from supervisor.terminal.rawmode import TermAttrs
 
-_UPDATE, _DISMISS = b"U", b"Q"
+_UPDATE, _DISMISS, _SUSPENDED, _FOREGROUND = b"U", b"Q", b"S", b"F"
 _HEADER = struct.Struct("!cH")
+_WAKE_AT = struct.Struct("!d")  # monotonic seconds (CLOCK_MONOTONIC is one clock for every process); 0: never
 MAX_UNDO = 4096  # far above any real undo sequence, and below PIPE_BUF, so every message lands whole
 
 
 class Guardian:
     def __init__(self, tty_fd: int, out_fd: int, saved: TermAttrs) -> None:
         read_end, self._pipe = os.pipe()
+        csup = os.getpid()
         self.pid = os.fork()
         if self.pid == 0:  # pragma: no cover - the child; tests see it work by killing csup
             try:
                 os.close(self._pipe)
-                _watch(read_end, tty_fd, out_fd, saved)
+                os.setpgid(0, 0)  # Ctrl-Z stops csup's whole group; the alarm must keep running
+                _watch(read_end, tty_fd, out_fd, saved, csup)
             finally:
                 os._exit(0)
         os.close(read_end)
@@ -35,8 +43,20 @@ class Guardian:
         if undo == self._undo or self._pipe < 0:
             return
         self._undo = undo
-        with contextlib.suppress(OSError):
-            os.write(self._pipe, _HEADER.pack(_UPDATE, len(undo[:MAX_UNDO])) + undo[:MAX_UNDO])
+        self._send(_UPDATE, undo[:MAX_UNDO])
+
+    def suspended(self, wake_at: float | None) -> None:
+        """csup gave the terminal back and stops now: nothing to restore if it dies; wake it at `wake_at`."""
+        self._send(_SUSPENDED, _WAKE_AT.pack(wake_at or 0.0))
+
+    def foreground(self) -> None:
+        """csup has the terminal again (`fg`): guard it as before; no alarm."""
+        self._send(_FOREGROUND, b"")
+
+    def _send(self, kind: bytes, payload: bytes) -> None:
+        if self._pipe >= 0:
+            with contextlib.suppress(OSError):
+                os.write(self._pipe, _HEADER.pack(kind, len(payload)) + payload)
 
     def dismiss(self) -> None:
         """csup restored the terminal itself: the guardian leaves without touching it."""
@@ -50,7 +70,7 @@ class Guardian:
             os.waitpid(self.pid, 0)
 
 
-def _watch(read_end: int, tty_fd: int, out_fd: int, saved: TermAttrs) -> None:  # pragma: no cover - child
+def _watch(read_end: int, tty_fd: int, out_fd: int, saved: TermAttrs, csup: int) -> None:  # pragma: no cover
     keep = sorted({read_end, tty_fd, out_fd})
     for low, high in zip([-1, *keep], [*keep, 1 << 16], strict=True):
         if low + 1 < high:  # an empty range is not harmless: CPython turns closerange(n, n) into "close all"
@@ -61,7 +81,16 @@ def _watch(read_end: int, tty_fd: int, out_fd: int, saved: TermAttrs) -> None:  
         signal.signal(signum, signal.SIG_IGN)
     undo = b""
     buffered = b""
+    armed = True  # whether the terminal is csup's to restore (not while csup is suspended: the shell has it)
+    wake_at: float | None = None
     while True:
+        timeout = None if wake_at is None else max(0.0, wake_at - time.monotonic())
+        readable, _, _ = select.select([read_end], [], [], timeout)
+        if not readable:
+            if os.getppid() == csup:  # still our csup (not reparented): wake it so it keeps its idle limit
+                os.kill(csup, signal.SIGCONT)
+            wake_at = None
+            continue
         try:
             chunk = os.read(read_end, 65536)
         except InterruptedError:
@@ -73,10 +102,18 @@ def _watch(read_end: int, tty_fd: int, out_fd: int, saved: TermAttrs) -> None:  
             kind, length = _HEADER.unpack_from(buffered)
             if len(buffered) < _HEADER.size + length:
                 break
+            payload = buffered[_HEADER.size:_HEADER.size + length]
+            buffered = buffered[_HEADER.size + length:]
             if kind == _DISMISS:
                 return
-            undo = buffered[_HEADER.size:_HEADER.size + length]
-            buffered = buffered[_HEADER.size + length:]
+            if kind == _UPDATE:
+                undo = payload
+            elif kind == _SUSPENDED:
+                armed, wake_at = False, (_WAKE_AT.unpack(payload)[0] or None)
+            elif kind == _FOREGROUND:
+                armed, wake_at = True, None
+    if not armed:
+        return  # csup died while the shell had the terminal: it is the shell's now, and as csup left it
     with contextlib.suppress(OSError, termios.error):
         if undo:
             os.write(out_fd, undo)

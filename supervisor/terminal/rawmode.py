@@ -24,7 +24,19 @@ def get_attrs(fd: int) -> TermAttrs | None:
         return None
 
 
+def in_foreground(fd: int | None) -> bool:
+    """Whether csup's job has the terminal (a background job must not read it or change its modes)."""
+    if fd is None:
+        return True
+    try:
+        return os.tcgetpgrp(fd) == os.getpgrp()
+    except OSError:
+        return True  # not a terminal, or no job control: nobody else to defer to
+
+
 def set_attrs(fd: int, attrs: TermAttrs) -> None:
+    if not in_foreground(fd):
+        return  # the shell has the terminal now, in the modes it wants
     try:
         termios.tcsetattr(fd, termios.TCSADRAIN, attrs)
     except termios.error as err:

@@ -29,6 +29,7 @@ DRAIN_CAP = 2.0  # a background child holding the pty open must not keep csup al
 SUSPEND_WATCH = 0.5  # after Ctrl-Z, how long we watch for the CLI handing the terminal back (cooked mode)
 SUSPEND_POLL = 0.02
 SUSPEND_SETTLE = 0.05  # the CLI's last words before it stops are shown before csup stops too
+HELD_MAX = 1 << 20  # CLI output held while csup runs in the background
 INJECT_WAIT = 0.2  # how long csup's own bytes wait for the CLI to finish an escape sequence it began
 CTRL_Z = b"\x1a"
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGQUIT)
@@ -48,6 +49,18 @@ class RelayListener(Protocol):
     def on_output(self, data: bytes, now: float) -> None: ...
     def on_resize(self, now: float) -> None: ...
     def on_signal(self, signum: int, now: float) -> None: ...
+    def on_suspend(self, now: float) -> float | None:
+        """The job stops (Ctrl-Z): when csup must be woken to keep its deadlines (monotonic), if ever."""
+    def on_continue(self, now: float, foreground: bool) -> None:
+        """The job runs again: in the foreground (`fg`), or in the background (woken with the shell in charge)."""
+
+
+class TerminalKeeper(Protocol):
+    """Who puts the terminal back if csup dies, and wakes csup while it is stopped (the guardian)."""
+
+    def update(self, undo: bytes) -> None: ...
+    def suspended(self, wake_at: float | None) -> None: ...
+    def foreground(self) -> None: ...
 
 
 @dataclass
@@ -102,14 +115,14 @@ class Terminal:
 class PtyRelay:
     def __init__(self, child: Child, terminal: Terminal, listener: RelayListener,
                  clock: Callable[[], float] = time.monotonic, saved_attrs: rawmode.TermAttrs | None = None,
-                 on_modes: Callable[[bytes], None] | None = None) -> None:
+                 keeper: TerminalKeeper | None = None) -> None:
         self.child = child
         self.terminal = terminal
         self.listener = listener
         self.clock = clock
         self.saved_attrs = saved_attrs  # the user's own terminal attributes, put back while suspended
         self.journal = ModeJournal()
-        self._on_modes = on_modes  # told the undo bytes whenever the CLI's terminal modes change
+        self._keeper = keeper  # told the undo bytes whenever the CLI's terminal modes change
         self._modes_seen = 0
         self.wait_status: int | None = None
         self.at_line_start = True  # whether the last byte shown ended a line (csup's own messages need it)
@@ -122,6 +135,10 @@ class PtyRelay:
         self._suspend_watch_until: float | None = None
         self._suspend_due: float | None = None
         self._suspended = False
+        # Continued while the shell owns the terminal (woken by the alarm, or asked to stop): csup must not
+        # read it, write to it or change its modes; the CLI's output is held until `fg`, or dropped at the end.
+        self.in_background = False
+        self._held = bytearray()
         self._abandoned = False
         self._injections = bytearray()
 
@@ -147,6 +164,8 @@ class PtyRelay:
 
     def inject(self, data: bytes) -> None:
         """csup's own bytes for the screen (title, bell), written between the CLI's escape sequences."""
+        if self.in_background:
+            return  # a bell or a title on the shell's screen would be noise from a job nobody is looking at
         self._injections += data
         self._flush_injections(self.clock())
 
@@ -169,6 +188,10 @@ class PtyRelay:
     def write_terminal(self, data: bytes) -> None:
         """Bytes for the user's screen; blocking and complete, so nothing is lost while the terminal is slow."""
         if self.terminal_gone or not data:
+            return
+        if self.in_background:
+            self._held += data
+            del self._held[:-HELD_MAX]  # a screen's worth is what a redraw needs; older frames are moot
             return
         try:
             written = os.write(self.terminal.out_fd, data)
@@ -247,7 +270,7 @@ class PtyRelay:
         return quiet or now - self._exited_at >= DRAIN_CAP
 
     def _reading_input(self) -> bool:
-        return (self._input_open and not self.terminal_gone and not self.child_exited
+        return (self._input_open and not self.terminal_gone and not self.child_exited and not self.in_background
                 and len(self._to_child) < MAX_PENDING_INPUT)
 
     def _pump_output(self, now: float) -> None:
@@ -275,9 +298,9 @@ class PtyRelay:
             return
         self._last_output_at = now
         self.at_line_start = last[-1] == 10
-        if journal.version != self._modes_seen and self._on_modes is not None:
+        if journal.version != self._modes_seen and self._keeper is not None:
             self._modes_seen = journal.version
-            self._on_modes(journal.undo())
+            self._keeper.update(journal.undo())
         self.listener.on_output(last, now)
 
     def _pump_input(self, now: float) -> None:
@@ -387,12 +410,15 @@ class PtyRelay:
             self._suspend_watch_until = self._suspend_due = None
 
     def _suspend(self) -> None:
-        if self.terminal.tty_fd is None or self.terminal_gone:
+        if self.terminal.tty_fd is None or self.terminal_gone or self.in_background:
             return
         self._suspended = True
         self.write_terminal(self.journal.undo())
         if self.saved_attrs is not None:
             rawmode.set_attrs(self.terminal.tty_fd, self.saved_attrs)
+        wake_at = self.listener.on_suspend(self.clock())
+        if self._keeper is not None:
+            self._keeper.suspended(wake_at)
         previous = signal.signal(signal.SIGTSTP, signal.SIG_DFL)
         try:
             os.kill(0, signal.SIGTSTP)  # the whole job stops here, as for any program; `fg` continues it
@@ -403,7 +429,17 @@ class PtyRelay:
     def _resume(self) -> None:
         if not self._suspended:
             return
+        if not rawmode.in_foreground(self.terminal.tty_fd):
+            if not self.in_background:
+                # Woken while the shell has the terminal (the idle deadline came, or a stop request): carry on
+                # without it. SIGTTOU ignored: csup's own last line may still be written, as `bg` jobs do.
+                self.in_background = True
+                signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+                self.listener.on_continue(self.clock(), foreground=False)
+            return
         self._suspended = False
+        self.in_background = False
+        signal.signal(signal.SIGTTOU, signal.SIG_DFL)
         if self.terminal.tty_fd is not None:
             try:
                 rawmode.enter_raw(self.terminal.tty_fd)
@@ -411,9 +447,15 @@ class PtyRelay:
                 if err.args[0] not in rawmode.TERMINAL_GONE:
                     raise
         self.write_terminal(self.journal.redo())
+        if self._held:
+            held, self._held = bytes(self._held), bytearray()
+            self.write_terminal(held)
+        if self._keeper is not None:
+            self._keeper.foreground()
         self._sync_size()
         self.signal_child(signal.SIGCONT, group=True)
         self.signal_child(signal.SIGWINCH, group=True)  # the size may be unchanged: ask for a redraw anyway
+        self.listener.on_continue(self.clock(), foreground=True)
 
 
 def _drain(fd: int) -> bytes:

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from supervisor.core.errors import ExitCode
+
 from conftest import CSUP, Env, exit_status, finish, ready_pid, require
 
-DOCUMENTED = {0, 1, 2, 70, 75, 77, 78, 124, 126, 127, 130}
+DOCUMENTED = {int(code) for code in ExitCode} | {130}  # 130: interrupted
 
 
 def _csup(env: Env, *args: str | bytes) -> subprocess.CompletedProcess[bytes]:
@@ -160,8 +162,8 @@ def test_csup_never_signals_itself_or_its_parent(env: Env) -> None:
 
 
 @pytest.mark.parametrize(("args", "code"), [
-    (["run", "--idle-limit", "-5m"], 78), (["run", "--idle-limit", "99999h"], 78), (["run", "--warn-before", "x"], 78),
-    (["run", "--idle-limit", ""], 78), (["stop", "--wait", "-1s"], 2), (["log", "-n", "many"], 2),
+    (["run", "--idle-limit", "-5m"], 2), (["run", "--idle-limit", "99999h"], 2), (["run", "--warn-before", "x"], 2),
+    (["run", "--idle-limit", ""], 2), (["stop", "--wait", "-1s"], 2), (["log", "-n", "many"], 2),
     (["run", "--claude", b"/nonexistent/\xff\xfe"], 127), (["run", "--claude", "/etc"], 126),
     (["run", "--claude", "/etc/hostname"], 126), ([b"\xff"], 2), (["status", b"--js\xffon"], 2),
 ])
@@ -189,12 +191,10 @@ def test_bad_input_gets_one_line_and_a_documented_code(env: Env, args: list[str 
 @pytest.mark.parametrize(("key", "value"), [
     ("CSUP_IDLE_LIMIT", "soon"), ("CSUP_CPU_THRESHOLD", "-1"), ("CSUP_ALLOW_UNMANAGED", "perhaps"),
     ("CSUP_ACTIVITY", "everything"), ("CSUP_CLAUDE_NAMES", ","), ("CSUP_TERM_WAIT", "0"),
-    ("CSUP_STOP_WAIT", "1e9"), ("CSUP_CLAUDE", "bad\x00path"),
+    ("CSUP_STOP_WAIT", "1e9"), ("CSUP_WARN_BEFORE", "١٢"), ("CSUP_IDLE_LIMIT", "1" * 400),
 ])
 def test_bad_environment_values_are_78_naming_the_variable(env: Env, key: str, value: str) -> None:
-    env.vars[key] = value.replace("\x00", "")
-    if "\x00" in value:
-        return  # an environment cannot carry NUL; nothing to test
+    env.vars[key] = value
     result = _csup(env, "config")
     text = _one_clear_line(result)
     assert result.returncode == 78 and key in text

@@ -1,0 +1,82 @@
+"""A suspended session (Ctrl-Z) is no hiding place: its idle limit runs on in the shell's job list, `status`
+shows it suspended, and `stop` or `takeover` end it gracefully at once — all without csup taking the terminal
+back from the shell. Driven in a real interactive bash."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+
+import pexpect
+
+from conftest import CSUP, DEADLINE, Env, alive, ready_pid, wait_for
+
+
+def _shell(env: Env) -> pexpect.spawn:
+    shell = pexpect.spawn("bash", ["--norc", "--noprofile", "-i"], env={**env.vars, "PS1": "$ "},
+                          timeout=DEADLINE, cwd=str(env.root), dimensions=(24, 100))
+    env.spawned.append(shell)
+    shell.expect_exact("$ ")
+    return shell
+
+
+def _suspend(env: Env, shell: pexpect.spawn, *options: str) -> int:
+    shell.sendline(f"{env.csup_cmd()} run {' '.join(options)} --claude {env.program()}")
+    cli_pid = ready_pid(shell)
+    shell.send(b"\x1a")
+    shell.expect(b"suspending")
+    shell.expect(re.compile(rb"Stopped"))
+    shell.expect_exact("$ ")
+    return cli_pid
+
+
+def _events(env: Env) -> list[dict[str, object]]:
+    log = env.root / "state" / "events.jsonl"
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def test_a_suspended_session_is_ended_at_its_idle_deadline_and_the_shell_reports_it(env: Env) -> None:
+    shell = _shell(env)
+    cli_pid = _suspend(env, shell, "--idle-limit", "3s")
+    status = json.loads(subprocess.run([*CSUP, "status", "--json"], env=env.vars, capture_output=True, text=True,
+                                       timeout=DEADLINE).stdout)
+    assert status["session"]["state"] == "suspended"
+    wait_for(lambda: not alive(cli_pid), timeout=DEADLINE, what="the suspended session to end at its deadline")
+    wait_for(lambda: any(e["event"] == "ended" for e in _events(env)), what="the ended event")
+    [ended] = [e for e in _events(env) if e["event"] == "ended"]
+    assert ended["how"] == "idle" and ended["code"] == 124 and "idle for" in str(ended["reason"])
+    shell.sendline("jobs; echo listed")
+    shell.expect(rb"Exit 124")  # the shell reports the job done, with timeout(1)'s status
+    shell.expect(b"listed")
+    assert not (env.runtime / "session.json").exists()
+
+
+def test_stop_ends_a_suspended_holder_gracefully_at_once(env: Env) -> None:
+    shell = _shell(env)
+    cli_pid = _suspend(env, shell)
+    started = time.monotonic()
+    result = subprocess.run([*CSUP, "stop"], env=env.vars, capture_output=True, text=True, timeout=DEADLINE * 2)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    assert "escalated" not in result.stdout and elapsed < 5, (result.stdout, elapsed)
+    assert not alive(cli_pid)
+    [ended] = [e for e in _events(env) if e["event"] == "ended"]
+    assert ended["how"] == "stop" and "stopped by `csup stop`" in str(ended["reason"])
+    shell.sendline("jobs; echo listed")
+    shell.expect(rb"Done|Exit")
+    shell.expect(b"listed")
+
+
+def test_fg_before_the_deadline_resumes_it_redrawn(env: Env) -> None:
+    shell = _shell(env)
+    _suspend(env, shell, "--idle-limit", "30s")
+    shell.sendline("fg")
+    shell.expect(b"resumed-after-stop")
+    status = json.loads(subprocess.run([*CSUP, "status", "--json"], env=env.vars, capture_output=True, text=True,
+                                       timeout=DEADLINE).stdout)
+    assert status["session"]["state"] == "active"
+    shell.send(b"exit 3\r")
+    shell.sendline("echo rc=$?")
+    shell.expect(b"rc=3")
