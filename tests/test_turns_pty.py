@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -30,7 +31,7 @@ def _status(env: Env) -> tuple[int, dict[str, object]]:
 def test_status_with_none_running_and_idle_warning(env: Env) -> None:
     code, report = _status(env)
     assert code == 1 and report["session"] is None and report["running"] is False
-    assert report["schema"] == 1 and len(report["load"]) == 3
+    assert report["schema"] == 2 and report["sessions"] == [] and len(report["load"]) == 3
     text = _csup(env, "status")
     assert text.returncode == 1 and "no csup session" in text.stdout
 
@@ -59,7 +60,7 @@ def test_stop_from_a_non_tty_tells_the_old_terminal_who_stopped_it(env: Env) -> 
     child.expect(b"transcript ")
     result = _csup(env, "stop")
     assert result.returncode == 0, result.stderr
-    assert f"stopped the session (claude pid {cli_pid})" in result.stdout
+    assert re.search(rf"stopped the session [0-9a-f]{{8}} \(claude pid {cli_pid}\)", result.stdout)
     assert "claude --resume" in result.stdout
     child.expect(rb"session ended: stopped by `csup stop` from a process with no terminal \(pid \d+\)\. "
                  rb"Resume it: claude --resume")

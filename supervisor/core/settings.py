@@ -3,6 +3,7 @@ variables, then flags. Pure: the file is read by machine/config_file.py."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,6 +69,16 @@ def _names(raw: Any) -> tuple[str, ...]:
     return names
 
 
+def _count(raw: Any) -> int:
+    if isinstance(raw, bool):
+        raise ValueError("a whole number from 1 to 64")
+    if isinstance(raw, str) and re.fullmatch(r"[0-9]{1,3}", raw.strip()):
+        raw = int(raw.strip())
+    if not isinstance(raw, int) or not 1 <= raw <= 64:
+        raise ValueError("a whole number from 1 to 64")
+    return raw
+
+
 def _percent(raw: Any) -> float:
     if isinstance(raw, bool):
         raise ValueError("a number from 0 to 100")
@@ -114,6 +125,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("cpu_threshold", 2.0, _percent,
             "Percent of one core the CLI's process tree must use to count as busy near a deadline; 0 disables."),
     Setting("claude", "", _text, "Path of the real CLI; empty means search PATH for `claude`."),
+    Setting("max_sessions", 1, _count, "At most this many Claude sessions of yours at once, of every kind."),
     Setting("allow_unmanaged", False, _boolean, "Start even while claude processes run outside csup."),
     Setting("claude_names", (), _names,
             "Executable names that identify a claude process (for finding unmanaged sessions); empty: `claude`."),
@@ -147,6 +159,7 @@ class Settings:
     activity: str
     cpu_threshold: float
     claude: str
+    max_sessions: int
     allow_unmanaged: bool
     claude_names: tuple[str, ...]
     claude_config_dirs: tuple[str, ...]

@@ -105,43 +105,69 @@ def run(idle_limit: str | None, warn_before: str | None, wait: str | None, takeo
     _start(claude_args, flags, mode=mode, patience=_duration_arg(wait, "--wait"))
 
 
-@cli.command(context_settings=_CLI_ARGS_AFTER)
+class _ArgsAfterDashes(click.Command):
+    """`csup takeover [ID] [--] [CLAUDE_ARGS...]`: what follows `--` is the CLI's, whatever it looks like."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if "--" in args:
+            cut = args.index("--")
+            ctx.meta["claude_args"] = tuple(args[cut + 1:])
+            args = args[:cut]
+        return super().parse_args(ctx, args)
+
+
+@cli.command(cls=_ArgsAfterDashes)  # the CLI's arguments are only those after `--`
 @click.option("--resume/--no-resume", default=True, show_default=True,
               help="Carry the old session's conversation on (claude --resume ID in its directory).")
 @click.option("--force", is_flag=True, help="End claude sessions outside csup without asking.")
 @click.option("--claude", "claude_path", metavar="PATH", help="The real CLI (default: `claude` on PATH).")
-@click.argument("claude_args", nargs=-1, type=click.UNPROCESSED)
-def takeover(resume: bool, force: bool, claude_path: str | None, claude_args: tuple[str, ...]) -> None:
-    """End the running session, wherever it is, and start one here.
+@click.argument("target", metavar="[ID]", required=False)
+def takeover(resume: bool, force: bool, claude_path: str | None, target: str | None) -> None:
+    """End a session, wherever it is, and start one here: the session ID names (csup's id, Claude's session or
+    background id, a pid or a terminal, as `csup status` lists them); without one, every session with one
+    allowed (max_sessions 1), else the most idle one. A background session is brought here live.
 
     \b
     Examples:
       csup takeover                 # continue the old conversation here
       csup takeover --no-resume     # start a new conversation
+      csup takeover 1a2b3c4d -- --model opus
     """
-    _start(claude_args, {"claude": claude_path}, mode="takeover", resume=resume, force=force)
+    claude_args = click.get_current_context().meta.get("claude_args", ())
+    _start(claude_args, {"claude": claude_path}, mode="takeover", resume=resume, force=force, target=target)
 
 
 @cli.command()
 @click.option("--force", is_flag=True, help="Also end claude sessions outside csup without asking.")
 @click.option("--wait", "wait", metavar="DURATION", help="How long the session may take to end before csup "
               "escalates to SIGTERM, then SIGKILL (default: the stop_wait setting, 15s).")
-def stop(force: bool, wait: str | None) -> None:
-    """End the running session from any terminal (or none, e.g. cron); start nothing.
+@click.option("--idle", "idle", metavar="DURATION", help="End every session idle at least this long.")
+@click.argument("target", metavar="[ID]", required=False)
+def stop(force: bool, wait: str | None, idle: str | None, target: str | None) -> None:
+    """End sessions from any terminal (or none, e.g. cron); start nothing. ID names one (csup's id, Claude's
+    session or background id, a pid or a terminal, as `csup status` lists them); without one, every session with
+    one allowed (max_sessions 1), else the most idle one, said first.
 
     \b
     Examples:
       csup stop
       csup stop --force --wait 5s
+      csup stop 1a2b3c4d
+      csup stop --idle 30m          # every session idle half an hour or more
     """
     from supervisor.face.terminal_reporter import TerminalReporter, live_line
     from supervisor.face.text import stop_lines
     from supervisor.flows.stop import stop as stop_session
 
     patience = _duration_arg(wait, "--wait")
+    idle_at_least = _duration_arg(idle, "--idle")
+    if idle is not None and idle_at_least is None:
+        raise click.BadParameter(f"{idle!r}: expected a duration longer than zero", param_hint="--idle")
+    if idle is not None and target is not None:
+        raise click.UsageError("--idle and an ID exclude each other: choose one")
     settings, paths = _load()
     outcome = stop_session(paths, settings, _census(settings), force=force, patience=patience,
-                           reporter=TerminalReporter())
+                           reporter=TerminalReporter(), target=target, idle_at_least=idle_at_least)
     live_line("")
     click.echo("\n".join(stop_lines(outcome)))
 
@@ -162,7 +188,7 @@ def status(as_json: bool) -> None:
     from supervisor.flows.status import gather
 
     settings, paths = _load()
-    report = gather(paths, _census(settings), settings.background_idle_limit)
+    report = gather(paths, _census(settings), settings.background_idle_limit, settings.max_sessions)
     _emit(as_json, report.to_json, lambda: render_status(report))
     sys.exit(0 if report.running else 1)
 
@@ -183,8 +209,8 @@ def doctor(as_json: bool) -> None:
     from supervisor.flows.doctor import examine
 
     settings, paths = _load()
-    checkup = examine(paths, _census(settings))
-    verdicts = findings(checkup, settings.idle_limit, settings.background_idle_limit)
+    checkup = examine(paths, _census(settings), settings.max_sessions)
+    verdicts = findings(checkup, settings.idle_limit, settings.background_idle_limit, settings.max_sessions)
     _emit(as_json, lambda: doctor_json(checkup, verdicts), lambda: render_doctor(checkup, verdicts))
     sys.exit(1 if needs_action(verdicts) else 0)
 

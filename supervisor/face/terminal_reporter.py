@@ -10,6 +10,7 @@ from supervisor.core.session_policy import Notice
 from supervisor.face import text
 from supervisor.flows.census import Census
 from supervisor.flows.reporting import Escalation, ResumeDecision, SessionEnd, WaitProgress
+from supervisor.flows.sessions import AnySession
 
 
 class TerminalReporter:
@@ -36,6 +37,9 @@ class TerminalReporter:
 
     def countdown_title(self, left: float) -> str:
         return text.countdown_title(left)
+
+    def chosen(self, session: AnySession) -> None:
+        sys.stderr.write(text.chosen_line(session, time.time()) + "\n")
 
     def confirm_end(self, found: Census) -> bool:
         return confirm(text.confirm_question(found, time.time()))

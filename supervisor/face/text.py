@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from supervisor.core.settings import Settings
     from supervisor.flows.census import Census
     from supervisor.flows.doctor import Checkup
+    from supervisor.flows.sessions import AnySession
     from supervisor.flows.status import StatusReport
 
 RESOLVE_LINES = (
@@ -69,7 +70,11 @@ def megabytes(size: int) -> str:
 def error_text(err: CsupError, now: float | None = None) -> str:
     """The one wording of every error csup reports: its message (or refusal block) and the hint."""
     now = time.time() if now is None else now
-    if isinstance(err, SessionHeld):
+    if isinstance(err, SessionHeld) and err.max_sessions > 1:
+        text = refusal_full(err.holders, [], [], err.max_sessions, now)
+    elif isinstance(err, UnmanagedRunning) and err.max_sessions > 1 and err.left_running is None:
+        text = refusal_full([], err.sessions, err.background, err.max_sessions, now)
+    elif isinstance(err, SessionHeld):
         text = refusal_held(err.holder, now)
     elif isinstance(err, LineAhead):
         text = refusal_queued(err.holder, now)
@@ -92,6 +97,51 @@ def describe_holder(record: SessionRecord, now: float) -> str:
     return (f"{cli} (csup pid {record.csup.pid}) on {clean(record.tty) or 'no tty'} in {short_path(record.cwd)}, "
             f"started {clock_time(record.started_at, now)} ({format_duration(now - record.started_at)} ago), "
             f"idle {idle}")
+
+
+def session_line(session: AnySession, now: float) -> str:
+    """One session of any kind, as a refusal, a choice or a status lists it."""
+    idle = "idle ?" if session.idle_seconds is None else f"idle {format_duration(session.idle_seconds)}"
+    where = f" in {short_path(session.cwd)}" if session.cwd else ""
+    tty = f" on {clean(session.tty)}" if session.tty else ""
+    pid = f" (claude pid {session.pid})" if session.pid else ""
+    if session.background is not None:
+        return f"{background_line(session.background, now)}"
+    return f"{session.kind} {clean(session.id)}{pid}{tty}{where}, {idle}"
+
+
+def chosen_line(session: AnySession, now: float) -> str:
+    return f"csup: the most idle session is {session_line(session, now)}"
+
+
+def refusal_full(holders: Sequence[SessionRecord], sessions: Sequence[UnmanagedSession],
+                 background: Sequence[LiveSession], max_sessions: int, now: float) -> str:
+    """At the limit, with more than one session allowed: every session, most idle first, and the way out."""
+    listed: list[tuple[float, str]] = []
+    for record in holders:
+        idle = now - record.last_activity_at
+        listed.append((idle, f"supervised {record.session_id[:8]} (claude pid {record.cli.pid if record.cli else '?'})"
+                             f" on {clean(record.tty) or 'no tty'} in {short_path(record.cwd)}, idle "
+                             f"{format_duration(idle)}"))
+    for session in sessions:
+        idle = session.idle_seconds if session.idle_seconds is not None else float("inf")
+        listed.append((idle, f"unmanaged {session.pid} on {clean(session.tty) or 'no tty'}"
+                             f"{' in ' + short_path(session.cwd) if session.cwd else ''}, idle "
+                             f"{'?' if session.idle_seconds is None else format_duration(session.idle_seconds)}"))
+    for bg in background:
+        idle_bg = bg.idle_for(now)
+        listed.append((idle_bg if idle_bg is not None else float("inf"), background_line(bg, now)))
+    listed.sort(key=lambda pair: -pair[0])
+    total = len(listed)
+    lines = [f"csup: {total} claude session(s) are running, the limit is {max_sessions} (max_sessions); "
+             "most idle first:"]
+    lines += [f"  {text}" for _, text in listed]
+    lines += ["Resolve it with:",
+              "  csup stop ID          end one (the id from the list; claude attach brings a background one back)",
+              "  csup stop --idle 30m  end every session idle that long",
+              "  csup takeover ID      end one and carry its conversation on here",
+              "  csup run --wait       wait for a place, then start"]
+    return "\n".join(lines)
 
 
 def refusal_held(record: SessionRecord | None, now: float) -> str:
@@ -240,12 +290,13 @@ def countdown_title(left: float) -> str:
 
 def stop_lines(outcome: StopOutcome) -> list[str]:
     lines = []
-    holder = outcome.holder
-    if holder is not None:
-        how = f", escalated to {outcome.how}" if outcome.how not in (None, "asked") else ""
-        lines.append(f"csup: stopped the session (claude pid {holder.cli.pid if holder.cli else '?'}{how}).")
-        if outcome.resume:
-            lines.append(f"  resume it: cd {short_path(holder.cwd)} && {outcome.resume}")
+    for ended_holder in outcome.holders:
+        holder = ended_holder.record
+        how = f", escalated to {ended_holder.how}" if ended_holder.how not in (None, "asked") else ""
+        lines.append(f"csup: stopped the session {holder.session_id[:8]} "
+                     f"(claude pid {holder.cli.pid if holder.cli else '?'}{how}).")
+        if ended_holder.resume:
+            lines.append(f"  resume it: cd {short_path(holder.cwd)} && {ended_holder.resume}")
     for ended in outcome.background_ended:
         if ended.gone:
             lines.append(f"csup: stopped background session {clean(ended.short)} through Claude Code's daemon; "
@@ -267,14 +318,17 @@ def stop_lines(outcome: StopOutcome) -> list[str]:
 def render_status(status: StatusReport) -> str:
     now = status.time
     lines = []
-    session = status.session
-    if session is None:
+    if status.max_sessions > 1:
+        lines.append(f"{len(status.sessions)} of at most {status.max_sessions} claude session(s) (max_sessions)")
+    if not status.supervised:
         lines.append("○ no csup session is running")
-    else:
+    many = len(status.supervised) > 1 or status.max_sessions > 1
+    for session in sorted(status.supervised, key=lambda s: -s.idle_seconds):
         limit = (f"limit {format_duration(session.idle_limit)}, ends in {format_duration(session.time_left or 0)}"
                  " if idle" if session.idle_limit else "no idle limit")
         state = "suspended (Ctrl-Z; `fg` in its terminal)" if session.state == "suspended" else session.state
-        lines.append(f"● claude session {state}: idle {format_duration(session.idle_seconds)} ({limit})")
+        which = f"claude session {session.id}" if many else "claude session"
+        lines.append(f"● {which} {state}: idle {format_duration(session.idle_seconds)} ({limit})")
         cli = f"claude pid {session.cli_pid}" if session.cli_pid else "claude starting"
         lines.append(f"    {cli} (csup pid {session.csup_pid}) on {clean(session.tty) or 'no tty'}")
         lines.append(f"    in {short_path(session.cwd)}, started {clock_time(session.started_at, now)} "
@@ -358,7 +412,8 @@ class Finding:
 SESSION_KINDS = ("managed", "unmanaged", "orphaned", "background")
 
 
-def findings(checkup: Checkup, idle_limit: float | None, background_limit: float | None = None) -> list[Finding]:
+def findings(checkup: Checkup, idle_limit: float | None, background_limit: float | None = None,
+             max_sessions: int = 1) -> list[Finding]:
     """The verdicts, each with the command that fixes it."""
     found = []
     sessions = [p for p in checkup.processes if p.kind in SESSION_KINDS]
@@ -371,9 +426,11 @@ def findings(checkup: Checkup, idle_limit: float | None, background_limit: float
     if len(outside) > len(orphans):
         found.append(Finding("action", f"{len(outside) - len(orphans)} claude session(s) running outside csup",
                              "csup takeover (continue here) or csup stop --force"))
-    if len(sessions) > 1:
-        found.append(Finding("action", f"{len(sessions)} claude sessions on one machine (the rule is one)",
-                             "csup stop --force, then use `claude` through csup (csup init)"))
+    if len(sessions) > max_sessions:
+        rule = "the rule is one" if max_sessions == 1 else f"max_sessions is {max_sessions}"
+        found.append(Finding("action", f"{len(sessions)} claude sessions on one machine ({rule})",
+                             "csup stop --force, then use `claude` through csup (csup init)" if max_sessions == 1
+                             else "csup stop --idle 30m (or csup stop ID), then use `claude` through csup"))
     long_idle = idle_limit if idle_limit is not None else LONG_IDLE
     for proc in [p for p in sessions if p.kind == "background"]:
         limit = background_limit if background_limit is not None else LONG_IDLE
@@ -399,14 +456,15 @@ def findings(checkup: Checkup, idle_limit: float | None, background_limit: float
                 and proc.idle_seconds >= long_idle:
             found.append(Finding("warn", f"claude pid {proc.pid} outside csup has been idle "
                                  f"{format_duration(proc.idle_seconds)}", "csup stop --force"))
-    session = checkup.status.session
-    if session is not None and session.idle_limit is None:
-        found.append(Finding("warn", "the running session has no idle limit", "csup run --idle-limit 30m"))
-    if session is not None and session.idle_seconds > LONG_IDLE:
-        found.append(Finding("warn", f"the session has been idle {format_duration(session.idle_seconds)}",
-                             "csup stop"))
-    if session is not None and session.state == "suspended":
-        found.append(Finding("warn", "the session is suspended (Ctrl-Z) in its terminal", "fg there, or csup stop"))
+    for session in checkup.status.supervised:
+        which = "the session" if len(checkup.status.supervised) == 1 else f"session {session.id}"
+        stop = "csup stop" if len(checkup.status.supervised) == 1 else f"csup stop {session.id}"
+        if session.idle_limit is None:
+            found.append(Finding("warn", f"{which} has no idle limit", "csup run --idle-limit 30m"))
+        if session.idle_seconds > LONG_IDLE:
+            found.append(Finding("warn", f"{which} has been idle {format_duration(session.idle_seconds)}", stop))
+        if session.state == "suspended":
+            found.append(Finding("warn", f"{which} is suspended (Ctrl-Z) in its terminal", f"fg there, or {stop}"))
     one_minute = checkup.load[0]
     if one_minute > checkup.cores:
         found.append(Finding("warn", f"load {one_minute:.2f} is above the {checkup.cores} core(s)",

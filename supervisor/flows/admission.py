@@ -1,6 +1,7 @@
-"""Who gets the session: a plain `run` (now or refused), a waiter (in line), a takeover (ends the holder first).
-The gate lock makes the line binding: whoever is first in line holds it, and a plain `run` that cannot take the
-gate is refused, so nobody slips in between. Side effects: locks, tickets, signals through `ending`, the log."""
+"""Who gets a session: a plain `run` (now or refused), a waiter (in line), a takeover (ends a session first).
+Each supervised session holds one of `max_sessions` slot locks. The gate lock makes the line binding: whoever
+is first in line holds it while waiting, a plain `run` admits itself only while holding it, so nobody slips in
+between. Side effects: locks, tickets, signals through `ending`, the log."""
 
 from __future__ import annotations
 
@@ -11,60 +12,106 @@ from dataclasses import dataclass, field
 from supervisor.claude.adapter import CliAdapter, Conversation, LiveSession
 from supervisor.core.settings import Settings
 from supervisor.flows import ending
-from supervisor.flows.census import take_census
+from supervisor.flows.census import Census, take_census
 from supervisor.flows.refusals import GaveUpWaiting, LineAhead, SessionHeld, TakeoverLost
 from supervisor.flows.reporting import Reporter, WaitProgress
-from supervisor.flows.stop import end_others
+from supervisor.flows.sessions import AnySession, everyone, resolve
+from supervisor.flows.stop import OthersEnded, end_others
 from supervisor.flows.waitline import TAKEOVER, WAIT, Ticket, drop, first_in_line, position, take_ticket
 from supervisor.machine import processes
 from supervisor.machine.events import log_event
 from supervisor.machine.lock import FileFlock
-from supervisor.machine.paths import Paths
-from supervisor.machine.record import SessionRecord, live_record
+from supervisor.machine.paths import Paths, Slot
+from supervisor.machine.record import Holder, SessionRecord, live_holders, live_record
 
 STEP = 0.25  # how often a waiter looks at the line and refreshes its live line
+GATE_PATIENCE = 2.0  # a plain run waits this long for another plain run's admission (it takes milliseconds)
 
 
 @dataclass
 class Locks:
-    session: FileFlock
+    """The gate and the slot locks; `slot` is the one this csup holds once admitted."""
+
     gate: FileFlock
+    slots: list[tuple[Slot, FileFlock]]
+    slot: Slot | None = None
 
     @classmethod
-    def open(cls, paths: Paths) -> Locks:
-        return cls(FileFlock(paths.lock_file), FileFlock(paths.gate_file))
+    def open(cls, paths: Paths, max_sessions: int) -> Locks:
+        return cls(FileFlock(paths.gate_file), [(slot, FileFlock(slot.lock_file))
+                                                for slot in paths.known_slots(max_sessions)])
+
+    @property
+    def session(self) -> FileFlock:
+        assert self.slot is not None, "not admitted"
+        return self._lock_of(self.slot)
+
+    def _lock_of(self, slot: Slot) -> FileFlock:
+        return next(lock for candidate, lock in self.slots if candidate == slot)
+
+    def claim_free(self, max_sessions: int) -> bool:
+        """Take a free slot when fewer than `max_sessions` are held (one attempt each; the gate is ours)."""
+        held = 0
+        free: list[tuple[Slot, FileFlock]] = []
+        for slot, lock in self.slots:
+            if lock.try_acquire():
+                free.append((slot, lock))
+            else:
+                held += 1
+        chosen = next(((slot, lock) for slot, lock in free if slot.index < max_sessions), None)
+        if held >= max_sessions:
+            chosen = None
+        for slot, lock in free:
+            if chosen is None or slot != chosen[0]:
+                lock.release()
+        if chosen is None:
+            return False
+        self.slot = chosen[0]
+        return True
+
+    def claim(self, slot: Slot, wait: float) -> bool:
+        lock = self._lock_of(slot)
+        if lock.try_acquire(timeout=wait):
+            self.slot = slot
+            return True
+        return False
+
+    def release(self) -> None:
+        if self.slot is not None:
+            self.session.release()
+            self.slot = None
 
 
-def take_now(paths: Paths, locks: Locks) -> None:
-    """A plain `run`: the session now, or SessionBusy naming who has it."""
-    if not locks.gate.try_acquire():
-        holder = live_record(paths.record_file)
-        log_event(paths.log_file, "refused", reason="line", holder=holder.session_id if holder else None)
-        raise LineAhead(holder)
+def take_now(paths: Paths, locks: Locks, max_sessions: int) -> None:
+    """A plain `run`: a session now, or SessionBusy naming who has them."""
+    if first_in_line(paths.queue_dir) is not None or not locks.gate.try_acquire(timeout=GATE_PATIENCE):
+        holders = live_holders(paths.known_slots(max_sessions))
+        log_event(paths.log_file, "refused", reason="line", holder=holders[0].record.session_id if holders else None)
+        raise LineAhead(holders[0].record if holders else None)
     try:
-        if not locks.session.try_acquire():
-            holder = live_record(paths.record_file)
-            log_event(paths.log_file, "refused", reason="held", holder=holder.session_id if holder else None)
-            raise SessionHeld(holder)
+        if not locks.claim_free(max_sessions):
+            holders = live_holders(paths.known_slots(max_sessions))
+            log_event(paths.log_file, "refused", reason="held", holders=[h.record.session_id for h in holders])
+            raise SessionHeld(holders[0].record if holders else None, [h.record for h in holders], max_sessions)
     finally:
         locks.gate.release()
 
 
-def wait_turn(paths: Paths, locks: Locks, patience: float | None, reporter: Reporter) -> None:
-    """`run --wait`: queue behind the session (first come, first served) until it ends, or give up."""
+def wait_turn(paths: Paths, locks: Locks, max_sessions: int, patience: float | None, reporter: Reporter) -> None:
+    """`run --wait`: queue behind the sessions (first come, first served) until one ends, or give up."""
     ticket = take_ticket(paths.queue_dir, WAIT)
     started = time.monotonic()
     try:
         while True:
-            if _first_with_gate(paths, locks, ticket) and locks.session.try_acquire(timeout=STEP):
+            if _first_with_gate(paths, locks, ticket) and locks.claim_free(max_sessions):
                 return
-            reporter.waiting(WaitProgress(live_record(paths.record_file), position(paths.queue_dir, ticket),
-                                          time.monotonic() - started))
+            holders = live_holders(paths.known_slots(max_sessions))
+            reporter.waiting(WaitProgress(holders[0].record if holders else None,
+                                          position(paths.queue_dir, ticket), time.monotonic() - started))
             if patience is not None and time.monotonic() - started >= patience:
                 log_event(paths.log_file, "refused", reason="gave-up-waiting", waited=round(patience, 1))
                 raise GaveUpWaiting(patience)
-            if not locks.gate.held:
-                time.sleep(STEP)
+            time.sleep(STEP)
     finally:
         locks.gate.release()
         drop(ticket.path)
@@ -79,8 +126,8 @@ def _first_with_gate(paths: Paths, locks: Locks, ticket: Ticket) -> bool:
 
 @dataclass
 class Handover:
-    """What a takeover found and did: the session it ended, the unmanaged ones, and the conversations they had
-    (most recently active first), of which the first is carried on."""
+    """What a takeover found and did: the sessions it ended, and the conversations they had (most recently active
+    first), of which the first is carried on — or the background session it brings here instead."""
 
     previous: SessionRecord | None = None
     unmanaged_ended: list[int] = field(default_factory=list)
@@ -89,53 +136,94 @@ class Handover:
 
 
 def take_over(paths: Paths, locks: Locks, settings: Settings, adapter: CliAdapter, *, force: bool,
-              reporter: Reporter) -> Handover:
-    """End whatever holds the session (managed, or unmanaged with consent) and keep the lock for a new one."""
+              reporter: Reporter, named: str | None = None) -> Handover:
+    """End what holds the session — the session `named`; with one session allowed, everything there is
+    (unmanaged ones with consent); else the most idle one — and keep a slot for the new one. Which one is decided
+    first in line, so racing takeovers each take a different session."""
     ticket = take_ticket(paths.queue_dir, TAKEOVER)
     handover = Handover()
     try:
         while not _first_with_gate(paths, locks, ticket):
             time.sleep(STEP)  # earlier takeovers go first
-        current = _end_current(paths, locks, settings, ticket, handover, reporter)
-        found = take_census(adapter)
-        if current is None and found.background:
-            # A background session is brought here live (attach): no restart, no second writer.
-            handover.attach = max(found.background, key=lambda s: s.last_activity or 0.0)
-            found = found.without(handover.attach.short)
-        ended = end_others(paths, settings, adapter, found, force=force, reporter=reporter,
-                           how_to="csup takeover --force", cause="takeover")
-        handover.unmanaged_ended = [session.pid for session in ended.sessions]
+        target = _target(paths, settings, adapter, named, reporter)
+        if target is not None and target.kind == "background" and target.background is not None:
+            handover.attach = target.background  # brought here, not ended
+            _claim_slot(paths, locks, settings, ticket)
+            return handover
+        if target is not None and target.unmanaged is not None:
+            one = end_others(paths, settings, adapter, Census([target.unmanaged], []), force=True,
+                             reporter=reporter, how_to="csup takeover --force", cause="takeover")
+            handover.unmanaged_ended = [s.pid for s in one.sessions]
+            handover.conversations = one.conversations
+            _claim_slot(paths, locks, settings, ticket)
+            return handover
+        holder = target.holder if target is not None else None
+        ended: OthersEnded | None = None
+        current = _end_holder(paths, locks, settings, ticket, handover, reporter, holder)
+        if target is None:
+            found = take_census(adapter)
+            if current is None and found.background:
+                # A background session is brought here live (attach): no restart, no second writer.
+                handover.attach = max(found.background, key=lambda s: s.last_activity or 0.0)
+                found = found.without(handover.attach.short)
+            ended = end_others(paths, settings, adapter, found, force=force, reporter=reporter,
+                               how_to="csup takeover --force", cause="takeover")
+            handover.unmanaged_ended = [session.pid for session in ended.sessions]
         if current is not None:
             if current.claude_session_id:
                 handover.conversations.append(Conversation(current.claude_session_id, current.cwd))
             if not ending.wait_gone(current.cli, settings.term_wait) and current.cli is not None:
                 processes.signal_verified(current.cli, signal.SIGKILL)
                 ending.wait_gone(current.cli, ending.KILL_GRACE)
-        handover.conversations += ended.conversations
+        if ended is not None:
+            handover.conversations += ended.conversations
         return handover
     except BaseException:
-        locks.session.release()
+        locks.release()
         raise
     finally:
         locks.gate.release()
         drop(ticket.path)
 
 
-def _end_current(paths: Paths, locks: Locks, settings: Settings, ticket: Ticket, handover: Handover,
-                 reporter: Reporter) -> SessionRecord | None:
-    """End the session that holds the lock, unless it was itself started after our ticket (a racing takeover
-    won): then we refuse rather than take over the winner. A holder with no record yet is starting: wait."""
+def _target(paths: Paths, settings: Settings, census: CliAdapter, named: str | None,
+            reporter: Reporter) -> AnySession | None:
+    if named is None and settings.max_sessions == 1:
+        return None
+    found = everyone(paths, settings.max_sessions, census)
+    if named is not None:
+        return resolve(found, named)
+    if not found:
+        return None
+    reporter.chosen(found[0])
+    return found[0]
+
+
+def _claim_slot(paths: Paths, locks: Locks, settings: Settings, ticket: Ticket) -> None:
+    if not locks.claim_free(settings.max_sessions):
+        holders = live_holders(paths.known_slots(settings.max_sessions))
+        raise SessionHeld(holders[0].record if holders else None, [h.record for h in holders],
+                          settings.max_sessions)
+
+
+def _end_holder(paths: Paths, locks: Locks, settings: Settings, ticket: Ticket, handover: Handover,
+                reporter: Reporter, chosen: Holder | None) -> SessionRecord | None:
+    """End the supervised session in `chosen` (by default the one in slot 0) and take its slot — unless it was
+    itself started after our ticket (a racing takeover won): then refuse rather than take over the winner. A
+    holder with no record yet is starting: wait. A free slot needs no ending (with room for one more)."""
+    slot = chosen.slot if chosen is not None else paths.slot(0)
     deadline = time.monotonic() + settings.stop_wait
     while True:
-        current = live_record(paths.record_file)
+        current = live_record(slot.record_file)
         if current is not None and current.started_at > ticket.created_at:
             raise TakeoverLost(current)
-        if locks.session.try_acquire():
+        if locks.claim(slot, 0):
             return None  # nobody held it: a record without its lock proves nothing, and nothing is signalled
         if current is not None:
             handover.previous = current
-            how = ending.end_holder(paths, current, "takeover", locks.session, settings.stop_wait,
+            how = ending.end_holder(paths, slot, current, "takeover", locks._lock_of(slot), settings.stop_wait,
                                     reporter.escalation)
+            locks.slot = slot
             log_event(paths.log_file, "took-over", holder=current.session_id, how=how)
             return current
         if time.monotonic() >= deadline:

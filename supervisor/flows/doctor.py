@@ -42,10 +42,10 @@ class Checkup:
                 "cores": self.cores, "memory": {"total": self.memory_total, "available": self.memory_available}}
 
 
-def examine(paths: Paths, census: CliAdapter) -> Checkup:
+def examine(paths: Paths, census: CliAdapter, max_sessions: int = 1) -> Checkup:
     import psutil
 
-    status = gather(paths, census)
+    status = gather(paths, census, max_sessions=max_sessions)
     memory = psutil.virtual_memory()
     sessions = _processes(status)
     return Checkup(sessions + _helpers(census, status, {p.pid for p in sessions}), status.load, status.cores,

@@ -18,7 +18,7 @@ from supervisor.machine import processes
 from supervisor.machine.events import log_event
 from supervisor.machine.jsonfile import read_json, write_json_atomic
 from supervisor.machine.lock import FileFlock
-from supervisor.machine.paths import Paths
+from supervisor.machine.paths import Paths, Slot
 from supervisor.machine.record import SessionRecord
 
 TERM_GRACE = 2.0  # after SIGTERM to an unresponsive holder
@@ -65,11 +65,11 @@ def is_proven_holder(holder: SessionRecord, lock_file: Path) -> bool:
         or processes.parent_of(holder.cli.pid) == holder.csup.pid
 
 
-def send_request(paths: Paths, holder: SessionRecord, kind: str) -> bool:
+def send_request(slot: Slot, holder: SessionRecord, kind: str) -> bool:
     """Leave the request where the holder looks, then wake it; False when the holder is not a proven csup."""
-    if not is_proven_holder(holder, paths.lock_file):
+    if not is_proven_holder(holder, slot.lock_file):
         return False
-    write_json_atomic(paths.request_file, asdict(StopRequest(kind, os.getpid(), own_tty(), time.time())))
+    write_json_atomic(slot.request_file, asdict(StopRequest(kind, os.getpid(), own_tty(), time.time())))
     sent = processes.signal_verified(holder.csup, signal.SIGUSR1)
     # A holder suspended in its shell (Ctrl-Z) gets the request only once it runs: continue it. It ends the
     # session in the background, without taking the terminal from the shell.
@@ -77,11 +77,11 @@ def send_request(paths: Paths, holder: SessionRecord, kind: str) -> bool:
     return sent
 
 
-def take_request(paths: Paths) -> StopRequest | None:
+def take_request(slot: Slot) -> StopRequest | None:
     """The holder's side: read and remove the request; None when there is none or it is not well-formed."""
-    data = read_json(paths.request_file, limit=MAX_REQUEST_BYTES, private=True)
+    data = read_json(slot.request_file, limit=MAX_REQUEST_BYTES, private=True)
     try:
-        os.unlink(paths.request_file)
+        os.unlink(slot.request_file)
     except OSError:
         pass
     if not isinstance(data, dict) or data.get("kind") not in ("stop", "takeover"):
@@ -92,14 +92,14 @@ def take_request(paths: Paths) -> StopRequest | None:
     return StopRequest(str(data["kind"]), by_pid, by_tty[:64], float(at))
 
 
-def end_holder(paths: Paths, holder: SessionRecord, kind: str, lock: FileFlock, answer_within: float,
+def end_holder(paths: Paths, slot: Slot, holder: SessionRecord, kind: str, lock: FileFlock, answer_within: float,
                report: Callable[[Escalation], None]) -> Escalation:
     """Ask the holder to end the session and wait until `lock` is ours; escalate when it does not answer.
 
     Returns how it ended. Signals go only to a proven holder (see is_proven_holder), each checked by pid and
     start time right before it is sent; a forged or stale record gets none, and then only the lock is waited for.
     """
-    proven = send_request(paths, holder, kind)
+    proven = send_request(slot, holder, kind)
     report("asked")
     if _wait_for(lock, answer_within):
         return "asked"

@@ -25,7 +25,7 @@ from supervisor.flows.reporting import Reporter, SessionEnd
 from supervisor.flows.stop import end_background
 from supervisor.machine import processes
 from supervisor.machine.events import log_event
-from supervisor.machine.paths import Paths
+from supervisor.machine.paths import Paths, Slot
 from supervisor.machine.record import SessionRecord, remove_record, write_record
 from supervisor.terminal import rawmode
 from supervisor.terminal.guardian import Guardian
@@ -35,7 +35,7 @@ FIRST_SWEEP = 5.0  # the first look at background sessions, once the CLI has pai
 RESWEEP = 300.0  # with no stray_check set, how often to look for new background sessions
 
 
-def supervise(adapter: CliAdapter, args: list[str], settings: Settings, paths: Paths,
+def supervise(adapter: CliAdapter, args: list[str], settings: Settings, paths: Paths, slot: Slot,
               environ: Mapping[str, str], reporter: Reporter) -> int:
     session_id = new_uuid().replace("-", "")
     args, conversation_id = adapter.prepare(args)
@@ -75,7 +75,7 @@ def supervise(adapter: CliAdapter, args: list[str], settings: Settings, paths: P
         def on_request(now: float) -> None:
             from supervisor.flows import ending
 
-            request = ending.take_request(paths)
+            request = ending.take_request(slot)
             if request is not None:
                 log("request", kind=request.kind, by_pid=request.by_pid, by_tty=request.by_tty)
                 policy.request_shutdown(request.describe(), request.kind, now)
@@ -85,15 +85,15 @@ def supervise(adapter: CliAdapter, args: list[str], settings: Settings, paths: P
             # After the spawn: psutil's import and the record write must not delay the CLI's first screen.
             record = record.with_changes(csup=processes.identity_of(os.getpid()) or record.csup,
                                          cli=processes.identity_of(child.pid), state="active")
-            write_record(paths.record_file, record)
+            write_record(slot.record_file, record)
             log("started", cli_pid=child.pid, cwd=record.cwd, tty=record.tty, idle_limit=settings.idle_limit)
-            policy.actions = _live_actions(policy.actions, child.pid, adapter, paths, record, census)
+            policy.actions = _live_actions(policy.actions, child.pid, adapter, slot, record, census)
             policy.actions.sweep_background = partial(_sweep_background, paths, census, settings, bringing_here)
             code = relay.run()
         finally:
             relay.write_terminal(relay.journal.undo())
             child.close()
-            remove_record(paths.record_file, session_id)
+            remove_record(slot.record_file, session_id)
     if guardian is not None:
         guardian.dismiss()  # the terminal is restored: nothing for it to do
     processes.terminate(policy.leftover_descendants(), settings.tree_wait)
@@ -154,7 +154,7 @@ def _sweep_background(paths: Paths, census: CliAdapter, settings: Settings, brin
     return now_mono + max(1.0, min(due) - now)
 
 
-def _live_actions(base: Actions, cli_pid: int, adapter: CliAdapter, paths: Paths, record: SessionRecord,
+def _live_actions(base: Actions, cli_pid: int, adapter: CliAdapter, slot: Slot, record: SessionRecord,
                   census: CliAdapter) -> Actions:
     """The policy's window on the running CLI: its process tree, its CPU, its own state, the record."""
 
@@ -169,7 +169,7 @@ def _live_actions(base: Actions, cli_pid: int, adapter: CliAdapter, paths: Paths
 
     def publish(published: Published) -> None:
         wall = time.time() - (time.monotonic() - published.last_activity)
-        write_record(paths.record_file, record.with_changes(
+        write_record(slot.record_file, record.with_changes(
             state=published.state, last_activity_at=wall, last_activity_mono=published.last_activity,
             end_reason=published.reason))
 

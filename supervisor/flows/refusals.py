@@ -10,11 +10,15 @@ from supervisor.machine.record import SessionRecord
 
 
 class SessionHeld(SessionBusy):
-    """Another csup holds the session (holder None: it is just starting, or its record is unreadable)."""
+    """Every slot is held (holder None: it is just starting, or its record is unreadable); with more than one
+    session allowed, `holders` are all of them."""
 
-    def __init__(self, holder: SessionRecord | None) -> None:
+    def __init__(self, holder: SessionRecord | None, holders: list[SessionRecord] | None = None,
+                 max_sessions: int = 1) -> None:
         super().__init__("a claude session is already running")
         self.holder = holder
+        self.holders = holders or ([holder] if holder is not None else [])
+        self.max_sessions = max_sessions
 
 
 class LineAhead(SessionBusy):
@@ -41,11 +45,12 @@ class GaveUpWaiting(SessionBusy):
 
 class UnmanagedRunning(SessionBusy):
     """Claude sessions run outside csup; `left_running` names the command that would end them, when the user
-    declined to."""
+    declined to. With more than one session allowed, `max_sessions` says the limit they fill."""
 
     def __init__(self, sessions: list[UnmanagedSession], background: list[LiveSession] | None = None,
-                 left_running: str | None = None) -> None:
+                 left_running: str | None = None, max_sessions: int = 1) -> None:
         super().__init__(f"{len(sessions) + len(background or [])} claude session(s) running outside csup")
         self.sessions = sessions
         self.background = background or []
         self.left_running = left_running
+        self.max_sessions = max_sessions

@@ -4,10 +4,13 @@ and words everything; the flows never hold user-facing text. Pure."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from supervisor.core.session_policy import Notice
 from supervisor.flows.census import Census
+
+if TYPE_CHECKING:
+    from supervisor.flows.sessions import AnySession
 from supervisor.machine.record import SessionRecord
 
 
@@ -57,11 +60,18 @@ class BackgroundEnded:
 
 
 @dataclass(frozen=True)
+class HolderEnded:
+    """A supervised session `csup stop` ended (how None: its record named no live csup; nothing was done)."""
+
+    record: SessionRecord
+    how: Escalation | None
+    resume: str | None  # the command (from the adapter) that reopens the conversation
+
+
+@dataclass
 class StopOutcome:
     stopped: bool
-    holder: SessionRecord | None = None
-    how: Escalation | None = None
-    resume: str | None = None  # the command (from the adapter) that reopens the conversation
+    holders: list[HolderEnded] = field(default_factory=list)
     unmanaged_ended: list[int] = field(default_factory=list)
     background_ended: list[BackgroundEnded] = field(default_factory=list)
 
@@ -77,3 +87,4 @@ class Reporter(Protocol):
     def notice(self, notice: Notice) -> tuple[str, str]: ...
     def countdown_title(self, left: float) -> str: ...
     def confirm_end(self, found: Census) -> bool: ...
+    def chosen(self, session: AnySession) -> None: ...

@@ -20,7 +20,7 @@ from supervisor.flows.refusals import UnmanagedRunning
 from supervisor.flows.reporting import Reporter, ResumeDecision
 from supervisor.machine.events import log_event
 from supervisor.machine.paths import Paths, ensure_private_dir
-from supervisor.machine.record import live_record
+from supervisor.machine.record import live_holders
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class RunRequest:
     patience: float | None = None  # --wait DURATION: give up after this long
     resume: bool = True  # takeover: carry the old conversation on
     force: bool = False  # takeover: end unmanaged sessions without asking
+    target: str | None = None  # takeover: the session to take over (an id, a pid, a terminal)
 
 
 def run(request: RunRequest, settings: Settings, paths: Paths, environ: Mapping[str, str],
@@ -49,11 +50,12 @@ def run(request: RunRequest, settings: Settings, paths: Paths, environ: Mapping[
                          hint="run it from a terminal, or end the session from here with: csup stop")
 
     ensure_private_dir(paths.runtime_dir)
-    locks = admission.Locks.open(paths)
+    locks = admission.Locks.open(paths, settings.max_sessions)
+    census = adapter_for(settings, environ)
     cwd = None
     if request.mode == "takeover":
-        handover = admission.take_over(paths, locks, settings, adapter_for(settings, environ), force=request.force,
-                                       reporter=reporter)
+        handover = admission.take_over(paths, locks, settings, census, force=request.force, reporter=reporter,
+                                       named=request.target)
         reporter.done_waiting()
         args, cwd, decision = _resumed(adapter, args, handover, request.resume)
         if handover.attach is not None:
@@ -64,19 +66,21 @@ def run(request: RunRequest, settings: Settings, paths: Paths, environ: Mapping[
             reporter.resume_decision(decision)
     elif request.mode == "wait":
         try:
-            admission.wait_turn(paths, locks, request.patience, reporter)
+            admission.wait_turn(paths, locks, settings.max_sessions, request.patience, reporter)
         finally:
             reporter.done_waiting()
     else:
-        admission.take_now(paths, locks)
+        admission.take_now(paths, locks, settings.max_sessions)
+    assert locks.slot is not None
     with locks.session:
         if not settings.allow_unmanaged and request.mode != "takeover":
-            _refuse_others(paths, adapter_for(settings, environ), adapter.foreground_target(args))
+            _refuse_others(paths, settings, census, adapter.foreground_target(args))
         if cwd is not None:
             os.chdir(cwd)  # Claude Code finds a conversation from the directory it was started in
         from supervisor.flows.live import supervise  # only now: a refused run never imports the relay
 
-        return supervise(adapter, args, settings, paths, environ, reporter)
+        return supervise(adapter, args, settings, paths, locks.slot, environ, reporter)
+
 
 
 def _resumed(adapter: CliAdapter, args: list[str], handover: admission.Handover,
@@ -111,8 +115,7 @@ def _passes_through(adapter: CliAdapter, args: Sequence[str], paths: Paths, envi
         return True
     nested_id = environ.get(SESSION_ENV)
     if nested_id:
-        holder = live_record(paths.record_file)
-        return holder is not None and holder.session_id == nested_id
+        return any(holder.record.session_id == nested_id for holder in live_holders(paths.known_slots()))
     return False
 
 
@@ -125,21 +128,23 @@ def _exec(path: str, args: Sequence[str], environ: Mapping[str, str]) -> NoRetur
         raise CliNotExecutable(f"cannot run {path}: {err.strerror}") from None
 
 
-def _refuse_others(paths: Paths, census: CliAdapter, bringing_here: str | None) -> None:
-    """Sessions outside csup count toward the rule: interactive ones started without csup and background ones
-    in Claude Code's daemon — except the background session this run brings here (`claude attach X`)."""
+def _refuse_others(paths: Paths, settings: Settings, census: CliAdapter, bringing_here: str | None) -> None:
+    """Sessions outside csup count toward the limit: interactive ones started without csup and background ones
+    in Claude Code's daemon — except the background session this run brings here (`claude attach X`). Our own
+    slot is held: with the other supervised sessions, at most max_sessions in all."""
+    supervised = len(live_holders(paths.known_slots(settings.max_sessions)))  # not yet us: no record yet
     found = take_census(census).without(bringing_here)
-    if found.count:
+    if found.count and supervised + found.count + 1 > settings.max_sessions:
         log_event(paths.log_file, "refused", reason="unmanaged", pids=[s.pid for s in found.unmanaged],
                   background=[s.short for s in found.background])
-        raise UnmanagedRunning(found.unmanaged, found.background)
+        raise UnmanagedRunning(found.unmanaged, found.background, max_sessions=settings.max_sessions)
 
 
 def _admit_background_launch(paths: Paths, settings: Settings, environ: Mapping[str, str]) -> None:
     """`claude --bg`: a new session, so the rule applies as to any run; the CLI then leaves at once."""
     ensure_private_dir(paths.runtime_dir)
-    locks = admission.Locks.open(paths)
-    admission.take_now(paths, locks)
+    locks = admission.Locks.open(paths, settings.max_sessions)
+    admission.take_now(paths, locks, settings.max_sessions)
     with locks.session:
         if not settings.allow_unmanaged:
-            _refuse_others(paths, adapter_for(settings, environ), None)
+            _refuse_others(paths, settings, adapter_for(settings, environ), None)

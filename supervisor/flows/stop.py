@@ -12,12 +12,12 @@ from supervisor.core.settings import Settings
 from supervisor.flows import ending
 from supervisor.flows.census import Census, UnmanagedSession, take_census
 from supervisor.flows.refusals import UnmanagedRunning
-from supervisor.flows.reporting import BackgroundEnded, Reporter, StopOutcome
+from supervisor.flows.reporting import BackgroundEnded, HolderEnded, Reporter, StopOutcome
 from supervisor.machine import processes
 from supervisor.machine.events import log_event
 from supervisor.machine.lock import FileFlock
 from supervisor.machine.paths import Paths
-from supervisor.machine.record import live_record
+from supervisor.machine.record import Holder, live_holders
 
 
 @dataclass
@@ -68,27 +68,69 @@ def end_background(paths: Paths, adapter: CliAdapter, session: LiveSession, caus
 
 
 def stop(paths: Paths, settings: Settings, adapter: CliAdapter, *, force: bool, patience: float | None,
-         reporter: Reporter) -> StopOutcome:
-    """`csup stop`: end the session from anywhere; start nothing."""
+         reporter: Reporter, target: str | None = None, idle_at_least: float | None = None) -> StopOutcome:
+    """`csup stop`: end sessions from anywhere; start nothing. Which ones: those idle at least `idle_at_least`;
+    else the one `target` names; else, with one session allowed, every session there is (there should be one);
+    else the most idle one, said before it is ended. Naming a session is consent to end it."""
+    from supervisor.flows.sessions import everyone, resolve
+
+    if idle_at_least is None and target is None and settings.max_sessions == 1:
+        return _stop_all(paths, settings, adapter, force=force, patience=patience, reporter=reporter)
+    found = everyone(paths, settings.max_sessions, adapter)
+    if idle_at_least is not None:
+        chosen = [s for s in found if s.idle_seconds is not None and s.idle_seconds >= idle_at_least]
+    elif target is not None:
+        chosen = [resolve(found, target)]
+        force = True
+    else:
+        chosen = found[:1]
+        if chosen:
+            reporter.chosen(chosen[0])
     outcome = StopOutcome(stopped=False)
-    holder = live_record(paths.record_file)
-    session = FileFlock(paths.lock_file)
-    if holder is not None and session.try_acquire():
-        session.release()  # nobody holds the session: the record names a process that is no csup of ours
-        holder = None
-    if holder is not None:
+    unmanaged = [s.unmanaged for s in chosen if s.unmanaged is not None]
+    background = [s.background for s in chosen if s.background is not None]
+    for session in chosen:
+        if session.holder is not None:
+            outcome.holders.append(_end_supervised(paths, settings, adapter, session.holder, patience, reporter))
+    if unmanaged or background:
+        ended = end_others(paths, settings, adapter, Census(unmanaged, background), force=force, reporter=reporter,
+                           how_to="csup stop --force" + (f" {target}" if target else ""), cause="stop")
+        outcome.unmanaged_ended += [session.pid for session in ended.sessions]
+        outcome.background_ended += ended.background
+    outcome.stopped = bool(outcome.holders or outcome.unmanaged_ended or outcome.background_ended)
+    return outcome
+
+
+def _end_supervised(paths: Paths, settings: Settings, adapter: CliAdapter, holder: Holder, patience: float | None,
+                    reporter: Reporter) -> HolderEnded:
+    lock = FileFlock(holder.slot.lock_file)
+    try:
+        if lock.try_acquire():
+            # Nobody holds the session: the record names a process that is no csup of ours.
+            return HolderEnded(holder.record, None, None)
         answer_within = patience if patience is not None else settings.stop_wait
-        how = ending.end_holder(paths, holder, "stop", session, answer_within, reporter.escalation)
-        session.release()
-        log_event(paths.log_file, "stopped", holder=holder.session_id, how=how)
-        resume = None
-        if holder.claude_session_id and adapter.can_resume(Conversation(holder.claude_session_id, holder.cwd)):
-            resume = adapter.resume_command(holder.claude_session_id)
-        outcome = StopOutcome(stopped=True, holder=holder, how=how, resume=resume)
-    ended = end_others(paths, settings, adapter, take_census(adapter), force=force, reporter=reporter,
-                       how_to="csup stop --force", cause="stop")
-    if ended.sessions or ended.background:
-        outcome = StopOutcome(stopped=True, holder=outcome.holder, how=outcome.how, resume=outcome.resume,
-                              unmanaged_ended=[session.pid for session in ended.sessions],
-                              background_ended=ended.background)
+        how = ending.end_holder(paths, holder.slot, holder.record, "stop", lock, answer_within, reporter.escalation)
+    finally:
+        lock.release()
+    log_event(paths.log_file, "stopped", holder=holder.record.session_id, how=how)
+    record = holder.record
+    resume = None
+    if record.claude_session_id and adapter.can_resume(Conversation(record.claude_session_id, record.cwd)):
+        resume = adapter.resume_command(record.claude_session_id)
+    return HolderEnded(record, how, resume)
+
+
+def _stop_all(paths: Paths, settings: Settings, adapter: CliAdapter, *, force: bool, patience: float | None,
+              reporter: Reporter) -> StopOutcome:
+    """One session allowed: end the supervised one and, with consent, every other there is."""
+    outcome = StopOutcome(stopped=False)
+    for holder in live_holders(paths.known_slots(settings.max_sessions)):
+        ended = _end_supervised(paths, settings, adapter, holder, patience, reporter)
+        if ended.how is not None:
+            outcome.holders.append(ended)
+    ended_others = end_others(paths, settings, adapter, take_census(adapter), force=force, reporter=reporter,
+                              how_to="csup stop --force", cause="stop")
+    outcome.unmanaged_ended += [session.pid for session in ended_others.sessions]
+    outcome.background_ended += ended_others.background
+    outcome.stopped = bool(outcome.holders or outcome.unmanaged_ended or outcome.background_ended)
     return outcome

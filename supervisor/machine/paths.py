@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 import sys
 from collections.abc import Mapping
@@ -19,26 +20,50 @@ PRIVATE_FILE_MODE = 0o600
 
 
 @dataclass(frozen=True)
+class Slot:
+    """One supervised session's place (of at most `max_sessions`): its lock, its record, the requests sent to it.
+    Slot 0 keeps the names a single session always had."""
+
+    index: int
+    lock_file: Path
+    record_file: Path
+    request_file: Path
+
+
+_SLOT_FILE = re.compile(r"session(?:-([0-9]{1,3}))?\.(?:lock|json)")
+MAX_SLOTS = 256
+
+
+@dataclass(frozen=True)
 class Paths:
-    runtime_dir: Path  # lock, gate, session record, requests: gone at reboot, like the sessions they describe
+    runtime_dir: Path  # locks, records, requests: gone at reboot, like the sessions they describe
     state_dir: Path  # the event log
     config_file: Path
 
-    @property
-    def lock_file(self) -> Path:
-        return self.runtime_dir / "session.lock"
+    def slot(self, index: int) -> Slot:
+        suffix = "" if index == 0 else f"-{index}"
+        return Slot(index, self.runtime_dir / f"session{suffix}.lock", self.runtime_dir / f"session{suffix}.json",
+                    self.runtime_dir / f"request{suffix}.json")
+
+    def slots(self, count: int) -> list[Slot]:
+        return [self.slot(index) for index in range(min(max(count, 1), MAX_SLOTS))]
+
+    def known_slots(self, count: int = 1) -> list[Slot]:
+        """The first `count` slots and any other one that has files (max_sessions may have been larger)."""
+        indices = set(range(min(max(count, 1), MAX_SLOTS)))
+        try:
+            names = os.listdir(self.runtime_dir)
+        except OSError:
+            names = []
+        for name in names:
+            match = _SLOT_FILE.fullmatch(name)
+            if match and int(match.group(1) or 0) < MAX_SLOTS:
+                indices.add(int(match.group(1) or 0))
+        return [self.slot(index) for index in sorted(indices)]
 
     @property
     def gate_file(self) -> Path:
         return self.runtime_dir / "gate.lock"
-
-    @property
-    def record_file(self) -> Path:
-        return self.runtime_dir / "session.json"
-
-    @property
-    def request_file(self) -> Path:
-        return self.runtime_dir / "request.json"
 
     @property
     def queue_dir(self) -> Path:

@@ -14,6 +14,7 @@ from typing import Any
 from supervisor.core.identity import ProcessIdentity
 from supervisor.machine import processes
 from supervisor.machine.jsonfile import read_json, write_json_atomic
+from supervisor.machine.paths import Slot
 
 SCHEMA_VERSION = 1
 STATES = ("starting", "active", "warning", "suspended", "ending")
@@ -109,6 +110,23 @@ def write_record(path: Path, record: SessionRecord) -> None:
 def read_record(path: Path) -> SessionRecord | None:
     """The record as written, or None when there is none or it is unreadable; staleness is the caller's test."""
     return SessionRecord.from_json(read_json(path, limit=MAX_RECORD_BYTES, private=True))
+
+
+@dataclass(frozen=True)
+class Holder:
+    """A live supervised session: its slot and its record."""
+
+    slot: Slot
+    record: SessionRecord
+
+
+def live_holders(slots: list[Slot]) -> list[Holder]:
+    found = []
+    for slot in slots:
+        record = live_record(slot.record_file)
+        if record is not None:
+            found.append(Holder(slot, record))
+    return found
 
 
 def is_live(record: SessionRecord) -> bool:

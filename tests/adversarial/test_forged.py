@@ -75,11 +75,11 @@ def test_hostile_request_files_are_ignored_not_crashed_on(tmp_path: Path, conten
     from supervisor.flows.ending import take_request
     from supervisor.machine.paths import Paths
 
-    paths = Paths(tmp_path, tmp_path / "state", tmp_path / "config.toml")
-    paths.request_file.write_bytes(content)
-    paths.request_file.chmod(0o600)
-    assert take_request(paths) is None
-    assert not paths.request_file.exists()  # consumed either way
+    slot = Paths(tmp_path, tmp_path / "state", tmp_path / "config.toml").slot(0)
+    slot.request_file.write_bytes(content)
+    slot.request_file.chmod(0o600)
+    assert take_request(slot) is None
+    assert not slot.request_file.exists()  # consumed either way
 
 
 @pytest.mark.parametrize(("value", "valid"), [

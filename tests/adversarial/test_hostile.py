@@ -192,6 +192,7 @@ def test_bad_input_gets_one_line_and_a_documented_code(env: Env, args: list[str 
     ("CSUP_IDLE_LIMIT", "soon"), ("CSUP_CPU_THRESHOLD", "-1"), ("CSUP_ALLOW_UNMANAGED", "perhaps"),
     ("CSUP_ACTIVITY", "everything"), ("CSUP_CLAUDE_NAMES", ","), ("CSUP_TERM_WAIT", "0"),
     ("CSUP_STOP_WAIT", "1e9"), ("CSUP_WARN_BEFORE", "١٢"), ("CSUP_IDLE_LIMIT", "1" * 400),
+    ("CSUP_MAX_SESSIONS", "0"), ("CSUP_MAX_SESSIONS", "65"), ("CSUP_MAX_SESSIONS", "３"), ("CSUP_MAX_SESSIONS", "2.5"),
 ])
 def test_bad_environment_values_are_78_naming_the_variable(env: Env, key: str, value: str) -> None:
     env.vars[key] = value

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import threading
 import time
 
 import pexpect
 import psutil
+import pytest
 
 from conftest import Env, exit_status, finish
 
@@ -24,27 +28,50 @@ def _standins_under(pids: list[int]) -> list[int]:
     return found
 
 
-def test_fifty_runs_at_once_give_exactly_one_session(env: Env) -> None:
+@pytest.mark.parametrize("limit", [1, 3])
+def test_fifty_runs_at_once_give_exactly_max_sessions(env: Env, limit: int) -> None:
+    env.vars["CSUP_MAX_SESSIONS"] = str(limit)
     runs = [env.csup("run", "--claude", str(env.program()), timeout=60) for _ in range(50)]
     outcomes = [run.expect([rb"ready pid=\d+", pexpect.EOF], timeout=60) for run in runs]
     winners = [run for run, outcome in zip(runs, outcomes, strict=True) if outcome == 0]
-    assert len(winners) == 1
+    assert len(winners) == limit
     refused = [run for run, outcome in zip(runs, outcomes, strict=True) if outcome == 1]
     for run in refused:
         run.close()
         assert run.exitstatus == 75, run.before
-    assert len(refused) == 49
-    winners[0].send(b"exit 0\r")
-    assert exit_status(winners[0]) == 0
+    assert len(refused) == 50 - limit
+    slots = sorted(json.loads(path.read_text())["session_id"] for path in env.runtime.glob("session*.json"))
+    assert len(slots) == limit  # each in a slot of its own
+    for winner in winners:
+        winner.send(b"exit 0\r")
+        assert exit_status(winner) == 0
 
 
-def test_waiters_and_a_takeover_at_once_never_make_two_sessions(env: Env) -> None:
-    env.vars.update({"CSUP_TERM_WAIT": "1s", "CSUP_TREE_WAIT": "0.5s"})
-    holder = env.csup("run", "--claude", str(env.program()))
-    holder.expect(b"ready pid=")
+@pytest.mark.parametrize(("limit", "killed"), [(1, 0), (3, 1)])
+def test_a_sigkilled_holder_frees_exactly_its_own_slot(env: Env, limit: int, killed: int) -> None:
+    env.vars["CSUP_MAX_SESSIONS"] = str(limit)
+    holders = [env.csup("run", "--claude", str(env.program())) for _ in range(limit)]
+    for holder in holders:
+        holder.expect(b"ready pid=")
+    os.kill(holders[killed].pid, signal.SIGKILL)
+    exit_status(holders[killed])
+    newcomer = env.csup("run", "--claude", str(env.program()))
+    newcomer.expect(b"ready pid=")  # the freed slot
+    refused = env.csup("run", "--claude", str(env.program()))
+    assert exit_status(refused) == 75  # and only that one
+    for holder in [*holders[:killed], *holders[killed + 1:], newcomer]:
+        finish(holder)
+
+
+@pytest.mark.parametrize("limit", [1, 3])
+def test_waiters_and_takeovers_at_once_never_exceed_max_sessions(env: Env, limit: int) -> None:
+    env.vars.update({"CSUP_TERM_WAIT": "1s", "CSUP_TREE_WAIT": "0.5s", "CSUP_MAX_SESSIONS": str(limit)})
+    holders = [env.csup("run", "--claude", str(env.program())) for _ in range(limit)]
+    for holder in holders:
+        holder.expect(b"ready pid=")
     contenders = [env.csup("run", "--wait", "--claude", str(env.program())) for _ in range(2)]
-    contenders.append(env.csup("takeover", "--no-resume", "--claude", str(env.program())))
-    everyone = [holder, *contenders]
+    contenders += [env.csup("takeover", "--no-resume", "--claude", str(env.program())) for _ in range(limit)]
+    everyone = [*holders, *contenders]
     peak = [0]
     stop = threading.Event()
 
@@ -65,13 +92,14 @@ def test_waiters_and_a_takeover_at_once_never_make_two_sessions(env: Env) -> Non
                     if contender.isalive() and contender.expect([rb"ready pid=", pexpect.TIMEOUT], timeout=0.1) == 0:
                         current = contender
                         break
-            assert current is not None, "nobody got the session"
+            assert current is not None, "nobody got a session"
             served += 1
             time.sleep(0.3)
             finish(current)
-        assert served == 3
+        assert served == len(contenders)
     finally:
         stop.set()
         watcher.join()
-    assert peak[0] == 1
-    exit_status(holder)
+    assert 1 <= peak[0] <= limit
+    for holder in holders:
+        exit_status(holder)
