@@ -297,6 +297,55 @@ def csup_commands(env: dict[str, str], extra: int, count: int, results: dict[str
             sleeper.wait()
 
 
+def watcher(env: dict[str, str], sessions: int, seconds: float, results: dict[str, Any]) -> None:
+    """`csup watch` and `csup status` with `sessions` background sessions in Claude Code's registry (sleepers
+    registered as the daemon's REPLs would be, busy so that nothing is ended): one sweep's time, the long-running
+    watcher's CPU and RSS, and a status call."""
+    home = Path(env["HOME"])
+    folder = home / ".claude" / "sessions"
+    folder.mkdir(parents=True, exist_ok=True)
+    sleepers = [subprocess.Popen(["sleep", "600"]) for _ in range(sessions)]
+    try:
+        now_ms = int(time.time() * 1000)
+        for index, sleeper in enumerate(sleepers):
+            start = Path(f"/proc/{sleeper.pid}/stat").read_text().rsplit(")", 1)[1].split()[19] \
+                if Path("/proc").is_dir() else ""
+            (folder / f"{sleeper.pid}.json").write_text(json.dumps({
+                "pid": sleeper.pid, "sessionId": str(uuid.uuid4()), "cwd": str(home), "startedAt": now_ms,
+                "procStart": start, "kind": "bg", "jobId": f"{index:08x}", "status": "busy",
+                "updatedAt": now_ms, "statusUpdatedAt": now_ms}))
+        once_ms, status_ms = [], []
+        for _ in range(5):
+            began = time.perf_counter()
+            subprocess.run([*CSUP, "watch", "--once"], env=env, capture_output=True, check=True)
+            once_ms.append((time.perf_counter() - began) * 1000)
+            began = time.perf_counter()
+            subprocess.run([*CSUP, "status", "--json"], env=env, capture_output=True, check=False)
+            status_ms.append((time.perf_counter() - began) * 1000)
+        running = subprocess.Popen([*CSUP, "watch"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            time.sleep(2.0)  # start-up and the first sweep
+            proc = psutil.Process(running.pid)
+            before = sum(proc.cpu_times()[:2])
+            time.sleep(seconds)
+            used = sum(proc.cpu_times()[:2]) - before
+            rss = proc.memory_info().rss / 1e6
+        finally:
+            running.terminate()
+            running.wait(timeout=10)
+        entry = results.setdefault("csup", {})
+        entry["watch_sweep_ms"] = [statistics.median(once_ms)]
+        entry["watch_cpu_pct"] = [100 * used / seconds]
+        entry["watch_rss_mb"] = [rss]
+        entry["status_background_ms"] = [statistics.median(status_ms)]
+    finally:
+        for sleeper in sleepers:
+            sleeper.kill()
+            sleeper.wait()
+        for path in folder.glob("*.json"):
+            path.unlink()
+
+
 # --- report ------------------------------------------------------------------------------------------------
 
 ROWS = [
@@ -311,6 +360,10 @@ ROWS = [
     ("peak_rss_mb", "relay's peak RSS (MB)", "lower"),
     ("status_ms", "`csup status`, 2,000 extra processes (ms)", "lower"),
     ("refused_run_ms", "refused second `run` (ms)", "lower"),
+    ("status_background_ms", "`csup status`, 20 background sessions (ms)", "lower"),
+    ("watch_sweep_ms", "`csup watch --once`, 20 background sessions (ms)", "lower"),
+    ("watch_cpu_pct", "`csup watch` between sweeps (% of a core)", "lower"),
+    ("watch_rss_mb", "`csup watch` RSS (MB)", "lower"),
 ]
 
 
@@ -368,7 +421,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes and counts: a smoke test")
     parser.add_argument("--no-interact", action="store_true", help="leave pexpect's interact() out")
     parser.add_argument("--out", default=str(HERE / "results" / "latest.json"))
-    parser.add_argument("--only", default="throughput,keystrokes,startup,idle,commands",
+    parser.add_argument("--only", default="throughput,keystrokes,startup,idle,commands,watch",
                         help="comma-separated parts to run (default: all)")
     options = parser.parse_args()
     quick = options.quick
@@ -399,6 +452,9 @@ def main() -> int:
         if "commands" in parts:
             print("csup status and refusal", file=sys.stderr)
             csup_commands(env, 50 if quick else 2000, 3 if quick else 10, results)
+        if "watch" in parts:
+            print("csup watch and status with 20 background sessions", file=sys.stderr)
+            watcher(env, 20, 2.0 if quick else 20.0, results)
     if "startup_ms" in results.get("direct", {}):
         derive(results, size)
     report = table(results, names)

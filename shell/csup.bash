@@ -1,4 +1,6 @@
 # csup: shell integration for bash. Setup: eval "$(csup init bash)" in ~/.bashrc
 # Every interactive `claude` goes through csup (one session per machine, idle sessions end themselves);
 # `command claude` reaches the real CLI. Inside a session, a nested `claude` passes straight through.
+# Idle sessions outside any csup (background ones, forgotten terminals) end too with the
+# watcher, a user service: csup service install
 alias claude='@CSUP@ run --'

@@ -146,7 +146,8 @@ def env(tmp_path: Path) -> Iterator[Env]:
     name = f"fake-claude-{uuid.uuid4().hex[:8]}"
     variables = {
         key: value for key, value in os.environ.items()
-        if not key.startswith("CSUP_") and key not in ("CLAUDECODE", "CLAUDE_CONFIG_DIR")
+        if (not key.startswith("CSUP_") or key == "CSUP_PORTABLE")  # the suite's portable pass (.ci/run) goes on
+        and key not in ("CLAUDECODE", "CLAUDE_CONFIG_DIR")
     }
     (root / "home").mkdir()
     variables.update({

@@ -23,6 +23,9 @@ CONFIG_DIR = os.environ.get("CLAUDE_CONFIG_DIR") or os.path.join(os.environ.get(
 
 
 def _proc_start(pid: int) -> str:
+    """Field 22 of /proc/PID/stat, as Claude Code records it; "" where there is no /proc (macOS)."""
+    if not os.path.exists(f"/proc/{pid}/stat"):
+        return ""
     with open(f"/proc/{pid}/stat", "rb") as handle:
         data = handle.read()
     return data[data.rindex(b")") + 2:].split()[19].decode()

@@ -7,6 +7,9 @@ import os
 import signal
 import time
 
+import psutil
+import pytest
+
 from conftest import CSUP, Env, alive, assert_session_starts, exit_status, finish, ready_pid, wait_for
 
 
@@ -46,17 +49,38 @@ def test_sigkilled_holder_frees_the_lock_and_its_cli_ends(env: Env) -> None:
 
 def test_sigkilled_holder_with_a_cli_that_ignores_hangups_is_shown_as_unmanaged(env: Env) -> None:
     # A CLI that survives csup's death (older Claude Code on macOS did) keeps the rule: it is a claude
-    # process outside csup, so the next run refuses and names it.
+    # process outside csup, so the next run refuses and names it. To survive, the guardian (which would end it)
+    # must die too: csup and its guardian killed at once, as the OOM killer might.
     program = env.unmanaged_program()
     first = env.csup("run", "--claude", str(program), "--", "--ignore-term", "--ignore-hup",
                      "--survive-hangup")
     cli_pid = ready_pid(first)
     env.track(cli_pid)
+    for guardian in psutil.Process(first.pid).children():
+        if guardian.pid != cli_pid:
+            guardian.kill()
     os.kill(first.pid, signal.SIGKILL)
     second = env.csup("run", "--claude", str(env.program()))
     assert exit_status(second) == 75
     assert f"pid {cli_pid}" in second.before.decode()
     assert "outside csup" in second.before.decode()
+
+
+@pytest.mark.parametrize("portable", ["0", "1"])
+@pytest.mark.parametrize("flags", [["--ignore-hup", "--survive-hangup"],
+                                   ["--ignore-hup", "--ignore-term", "--survive-hangup"]])
+def test_sigkilled_csup_leaves_no_cli_behind_even_without_the_linux_signal(env: Env, portable: str,
+                                                                         flags: list[str]) -> None:
+    """The guardian sees csup die and ends the CLI (SIGTERM, then SIGKILL after term_wait): on Linux with the
+    parent-death signal switched off (CSUP_PORTABLE=1, as on macOS), and for a CLI that ignores its hang-up."""
+    env.vars.update({"CSUP_PORTABLE": portable, "CSUP_TERM_WAIT": "1s"})
+    first = env.csup("run", "--claude", str(env.program()), "--", *flags)
+    cli_pid = ready_pid(first)
+    env.track(cli_pid)
+    time.sleep(0.3)  # the guardian has been told of the CLI (after the spawn)
+    os.kill(first.pid, signal.SIGKILL)
+    wait_for(lambda: not alive(cli_pid), timeout=6, what="the CLI to end after csup's death")
+    assert_session_starts(env)
 
 
 def test_unmanaged_claude_refuses_unless_allowed(env: Env) -> None:

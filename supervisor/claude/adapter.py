@@ -43,6 +43,7 @@ class LiveSession:
     last_activity: float | None = None  # wall-clock seconds
     started_at: float | None = None  # wall-clock seconds
     attached: int = 0  # terminals attached to it (`claude attach`)
+    pinned: bool = False  # pinned in Claude Code's agent view: its daemon never retires it
 
     def idle_for(self, now: float) -> float | None:
         if self.status == "busy":

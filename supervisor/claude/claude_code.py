@@ -167,7 +167,8 @@ class ClaudeCode:
                 pid=entry.pid, conversation=Conversation(entry.session_id, entry.cwd), kind=kind,
                 short=entry.job, name=entry.name, status=entry.status, state=job.state, needs=job.needs,
                 last_activity=max(moments) if moments else None, started_at=entry.started_at,
-                attached=registry.attached_clients(entry.config_dir, entry.job, entry.name) if entry.job else 0))
+                attached=registry.attached_clients(entry.config_dir, entry.job, entry.name) if entry.job else 0,
+                pinned=bool(entry.job) and entry.job in registry.pinned(entry.config_dir)))
         return found
 
     def end_background(self, session: LiveSession, wait: float) -> bool:

@@ -30,11 +30,25 @@ def find_program(explicit: str, environ: Mapping[str, str], self_paths: Collecti
         if _is_csup(path, self_paths):
             raise CliNotExecutable(f"{path} is csup itself, not the CLI", hint="name the real CLI: --claude PATH")
         return path
-    found = _search_path(NAME, environ, self_paths)
+    found = _search_path(NAME, environ, self_paths) or _known_place(environ, self_paths)
     if found is None:
-        raise CliNotFound(f"the real `claude` CLI is not on PATH (searched: {_path_summary(environ)})",
-                          hint=INSTALL_HINT)
+        raise CliNotFound(f"the real `claude` CLI is not on PATH (searched: {_path_summary(environ)}, and "
+                          f"{', '.join(KNOWN_PLACES)})", hint=INSTALL_HINT)
     return found
+
+
+# Where Claude Code's installers put it when that is not on PATH (a login shell that missed its rc file, launchd):
+# its own `claude migrate-installer` and native installer, Homebrew on Apple Silicon and Intel, npm's prefix.
+KNOWN_PLACES = ("~/.claude/local/claude", "~/.local/bin/claude", "/opt/homebrew/bin/claude", "/usr/local/bin/claude",
+                "~/.npm-global/bin/claude")
+
+
+def _known_place(environ: Mapping[str, str], self_paths: Collection[str]) -> str | None:
+    for place in KNOWN_PLACES:
+        path = _expand(place, environ)
+        if os.path.isfile(path) and os.access(path, os.X_OK) and not _is_csup(path, self_paths):
+            return path
+    return None
 
 
 def _expand(path: str, environ: Mapping[str, str]) -> str:

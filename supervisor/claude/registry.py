@@ -130,6 +130,16 @@ def _iso_time(value: object) -> float | None:
         return None
 
 
+def pinned(config_dir: Path) -> frozenset[str]:
+    """Background sessions pinned in the agent view (`jobs/pins.json`, a list of short ids)."""
+    data = read_json(config_dir / "jobs" / "pins.json", limit=REGISTRY_LIMIT)
+    if isinstance(data, dict):  # undocumented: a map keyed by short id, or {"pins": [...]}
+        items = [*data.keys(), *(data["pins"] if isinstance(data.get("pins"), list) else [])]
+    else:
+        items = data if isinstance(data, list) else []
+    return frozenset(item for item in items if isinstance(item, str))
+
+
 def attached_clients(config_dir: Path, short: str, name: str) -> int:
     """Live `claude attach` clients of one background session: the daemon's attach journal lists every client
     (pid and start checked) but not the session, which each client's command line names (id or name)."""

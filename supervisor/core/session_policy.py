@@ -48,9 +48,10 @@ class Published:
 class Notice:
     """Something the user should hear about on the desktop; the face words it."""
 
-    kind: Literal["stray", "waiting", "idle"]
-    seconds: float = 0.0  # waiting: how long the prompt has waited; idle: time left before the end
-    pid: int | None = None  # stray: the other claude's pid
+    kind: Literal["stray", "waiting", "idle", "unmanaged-idle", "unmanaged-ending"]
+    seconds: float = 0.0  # waiting: how long the prompt has waited; idle: time left; unmanaged-*: idle time
+    pid: int | None = None  # stray, unmanaged-*: the other claude's pid
+    left: float = 0.0  # unmanaged-ending: time before it is ended
 
 
 def _nothing(*_: object, **__: object) -> None:

@@ -16,7 +16,9 @@ from supervisor.core.errors import ConfigError, UsageError
 SESSION_ENV = "CSUP_SESSION"
 # Where csup keeps its files, when not where the platform says (machine/paths.py reads them).
 RUNTIME_DIR_ENV, STATE_DIR_ENV, CONFIG_FILE_ENV = "CSUP_RUNTIME_DIR", "CSUP_STATE_DIR", "CSUP_CONFIG"
-OTHER_VARIABLES = frozenset({SESSION_ENV, RUNTIME_DIR_ENV, STATE_DIR_ENV, CONFIG_FILE_ENV})
+# Take the portable paths (what macOS runs) on Linux too: machine/system.py.
+PORTABLE_ENV = "CSUP_PORTABLE"
+OTHER_VARIABLES = frozenset({SESSION_ENV, RUNTIME_DIR_ENV, STATE_DIR_ENV, CONFIG_FILE_ENV, PORTABLE_ENV})
 
 
 
@@ -127,6 +129,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("claude", "", _text, "Path of the real CLI; empty means search PATH for `claude`."),
     Setting("max_sessions", 1, _count, "At most this many Claude sessions of yours at once, of every kind."),
     Setting("allow_unmanaged", False, _boolean, "Start even while claude processes run outside csup."),
+    Setting("end_unmanaged", False, _boolean,
+            "csup watch ends unmanaged sessions idle past idle_limit (after a warning); off: it only reports them."),
     Setting("claude_names", (), _names,
             "Executable names that identify a claude process (for finding unmanaged sessions); empty: `claude`."),
     Setting("claude_config_dirs", (), _words,
@@ -161,6 +165,7 @@ class Settings:
     claude: str
     max_sessions: int
     allow_unmanaged: bool
+    end_unmanaged: bool
     claude_names: tuple[str, ...]
     claude_config_dirs: tuple[str, ...]
     background_idle_limit: float | None

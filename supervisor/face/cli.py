@@ -216,6 +216,75 @@ def doctor(as_json: bool) -> None:
 
 
 @cli.command()
+@click.option("--once", is_flag=True, help="One sweep, then exit (for cron and for a look).")
+def watch(once: bool) -> None:
+    """Apply the policy to every Claude session outside csup's own, when no `csup run` does: background sessions
+    idle past background_idle_limit are ended through Claude Code's daemon; unmanaged ones idle past idle_limit
+    are reported (and with end_unmanaged warned, then ended). Wakes only at the deadlines it knows.
+    Started by the system: csup service install.
+
+    \b
+    Examples:
+      csup watch --once             # from cron: */10 * * * * csup watch --once
+      csup service install          # as a user service (systemd or launchd)
+    """
+    import time
+
+    from supervisor.face.terminal_reporter import TerminalReporter
+    from supervisor.face.text import sweep_lines
+    from supervisor.flows.watch import watch as run_watch
+    from supervisor.machine.notify import notify
+
+    settings, paths = _load()
+    result = run_watch(paths, settings, _census(settings), TerminalReporter(),
+                       notify if settings.notify else lambda title, body: None, once=once)
+    if once:
+        click.echo("\n".join(sweep_lines(result.steps, result.seen, result.next_at, time.time())))
+
+
+@cli.group()
+def service() -> None:
+    """csup watch as a user service: a systemd user unit (Linux) or a launchd agent (macOS)."""
+
+
+@service.command("install")
+def service_install() -> None:
+    """Write the unit (or agent), enable it and start it now; it starts again at every login."""
+    from supervisor.face.shellinit import csup_path
+    from supervisor.machine.service import install
+
+    unit = install(csup_path(sys.argv[0]), os.environ)
+    click.echo(f"csup: csup watch runs as a {unit.manager} user service ({unit.path}).\n"
+               "  see it: csup service status    remove it: csup service uninstall")
+
+
+@service.command("uninstall")
+def service_uninstall() -> None:
+    """Stop the service and remove its file."""
+    from supervisor.machine.service import uninstall
+
+    unit = uninstall(os.environ)
+    click.echo(f"csup: removed {unit.path}; csup watch no longer runs by itself.")
+
+
+@service.command("status")
+def service_status() -> None:
+    """Whether the service is installed and the watcher runs, and when it last swept. Exits 0 when it runs."""
+    import time
+
+    from supervisor.face.text import watcher_line
+    from supervisor.flows.watch import watcher_state
+    from supervisor.machine.service import installed
+
+    _, paths = _load()
+    unit = installed(os.environ)
+    state = watcher_state(paths)
+    click.echo(f"service: {'installed: ' + str(unit.path) if unit else 'not installed (csup service install)'}")
+    click.echo(watcher_line(state, time.time()))
+    sys.exit(0 if state else 1)
+
+
+@cli.command()
 @click.argument("shell", type=click.Choice(SHELLS))
 def init(shell: str) -> None:
     """Print the shell integration: the `claude` alias and completion for csup.

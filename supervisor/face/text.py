@@ -28,6 +28,7 @@ from supervisor.machine.record import SessionRecord
 
 if TYPE_CHECKING:
     from supervisor.core.settings import Settings
+    from supervisor.core.sweep import Step
     from supervisor.flows.census import Census
     from supervisor.flows.doctor import Checkup
     from supervisor.flows.sessions import AnySession
@@ -278,6 +279,13 @@ def notice_text(notice: Notice) -> tuple[str, str]:
     if notice.kind == "stray":
         return ("A second claude session is running",
                 f"pid {notice.pid} runs outside csup. End it: csup stop --force")
+    if notice.kind == "unmanaged-idle":
+        return ("An idle claude session runs outside csup",
+                f"pid {notice.pid} has been idle {format_duration(notice.seconds)}. End it: csup stop {notice.pid}")
+    if notice.kind == "unmanaged-ending":
+        return ("An idle claude session ends soon",
+                f"pid {notice.pid} (idle {format_duration(notice.seconds)}) ends in {format_duration(notice.left)}"
+                " unless you use it.")
     if notice.kind == "waiting":
         return "Claude is waiting for you", f"A permission prompt has been waiting {format_duration(notice.seconds)}."
     return ("Claude session idle",
@@ -355,9 +363,30 @@ def render_status(status: StatusReport) -> str:
         lines.append(f"◆ {len(status.background)} background session(s) in Claude Code's daemon ({ends}):")
         lines += [f"    {background_line(session, now)}" for session in status.background]
         lines.append("  bring one here: csup takeover   (end them: csup stop --force)")
+    lines.append(watcher_line(status.watcher, now))
     one, five, fifteen = status.load
     lines.append(f"load {one:.2f} {five:.2f} {fifteen:.2f} on {status.cores} core(s)")
     return "\n".join(lines)
+
+
+def watcher_line(watcher: dict[str, object] | None, now: float) -> str:
+    if watcher is None:
+        return "watcher: not running (it ends idle sessions when no csup runs: csup service install)"
+    last, upcoming = watcher.get("last_sweep"), watcher.get("next_sweep")
+    swept = f", last sweep {format_duration(now - last)} ago" if isinstance(last, float | int) else ""
+    due = f", next in {format_duration(upcoming - now)}" if isinstance(upcoming, float | int) else ""
+    return f"watcher: running (pid {watcher.get('pid')}){swept}{due}"
+
+
+def sweep_lines(steps: Sequence[Step], seen: int, next_at: float, now: float) -> list[str]:
+    """What one `csup watch --once` sweep did."""
+    words = {"end-background": "ended background session", "notify-unmanaged": "reported unmanaged session",
+             "warn-unmanaged": "warned unmanaged session", "end-unmanaged": "ended unmanaged session"}
+    lines = [f"csup watch: {words[step.action]} {clean(step.session.key.split(':')[1])} "
+             f"(idle {format_duration(step.idle)})" for step in steps]
+    lines.append(f"csup watch: {seen} session(s) outside csup looked at, {len(steps)} action(s); "
+                 f"next sweep due in {format_duration(max(0.0, next_at - now))}")
+    return lines
 
 
 def render_config(settings: Settings, config_file: str) -> str:
@@ -438,6 +467,9 @@ def findings(checkup: Checkup, idle_limit: float | None, background_limit: float
             found.append(Finding("warn", f"background session (pid {proc.pid}) has been idle "
                                  f"{format_duration(proc.idle_seconds)}",
                                  "csup stop --force (claude attach brings it back)"))
+    if checkup.status.watcher is None and (checkup.status.unmanaged or checkup.status.background):
+        found.append(Finding("info", "no watcher: sessions outside csup end only while a csup session runs",
+                             "csup service install"))
     if helpers:
         memory = sum(p.rss_bytes or 0 for p in helpers)
         roles = ", ".join(f"{sum(1 for p in helpers if p.kind == role)} {role}"

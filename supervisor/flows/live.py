@@ -86,6 +86,8 @@ def supervise(adapter: CliAdapter, args: list[str], settings: Settings, paths: P
             record = record.with_changes(csup=processes.identity_of(os.getpid()) or record.csup,
                                          cli=processes.identity_of(child.pid), state="active")
             write_record(slot.record_file, record)
+            if guardian is not None and record.cli is not None:
+                guardian.watch_cli(record.cli, settings.term_wait)
             log("started", cli_pid=child.pid, cwd=record.cwd, tty=record.tty, idle_limit=settings.idle_limit)
             policy.actions = _live_actions(policy.actions, child.pid, adapter, slot, record, census)
             policy.actions.sweep_background = partial(_sweep_background, paths, census, settings, bringing_here)

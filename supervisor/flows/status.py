@@ -45,6 +45,7 @@ class StatusReport:
     supervised: list[ManagedSession] = field(default_factory=list)
     sessions: list[AnySession] = field(default_factory=list)  # every session, most idle first
     max_sessions: int = 1
+    watcher: dict[str, object] | None = None  # the running `csup watch`: pid, last_sweep, next_sweep
 
     @property
     def running(self) -> bool:
@@ -58,7 +59,7 @@ class StatusReport:
                 "unmanaged": [session.to_json() for session in self.unmanaged],
                 "background": [background_json(session, self.time, self.background_idle_limit)
                                for session in self.background],
-                "load": list(self.load), "cores": self.cores}
+                "watcher": self.watcher, "load": list(self.load), "cores": self.cores}
 
     def _listed(self, session: AnySession) -> dict[str, Any]:
         common = {"kind": session.kind, "id": session.id, "pid": session.pid, "tty": session.tty,
@@ -99,9 +100,11 @@ def gather(paths: Paths, census_adapter: CliAdapter, background_idle_limit: floa
     for holder in holders:
         found = found.without(holder.record.attached)
     sessions = everyone(paths, max_sessions, census_adapter, found)
+    from supervisor.flows.watch import watcher_state
+
     return StatusReport(supervised[0] if supervised else None, found.unmanaged, os.getloadavg(),
                         os.cpu_count() or 1, now, found.background, background_idle_limit, supervised, sessions,
-                        max_sessions)
+                        max_sessions, watcher_state(paths))
 
 
 def _managed(record: SessionRecord, now: float, now_mono: float) -> ManagedSession:

@@ -6,13 +6,13 @@ import errno
 import os
 import re
 import stat
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from supervisor.core.errors import UnsafePath
 from supervisor.core.settings import CONFIG_FILE_ENV, RUNTIME_DIR_ENV, STATE_DIR_ENV
+from supervisor.machine.system import fast_paths
 
 APP = "csup"
 PRIVATE_DIR_MODE = 0o700
@@ -83,7 +83,7 @@ def default_paths(environ: Mapping[str, str] = os.environ) -> Paths:
 
 
 def _platform_dir(kind: str) -> str:
-    if sys.platform.startswith("linux"):
+    if fast_paths():
         return _xdg_dir(kind)
     import warnings
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 import itertools
 import os
 import signal
-import sys
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
 from supervisor.core.identity import ProcessIdentity, ProcessView
+from supervisor.machine.system import fast_paths
 
 # Start stamps are stable for one process, but a record stores them as JSON: compare with a tolerance below one
 # clock tick (10 ms), far below any real pid-reuse interval.
@@ -26,7 +26,7 @@ def _psutil() -> Any:
     return psutil
 
 
-_LINUX = sys.platform.startswith("linux")
+_LINUX = fast_paths()  # /proc read directly; otherwise psutil, as on macOS
 _TICKS = os.sysconf("SC_CLK_TCK") if _LINUX else 100
 
 

@@ -15,9 +15,12 @@ import struct
 import termios
 import time
 
+from supervisor.core.identity import ProcessIdentity
+from supervisor.machine import processes
 from supervisor.terminal.rawmode import TermAttrs
 
-_UPDATE, _DISMISS, _SUSPENDED, _FOREGROUND = b"U", b"Q", b"S", b"F"
+_UPDATE, _DISMISS, _SUSPENDED, _FOREGROUND, _CLI = b"U", b"Q", b"S", b"F", b"C"
+_CLI_IDENTITY = struct.Struct("!idd")  # pid, start stamp, seconds it gets after SIGTERM
 _HEADER = struct.Struct("!cH")
 _WAKE_AT = struct.Struct("!d")  # monotonic seconds (CLOCK_MONOTONIC is one clock for every process); 0: never
 MAX_UNDO = 4096  # far above any real undo sequence, and below PIPE_BUF, so every message lands whole
@@ -44,6 +47,11 @@ class Guardian:
             return
         self._undo = undo
         self._send(_UPDATE, undo[:MAX_UNDO])
+
+    def watch_cli(self, cli: ProcessIdentity, term_wait: float) -> None:
+        """If csup dies, the CLI must not run on unsupervised: the guardian then sends it SIGTERM (it saves and
+        exits), and SIGKILL after `term_wait` — on every system, parent-death signal or not."""
+        self._send(_CLI, _CLI_IDENTITY.pack(cli.pid, cli.start_time, term_wait))
 
     def suspended(self, wake_at: float | None) -> None:
         """csup gave the terminal back and stops now: nothing to restore if it dies; wake it at `wake_at`."""
@@ -83,6 +91,7 @@ def _watch(read_end: int, tty_fd: int, out_fd: int, saved: TermAttrs, csup: int)
     buffered = b""
     armed = True  # whether the terminal is csup's to restore (not while csup is suspended: the shell has it)
     wake_at: float | None = None
+    cli: tuple[ProcessIdentity, float] | None = None
     while True:
         timeout = None if wake_at is None else max(0.0, wake_at - time.monotonic())
         readable, _, _ = select.select([read_end], [], [], timeout)
@@ -112,10 +121,14 @@ def _watch(read_end: int, tty_fd: int, out_fd: int, saved: TermAttrs, csup: int)
                 armed, wake_at = False, (_WAKE_AT.unpack(payload)[0] or None)
             elif kind == _FOREGROUND:
                 armed, wake_at = True, None
-    if not armed:
-        return  # csup died while the shell had the terminal: it is the shell's now, and as csup left it
-    with contextlib.suppress(OSError, termios.error):
-        if undo:
-            os.write(out_fd, undo)
-        termios.tcsetattr(tty_fd, termios.TCSADRAIN, saved)
-        os.write(out_fd, b"\r\n")
+            elif kind == _CLI:
+                pid, start, term_wait = _CLI_IDENTITY.unpack(payload)
+                cli = (ProcessIdentity(pid, start), term_wait)
+    if armed:  # else csup died while the shell had the terminal: it is the shell's now, and as csup left it
+        with contextlib.suppress(OSError, termios.error):
+            if undo:
+                os.write(out_fd, undo)
+            termios.tcsetattr(tty_fd, termios.TCSADRAIN, saved)
+            os.write(out_fd, b"\r\n")
+    if cli is not None:
+        processes.terminate([cli[0]], cli[1])  # verified by pid and start time before each signal

@@ -9,7 +9,6 @@ import fcntl
 import os
 import select
 import signal
-import sys
 import termios
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from supervisor.core.errors import CliNotExecutable, CliNotFound, signal_exit_status
+from supervisor.machine.system import fast_paths
 from supervisor.terminal import rawmode
 from supervisor.terminal.modes import ModeJournal
 
@@ -26,7 +26,8 @@ MAX_CHUNKS_PER_WAKE = 64  # then back to select, so keystrokes and signals are n
 MAX_PENDING_INPUT = 1 << 20  # stop reading keys while this much waits for a CLI that is not reading
 DRAIN_QUIET = 0.1  # after the CLI exits, how long without output before we stop waiting for the pty's EOF
 DRAIN_CAP = 2.0  # a background child holding the pty open must not keep csup alive
-SUSPEND_WATCH = 0.5  # after Ctrl-Z, how long we watch for the CLI handing the terminal back (cooked mode)
+SUSPEND_WATCH = 3.0  # after Ctrl-Z, how long we watch for the CLI handing the terminal back (cooked mode):
+# generous, since a loaded machine may take a while to run the CLI's handler, and it costs polls only after a Ctrl-Z
 SUSPEND_POLL = 0.02
 SUSPEND_SETTLE = 0.05  # the CLI's last words before it stops are shown before csup stops too
 HELD_MAX = 1 << 20  # CLI output held while csup runs in the background
@@ -80,9 +81,10 @@ def spawn(argv: Sequence[str], *, env: dict[str, str], size: tuple[int, int] | N
     from ptyprocess import PtyProcess  # lazily: not needed on the pass-through and refusal paths
 
     parent = os.getpid()
+    linux_signal = fast_paths()
     try:
         handle = PtyProcess.spawn(list(argv), env=env, dimensions=size or (24, 80),
-                                  preexec_fn=lambda: _die_with_parent(parent))
+                                  preexec_fn=lambda: _die_with_parent(parent, linux_signal))
     except FileNotFoundError as err:
         raise CliNotFound(f"cannot run {argv[0]}: {err}") from None
     except PermissionError as err:
@@ -94,10 +96,11 @@ def spawn(argv: Sequence[str], *, env: dict[str, str], size: tuple[int, int] | N
     return Child(handle.pid, fd, handle)
 
 
-def _die_with_parent(parent: int) -> None:
-    """In the child before exec: if csup is SIGKILLed, the CLI gets SIGTERM (Linux); elsewhere the pty hang-up
-    that the kernel sends when csup's master closes does the same job."""
-    if sys.platform.startswith("linux"):
+def _die_with_parent(parent: int, linux_signal: bool) -> None:
+    """In the child before exec: if csup is SIGKILLed, the CLI gets SIGTERM at once (Linux). Every system also has
+    the pty hang-up the kernel sends when csup's master closes, and the guardian, which sees csup die and ends
+    the CLI it was told of (SIGTERM, then SIGKILL): that is what macOS relies on."""
+    if linux_signal:
         import ctypes
 
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)

@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from supervisor.machine.jsonfile import parse_json, read_json
 from supervisor.machine.processes import identity_of
 from supervisor.machine.record import read_record
 
-from conftest import CSUP, Env, alive, exit_status
+from conftest import CSUP, Env, alive, exit_status, finish
 
 DOCUMENTED = {int(code) for code in ExitCode} | {130}
 
@@ -138,6 +139,12 @@ def test_a_runtime_dir_that_cannot_be_one_is_one_line(env: Env, runtime: str) ->
     env.vars.pop("CSUP_RUNTIME_DIR")
     env.vars["XDG_RUNTIME_DIR"] = runtime
     child = env.csup("run", "--claude", str(env.program()))
+    if os.environ.get("CSUP_PORTABLE") == "1" or not sys.platform.startswith("linux"):
+        # platformdirs (the portable path, as on macOS) ignores an unusable XDG_RUNTIME_DIR and falls back to a
+        # private directory of its own: the session simply starts.
+        child.expect(rb"ready pid=")
+        finish(child)
+        return
     child.expect(rb"csup: cannot create")
     assert exit_status(child) == ExitCode.UNSAFE
 
@@ -149,6 +156,10 @@ def test_a_relative_xdg_runtime_dir_is_ignored(env: Env) -> None:
     assert paths.runtime_dir.is_absolute()
 
 
+NO_DEV_FULL = pytest.mark.skipif(not Path("/dev/full").exists(), reason="this system has no /dev/full (macOS)")
+
+
+@NO_DEV_FULL
 @pytest.mark.parametrize("command", [["log"], ["config"], ["status"], ["doctor"], ["config", "--json"],
                                      ["init", "bash"], ["log", "--json"]])
 def test_output_errors_are_one_line_and_74(env: Env, command: list[str]) -> None:

@@ -1,0 +1,112 @@
+"""`csup watch` as a user service started by the system's own service manager: a systemd user unit on Linux, a
+launchd agent on macOS — written, enabled, removed and asked about. No home-made daemoniser: the manager starts
+it at login, restarts it if it dies, and stops it with SIGTERM. Side effects: one file, and systemctl/launchctl."""
+
+from __future__ import annotations
+
+import os
+import plistlib
+import shlex
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from supervisor.core.errors import CsupError, ExitCode
+
+UNIT = "csup-watch.service"
+LABEL = "dev.csup.watch"
+
+
+class ServiceError(CsupError):
+    exit_code = ExitCode.SOFTWARE
+
+
+@dataclass(frozen=True)
+class ServiceFile:
+    path: Path
+    content: bytes
+    manager: str  # systemd or launchd
+
+
+def service_file(csup: list[str], environ: Mapping[str, str], platform: str = sys.platform) -> ServiceFile:
+    """The unit (Linux) or agent (macOS) that runs `csup watch` as this user."""
+    home = Path(environ.get("HOME", os.path.expanduser("~")))
+    if platform == "darwin":
+        plist = {
+            "Label": LABEL, "ProgramArguments": [*csup, "watch"], "RunAtLoad": True,
+            "KeepAlive": {"SuccessfulExit": False},  # restarted if it dies, not after a clean stop
+            "ProcessType": "Background", "LowPriorityIO": True, "Nice": 5,
+            "StandardErrorPath": str(home / "Library" / "Logs" / "csup-watch.log"),
+        }
+        return ServiceFile(home / "Library" / "LaunchAgents" / f"{LABEL}.plist", plistlib.dumps(plist), "launchd")
+    config = environ.get("XDG_CONFIG_HOME")
+    base = Path(config) if config and os.path.isabs(config) else home / ".config"
+    unit = f"""[Unit]
+Description=csup watch: end idle Claude Code sessions when no csup session runs
+
+[Service]
+Type=simple
+ExecStart={shlex.join([*csup, "watch"])}
+Restart=on-failure
+RestartSec=30
+Nice=5
+IOSchedulingClass=idle
+
+[Install]
+WantedBy=default.target
+"""
+    return ServiceFile(base / "systemd" / "user" / UNIT, unit.encode(), "systemd")
+
+
+def _manager(args: list[str]) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(args, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    except FileNotFoundError:
+        raise ServiceError(f"{args[0]} is not installed here; csup watch can still run by hand or from cron",
+                           hint="run it: csup watch (or csup watch --once from cron)") from None
+    except subprocess.TimeoutExpired:
+        raise ServiceError(f"{' '.join(args)} did not answer in 30s") from None
+
+
+def _check(result: subprocess.CompletedProcess[str], what: str) -> None:
+    if result.returncode != 0:
+        detail = (result.stderr or result.stdout).strip().splitlines()
+        raise ServiceError(f"{what} failed: {detail[-1] if detail else f'exit {result.returncode}'}")
+
+
+def install(csup: list[str], environ: Mapping[str, str], platform: str = sys.platform) -> ServiceFile:
+    unit = service_file(csup, environ, platform)
+    unit.path.parent.mkdir(parents=True, exist_ok=True)
+    temp = unit.path.with_name(unit.path.name + ".tmp")
+    temp.write_bytes(unit.content)
+    os.replace(temp, unit.path)
+    if unit.manager == "launchd":
+        domain = f"gui/{os.getuid()}"
+        _manager(["launchctl", "bootout", domain, str(unit.path)])  # an older copy, if any
+        _check(_manager(["launchctl", "bootstrap", domain, str(unit.path)]), "launchctl bootstrap")
+    else:
+        _check(_manager(["systemctl", "--user", "daemon-reload"]), "systemctl --user daemon-reload")
+        _check(_manager(["systemctl", "--user", "enable", "--now", UNIT]), "systemctl --user enable")
+    return unit
+
+
+def uninstall(environ: Mapping[str, str], platform: str = sys.platform) -> ServiceFile:
+    unit = service_file(["csup"], environ, platform)
+    if unit.manager == "launchd":
+        _manager(["launchctl", "bootout", f"gui/{os.getuid()}", str(unit.path)])
+    else:
+        _manager(["systemctl", "--user", "disable", "--now", UNIT])
+    try:
+        unit.path.unlink()
+    except FileNotFoundError:
+        pass
+    if unit.manager == "systemd":
+        _manager(["systemctl", "--user", "daemon-reload"])
+    return unit
+
+
+def installed(environ: Mapping[str, str], platform: str = sys.platform) -> ServiceFile | None:
+    unit = service_file(["csup"], environ, platform)
+    return unit if unit.path.exists() else None
