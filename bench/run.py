@@ -226,15 +226,67 @@ def _expect(fd: int, marker: bytes, timeout: float = 10) -> bytes:
 def startup(configs: list[Config], env: dict[str, str], count: int, rounds: int, results: dict[str, Any]) -> None:
     for _ in range(rounds):
         for config in configs:
-            samples, cpus = [], []
+            samples, cpus, first = [], [], []
             for _ in range(count):
                 run = Run.start(config.wrap(["/bin/true"]), env)
                 samples.append(run.read_until_exit(keep=False) * 1000)
                 cpus.append(run.cpu())
+                # What a user waits for: the CLI's first byte on the terminal (csup's own clean-up comes after).
+                run = Run.start(config.wrap(["/bin/echo", "first-byte"]), env)
+                _expect(run.fd, b"first-byte")
+                first.append((time.perf_counter() - run.started) * 1000)
+                run.read_until_exit(keep=False)
             entry = results.setdefault(config.name, {})
             entry.setdefault("startup_ms", []).append(statistics.median(samples))
             entry.setdefault("startup_cpu_s", []).append(statistics.median(cpus))
+            entry.setdefault("first_byte_ms", []).append(statistics.median(first))
     exit_status(configs, env, results)
+
+
+BREAKDOWN = r"""
+import json, os, statistics, sys, tempfile, time
+from pathlib import Path
+t0 = time.perf_counter()
+import filelock
+t1 = time.perf_counter()
+import ptyprocess
+t2 = time.perf_counter()
+from supervisor.face import entry, launch
+from supervisor.flows import run
+t3 = time.perf_counter()
+from supervisor.claude.choose import adapter_for
+from supervisor.core.settings import resolve
+from supervisor.flows.census import take_census
+from supervisor.machine.lock import FileFlock
+lock_ms, census_ms, spawn_ms = [], [], []
+with tempfile.TemporaryDirectory() as scratch:
+    for _ in range(10):
+        began = time.perf_counter()
+        lock = FileFlock(Path(scratch) / "x.lock"); lock.try_acquire(); lock.release()
+        lock_ms.append((time.perf_counter() - began) * 1000)
+        began = time.perf_counter()
+        take_census(adapter_for(resolve({}, "", {}), os.environ))
+        census_ms.append((time.perf_counter() - began) * 1000)
+        began = time.perf_counter()
+        child = ptyprocess.PtyProcess.spawn(["/bin/true"])
+        spawn_ms.append((time.perf_counter() - began) * 1000)  # until it runs (exec reported back), not its end
+        os.waitpid(child.pid, 0); child.closed = True; child.fileobj.close()
+print(json.dumps({"import filelock": (t1 - t0) * 1000, "import ptyprocess": (t2 - t1) * 1000,
+                  "import csup's run path": (t3 - t2) * 1000, "lock + release": statistics.median(lock_ms),
+                  "census": statistics.median(census_ms), "spawn on a pty": statistics.median(spawn_ms)}))
+"""
+
+
+def startup_breakdown(env: dict[str, str], results: dict[str, Any]) -> None:
+    """Where csup's start-up goes: Python itself, each import, the lock, the census, the spawn (medians, ms)."""
+    python = []
+    for _ in range(10):
+        began = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], env=env, check=True)
+        python.append((time.perf_counter() - began) * 1000)
+    parts = json.loads(subprocess.run([sys.executable, "-c", BREAKDOWN], env=env, capture_output=True, text=True,
+                                      check=True).stdout)
+    results["startup_breakdown"] = {"python itself": statistics.median(python), **parts}
 
 
 def exit_status(configs: list[Config], env: dict[str, str], results: dict[str, Any]) -> None:
@@ -355,6 +407,7 @@ ROWS = [
     ("keystroke_p99_us", "keystroke round trip p99 (µs)", "lower"),
     ("typing_p50_us", "typing (gaps) p50 (µs)", "lower"),
     ("startup_ms", "start-up, `true` as the CLI (ms)", "lower"),
+    ("first_byte_ms", "start-up to the CLI's first byte (ms)", "lower"),
     ("idle_cpu_ms", "CPU while idle 20 s (ms)", "lower"),
     ("idle_wakeups_per_s", "wakeups per second while idle", "lower"),
     ("peak_rss_mb", "relay's peak RSS (MB)", "lower"),
@@ -371,6 +424,8 @@ def derive(results: dict[str, Any], size: int) -> None:
     """Relay CPU per 64 MiB: the wrapper's total CPU minus the program's (direct) and its own start-up."""
     direct = results["direct"]
     for name, entry in results.items():
+        if name == "startup_breakdown":
+            continue
         if name == "direct":
             entry["relay_cpu_s_per_64mib"] = [0.0]
             continue
@@ -380,7 +435,9 @@ def derive(results: dict[str, Any], size: int) -> None:
             relay = total - direct["total_cpu_s"][index] - startup_cpu
             per_round.append(max(0.0, relay) * (64 * 2**20) / size)
         entry["relay_cpu_s_per_64mib"] = per_round
-    for entry in results.values():
+    for name, entry in results.items():
+        if name == "startup_breakdown":
+            continue
         entry["startup_added_ms"] = [s - d for s, d in zip(entry["startup_ms"], direct["startup_ms"], strict=False)]
 
 
@@ -401,7 +458,7 @@ def table(results: dict[str, Any], names: list[str]) -> str:
                 cells.append(f"{value:.0f} ({value / direct:.2f})")
             elif key.endswith("_us") and direct is not None and name != "direct":
                 cells.append(f"{value:.0f} (+{value - direct:.0f})")
-            elif key == "startup_ms" and direct is not None and name != "direct":
+            elif key in ("startup_ms", "first_byte_ms") and direct is not None and name != "direct":
                 cells.append(f"{value:.1f} (+{value - direct:.1f})")
             else:
                 cells.append(f"{value:.2f}" if value < 10 else f"{value:.0f}")
@@ -442,6 +499,7 @@ def main() -> int:
             throughput(configs, env, work / "output.txt", expected, rounds, results)
             print("start-up", file=sys.stderr)
             startup(configs, env, 3 if quick else 15, rounds, results)
+            startup_breakdown(env, results)
         if "keystrokes" in parts:
             print("keystrokes", file=sys.stderr)
             keystrokes(configs, env, 50 if quick else 1000, 0.0, rounds, results, "keystroke")
@@ -458,6 +516,9 @@ def main() -> int:
     if "startup_ms" in results.get("direct", {}):
         derive(results, size)
     report = table(results, names)
+    if "startup_breakdown" in results:
+        report += "\n\nstart-up breakdown (ms, medians): " + ", ".join(
+            f"{part} {ms:.1f}" for part, ms in results.pop("startup_breakdown").items())
     machine = f"{platform.system()} {platform.release()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     print(f"\n{machine}; {rounds} round(s), {size >> 20} MiB; {time.monotonic() - began:.0f} s\n")
     print(report)

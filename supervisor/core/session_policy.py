@@ -7,11 +7,12 @@ from __future__ import annotations
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Protocol
 
 from supervisor.core.durations import format_duration
 from supervisor.core.identity import ProcessIdentity, signal_name
 from supervisor.core.idle import IdleClock, is_typed
+from supervisor.core.notice import Notice
 from supervisor.core.shutdown import Action, ShutdownPlan, Step
 
 REPAINT_GRACE = 0.5  # output this soon after a resize csup forwarded is the CLI's repaint, not activity
@@ -42,16 +43,6 @@ class Published:
     state: str  # active, warning, ending
     last_activity: float  # monotonic
     reason: str | None = None
-
-
-@dataclass(frozen=True)
-class Notice:
-    """Something the user should hear about on the desktop; the face words it."""
-
-    kind: Literal["stray", "waiting", "idle", "unmanaged-idle", "unmanaged-ending"]
-    seconds: float = 0.0  # waiting: how long the prompt has waited; idle: time left; unmanaged-*: idle time
-    pid: int | None = None  # stray, unmanaged-*: the other claude's pid
-    left: float = 0.0  # unmanaged-ending: time before it is ended
 
 
 def _nothing(*_: object, **__: object) -> None:

@@ -5,51 +5,67 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import TYPE_CHECKING
 
-from supervisor.core.session_policy import Notice
-from supervisor.face import text
-from supervisor.flows.census import Census
-from supervisor.flows.reporting import Escalation, ResumeDecision, SessionEnd, WaitProgress
-from supervisor.flows.sessions import AnySession
+if TYPE_CHECKING:  # the values it words; the words (face/text.py) are imported when first needed: start-up
+    from supervisor.core.notice import Notice
+    from supervisor.flows.census import Census
+    from supervisor.flows.reporting import Escalation, ResumeDecision, SessionEnd, WaitProgress
+    from supervisor.flows.sessions import AnySession
 
 
 class TerminalReporter:
     def waiting(self, progress: WaitProgress) -> None:
-        live_line(text.waiting_line(progress, time.time()))
+        from supervisor.face.text import waiting_line
+
+        live_line(waiting_line(progress, time.time()))
 
     def escalation(self, step: Escalation) -> None:
-        live_line(text.ESCALATION_LINES[step])
+        from supervisor.face.text import ESCALATION_LINES
+
+        live_line(ESCALATION_LINES[step])
 
     def done_waiting(self) -> None:
         live_line("")
 
     def resume_decision(self, decision: ResumeDecision) -> None:
-        sys.stderr.write(text.resume_note(decision) + "\n")
+        from supervisor.face.text import resume_note
+
+        sys.stderr.write(resume_note(decision) + "\n")
 
     def session_ended(self, end: SessionEnd) -> None:
-        words = text.session_end_text(end)
+        from supervisor.face.text import session_end_text
+
+        words = session_end_text(end)
         if words:
             sys.stderr.write(words)
             sys.stderr.flush()
 
     def notice(self, notice: Notice) -> tuple[str, str]:
-        return text.notice_text(notice)
+        from supervisor.face.text import notice_text
+
+        return notice_text(notice)
 
     def countdown_title(self, left: float) -> str:
-        return text.countdown_title(left)
+        from supervisor.face.text import countdown_title
+
+        return countdown_title(left)
 
     def chosen(self, session: AnySession) -> None:
-        sys.stderr.write(text.chosen_line(session, time.time()) + "\n")
+        from supervisor.face.text import chosen_line
+
+        sys.stderr.write(chosen_line(session, time.time()) + "\n")
 
     def confirm_end(self, found: Census) -> bool:
-        return confirm(text.confirm_question(found, time.time()))
+        from supervisor.face.text import confirm_question
+
+        return confirm(confirm_question(found, time.time()))
 
 
 def live_line(line: str) -> None:
     """One live line on a terminal (rewritten in place); nothing when stderr is not a terminal."""
     if sys.stderr.isatty():
         import shutil
-
         sys.stderr.write("\r\x1b[K" + line[: shutil.get_terminal_size((80, 24)).columns - 1])
         sys.stderr.flush()
 

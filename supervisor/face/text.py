@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from supervisor.claude.adapter import LiveSession
 from supervisor.core.durations import format_duration
 from supervisor.core.errors import CsupError
-from supervisor.core.session_policy import Notice
+from supervisor.core.notice import Notice
 from supervisor.flows.census import UnmanagedSession
 from supervisor.flows.refusals import GaveUpWaiting, LineAhead, SessionHeld, TakeoverLost, UnmanagedRunning
 from supervisor.flows.reporting import (

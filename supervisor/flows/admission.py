@@ -8,21 +8,22 @@ from __future__ import annotations
 import signal
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from supervisor.claude.adapter import CliAdapter, Conversation, LiveSession
 from supervisor.core.settings import Settings
-from supervisor.flows import ending
-from supervisor.flows.census import Census, take_census
 from supervisor.flows.refusals import GaveUpWaiting, LineAhead, SessionHeld, TakeoverLost
-from supervisor.flows.reporting import Reporter, WaitProgress
-from supervisor.flows.sessions import AnySession, everyone, resolve
-from supervisor.flows.stop import OthersEnded, end_others
 from supervisor.flows.waitline import TAKEOVER, WAIT, Ticket, drop, first_in_line, position, take_ticket
 from supervisor.machine import processes
 from supervisor.machine.events import log_event
 from supervisor.machine.lock import FileFlock
 from supervisor.machine.paths import Paths, Slot
 from supervisor.machine.record import Holder, SessionRecord, live_holders, live_record
+
+if TYPE_CHECKING:  # a plain `run` (every aliased `claude`) needs none of these: imported where used
+    from supervisor.flows.reporting import Reporter
+    from supervisor.flows.sessions import AnySession
+    from supervisor.flows.stop import OthersEnded
 
 STEP = 0.25  # how often a waiter looks at the line and refreshes its live line
 GATE_PATIENCE = 2.0  # a plain run waits this long for another plain run's admission (it takes milliseconds)
@@ -99,6 +100,8 @@ def take_now(paths: Paths, locks: Locks, max_sessions: int) -> None:
 
 def wait_turn(paths: Paths, locks: Locks, max_sessions: int, patience: float | None, reporter: Reporter) -> None:
     """`run --wait`: queue behind the sessions (first come, first served) until one ends, or give up."""
+    from supervisor.flows.reporting import WaitProgress
+
     ticket = take_ticket(paths.queue_dir, WAIT)
     started = time.monotonic()
     try:
@@ -140,6 +143,10 @@ def take_over(paths: Paths, locks: Locks, settings: Settings, adapter: CliAdapte
     """End what holds the session — the session `named`; with one session allowed, everything there is
     (unmanaged ones with consent); else the most idle one — and keep a slot for the new one. Which one is decided
     first in line, so racing takeovers each take a different session."""
+    from supervisor.flows import ending
+    from supervisor.flows.census import Census, take_census
+    from supervisor.flows.stop import end_others
+
     ticket = take_ticket(paths.queue_dir, TAKEOVER)
     handover = Handover()
     try:
@@ -188,6 +195,8 @@ def take_over(paths: Paths, locks: Locks, settings: Settings, adapter: CliAdapte
 
 def _target(paths: Paths, settings: Settings, census: CliAdapter, named: str | None,
             reporter: Reporter) -> AnySession | None:
+    from supervisor.flows.sessions import everyone, resolve
+
     if named is None and settings.max_sessions == 1:
         return None
     found = everyone(paths, settings.max_sessions, census)
@@ -211,6 +220,8 @@ def _end_holder(paths: Paths, locks: Locks, settings: Settings, ticket: Ticket, 
     """End the supervised session in `chosen` (by default the one in slot 0) and take its slot — unless it was
     itself started after our ticket (a racing takeover won): then refuse rather than take over the winner. A
     holder with no record yet is starting: wait. A free slot needs no ending (with room for one more)."""
+    from supervisor.flows import ending
+
     slot = chosen.slot if chosen is not None else paths.slot(0)
     deadline = time.monotonic() + settings.stop_wait
     while True:

@@ -10,16 +10,19 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from supervisor.core.errors import SessionBusy
 from supervisor.core.identity import ProcessIdentity
-from supervisor.flows.reporting import Escalation
 from supervisor.machine import processes
 from supervisor.machine.events import log_event
 from supervisor.machine.jsonfile import read_json, write_json_atomic
 from supervisor.machine.lock import FileFlock
 from supervisor.machine.paths import Paths, Slot
 from supervisor.machine.record import SessionRecord
+
+if TYPE_CHECKING:
+    from supervisor.flows.reporting import Escalation
 
 TERM_GRACE = 2.0  # after SIGTERM to an unresponsive holder
 KILL_GRACE = 2.0  # after SIGKILL: the kernel frees the lock as soon as the process is gone

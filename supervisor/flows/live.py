@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from functools import partial
+from typing import TYPE_CHECKING
 
 from supervisor.claude.adapter import CliAdapter, Conversation, LiveSession
 from supervisor.claude.choose import adapter_for
@@ -16,13 +17,9 @@ from supervisor.claude.claude_code import new_uuid
 from supervisor.core.durations import format_duration
 from supervisor.core.errors import ExitCode
 from supervisor.core.identity import ProcessIdentity
-from supervisor.core.idle import IdleClock
-from supervisor.core.session_policy import Actions, CliState, IdleRules, Notice, Published, SessionPolicy
+from supervisor.core.notice import Notice
 from supervisor.core.settings import SESSION_ENV, Settings
-from supervisor.core.shutdown import default_steps
 from supervisor.flows.census import names
-from supervisor.flows.reporting import Reporter, SessionEnd
-from supervisor.flows.stop import end_background
 from supervisor.machine import processes
 from supervisor.machine.events import log_event
 from supervisor.machine.paths import Paths, Slot
@@ -30,6 +27,10 @@ from supervisor.machine.record import SessionRecord, remove_record, write_record
 from supervisor.terminal import rawmode
 from supervisor.terminal.guardian import Guardian
 from supervisor.terminal.relay import PtyRelay, Terminal, spawn
+
+if TYPE_CHECKING:  # imported where used: nothing before the spawn may delay the CLI's first screen
+    from supervisor.core.session_policy import Actions, CliState, Published, SessionPolicy
+    from supervisor.flows.reporting import Reporter
 
 FIRST_SWEEP = 5.0  # the first look at background sessions, once the CLI has painted its first screen
 RESWEEP = 300.0  # with no stray_check set, how often to look for new background sessions
@@ -52,22 +53,11 @@ def supervise(adapter: CliAdapter, args: list[str], settings: Settings, paths: P
     env = dict(environ)
     env[SESSION_ENV] = session_id
     log = partial(log_event, paths.log_file, session=session_id)
-    policy = SessionPolicy(
-        steps=default_steps(settings), exit_keys=settings.exit_keys.encode(),
-        rules=IdleRules(limit=settings.idle_limit, warn_before=settings.warn_before or 0.0,
-                        count_output=settings.activity == "input+output", cpu_threshold=settings.cpu_threshold,
-                        waiting_limit=settings.waiting_limit),
-        clock=IdleClock(settings.idle_limit, settings.warn_before or 0.0, started_mono),
-        stray_every=settings.stray_check,
-        next_sweep=None if settings.background_idle_limit is None
-        else started_mono + min(FIRST_SWEEP, settings.background_idle_limit),
-        actions=Actions(snapshot_tree=list, signal_verified=processes.signal_verified, event=log,
-                        notify=partial(_notify, reporter) if settings.notify else lambda notice: None,
-                        countdown_title=reporter.countdown_title),
-    )
     guardian = _guard(tty_fd)
     with rawmode.raw_mode(tty_fd) as saved:
         child = spawn([adapter.path, *args], env=env, size=rawmode.get_size(tty_fd))
+        # Only now: the CLI boots while csup builds what decides (and imports it).
+        policy = _policy(settings, started_mono, log, reporter)
         relay = PtyRelay(child, Terminal(0, 1, tty_fd), policy, saved_attrs=saved,
                          keeper=guardian)
         policy.relay = relay
@@ -113,6 +103,8 @@ def supervise(adapter: CliAdapter, args: list[str], settings: Settings, paths: P
         log("detached" if bringing_here else "backgrounded", short=moved.short, name=moved.name,
             resume=census.bring_back_command(moved))
     if not relay.terminal_gone:
+        from supervisor.flows.reporting import SessionEnd
+
         took_over = policy.end_kind == "takeover"
         reporter.session_ended(SessionEnd(
             reason=policy.end_reason, resume=None if took_over or moved else resume, code=code,
@@ -139,6 +131,8 @@ def _sweep_background(paths: Paths, census: CliAdapter, settings: Settings, brin
                       now_mono: float) -> float | None:
     """End background sessions idle past `background_idle_limit` through Claude Code's daemon, each logged with
     the command that brings it back; returns when to look again (the next one's deadline, or a while)."""
+    from supervisor.flows.stop import end_background
+
     limit = settings.background_idle_limit
     if limit is None:
         return None
@@ -156,9 +150,31 @@ def _sweep_background(paths: Paths, census: CliAdapter, settings: Settings, brin
     return now_mono + max(1.0, min(due) - now)
 
 
+def _policy(settings: Settings, started_mono: float, log: Callable[..., None], reporter: Reporter) -> SessionPolicy:
+    from supervisor.core.idle import IdleClock
+    from supervisor.core.session_policy import Actions, IdleRules, SessionPolicy
+    from supervisor.core.shutdown import default_steps
+
+    return SessionPolicy(
+        steps=default_steps(settings), exit_keys=settings.exit_keys.encode(),
+        rules=IdleRules(limit=settings.idle_limit, warn_before=settings.warn_before or 0.0,
+                        count_output=settings.activity == "input+output", cpu_threshold=settings.cpu_threshold,
+                        waiting_limit=settings.waiting_limit),
+        clock=IdleClock(settings.idle_limit, settings.warn_before or 0.0, started_mono),
+        stray_every=settings.stray_check,
+        next_sweep=None if settings.background_idle_limit is None
+        else started_mono + min(FIRST_SWEEP, settings.background_idle_limit),
+        actions=Actions(snapshot_tree=list, signal_verified=processes.signal_verified, event=log,
+                        notify=partial(_notify, reporter) if settings.notify else lambda notice: None,
+                        countdown_title=reporter.countdown_title),
+    )
+
+
 def _live_actions(base: Actions, cli_pid: int, adapter: CliAdapter, slot: Slot, record: SessionRecord,
                   census: CliAdapter) -> Actions:
     """The policy's window on the running CLI: its process tree, its CPU, its own state, the record."""
+
+    from supervisor.core.session_policy import CliState
 
     def cli_state() -> CliState | None:
         status = adapter.live_state(cli_pid)

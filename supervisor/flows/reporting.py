@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from supervisor.core.session_policy import Notice
-from supervisor.flows.census import Census
+from supervisor.core.notice import Notice
 
 if TYPE_CHECKING:
+    from supervisor.flows.census import Census
     from supervisor.flows.sessions import AnySession
 from supervisor.machine.record import SessionRecord
 

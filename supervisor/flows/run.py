@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, NoReturn
+from typing import TYPE_CHECKING, Literal, NoReturn
 
 from supervisor.claude.adapter import CliAdapter
 from supervisor.claude.choose import adapter_for
@@ -17,10 +17,12 @@ from supervisor.core.settings import SESSION_ENV, Settings
 from supervisor.flows import admission
 from supervisor.flows.census import take_census
 from supervisor.flows.refusals import UnmanagedRunning
-from supervisor.flows.reporting import Reporter, ResumeDecision
 from supervisor.machine.events import log_event
 from supervisor.machine.paths import Paths, ensure_private_dir
 from supervisor.machine.record import live_holders
+
+if TYPE_CHECKING:
+    from supervisor.flows.reporting import Reporter, ResumeDecision
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,8 @@ def run(request: RunRequest, settings: Settings, paths: Paths, environ: Mapping[
         reporter.done_waiting()
         args, cwd, decision = _resumed(adapter, args, handover, request.resume)
         if handover.attach is not None:
+            from supervisor.flows.reporting import ResumeDecision
+
             args, cwd = adapter.attach_args(handover.attach), None
             decision = ResumeDecision("attached", handover.attach.conversation.id, handover.attach.conversation.cwd,
                                       short=handover.attach.short)
@@ -86,6 +90,8 @@ def run(request: RunRequest, settings: Settings, paths: Paths, environ: Mapping[
 def _resumed(adapter: CliAdapter, args: list[str], handover: admission.Handover,
              resume: bool) -> tuple[list[str], str | None, ResumeDecision | None]:
     """The arguments and directory that carry the old conversation on, and what was decided."""
+    from supervisor.flows.reporting import ResumeDecision
+
     if not resume:
         return args, None, ResumeDecision("declined") if handover.conversations else None
     if adapter.chooses_conversation(args):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from supervisor.claude.adapter import CliAdapter
 from supervisor.core.errors import SessionBusy
 from supervisor.core.identity import ProcessIdentity
-from supervisor.core.session_policy import Notice
+from supervisor.core.notice import Notice
 from supervisor.core.settings import Settings
 from supervisor.core.sweep import Memory, Rules, Seen, Step, decide
 from supervisor.flows.reporting import Reporter

@@ -320,10 +320,12 @@ class PtyRelay:
             self._end_of_input()
             return
         self.listener.on_input(data, now)
-        self._to_child += data
-        self._flush_to_child()
+        # Whether the CLI reads raw is asked before the Ctrl-Z reaches it: a quick CLI may have switched to cooked
+        # mode (its way into suspension) by the time we look afterwards.
         if CTRL_Z in data and self.terminal.tty_fd is not None and self._child_reads_raw():
             self._suspend_watch_until = now + SUSPEND_WATCH
+        self._to_child += data
+        self._flush_to_child()
 
     def _flush_to_child(self) -> None:
         if not self._to_child or self.child_exited or not self._master_open:

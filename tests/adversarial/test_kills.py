@@ -84,8 +84,11 @@ def _csup_pid(shell_pid: int) -> int:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         for child in psutil.Process(shell_pid).children():
-            if "supervisor" in " ".join(child.cmdline()):
-                return child.pid
+            try:
+                if "supervisor" in " ".join(child.cmdline()):
+                    return child.pid
+            except psutil.Error:  # the shell's `stty` that just ended, a zombie for a moment
+                continue
         time.sleep(0.01)
     raise AssertionError("csup did not start")
 

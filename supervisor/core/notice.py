@@ -1,0 +1,16 @@
+"""Things the user should hear about on the desktop, as values (the face words them). Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something the user should hear about on the desktop; the face words it."""
+
+    kind: Literal["stray", "waiting", "idle", "unmanaged-idle", "unmanaged-ending"]
+    seconds: float = 0.0  # waiting: how long the prompt has waited; idle: time left; unmanaged-*: idle time
+    pid: int | None = None  # stray, unmanaged-*: the other claude's pid
+    left: float = 0.0  # unmanaged-ending: time before it is ended

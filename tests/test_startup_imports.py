@@ -1,0 +1,46 @@
+"""Start-up stays lean: every aliased `claude` pays for what csup imports before the CLI starts. The fast path
+never imports click; a refused run (the lock held) never imports the relay, psutil (on Linux's fast path) or the
+words of the face beyond its refusal; a pass-through `claude -p` imports no lock at all."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from conftest import Env, finish, ready_pid
+
+
+def _imported(env: Env, *args: str, tty: bool) -> set[str]:
+    """The modules one csup process imported (python -X importtime), run in a pty when `tty`."""
+    command = [sys.executable, "-X", "importtime", "-m", "supervisor", *args]
+    if tty:
+        import pexpect
+
+        child = pexpect.spawn(command[0], command[1:], env=env.vars, cwd=str(env.root), timeout=20)
+        child.expect(pexpect.EOF)
+        output = child.before.decode(errors="replace")
+    else:
+        output = subprocess.run(command, env=env.vars, capture_output=True, text=True, timeout=20,
+                                stdin=subprocess.DEVNULL).stderr
+    return {line.split("|")[-1].strip() for line in output.splitlines() if line.startswith("import time:")}
+
+
+def test_a_refused_run_imports_no_click_no_relay_and_no_psutil_on_linux(env: Env) -> None:
+    holder = env.csup("run", "--claude", str(env.program()))
+    ready_pid(holder)
+    modules = _imported(env, "run", "--claude", str(env.program()), tty=True)
+    assert "filelock" in modules  # it did get as far as the lock
+    assert "click" not in modules and "supervisor.face.cli" not in modules
+    assert "supervisor.terminal.relay" not in modules and "ptyprocess" not in modules
+    assert "supervisor.flows.live" not in modules and "supervisor.core.session_policy" not in modules
+    if sys.platform.startswith("linux") and env.vars.get("CSUP_PORTABLE", "") in ("", "0"):
+        assert "psutil" not in modules  # identities and the census read /proc directly
+    finish(holder)
+
+
+@pytest.mark.parametrize("args", [["-p", "hello"], ["--version"], ["mcp", "list"]])
+def test_a_pass_through_imports_no_lock_and_no_click(env: Env, args: list[str]) -> None:
+    modules = _imported(env, "run", "--claude", str(env.program()), "--", *args, tty=False)
+    assert "filelock" not in modules and "click" not in modules and "ptyprocess" not in modules
