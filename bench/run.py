@@ -50,7 +50,10 @@ class Config:
 def configurations(with_interact: bool) -> list[Config]:
     script = shutil.which("script")
     configs = [Config("direct", list)]
-    if script:
+    if script and platform.system() == "Darwin":
+        # BSD script (macOS): -q quiet, then the log file (nowhere), then the command; it passes the exit status on.
+        configs.append(Config("script", lambda argv: [script, "-q", "/dev/null", *argv]))
+    elif script:
         # util-linux script: -q quiet, -f flush, -e child's exit status, -c command; the log goes nowhere.
         configs.append(Config("script", lambda argv: [script, "-qfec", " ".join(map(_quote, argv)), "/dev/null"]))
     configs.append(Config("csup", lambda argv: [*CSUP, "run", "--claude", argv[0], "--", *argv[1:]]))
