@@ -188,6 +188,6 @@ def test_service_install_without_a_manager_says_what_to_do(env: Env) -> None:
     env.vars["PATH"] = str(env.root / "nothing")
     result = subprocess.run([sys.executable, "-m", "supervisor", "service", "install"], env=env.vars,
                             capture_output=True, text=True, timeout=DEADLINE)
-    assert result.returncode == 70 and "systemctl is not installed" in result.stderr
+    assert result.returncode == 69 and "systemctl is not installed" in result.stderr
     assert "csup watch --once" in result.stderr and "Traceback" not in result.stderr
     assert alive(os.getpid())

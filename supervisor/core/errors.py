@@ -19,6 +19,7 @@ class ExitCode(IntEnum):
     NOT_FOUND = 127  # the real CLI was not found (like a shell)
     UNSAFE = 77  # a runtime file or directory failed its safety checks (EX_NOPERM)
     SOFTWARE = 70  # an OS call failed in a way csup cannot recover from (EX_SOFTWARE)
+    UNAVAILABLE = 69  # a service csup needs is not there (systemctl, launchctl) (EX_UNAVAILABLE)
     IO_ERROR = 74  # csup's own output could not be written (EX_IOERR): a full disk, a closed terminal
 
 
@@ -60,6 +61,7 @@ class UnsafePath(CsupError):
 
 
 class SessionBusy(CsupError):
-    """Refused: the session is held; `report` holds the rendered block naming the holder."""
+    """Refused: the session (or every place, with max_sessions) is taken; the subclasses in flows/refusals.py
+    carry who holds it, and the face words them."""
 
     exit_code = ExitCode.TEMPFAIL

@@ -20,7 +20,9 @@ LABEL = "dev.csup.watch"
 
 
 class ServiceError(CsupError):
-    exit_code = ExitCode.SOFTWARE
+    """The system's service manager is missing or refused: not a bug of csup's, and `csup watch` still runs."""
+
+    exit_code = ExitCode.UNAVAILABLE
 
 
 @dataclass(frozen=True)
