@@ -109,8 +109,25 @@ class Env:
                 found.append(data)
         return found
 
+    def watcher_pid(self) -> int | None:
+        """The pid of the watcher (on demand, or started by the test) that runs for this test's user dirs."""
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            return int(json.loads((self.runtime / "watch.json").read_text())["pid"])
+        return None
+
+    def watchers(self) -> list[psutil.Process]:
+        """Watchers started on demand for this test's dirs (detached: no test's child), found by their
+        environment, even one still starting."""
+        found = []
+        for proc in psutil.process_iter(["cmdline"]):
+            with contextlib.suppress(psutil.Error):
+                if "--on-demand" in (proc.info["cmdline"] or []) \
+                        and proc.environ().get("CSUP_RUNTIME_DIR") == self.vars["CSUP_RUNTIME_DIR"]:
+                    found.append(proc)
+        return found
+
     def cleanup(self) -> None:
-        victims: list[psutil.Process] = []
+        victims: list[psutil.Process] = self.watchers()
         for host in (self.home / ".claude" / "jobs").glob("*/host.pid"):
             with contextlib.suppress(OSError, ValueError):
                 victims += _tree(int(host.read_text()))
@@ -147,7 +164,7 @@ def env(tmp_path: Path) -> Iterator[Env]:
     variables = {
         key: value for key, value in os.environ.items()
         if (not key.startswith("CSUP_") or key == "CSUP_PORTABLE")  # the suite's portable pass (.ci/run) goes on
-        and key not in ("CLAUDECODE", "CLAUDE_CONFIG_DIR")
+        and key not in ("CLAUDECODE", "CLAUDE_CONFIG_DIR", "INVOCATION_ID", "XPC_SERVICE_NAME")
     }
     (root / "home").mkdir()
     variables.update({

@@ -272,7 +272,8 @@ def command(text: str) -> None:
     elif verb == "background":  # `/background`: the conversation moves to a new background session
         import standin_bg
 
-        standin_bg.launch(["--bg"])
+        # The real CLI exits first; its background session registers 0.1-0.4 s later (CLAUDE_BG.md §6).
+        standin_bg.launch(["--bg"], wait=False, delay=0.4)
         cleanup()
         os._exit(0)
     elif verb == "transcript":

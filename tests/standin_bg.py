@@ -53,8 +53,9 @@ def _detach(argv: list[str]) -> None:
                      close_fds=True, cwd=os.getcwd())
 
 
-def launch(args: list[str]) -> int:
-    """`claude --bg`: a new background session; returns once its REPL has registered."""
+def launch(args: list[str], wait: bool = True, delay: float = 0.0) -> int:
+    """`claude --bg`: a new background session; returns once its REPL has registered (`wait`). `/background`
+    leaves at once instead, and its REPL registers `delay` seconds later, as the real CLI's does."""
     short = os.urandom(4).hex()
     session = f"{short}-{os.urandom(2).hex()}-4{os.urandom(2).hex()[1:]}-8{os.urandom(2).hex()[1:]}-" \
               f"{os.urandom(6).hex()}"
@@ -64,8 +65,12 @@ def launch(args: list[str]) -> int:
         "sessionId": session, "daemonShort": short, "cwd": os.getcwd(),
         "createdAt": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
         "updatedAt": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())})
-    _detach([sys.executable, STANDIN, "_bg-host", short, session, name])
+    _detach([sys.executable, STANDIN, "_bg-host", short, session, name, str(delay)])
     deadline = time.monotonic() + 10
+    if not wait:  # the CLI hands its conversation to the running daemon, then leaves
+        while not os.path.exists(os.path.join(CONFIG_DIR, "daemon.lock")) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return 0
     while time.monotonic() < deadline:
         if _registered(short) is not None:
             print(f"backgrounded · {short} · {name}", flush=True)
@@ -96,8 +101,12 @@ def _registered(short: str) -> dict[str, object] | None:
     return None
 
 
-def host(short: str, session: str, name: str) -> int:
-    """The daemon's part: keep the REPL running until `claude stop` says otherwise (a crash is respawned)."""
+def host(short: str, session: str, name: str, delay: str = "0") -> int:
+    """The daemon's part: keep the REPL running until `claude stop` says otherwise (a crash is respawned). It
+    holds `daemon.lock` as Claude Code's daemon does (pid and procStart) while it runs."""
+    lock = os.path.join(CONFIG_DIR, "daemon.lock")
+    _write_json(lock, {"pid": os.getpid(), "procStart": _proc_start(os.getpid()), "origin": "transient",
+                       "startedAt": int(time.time() * 1000)})
     # A pre-started spare: its command line reads `<claude> bg-spare …` (python runs the file `bg-spare`
     # beside it), it has no registry file, and it is not a session.
     spare_name = (os.environ.get("CSUP_CLAUDE_NAMES") or "claude").split(",")[0].strip()
@@ -114,18 +123,26 @@ def host(short: str, session: str, name: str) -> int:
     try:
         while not os.path.exists(stopped) and attempt < 20:
             attempt += 1
-            repl = subprocess.Popen([sys.executable, STANDIN, "_bg-repl", short, session, name, str(attempt)])
+            repl = subprocess.Popen([sys.executable, STANDIN, "_bg-repl", short, session, name, str(attempt),
+                                     delay if attempt == 1 else "0"])
             repl.wait()
             if not os.path.exists(stopped):
                 time.sleep(0.3)  # a crash: the daemon starts the session again
     finally:
         spare.kill()
         spare.wait()
+        try:
+            with open(lock) as handle:
+                if json.load(handle).get("pid") == os.getpid():
+                    os.unlink(lock)
+        except (OSError, ValueError):
+            pass
     return 0
 
 
-def repl(short: str, session: str, name: str, attempt: str) -> int:
+def repl(short: str, session: str, name: str, attempt: str, delay: str = "0") -> int:
     registry = os.path.join(CONFIG_DIR, "sessions", f"{os.getpid()}.json")
+    time.sleep(float(delay))
     now = int(time.time() * 1000)
 
     def leave(signum: int, frame: object) -> None:
@@ -162,9 +179,9 @@ def main(args: list[str]) -> int:
     if args[:1] == ["stop"]:
         return stop(args[1])
     if args[:1] == ["_bg-host"]:
-        return host(*args[1:4])
+        return host(*args[1:5])
     if args[:1] == ["_bg-repl"]:
-        return repl(*args[1:5])
+        return repl(*args[1:6])
     return launch(args)
 
 

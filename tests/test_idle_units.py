@@ -118,11 +118,10 @@ class World:
 def make(world: World, limit: float | None = 600, warn: float = 60, **policy: object) -> tuple[SessionPolicy,
                                                                                                FakeRelay]:
     steps = [Step("term_cli", 5), Step("term_tree", 2), Step("kill_all", 2)]
-    controller = SessionPolicy(steps=steps, actions=world.actions(),
-                                   rules=IdleRules(limit, warn, **policy),  # type: ignore[arg-type]
-                                   clock=IdleClock(limit, warn, 0.0))
     relay = FakeRelay()
-    controller.relay = relay
+    controller = SessionPolicy(steps=steps, actions=world.actions(),
+                               rules=IdleRules(limit, warn, **policy),  # type: ignore[arg-type]
+                               clock=IdleClock(limit, warn, 0.0), relay=relay)
     return controller, relay
 
 

@@ -60,7 +60,7 @@ def test_stop_from_a_non_tty_tells_the_old_terminal_who_stopped_it(env: Env) -> 
     child.expect(b"transcript ")
     result = _csup(env, "stop")
     assert result.returncode == 0, result.stderr
-    assert re.search(rf"stopped the session [0-9a-f]{{8}} \(claude pid {cli_pid}\)", result.stdout)
+    assert re.search(rf"ended the session [0-9a-f]{{8}} \(claude pid {cli_pid}\)", result.stdout)
     assert "claude --resume" in result.stdout
     child.expect(rb"session ended: stopped by `csup stop` from a process with no terminal \(pid \d+\)\. "
                  rb"Resume it: claude --resume")
@@ -207,7 +207,7 @@ def test_unmanaged_sessions_are_ended_only_with_consent(env: Env) -> None:
     stray = env.stray()
     result = _csup(env, "stop")
     assert result.returncode == 75
-    assert "left running" in result.stderr and "csup stop --force" in result.stderr
+    assert "left running" in result.stdout and "csup stop --force" in result.stdout
     assert stray.isalive()
     code, report = _status(env)
     assert code == 0 and [s["pid"] for s in report["unmanaged"]] == [stray.pid]  # type: ignore[union-attr]

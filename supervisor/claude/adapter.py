@@ -46,9 +46,10 @@ class LiveSession:
     pinned: bool = False  # pinned in Claude Code's agent view: its daemon never retires it
 
     def idle_for(self, now: float) -> float | None:
-        if self.status == "busy":
-            return 0.0
-        return None if self.last_activity is None else max(0.0, now - self.last_activity)
+        """Idle by the one idle function (core/policy.py): what its registry and job files last said."""
+        from supervisor.core.policy import idle_seconds
+
+        return 0.0 if self.status == "busy" else idle_seconds(now, 0.0, last_wall=self.last_activity)
 
 
 class CliAdapter(Protocol):
@@ -92,6 +93,9 @@ class CliAdapter(Protocol):
 
     def live_sessions(self) -> list[LiveSession]:
         """Every live session the CLI's own registry lists (interactive and background)."""
+
+    def background_daemon_running(self) -> bool:
+        """Whether the CLI's background machinery runs (so a session may just have moved into it)."""
 
     def end_background(self, session: LiveSession, wait: float) -> bool:
         """End a background session the way its daemon expects (never a signal); True once it is gone."""

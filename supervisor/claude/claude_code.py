@@ -171,6 +171,9 @@ class ClaudeCode:
                 pinned=bool(entry.job) and entry.job in registry.pinned(entry.config_dir)))
         return found
 
+    def background_daemon_running(self) -> bool:
+        return any(registry.daemon_alive(directory) for directory in self._dirs)
+
     def end_background(self, session: LiveSession, wait: float) -> bool:
         """`claude stop <short>`: the daemon SIGTERMs the session's process groups and keeps the conversation.
         A signal from csup would look like a crash, and the daemon would start the session again."""

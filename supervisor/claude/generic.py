@@ -46,6 +46,9 @@ class GenericCli:
     def live_sessions(self) -> list[LiveSession]:
         return []
 
+    def background_daemon_running(self) -> bool:
+        return False
+
     def end_background(self, session: LiveSession, wait: float) -> bool:
         return False
 

@@ -62,6 +62,11 @@ def config_dirs(environ: Mapping[str, str], extra: Iterable[str] = ()) -> list[P
     return unique
 
 
+def registry_folders(environ: Mapping[str, str], extra: Iterable[str] = ()) -> list[Path]:
+    """The folders whose files are the live sessions (what a watcher waits on for news)."""
+    return [directory / "sessions" for directory in config_dirs(environ, extra)]
+
+
 def parse_entry(data: object, config_dir: Path) -> RegistryEntry | None:
     """A registry file's content as an entry, or None when it is not one (odd types, a spare, an unknown kind)."""
     if not isinstance(data, dict) or data.get("spare") is True:
@@ -108,6 +113,15 @@ def live_entries(dirs: Iterable[Path], alive: Callable[[RegistryEntry], bool] = 
                 continue
             by_conversation.setdefault(entry.session_id, entry)
     return list(by_conversation.values())
+
+
+def daemon_alive(config_dir: Path) -> bool:
+    """Whether Claude Code's daemon runs for this config dir: `daemon.lock` names a live pid with its start
+    (a lock left behind by a killed daemon names a dead one)."""
+    data = read_json(config_dir / "daemon.lock", limit=REGISTRY_LIMIT)
+    if not isinstance(data, dict) or type(data.get("pid")) is not int or data["pid"] <= 1:
+        return False
+    return processes.matches_start(data["pid"], data.get("procStart"), _millis(data.get("startedAt")))
 
 
 def job_state(entry: RegistryEntry) -> JobState:

@@ -61,8 +61,10 @@ class Actions:
     countdown_title: Callable[[float], str] = lambda left: f"{left:.0f}s"  # the face words it
     find_strays: Callable[[], list[ProcessIdentity]] = list
     publish: Callable[[Published], None] = _nothing
-    # Background sessions idle past their limit are ended; returns when to look again (None: never).
-    sweep_background: Callable[[float], float | None] = lambda now: None
+    # Another terminal asked (stop, takeover; SIGUSR1): what it asks for as (why, kind), or None.
+    take_request: Callable[[], tuple[str, str] | None] = lambda: None
+    # Once the CLI has drawn its first screen: what can wait until then (the enforcer outside the pty).
+    after_start: Callable[[], None] = _nothing
     event: Callable[..., None] = _nothing
 
 
@@ -91,23 +93,24 @@ POP_TITLE = b"\x1b[23;0t"
 
 @dataclass
 class SessionPolicy:
+    """Built complete: the relay it acts through, the actions it may ask for, its rules and its clock."""
+
     steps: list[Step]
     actions: Actions
     rules: IdleRules
     clock: IdleClock
+    relay: RelayHandle
     exit_keys: bytes = b""
-    relay: RelayHandle | None = None
+    start_tasks_at: float | None = None  # when `actions.after_start` runs (monotonic); None: never
     shutdown: ShutdownPlan | None = None
     tree: list[ProcessIdentity] = field(default_factory=list)
     end_reason: str | None = None
     end_kind: str | None = None  # idle, signal, stop, takeover: why csup ended it; None when the CLI did
     idle_at_end: float = 0.0
     warning_since: float | None = None
-    on_request: Callable[[float], None] | None = None  # SIGUSR1: another terminal asks (stop, takeover)
     stray_every: float | None = None  # how often to look for claude processes started outside csup
     next_stray_check: float | None = None
     suspended: bool = False  # the job is stopped in the user's shell (Ctrl-Z), or runs on in its background
-    next_sweep: float | None = None  # when to look at background sessions next (their idle limit); None: never
     strays_seen: set[ProcessIdentity] = field(default_factory=set)
     _repaint_until: float = 0.0
     _probe: tuple[float, float] | None = None
@@ -129,9 +132,9 @@ class SessionPolicy:
 
     def _compute_deadline(self, now: float) -> float | None:
         if self.shutdown is not None:
-            done = self.relay is None or self.relay.child_exited or self.shutdown.past_last_wait(now)
+            done = self.relay.child_exited or self.shutdown.past_last_wait(now)
             return None if done else self.shutdown.deadline()
-        due = [self.clock.next_deadline(now), self.next_stray_check, self.next_sweep]
+        due = [self.clock.next_deadline(now), self.next_stray_check, self.start_tasks_at]
         if self.warning_since is not None and self.clock.phase(now) == "warning":
             due.append(self._title_at + TITLE_EVERY)
         if self._waiting_noticed and self.rules.waiting_limit is not None:
@@ -151,24 +154,27 @@ class SessionPolicy:
             if self.shutdown is None:
                 self._publish(now)
                 self._check_strays(now)
-                if self.next_sweep is not None and now >= self.next_sweep:
-                    self.next_sweep = self.actions.sweep_background(now)
+                if self.start_tasks_at is not None and now >= self.start_tasks_at:
+                    self.start_tasks_at = None
+                    self.actions.after_start()
         self._due_known = False
 
     def on_input(self, data: bytes, now: float) -> None:
         if is_typed(data):
-            self._activity(now)
+            self._activity(now, "keystroke")
 
     def on_output(self, data: bytes, now: float) -> None:
         if self.rules.count_output and now >= self._repaint_until:
-            self._activity(now)
+            self._activity(now, "output")
 
     def on_resize(self, now: float) -> None:
         self._repaint_until = now + REPAINT_GRACE
 
     def on_signal(self, signum: int, now: float) -> None:
-        if signum == signal.SIGUSR1 and self.on_request is not None:
-            self.on_request(now)
+        if signum == signal.SIGUSR1:
+            request = self.actions.take_request()
+            if request is not None:
+                self.request_shutdown(*request, now)
             return
         self.request_shutdown(SIGNAL_REASONS.get(signum, f"csup received {signal_name(signum)}"), "signal", now)
 
@@ -205,13 +211,13 @@ class SessionPolicy:
 
     # --- idle ---
 
-    def _activity(self, at: float) -> None:
+    def _activity(self, at: float, why: str) -> None:
         # The hot path (every keystroke and output burst): a few assignments and comparisons.
         self.clock.touch(at)
         self._probe = None
         self._waiting_noticed = False
         if self.warning_since is not None and self.clock.phase(at) == "active":
-            self._end_warning(at)
+            self._end_warning(at, why)
         publish_at = self._published_at + PUBLISH_EVERY
         if self._due is None or publish_at < self._due:
             self._due = publish_at  # the record must learn of this activity within a few seconds
@@ -228,7 +234,7 @@ class SessionPolicy:
         if self._probe is None:
             self._take_probe(now)
         elif self._silently_busy(now):
-            self._activity(now)
+            self._activity(now, "cpu")
             return
         if self._cli_reports_activity(now):
             return
@@ -241,7 +247,7 @@ class SessionPolicy:
         state = self.actions.cli_state()
         if state is not None and state.status == "waiting" and self._waiting_keeps_it(now):
             if self.warning_since is not None:
-                self._end_warning(now)  # the session stays: the countdown would be a lie
+                self._end_warning(now, "cli-waiting")  # the session stays: the countdown would be a lie
             return
         idle = self.clock.idle_for(now)
         self.idle_at_end = idle
@@ -271,10 +277,11 @@ class SessionPolicy:
         if state is None:
             return False
         if state.status == "busy":
-            self._activity(now)
+            self._activity(now, "cli-busy")
             return True
         if state.changed_at is not None and state.changed_at > self.clock.last_activity:
-            self._activity(min(state.changed_at, now))  # the turn ended then: count from there, not from now
+            # The turn ended then: count from there, not from now.
+            self._activity(min(state.changed_at, now), "cli-status-changed")
             return self.clock.phase(now) == "active"
         return False
 
@@ -288,8 +295,7 @@ class SessionPolicy:
 
     def _begin_warning(self, now: float) -> None:
         self.warning_since = now
-        if self.relay is not None:
-            self.relay.inject(PUSH_TITLE + b"\x07")
+        self.relay.inject(PUSH_TITLE + b"\x07")
         self._show_countdown(now)
         self.actions.notify(Notice("idle", seconds=self.clock.time_left(now) or 0.0))
         self.actions.event("warned", idle=round(self.clock.idle_for(now), 1), left=round(self.clock.time_left(now)
@@ -298,14 +304,13 @@ class SessionPolicy:
 
     def _show_countdown(self, now: float) -> None:
         self._title_at = now
-        if self.relay is not None:
-            self.relay.inject(_title(self.actions.countdown_title(self.clock.time_left(now) or 0.0)))
+        self.relay.inject(_title(self.actions.countdown_title(self.clock.time_left(now) or 0.0)))
 
-    def _end_warning(self, now: float) -> None:
+    def _end_warning(self, now: float, why: str) -> None:
+        """The warning is over: activity (`why` says which kind: the log keeps it, so a surprise can be traced)."""
         self.warning_since = None
-        if self.relay is not None:
-            self.relay.inject(POP_TITLE)
-        self.actions.event("cancelled")
+        self.relay.inject(POP_TITLE)
+        self.actions.event("cancelled", reason=why)
         self._publish(now, force=True)
 
     def _publish(self, now: float, force: bool = False) -> None:
@@ -327,7 +332,7 @@ class SessionPolicy:
         if self.shutdown is not None:
             return
         self.end_reason, self.end_kind = reason, kind
-        if self.warning_since is not None and self.relay is not None:
+        if self.warning_since is not None:
             self.relay.inject(POP_TITLE)
             self.warning_since = None
         self.shutdown = ShutdownPlan(list(self.steps), reason, now)
@@ -336,7 +341,7 @@ class SessionPolicy:
         self._due_known = False
 
     def _advance_shutdown(self, now: float) -> None:
-        assert self.shutdown is not None and self.relay is not None
+        assert self.shutdown is not None
         if self.relay.child_exited:
             return
         if self.shutdown.past_last_wait(now):
@@ -352,7 +357,6 @@ class SessionPolicy:
         self.shutdown.note(step.action, self._carry_out(step.action))
 
     def _carry_out(self, action: Action) -> str:
-        assert self.relay is not None
         if action == "keys":
             self.relay.send_to_child(self.exit_keys)
             return f"typed {len(self.exit_keys)} exit key(s)"

@@ -141,18 +141,21 @@ def takeover(resume: bool, force: bool, claude_path: str | None, target: str | N
 @click.option("--force", is_flag=True, help="Also end claude sessions outside csup without asking.")
 @click.option("--wait", "wait", metavar="DURATION", help="How long the session may take to end before csup "
               "escalates to SIGTERM, then SIGKILL (default: the stop_wait setting, 15s).")
-@click.option("--idle", "idle", metavar="DURATION", help="End every session idle at least this long.")
+@click.option("--idle", "idle", is_flag=False, flag_value="", default=None, metavar="[DURATION]",
+              help="End every session idle at least this long (default: its kind's idle limit).")
 @click.argument("target", metavar="[ID]", required=False)
 def stop(force: bool, wait: str | None, idle: str | None, target: str | None) -> None:
     """End sessions from any terminal (or none, e.g. cron); start nothing. ID names one (csup's id, Claude's
     session or background id, a pid or a terminal, as `csup status` lists them); without one, every session with
-    one allowed (max_sessions 1), else the most idle one, said first.
+    one allowed (max_sessions 1), else the most idle one, said first. Exits 75 when a session it was asked to
+    end is still running.
 
     \b
     Examples:
       csup stop
       csup stop --force --wait 5s
       csup stop 1a2b3c4d
+      csup stop --idle              # every session idle past its limit
       csup stop --idle 30m          # every session idle half an hour or more
     """
     from supervisor.face.terminal_reporter import TerminalReporter, live_line
@@ -161,15 +164,23 @@ def stop(force: bool, wait: str | None, idle: str | None, target: str | None) ->
 
     patience = _duration_arg(wait, "--wait")
     idle_at_least = _duration_arg(idle, "--idle")
-    if idle is not None and idle_at_least is None:
+    if idle and idle_at_least is None:
         raise click.BadParameter(f"{idle!r}: expected a duration longer than zero", param_hint="--idle")
     if idle is not None and target is not None:
         raise click.UsageError("--idle and an ID exclude each other: choose one")
     settings, paths = _load()
+    if idle == "":
+        idle_at_least = settings.idle_limit
+        if idle_at_least is None:
+            raise click.UsageError("--idle without a duration uses idle_limit, which is off: give one, e.g. "
+                                   "--idle 30m")
+    reporter = TerminalReporter()
     outcome = stop_session(paths, settings, _census(settings), force=force, patience=patience,
-                           reporter=TerminalReporter(), target=target, idle_at_least=idle_at_least)
+                           reporter=reporter, target=target, idle_at_least=idle_at_least)
     live_line("")
-    click.echo("\n".join(stop_lines(outcome)))
+    click.echo("\n".join(stop_lines(outcome, reporter.here)))
+    if outcome.incomplete:
+        sys.exit(75)
 
 
 @cli.command()
@@ -216,30 +227,30 @@ def doctor(as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--once", is_flag=True, help="One sweep, then exit (for cron and for a look).")
-def watch(once: bool) -> None:
-    """Apply the policy to every Claude session outside csup's own, when no `csup run` does: background sessions
-    idle past background_idle_limit are ended through Claude Code's daemon; unmanaged ones idle past idle_limit
-    are reported (and with end_unmanaged warned, then ended). Wakes only at the deadlines it knows.
-    Started by the system: csup service install.
+@click.option("--once", is_flag=True, help="One sweep, then exit (for cron); while a watcher runs, only a look.")
+@click.option("--on-demand", is_flag=True, hidden=True, help="Started by csup run: leave once nothing is left.")
+def watch(once: bool, on_demand: bool) -> None:
+    """Apply the policy to every Claude session outside csup's terminals: background sessions idle past
+    background_idle_limit are ended through Claude Code's daemon; unmanaged ones idle past idle_limit are
+    reported (and with end_unmanaged warned, then ended). Wakes only at the deadlines it knows, and when Claude
+    Code's registry changes. One runs per user: the service (csup service install), or one started on demand
+    by the first csup run, which leaves once nothing is left to watch.
 
     \b
     Examples:
-      csup watch --once             # from cron: */10 * * * * csup watch --once
+      csup watch                    # in the foreground: says what each sweep does
+      csup watch --once             # from cron: */5 * * * * csup watch --once
       csup service install          # as a user service (systemd or launchd)
     """
-    import time
-
     from supervisor.face.terminal_reporter import TerminalReporter
-    from supervisor.face.text import sweep_lines
     from supervisor.flows.watch import watch as run_watch
     from supervisor.machine.notify import notify
 
     settings, paths = _load()
     result = run_watch(paths, settings, _census(settings), TerminalReporter(),
-                       notify if settings.notify else lambda title, body: None, once=once)
-    if once:
-        click.echo("\n".join(sweep_lines(result.steps, result.seen, result.next_at, time.time())))
+                       notify if settings.notify else lambda title, body: None, once=once, on_demand=on_demand)
+    if result.failed:
+        sys.exit(75)
 
 
 @cli.group()

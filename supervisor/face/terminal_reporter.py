@@ -10,11 +10,19 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # the values it words; the words (face/text.py) are imported when first needed: start-up
     from supervisor.core.notice import Notice
     from supervisor.flows.census import Census
-    from supervisor.flows.reporting import Escalation, ResumeDecision, SessionEnd, WaitProgress
+    from supervisor.flows.reporting import Escalation, ResumeDecision, SessionEnd, WaitProgress, WatchEvent
     from supervisor.flows.sessions import AnySession
 
 
 class TerminalReporter:
+    def __init__(self) -> None:
+        import os
+
+        try:
+            self.here = os.getcwd()  # the shell's directory (csup moves only for a takeover's resume, later)
+        except OSError:
+            self.here = ""
+
     def waiting(self, progress: WaitProgress) -> None:
         from supervisor.face.text import waiting_line
 
@@ -36,7 +44,7 @@ class TerminalReporter:
     def session_ended(self, end: SessionEnd) -> None:
         from supervisor.face.text import session_end_text
 
-        words = session_end_text(end)
+        words = session_end_text(end, self.here)
         if words:
             sys.stderr.write(words)
             sys.stderr.flush()
@@ -59,7 +67,19 @@ class TerminalReporter:
     def confirm_end(self, found: Census) -> bool:
         from supervisor.face.text import confirm_question
 
+        live_line("")  # a live line (the waiting line, an escalation) must not run into the question
         return confirm(confirm_question(found, time.time()))
+
+    def watch_event(self, event: WatchEvent) -> None:
+        """The watcher's account, on stdout: a terminal shows it, a service's journal keeps it."""
+        from supervisor.face.text import watch_lines
+
+        lines = watch_lines(event, time.time())
+        try:
+            sys.stdout.write("\n".join(lines) + "\n")
+            sys.stdout.flush()
+        except OSError:
+            pass  # a watcher whose output is gone (a closed terminal) goes on watching
 
 
 def live_line(line: str) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -16,23 +16,25 @@ from supervisor.core.durations import format_duration
 from supervisor.core.errors import CsupError
 from supervisor.core.notice import Notice
 from supervisor.flows.census import UnmanagedSession
-from supervisor.flows.refusals import GaveUpWaiting, LineAhead, SessionHeld, TakeoverLost, UnmanagedRunning
+from supervisor.flows.refusals import AtLimit, GaveUpWaiting, LineAhead, SessionHeld, TakeoverLost, UnmanagedRunning
 from supervisor.flows.reporting import (
     Escalation,
     ResumeDecision,
     SessionEnd,
     StopOutcome,
     WaitProgress,
+    WatchEvent,
 )
+from supervisor.flows.watch import WatcherRunning
 from supervisor.machine.record import SessionRecord
 
 if TYPE_CHECKING:
     from supervisor.core.settings import Settings
-    from supervisor.core.sweep import Step
     from supervisor.flows.census import Census
     from supervisor.flows.doctor import Checkup
     from supervisor.flows.sessions import AnySession
     from supervisor.flows.status import StatusReport
+    from supervisor.flows.waitline import Ticket
 
 RESOLVE_LINES = (
     "  csup takeover      end it and carry the conversation on here",
@@ -71,12 +73,8 @@ def megabytes(size: int) -> str:
 def error_text(err: CsupError, now: float | None = None) -> str:
     """The one wording of every error csup reports: its message (or refusal block) and the hint."""
     now = time.time() if now is None else now
-    if isinstance(err, SessionHeld) and err.max_sessions > 1:
-        text = refusal_full(err.holders, [], [], err.max_sessions, now)
-    elif isinstance(err, UnmanagedRunning) and err.max_sessions > 1 and err.left_running is None:
-        text = refusal_full([], err.sessions, err.background, err.max_sessions, now)
-    elif isinstance(err, SessionHeld):
-        text = refusal_held(err.holder, now)
+    if isinstance(err, SessionHeld | AtLimit):
+        text = refusal(err.sessions, err.max_sessions, now)
     elif isinstance(err, LineAhead):
         text = refusal_queued(err.holder, now)
     elif isinstance(err, TakeoverLost):
@@ -87,69 +85,75 @@ def error_text(err: CsupError, now: float | None = None) -> str:
                 "  csup takeover      end it and carry the conversation on here")
     elif isinstance(err, UnmanagedRunning):
         text = refusal_unmanaged(err.sessions, err.background, now, err.left_running)
+    elif isinstance(err, WatcherRunning):
+        text = watcher_running(err.data.get("running"), now)
     else:
         text = err.message if err.message.startswith("csup:") or "\n" in err.message else f"csup: {err.message}"
     return f"{text}\n  {err.hint}" if err.hint else text
 
 
-def describe_holder(record: SessionRecord, now: float) -> str:
+def refusal(sessions: Sequence[AnySession], max_sessions: int, now: float) -> str:
+    """A new session refused: one session allowed and one supervised runs (who holds it); one allowed and it
+    runs outside csup (what runs there); else every session that fills the limit, most idle first."""
+    held = [s for s in sessions if s.holder is not None]
+    if max_sessions == 1 and (held or not sessions):
+        return refusal_held(held[0] if held else None, now)
+    if max_sessions == 1:
+        return refusal_unmanaged([s.unmanaged for s in sessions if s.unmanaged is not None],
+                                 [s.background for s in sessions if s.background is not None], now,
+                                 idle={s.key: s.idle_seconds for s in sessions})
+    return refusal_full(sessions, max_sessions, now)
+
+
+def describe_holder(record: SessionRecord, now: float, idle: float | None = None) -> str:
+    """A supervised session as a refusal names it; `idle` is the snapshot's (core/policy.idle_seconds), else
+    worked out by that same function from the record."""
+    from supervisor.core.policy import idle_seconds
+
+    if idle is None:
+        idle = idle_seconds(now, time.monotonic(), last_wall=record.last_activity_at,
+                            last_mono=record.last_activity_mono)
     cli = f"claude pid {record.cli.pid}" if record.cli else "claude starting"
-    idle = format_duration(now - record.last_activity_at)
     return (f"{cli} (csup pid {record.csup.pid}) on {clean(record.tty) or 'no tty'} in {short_path(record.cwd)}, "
             f"started {clock_time(record.started_at, now)} ({format_duration(now - record.started_at)} ago), "
-            f"idle {idle}")
+            f"idle {format_duration(idle or 0.0)}")
 
 
 def session_line(session: AnySession, now: float) -> str:
     """One session of any kind, as a refusal, a choice or a status lists it."""
+    if session.background is not None:
+        return background_line(session.background, session.idle_seconds)
     idle = "idle ?" if session.idle_seconds is None else f"idle {format_duration(session.idle_seconds)}"
     where = f" in {short_path(session.cwd)}" if session.cwd else ""
     tty = f" on {clean(session.tty)}" if session.tty else ""
     pid = f" (claude pid {session.pid})" if session.pid else ""
-    if session.background is not None:
-        return f"{background_line(session.background, now)}"
-    return f"{session.kind} {clean(session.id)}{pid}{tty}{where}, {idle}"
+    state = f", {clean(session.state)}" if session.state not in ("", "active", "unknown") else ""
+    return f"{session.kind} {clean(session.id)}{pid}{tty}{where}, {idle}{state}"
 
 
 def chosen_line(session: AnySession, now: float) -> str:
     return f"csup: the most idle session is {session_line(session, now)}"
 
 
-def refusal_full(holders: Sequence[SessionRecord], sessions: Sequence[UnmanagedSession],
-                 background: Sequence[LiveSession], max_sessions: int, now: float) -> str:
+def refusal_full(sessions: Sequence[AnySession], max_sessions: int, now: float) -> str:
     """At the limit, with more than one session allowed: every session, most idle first, and the way out."""
-    listed: list[tuple[float, str]] = []
-    for record in holders:
-        idle = now - record.last_activity_at
-        listed.append((idle, f"supervised {record.session_id[:8]} (claude pid {record.cli.pid if record.cli else '?'})"
-                             f" on {clean(record.tty) or 'no tty'} in {short_path(record.cwd)}, idle "
-                             f"{format_duration(idle)}"))
-    for session in sessions:
-        idle = session.idle_seconds if session.idle_seconds is not None else float("inf")
-        listed.append((idle, f"unmanaged {session.pid} on {clean(session.tty) or 'no tty'}"
-                             f"{' in ' + short_path(session.cwd) if session.cwd else ''}, idle "
-                             f"{'?' if session.idle_seconds is None else format_duration(session.idle_seconds)}"))
-    for bg in background:
-        idle_bg = bg.idle_for(now)
-        listed.append((idle_bg if idle_bg is not None else float("inf"), background_line(bg, now)))
-    listed.sort(key=lambda pair: -pair[0])
-    total = len(listed)
-    lines = [f"csup: {total} claude session(s) are running, the limit is {max_sessions} (max_sessions); "
+    lines = [f"csup: {len(sessions)} claude session(s) are running, the limit is {max_sessions} (max_sessions); "
              "most idle first:"]
-    lines += [f"  {text}" for _, text in listed]
+    lines += [f"  {session_line(session, now)}" for session in sessions]
     lines += ["Resolve it with:",
               "  csup stop ID          end one (the id from the list; claude attach brings a background one back)",
-              "  csup stop --idle 30m  end every session idle that long",
+              "  csup stop --idle      end every session idle past its limit",
               "  csup takeover ID      end one and carry its conversation on here",
               "  csup run --wait       wait for a place, then start"]
     return "\n".join(lines)
 
 
-def refusal_held(record: SessionRecord | None, now: float) -> str:
-    if record is None:
+def refusal_held(session: AnySession | None, now: float) -> str:
+    if session is None or session.holder is None:
         head = "csup: a claude session is already running (it is just starting, or its record is unreadable)."
     else:
-        head = "csup: a claude session is already running:\n  " + describe_holder(record, now)
+        head = "csup: a claude session is already running:\n  " + describe_holder(session.holder.record, now,
+                                                                                     session.idle_seconds)
     return "\n".join((head, "Resolve it with:", *RESOLVE_LINES))
 
 
@@ -160,20 +164,24 @@ def refusal_queued(holder: SessionRecord | None, now: float) -> str:
     return "\n".join((head, "Resolve it with:", *RESOLVE_LINES))
 
 
-def background_line(session: LiveSession, now: float) -> str:
+def background_line(session: LiveSession, idle: float | None) -> str:
     """One background session as people recognise it: short id, name, directory, idle time, Claude's state."""
-    idle = session.idle_for(now)
     state = "/".join(clean(part) for part in (session.status, session.state) if part and part != "unknown")
     needs = f" — {clean(session.needs)}" if session.needs else ""
     name = f" «{clean(session.name)}»" if session.name and session.name != session.short else ""
     attached = f", {session.attached} terminal(s) attached" if session.attached else ""
+    pinned = ", pinned" if session.pinned else ""
     return (f"background {clean(session.short)}{name} in {short_path(session.conversation.cwd)}, "
-            f"idle {'?' if idle is None else format_duration(idle)}{attached}; claude says {state or '?'}{needs}")
+            f"idle {'?' if idle is None else format_duration(idle)}{attached}{pinned}; claude says {state or '?'}"
+            f"{needs}")
 
 
-def unmanaged_lines(sessions: Sequence[UnmanagedSession], background: Sequence[LiveSession], now: float) -> list[str]:
+def unmanaged_lines(sessions: Sequence[UnmanagedSession], background: Sequence[LiveSession], now: float,
+                    idle: Mapping[str, float | None] | None = None) -> list[str]:
+    idle = idle or {}
     lines = [f"csup: {len(sessions) + len(background)} claude session(s) running outside csup:"]
-    lines += [f"  {background_line(session, now)}" for session in background]
+    lines += [f"  {background_line(session, idle.get(f'bg:{session.short}', session.idle_for(now)))}"
+              for session in background]
     for session in sessions:
         cpu = f", cpu {session.cpu_seconds:.1f}s" if session.cpu_seconds is not None else ""
         up = f", up {format_duration(now - session.started_at)}" if session.started_at is not None else ""
@@ -184,8 +192,8 @@ def unmanaged_lines(sessions: Sequence[UnmanagedSession], background: Sequence[L
 
 
 def refusal_unmanaged(sessions: Sequence[UnmanagedSession], background: Sequence[LiveSession], now: float,
-                      left_running: str | None = None) -> str:
-    lines = unmanaged_lines(sessions, background, now)
+                      left_running: str | None = None, idle: Mapping[str, float | None] | None = None) -> str:
+    lines = unmanaged_lines(sessions, background, now, idle)
     if left_running is not None:
         return "\n".join([*lines, f"They were left running; to end them: {left_running}"])
     lines.append("Resolve it with:")
@@ -257,8 +265,22 @@ def ended_line(reason: str, resume: str | None) -> str:
     return f"{text} Resume it: {resume}" if resume else text
 
 
-def session_end_text(end: SessionEnd) -> str:
-    """What csup prints after the CLI is gone ("" when the CLI ended by itself and said its own last word)."""
+def cd_prefix(cwd: str, here: str) -> str:
+    """`cd DIR && ` when a command must run in `cwd` and the shell is elsewhere (a conversation resumed from
+    another directory opens another tree's); "" when it is already there."""
+    if not cwd or os.path.realpath(cwd) == os.path.realpath(here or "."):
+        return ""
+    import shlex
+
+    home = os.path.expanduser("~")
+    if home not in ("", "/") and cwd.startswith(home + os.sep):
+        return f"cd ~/{shlex.quote(clean(cwd[len(home) + 1:]))} && "
+    return f"cd {shlex.quote(clean(cwd))} && "
+
+
+def session_end_text(end: SessionEnd, here: str = "") -> str:
+    """What csup prints after the CLI is gone ("" when the CLI ended by itself and said its own last word);
+    `here` is the shell's directory, where a resume command would run."""
     if end.reason is None and end.in_background is None:
         return "\r\n" if end.code > 128 and not end.at_line_start else ""
     lead = "" if end.at_line_start else "\n"
@@ -266,12 +288,13 @@ def session_end_text(end: SessionEnd) -> str:
         return (f"{lead}csup: the conversation is still running in the background; bring it back: "
                 f"{clean(end.in_background)}\n")
     if end.continued_elsewhere is not None:
-        return (f"{lead}csup: session ended: {clean(end.continued_elsewhere)}. The conversation goes on there; "
-                "the resume command above would open it twice.\n")
+        return (f"{lead}csup: session ended: {clean(end.continued_elsewhere)}. If that terminal carries the "
+                "conversation on, do not resume it here too (two processes on one conversation corrupt it).\n")
     if end.in_background is not None:
         return (f"{lead}{ended_line(end.reason or 'detached', None)} The conversation is still running in the "
                 f"background; bring it back: {clean(end.in_background)}\n")
-    return lead + ended_line(end.reason or "", end.resume) + "\n"
+    resume = cd_prefix(end.cwd, here) + clean(end.resume) if end.resume else None
+    return lead + ended_line(end.reason or "", resume) + "\n"
 
 
 def notice_text(notice: Notice) -> tuple[str, str]:
@@ -296,26 +319,38 @@ def countdown_title(left: float) -> str:
     return f"csup: idle, session ends in {format_duration(left)} - press a key to keep it"
 
 
-def stop_lines(outcome: StopOutcome) -> list[str]:
+def stop_lines(outcome: StopOutcome, here: str = "") -> list[str]:
+    """What `csup stop` did: only what happened — "ended" once a session is gone, otherwise what is left."""
     lines = []
     for ended_holder in outcome.holders:
         holder = ended_holder.record
+        if ended_holder.background is not None:
+            lines.append(f"csup: ended background session {clean(ended_holder.background.short)} through Claude "
+                         f"Code's daemon; the terminal that showed it ({clean(holder.tty) or 'no tty'}) is back at "
+                         f"its shell. Bring it back: {clean(ended_holder.background.bring_back)}")
+            continue
         how = f", escalated to {ended_holder.how}" if ended_holder.how not in (None, "asked") else ""
-        lines.append(f"csup: stopped the session {holder.session_id[:8]} "
+        lines.append(f"csup: ended the session {holder.session_id[:8]} "
                      f"(claude pid {holder.cli.pid if holder.cli else '?'}{how}).")
         if ended_holder.resume:
-            lines.append(f"  resume it: cd {short_path(holder.cwd)} && {ended_holder.resume}")
+            lines.append(f"  resume it: {cd_prefix(holder.cwd, here)}{clean(ended_holder.resume)}")
     for ended in outcome.background_ended:
         if ended.gone:
-            lines.append(f"csup: stopped background session {clean(ended.short)} through Claude Code's daemon; "
+            lines.append(f"csup: ended background session {clean(ended.short)} through Claude Code's daemon; "
                          f"its conversation is kept. Bring it back: {clean(ended.bring_back)}")
         else:
-            lines.append(f"csup: background session {clean(ended.short)} did not end in time; "
-                         f"see: claude agents")
+            lines.append(f"csup: asked Claude Code's daemon to end background session {clean(ended.short)}; it is "
+                         f"still running ({clean(ended.failure or 'no answer')}). See it: claude agents")
     if outcome.unmanaged_ended:
         lines.append(f"csup: ended {len(outcome.unmanaged_ended)} claude session(s) outside csup: pid "
                      f"{', '.join(map(str, outcome.unmanaged_ended))}.")
-    if not outcome.stopped:
+    if outcome.unmanaged_left:
+        lines.append(f"csup: could not end claude pid {', '.join(map(str, outcome.unmanaged_left))}: it is still "
+                     "running after SIGTERM and SIGKILL (see it: csup status)")
+    if outcome.declined is not None and outcome.declined.count:
+        lines += unmanaged_lines(outcome.declined.unmanaged, outcome.declined.background, time.time())
+        lines.append("They were left running; to end them: csup stop --force")
+    if not outcome.stopped and not outcome.incomplete and not (outcome.declined and outcome.declined.count):
         lines.append("csup: no session is running.")
     return lines
 
@@ -359,33 +394,95 @@ def render_status(status: StatusReport) -> str:
         lines.append("  end them: csup stop --force   (or take over: csup takeover)")
     if status.background:
         bg_limit = status.background_idle_limit
-        ends = f"ended after {format_duration(bg_limit)} idle" if bg_limit else "no idle limit"
+        if bg_limit is None:
+            ends = "no idle limit"
+        elif status.watcher is not None:
+            ends = f"ended after {format_duration(bg_limit)} idle by the watcher"
+        else:
+            ends = f"limit {format_duration(bg_limit)}, but nothing ends them: no watcher runs"
+        bg_idle = {s.background.short: s.idle_seconds for s in status.sessions if s.background is not None}
         lines.append(f"◆ {len(status.background)} background session(s) in Claude Code's daemon ({ends}):")
-        lines += [f"    {background_line(session, now)}" for session in status.background]
+        lines += [f"    {background_line(session, bg_idle.get(session.short))}" for session in status.background]
         lines.append("  bring one here: csup takeover   (end them: csup stop --force)")
+    for waiter in status.waiting:
+        lines.append(f"… waiting in line: {waiter_line(waiter, now)}")
     lines.append(watcher_line(status.watcher, now))
     one, five, fifteen = status.load
     lines.append(f"load {one:.2f} {five:.2f} {fifteen:.2f} on {status.cores} core(s)")
     return "\n".join(lines)
 
 
-def watcher_line(watcher: dict[str, object] | None, now: float) -> str:
+def waiter_line(waiter: Ticket, now: float) -> str:
+    what = "a takeover" if waiter.priority == 0 else "csup run --wait"
+    return (f"{what} (pid {waiter.owner.pid}) on {clean(waiter.tty) or 'no tty'}, for "
+            f"{format_duration(max(0.0, now - waiter.created_at))}")
+
+
+WATCHER_MODES = {"service": "the service", "on-demand": "started on demand by csup run; it exits when nothing "
+                 "is left to watch", "terminal": "in a terminal"}
+
+
+def watcher_line(watcher: Mapping[str, object] | None, now: float) -> str:
     if watcher is None:
-        return "watcher: not running (it ends idle sessions when no csup runs: csup service install)"
+        return ("watcher: none runs, so nothing ends idle sessions outside csup's terminals "
+                "(csup service install; any csup run starts one)")
     last, upcoming = watcher.get("last_sweep"), watcher.get("next_sweep")
     swept = f", last sweep {format_duration(now - last)} ago" if isinstance(last, float | int) else ""
-    due = f", next in {format_duration(upcoming - now)}" if isinstance(upcoming, float | int) else ""
-    return f"watcher: running (pid {watcher.get('pid')}){swept}{due}"
+    due = f", next in {format_duration(max(0.0, upcoming - now))}" if isinstance(upcoming, float | int) else ""
+    mode = WATCHER_MODES.get(str(watcher.get("mode")), "running")
+    return f"watcher: {mode} (pid {watcher.get('pid')}){swept}{due}"
 
 
-def sweep_lines(steps: Sequence[Step], seen: int, next_at: float, now: float) -> list[str]:
-    """What one `csup watch --once` sweep did."""
-    words = {"end-background": "ended background session", "notify-unmanaged": "reported unmanaged session",
-             "warn-unmanaged": "warned unmanaged session", "end-unmanaged": "ended unmanaged session"}
-    lines = [f"csup watch: {words[step.action]} {clean(step.session.key.split(':')[1])} "
-             f"(idle {format_duration(step.idle)})" for step in steps]
-    lines.append(f"csup watch: {seen} session(s) outside csup looked at, {len(steps)} action(s); "
-                 f"next sweep due in {format_duration(max(0.0, next_at - now))}")
+def watcher_running(state: Mapping[str, object] | None, now: float) -> str:
+    """A second `csup watch`: where the first runs, and how to reach it."""
+    if state is None:
+        return "csup: csup watch already runs (it is starting); one watcher per user is enough."
+    where = {"service": "as the service; see it: csup service status",
+             "on-demand": "started on demand by csup run; it exits by itself once nothing is left to watch",
+             "terminal": "in a terminal; stop it there with Ctrl-C"}.get(str(state.get("mode")), "")
+    return f"csup: csup watch already runs (pid {state.get('pid')}) {where}; one watcher per user is enough."
+
+
+STEP_WORDS = {
+    ("end-background", "ended"): "ended background session", ("end-background", "failed"):
+    "could not end background session", ("end-unmanaged", "ended"): "ended unmanaged session",
+    ("end-unmanaged", "asked"): "signalled unmanaged session, still running:",
+    ("notify-unmanaged", "reported"): "reported unmanaged session", ("warn-unmanaged", "warned"):
+    "warned unmanaged session",
+}
+WOULD_WORDS = {"end-background": "would end background session", "end-unmanaged": "would end unmanaged session",
+               "notify-unmanaged": "would report unmanaged session", "warn-unmanaged": "would warn unmanaged session"}
+
+
+def watch_lines(event: WatchEvent, now: float) -> list[str]:
+    """What the watcher says on its terminal: that it started, what each sweep did, when it looks again, and
+    why it stopped."""
+    if event.kind == "started":
+        about = event.about or {}
+        return [f"csup watch: watching every Claude session outside csup's terminals (pid {about.get('pid')}); "
+                "Ctrl-C stops it"]
+    if event.kind == "stopped":
+        return [f"csup watch: stopped ({clean(str((event.about or {}).get('reason', 'stopped')))})"]
+    sweep = event.sweep
+    lines = []
+    for done in sweep.done:
+        words = WOULD_WORDS[done.step.action] if done.outcome == "would" else \
+            STEP_WORDS.get((done.step.action, done.outcome), f"{done.step.action} ({done.outcome})")
+        lines.append(f"csup watch: {words} {clean(done.detail)} (idle {format_duration(done.step.idle)})")
+    if event.kind == "looked":
+        state = event.about
+        who = f"the watcher (pid {state.get('pid')})" if state else "the running watcher"
+        upcoming = state.get("next_sweep") if state else None
+        when = f"; its next sweep is in {format_duration(max(0.0, upcoming - now))}" \
+            if isinstance(upcoming, int | float) else ""
+        lines.append(f"csup watch: {sweep.seen} session(s) outside csup looked at; {who} acts on them, not this "
+                     f"look{when}")
+        return lines
+    summary = f"csup watch: {sweep.seen} session(s) outside csup looked at, {len(sweep.done)} action(s)"
+    if (event.about or {}).get("once"):  # nothing sweeps again unless cron runs this again
+        return [*lines, summary, "csup watch: no watcher runs, so nothing acts until the next `csup watch --once` "
+                "(cron: */5 * * * * csup watch --once), or: csup service install"]
+    lines.append(f"{summary}; the next sweep is due in {format_duration(max(0.0, sweep.next_at - now))}")
     return lines
 
 
@@ -409,16 +506,26 @@ def render_config(settings: Settings, config_file: str) -> str:
 
 
 def render_log(summary: dict[str, Any]) -> str:
+    """Everything csup did, one line each in time order: when it began and ended, the session, what happened."""
     lines = []
-    for session in summary["sessions"]:
-        start = time.strftime("%b %d %H:%M", time.localtime(session["started"])) if session["started"] else "?"
-        duration = format_duration(session["duration"] or 0)
-        lines.append(f"{start}  {duration:>7}  {clean(str(session['how'])):<9} {clean(session['reason'] or '')}"
-                     f"{'  in ' + short_path(session['cwd']) if session['cwd'] else ''}")
+    for entry in summary["entries"]:
+        at, begun = entry["at"], entry["started"]
+        end = time.strftime("%H:%M", time.localtime(at)) if at else "?"
+        if begun:
+            span = f"{time.strftime('%b %d %H:%M', time.localtime(begun))}–{end}"
+            duration = format_duration(entry["duration"] if entry["duration"] is not None
+                                       else max(0.0, (at or begun) - begun))
+        else:
+            span = time.strftime("%b %d %H:%M", time.localtime(at)) if at else "?"
+            duration = ""
+        who = f"{entry['kind']} {clean(str(entry['id'] or ''))[:8]}".strip()
+        where = f"  in {short_path(entry['cwd'])}" if entry["cwd"] else ""
+        reason = f"  {clean(entry['reason'])}" if entry["reason"] else ""
+        lines.append(f"{span:<18} {duration:>7}  {who:<19} {clean(str(entry['how'])):<10}{reason}{where}")
     if not lines:
-        lines.append("no sessions logged yet")
+        lines.append("nothing logged yet")
     ended = ", ".join(f"{clean(how)} {n}" for how, n in sorted(summary["ended_by"].items())) or "none"
-    lines.append(f"{summary['total']} session(s); ended by: {ended}; refused {summary['refused']}; "
+    lines.append(f"{summary['total']} supervised session(s); ended: {ended}; refused {summary['refused']}; "
                  f"idle time the limit ended: {summary['idle_hours_ended']} h")
     return "\n".join(lines)
 

@@ -8,17 +8,18 @@ from __future__ import annotations
 import signal
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from supervisor.claude.adapter import CliAdapter, Conversation, LiveSession
 from supervisor.core.settings import Settings
 from supervisor.flows.refusals import GaveUpWaiting, LineAhead, SessionHeld, TakeoverLost
+from supervisor.flows.sessions import supervised
 from supervisor.flows.waitline import TAKEOVER, WAIT, Ticket, drop, first_in_line, position, take_ticket
 from supervisor.machine import processes
 from supervisor.machine.events import log_event
 from supervisor.machine.lock import FileFlock
 from supervisor.machine.paths import Paths, Slot
-from supervisor.machine.record import Holder, SessionRecord, live_holders, live_record
+from supervisor.machine.record import Holder, SessionRecord, live_record
 
 if TYPE_CHECKING:  # a plain `run` (every aliased `claude`) needs none of these: imported where used
     from supervisor.flows.reporting import Reporter
@@ -36,6 +37,7 @@ class Locks:
     gate: FileFlock
     slots: list[tuple[Slot, FileFlock]]
     slot: Slot | None = None
+    others_held: int = 0  # places held by other csups when ours was claimed (some may not have a record yet)
 
     @classmethod
     def open(cls, paths: Paths, max_sessions: int) -> Locks:
@@ -67,13 +69,13 @@ class Locks:
                 lock.release()
         if chosen is None:
             return False
-        self.slot = chosen[0]
+        self.slot, self.others_held = chosen[0], held
         return True
 
     def claim(self, slot: Slot, wait: float) -> bool:
         lock = self._lock_of(slot)
         if lock.try_acquire(timeout=wait):
-            self.slot = slot
+            self.slot, self.others_held = slot, 0
             return True
         return False
 
@@ -84,18 +86,25 @@ class Locks:
 
 
 def take_now(paths: Paths, locks: Locks, max_sessions: int) -> None:
-    """A plain `run`: a session now, or SessionBusy naming who has them."""
+    """A plain `run`: a place now, or SessionBusy naming who has them."""
     if first_in_line(paths.queue_dir) is not None or not locks.gate.try_acquire(timeout=GATE_PATIENCE):
-        holders = live_holders(paths.known_slots(max_sessions))
+        holders = supervised(paths, max_sessions)
         log_event(paths.log_file, "refused", reason="line", holder=holders[0].record.session_id if holders else None)
         raise LineAhead(holders[0].record if holders else None)
     try:
         if not locks.claim_free(max_sessions):
-            holders = live_holders(paths.known_slots(max_sessions))
-            log_event(paths.log_file, "refused", reason="held", holders=[h.record.session_id for h in holders])
-            raise SessionHeld(holders[0].record if holders else None, [h.record for h in holders], max_sessions)
+            _refuse_full(paths, max_sessions)
     finally:
         locks.gate.release()
+
+
+def _refuse_full(paths: Paths, max_sessions: int) -> NoReturn:
+    """Every place is held by a supervised session: say who holds them (their records alone: no census)."""
+    from supervisor.flows.sessions import supervised_sessions
+
+    sessions = supervised_sessions(paths, max_sessions)
+    log_event(paths.log_file, "refused", reason="held", holders=[s.id for s in sessions])
+    raise SessionHeld(sessions, max_sessions)
 
 
 def wait_turn(paths: Paths, locks: Locks, max_sessions: int, patience: float | None, reporter: Reporter) -> None:
@@ -108,7 +117,7 @@ def wait_turn(paths: Paths, locks: Locks, max_sessions: int, patience: float | N
         while True:
             if _first_with_gate(paths, locks, ticket) and locks.claim_free(max_sessions):
                 return
-            holders = live_holders(paths.known_slots(max_sessions))
+            holders = supervised(paths, max_sessions)
             reporter.waiting(WaitProgress(holders[0].record if holders else None,
                                           position(paths.queue_dir, ticket), time.monotonic() - started))
             if patience is not None and time.monotonic() - started >= patience:
@@ -144,7 +153,8 @@ def take_over(paths: Paths, locks: Locks, settings: Settings, adapter: CliAdapte
     (unmanaged ones with consent); else the most idle one — and keep a slot for the new one. Which one is decided
     first in line, so racing takeovers each take a different session."""
     from supervisor.flows import ending
-    from supervisor.flows.census import Census, take_census
+    from supervisor.flows.census import Census
+    from supervisor.flows.sessions import take_snapshot
     from supervisor.flows.stop import end_others
 
     ticket = take_ticket(paths.queue_dir, TAKEOVER)
@@ -168,7 +178,7 @@ def take_over(paths: Paths, locks: Locks, settings: Settings, adapter: CliAdapte
         ended: OthersEnded | None = None
         current = _end_holder(paths, locks, settings, ticket, handover, reporter, holder)
         if target is None:
-            found = take_census(adapter)
+            found = take_snapshot(paths, settings.max_sessions, adapter).census
             if current is None and found.background:
                 # A background session is brought here live (attach): no restart, no second writer.
                 handover.attach = max(found.background, key=lambda s: s.last_activity or 0.0)
@@ -195,11 +205,11 @@ def take_over(paths: Paths, locks: Locks, settings: Settings, adapter: CliAdapte
 
 def _target(paths: Paths, settings: Settings, census: CliAdapter, named: str | None,
             reporter: Reporter) -> AnySession | None:
-    from supervisor.flows.sessions import everyone, resolve
+    from supervisor.flows.sessions import resolve, take_snapshot
 
     if named is None and settings.max_sessions == 1:
         return None
-    found = everyone(paths, settings.max_sessions, census)
+    found = take_snapshot(paths, settings.max_sessions, census).sessions
     if named is not None:
         return resolve(found, named)
     if not found:
@@ -210,9 +220,7 @@ def _target(paths: Paths, settings: Settings, census: CliAdapter, named: str | N
 
 def _claim_slot(paths: Paths, locks: Locks, settings: Settings, ticket: Ticket) -> None:
     if not locks.claim_free(settings.max_sessions):
-        holders = live_holders(paths.known_slots(settings.max_sessions))
-        raise SessionHeld(holders[0].record if holders else None, [h.record for h in holders],
-                          settings.max_sessions)
+        _refuse_full(paths, settings.max_sessions)
 
 
 def _end_holder(paths: Paths, locks: Locks, settings: Settings, ticket: Ticket, handover: Handover,
@@ -238,5 +246,5 @@ def _end_holder(paths: Paths, locks: Locks, settings: Settings, ticket: Ticket, 
             log_event(paths.log_file, "took-over", holder=current.session_id, how=how)
             return current
         if time.monotonic() >= deadline:
-            raise SessionHeld(None)
+            raise SessionHeld([])
         time.sleep(STEP)

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from supervisor.claude.adapter import CliAdapter, LiveSession
 from supervisor.core.identity import ProcessIdentity, ProcessView
+from supervisor.core.policy import idle_seconds
 from supervisor.machine import processes
 
 
@@ -27,6 +29,7 @@ class UnmanagedSession:
     idle_seconds: float | None = None
     idle_source: str = "unknown"  # registry, tty, unknown
     orphaned: bool = False  # started by a csup that is gone
+    status: str = "unknown"  # what the CLI says it is doing (its registry): idle, busy, waiting
 
     @property
     def pid(self) -> int:
@@ -35,7 +38,8 @@ class UnmanagedSession:
     def to_json(self) -> dict[str, Any]:
         return {"pid": self.pid, "tty": self.tty, "cwd": self.cwd, "started_at": self.started_at,
                 "cpu_seconds": self.cpu_seconds, "rss_bytes": self.rss_bytes, "idle_seconds": self.idle_seconds,
-                "idle_source": self.idle_source, "orphaned": self.orphaned, "cmdline": list(self.view.cmdline)}
+                "idle_source": self.idle_source, "orphaned": self.orphaned, "status": self.status,
+                "cmdline": list(self.view.cmdline)}
 
 
 @dataclass(frozen=True)
@@ -60,19 +64,25 @@ def names(session: LiveSession, target: str) -> bool:
 
 
 def take_census(census: CliAdapter, managed: set[int] | None = None,
-                stale_cli: ProcessIdentity | None = None) -> Census:
+                stale_cli: ProcessIdentity | None = None,
+                starting: Callable[[int], bool] = lambda pid: False) -> Census:
     """Sessions outside csup's own (`managed`: the CLI pids csup supervises). A process the registry calls
-    background is counted as background, whatever its command line says (a claimed spare keeps a spare's)."""
+    background is counted as background, whatever its command line says (a claimed spare keeps a spare's).
+    A CLI whose parent is a csup holding a place (`starting`) is supervised even before its csup has written
+    its record: counting it here as well would count it twice."""
     managed = managed or set()
     registered = {session.pid: session for session in census.live_sessions() if session.pid not in managed}
     background = [s for s in registered.values() if s.kind == "background"]
     now = time.time()
-    views = processes.find_unmanaged(census, managed=managed)
+    views = [view for view in processes.find_unmanaged(census, managed=managed)
+             if not starting(view.ppid)]
     seen = {view.pid for view in views}
     unmanaged = [describe_unmanaged(view, census, now, stale_cli) for view in views
                  if view.pid not in registered or registered[view.pid].kind != "background"]
     for session in registered.values():  # interactive sessions the registry knows but the command line hid
         if session.kind != "interactive" or session.pid in seen or _nested(session.pid, managed):
+            continue
+        if starting(processes.parent_of(session.pid) or 0):
             continue
         cmdline = processes.cmdline_of(session.pid)
         # Its executable went unrecognised (renamed, a version string); its arguments still tell a session
@@ -104,14 +114,15 @@ def describe_unmanaged(view: ProcessView, census: CliAdapter, now: float,
     tty = str(info.get("tty") or "")
     idle, source = None, "unknown"
     state = census.live_state(view.pid)
+    status = state.status if state is not None else "unknown"
     if state is not None:
         if state.status == "busy":
             idle, source = 0.0, "registry"
         elif state.changed_wall is not None:
-            idle, source = max(0.0, now - state.changed_wall), "registry"
+            idle, source = idle_seconds(now, 0.0, last_wall=state.changed_wall), "registry"
     if idle is None and tty:
         try:
-            idle, source = max(0.0, now - os.stat(tty).st_atime), "tty"
+            idle, source = idle_seconds(now, 0.0, last_wall=os.stat(tty).st_atime), "tty"
         except OSError:
             pass
     orphaned = stale_cli is not None and stale_cli.pid == view.pid and processes.is_running(stale_cli)
@@ -120,4 +131,5 @@ def describe_unmanaged(view: ProcessView, census: CliAdapter, now: float,
         view, tty=tty, cwd=str(info.get("cwd") or ""), started_at=float(start) if start is not None else None,
         cpu_seconds=info.get("cpu_seconds"), rss_bytes=info.get("rss"),
         idle_seconds=None if idle is None else round(idle, 1), idle_source=source, orphaned=orphaned,
+        status=status,
     )

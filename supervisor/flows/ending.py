@@ -28,6 +28,7 @@ TERM_GRACE = 2.0  # after SIGTERM to an unresponsive holder
 KILL_GRACE = 2.0  # after SIGKILL: the kernel frees the lock as soon as the process is gone
 POLL = 0.1
 MAX_REQUEST_BYTES = 4096
+DETACH_WAIT = 5.0  # a supervised `claude attach` leaves once its background session has exited
 BACKGROUND_WAIT = 8.0  # `claude stop`: the daemon escalates to SIGKILL by itself after ~5.3 s
 
 
@@ -48,15 +49,6 @@ class StopRequest:
         return f"{verb} by `csup {self.kind}` {where} (pid {self.by_pid})"
 
 
-def own_tty() -> str:
-    for fd in (0, 1, 2):
-        try:
-            return os.ttyname(fd)
-        except OSError:
-            continue
-    return ""
-
-
 def is_proven_holder(holder: SessionRecord, lock_file: Path) -> bool:
     """The record's csup is a running csup of ours that has the session lock open (not a pid someone wrote into
     a forged record), and the CLI it names, if any, is that csup's own child. Only then is it signalled."""
@@ -72,7 +64,7 @@ def send_request(slot: Slot, holder: SessionRecord, kind: str) -> bool:
     """Leave the request where the holder looks, then wake it; False when the holder is not a proven csup."""
     if not is_proven_holder(holder, slot.lock_file):
         return False
-    write_json_atomic(slot.request_file, asdict(StopRequest(kind, os.getpid(), own_tty(), time.time())))
+    write_json_atomic(slot.request_file, asdict(StopRequest(kind, os.getpid(), processes.own_tty(), time.time())))
     sent = processes.signal_verified(holder.csup, signal.SIGUSR1)
     # A holder suspended in its shell (Ctrl-Z) gets the request only once it runs: continue it. It ends the
     # session in the background, without taking the terminal from the shell.

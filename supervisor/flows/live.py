@@ -7,14 +7,12 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from supervisor.claude.adapter import CliAdapter, Conversation, LiveSession
 from supervisor.claude.choose import adapter_for
 from supervisor.claude.claude_code import new_uuid
-from supervisor.core.durations import format_duration
 from supervisor.core.errors import ExitCode
 from supervisor.core.identity import ProcessIdentity
 from supervisor.core.notice import Notice
@@ -29,11 +27,12 @@ from supervisor.terminal.guardian import Guardian
 from supervisor.terminal.relay import PtyRelay, Terminal, spawn
 
 if TYPE_CHECKING:  # imported where used: nothing before the spawn may delay the CLI's first screen
-    from supervisor.core.session_policy import Actions, CliState, Published, SessionPolicy
+    from supervisor.core.session_policy import Actions, Published, RelayHandle, SessionPolicy
     from supervisor.flows.reporting import Reporter
 
-FIRST_SWEEP = 5.0  # the first look at background sessions, once the CLI has painted its first screen
-RESWEEP = 300.0  # with no stray_check set, how often to look for new background sessions
+FIRST_LOOK = 5.0  # what waits for the CLI's first screen (the enforcer on demand) is done this long after start
+BACKGROUND_NOTICE = 2.0  # `/background`: how long the new background session may take to register after the exit
+NOTICE_POLL = 0.1
 
 
 def supervise(adapter: CliAdapter, args: list[str], settings: Settings, paths: Paths, slot: Slot,
@@ -57,30 +56,19 @@ def supervise(adapter: CliAdapter, args: list[str], settings: Settings, paths: P
     with rawmode.raw_mode(tty_fd) as saved:
         child = spawn([adapter.path, *args], env=env, size=rawmode.get_size(tty_fd))
         # Only now: the CLI boots while csup builds what decides (and imports it).
-        policy = _policy(settings, started_mono, log, reporter)
-        relay = PtyRelay(child, Terminal(0, 1, tty_fd), policy, saved_attrs=saved,
-                         keeper=guardian)
-        policy.relay = relay
-
-        def on_request(now: float) -> None:
-            from supervisor.flows import ending
-
-            request = ending.take_request(slot)
-            if request is not None:
-                log("request", kind=request.kind, by_pid=request.by_pid, by_tty=request.by_tty)
-                policy.request_shutdown(request.describe(), request.kind, now)
-
-        policy.on_request = on_request
+        record = record.with_changes(csup=processes.identity_of(os.getpid()) or record.csup,
+                                     cli=processes.identity_of(child.pid), state="active")
+        actions = _live_actions(child.pid, adapter, census, paths, slot, record, settings, environ, log, reporter)
+        relay = PtyRelay(child, Terminal(0, 1, tty_fd), partial(_policy, settings, started_mono, actions),
+                         saved_attrs=saved, keeper=guardian)
+        policy = cast("SessionPolicy", relay.listener)
         try:
             # After the spawn: psutil's import and the record write must not delay the CLI's first screen.
-            record = record.with_changes(csup=processes.identity_of(os.getpid()) or record.csup,
-                                         cli=processes.identity_of(child.pid), state="active")
             write_record(slot.record_file, record)
             if guardian is not None and record.cli is not None:
                 guardian.watch_cli(record.cli, settings.term_wait)
-            log("started", cli_pid=child.pid, cwd=record.cwd, tty=record.tty, idle_limit=settings.idle_limit)
-            policy.actions = _live_actions(policy.actions, child.pid, adapter, slot, record, census)
-            policy.actions.sweep_background = partial(_sweep_background, paths, census, settings, bringing_here)
+            log("started", cli_pid=child.pid, cwd=record.cwd, tty=record.tty, idle_limit=settings.idle_limit,
+                attached=bringing_here)
             code = relay.run()
         finally:
             relay.write_terminal(relay.journal.undo())
@@ -97,11 +85,19 @@ def supervise(adapter: CliAdapter, args: list[str], settings: Settings, paths: P
     log("ended", reason=policy.end_reason or f"the CLI exited ({code})",
         how=policy.end_kind or ("detached" if bringing_here and code == 0 else "exit"),
         code=final, duration=round(time.monotonic() - started_mono, 1), idle=round(policy.idle_at_end, 1),
-        steps=policy.shutdown.taken if policy.shutdown else [])
-    moved = _gone_to_background(census, bringing_here, started_wall, record.cwd)
+        steps=policy.shutdown.taken if policy.shutdown else [], cwd=record.cwd, started=started_wall)
+    # `/background` leaves the CLI first and registers the background session a moment later: give it that
+    # moment, but only where it can happen (the CLI left by itself, and Claude Code's daemon runs).
+    may_have_moved = bringing_here is None and policy.end_kind is None and code == 0 \
+        and census.background_daemon_running()
+    moved = _gone_to_background(census, bringing_here, started_wall, record.cwd,
+                                BACKGROUND_NOTICE if may_have_moved else 0.0)
     if moved is not None:  # the conversation lives on in Claude Code's daemon, and counts there from now on
         log("detached" if bringing_here else "backgrounded", short=moved.short, name=moved.name,
-            resume=census.bring_back_command(moved))
+            resume=census.bring_back_command(moved), cwd=moved.conversation.cwd)
+        from supervisor.flows.watch import ensure_watcher
+
+        ensure_watcher(paths, settings, environ)  # the enforcer looks after it from here
     if not relay.terminal_gone:
         from supervisor.flows.reporting import SessionEnd
 
@@ -109,50 +105,34 @@ def supervise(adapter: CliAdapter, args: list[str], settings: Settings, paths: P
         reporter.session_ended(SessionEnd(
             reason=policy.end_reason, resume=None if took_over or moved else resume, code=code,
             at_line_start=relay.at_line_start, continued_elsewhere=policy.end_reason if took_over else None,
-            in_background=census.bring_back_command(moved) if moved is not None and not took_over else None))
+            in_background=census.bring_back_command(moved) if moved is not None and not took_over else None,
+            cwd=record.cwd))
     return final
 
 
 def _gone_to_background(census: CliAdapter, bringing_here: str | None, started_wall: float,
-                        cwd: str) -> LiveSession | None:
+                        cwd: str, wait: float) -> LiveSession | None:
     """Where the conversation went when the CLI left: the background session an attach showed (detached with
-    Ctrl+Z, still running), or one the CLI moved itself into (`/background`) — started since, in our directory."""
-    for session in census.live_sessions():
-        if session.kind != "background":
-            continue
-        if bringing_here is not None and names(session, bringing_here):
-            return session
-        if bringing_here is None and session.conversation.cwd == cwd and (session.started_at or 0) >= started_wall:
-            return session
-    return None
+    Ctrl+Z, still running), or one the CLI moved itself into (`/background`) — started since, in our directory;
+    looked for until `wait` has passed."""
+    deadline = time.monotonic() + wait
+    while True:
+        for session in census.live_sessions():
+            if session.kind != "background":
+                continue
+            if bringing_here is not None and names(session, bringing_here):
+                return session
+            if bringing_here is None and session.conversation.cwd == cwd \
+                    and (session.started_at or 0) >= started_wall:
+                return session
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(NOTICE_POLL)
 
 
-def _sweep_background(paths: Paths, census: CliAdapter, settings: Settings, bringing_here: str | None,
-                      now_mono: float) -> float | None:
-    """End background sessions idle past `background_idle_limit` through Claude Code's daemon, each logged with
-    the command that brings it back; returns when to look again (the next one's deadline, or a while)."""
-    from supervisor.flows.stop import end_background
-
-    limit = settings.background_idle_limit
-    if limit is None:
-        return None
-    now = time.time()
-    due = [now + (settings.stray_check or RESWEEP)]  # new sessions may appear meanwhile
-    for session in census.live_sessions():
-        if session.kind != "background" or (bringing_here is not None and names(session, bringing_here)):
-            continue
-        idle = session.idle_for(now)
-        if session.attached or idle is None or idle < limit:
-            due.append(now + limit - (idle or 0.0))
-            continue
-        end_background(paths, census, session, "idle",
-                       reason=f"idle for {format_duration(idle)} (background limit {format_duration(limit)})")
-    return now_mono + max(1.0, min(due) - now)
-
-
-def _policy(settings: Settings, started_mono: float, log: Callable[..., None], reporter: Reporter) -> SessionPolicy:
+def _policy(settings: Settings, started_mono: float, actions: Actions, relay: RelayHandle) -> SessionPolicy:
     from supervisor.core.idle import IdleClock
-    from supervisor.core.session_policy import Actions, IdleRules, SessionPolicy
+    from supervisor.core.session_policy import IdleRules, SessionPolicy
     from supervisor.core.shutdown import default_steps
 
     return SessionPolicy(
@@ -161,20 +141,16 @@ def _policy(settings: Settings, started_mono: float, log: Callable[..., None], r
                         count_output=settings.activity == "input+output", cpu_threshold=settings.cpu_threshold,
                         waiting_limit=settings.waiting_limit),
         clock=IdleClock(settings.idle_limit, settings.warn_before or 0.0, started_mono),
-        stray_every=settings.stray_check,
-        next_sweep=None if settings.background_idle_limit is None
-        else started_mono + min(FIRST_SWEEP, settings.background_idle_limit),
-        actions=Actions(snapshot_tree=list, signal_verified=processes.signal_verified, event=log,
-                        notify=partial(_notify, reporter) if settings.notify else lambda notice: None,
-                        countdown_title=reporter.countdown_title),
+        relay=relay, actions=actions, stray_every=settings.stray_check, start_tasks_at=started_mono + FIRST_LOOK,
     )
 
 
-def _live_actions(base: Actions, cli_pid: int, adapter: CliAdapter, slot: Slot, record: SessionRecord,
-                  census: CliAdapter) -> Actions:
-    """The policy's window on the running CLI: its process tree, its CPU, its own state, the record."""
-
-    from supervisor.core.session_policy import CliState
+def _live_actions(cli_pid: int, adapter: CliAdapter, census: CliAdapter, paths: Paths, slot: Slot,
+                  record: SessionRecord, settings: Settings, environ: Mapping[str, str], log: Callable[..., None],
+                  reporter: Reporter) -> Actions:
+    """The policy's window on the running CLI (its process tree, its CPU, its own state), the record, requests
+    from other terminals, and what waits until the first screen is drawn."""
+    from supervisor.core.session_policy import Actions, CliState
 
     def cli_state() -> CliState | None:
         status = adapter.live_state(cli_pid)
@@ -194,9 +170,25 @@ def _live_actions(base: Actions, cli_pid: int, adapter: CliAdapter, slot: Slot, 
     def find_strays() -> list[ProcessIdentity]:
         return [view.identity for view in processes.find_unmanaged(census, managed={cli_pid})]
 
-    return replace(base, snapshot_tree=lambda: processes.descendants(cli_pid),
+    def take_request() -> tuple[str, str] | None:
+        from supervisor.flows import ending
+
+        request = ending.take_request(slot)
+        if request is None:
+            return None
+        log("request", kind=request.kind, by_pid=request.by_pid, by_tty=request.by_tty)
+        return request.describe(), request.kind
+
+    def after_start() -> None:
+        from supervisor.flows.watch import ensure_watcher
+
+        ensure_watcher(paths, settings, environ)  # the one enforcer outside the ptys, on demand
+
+    return Actions(snapshot_tree=lambda: processes.descendants(cli_pid), signal_verified=processes.signal_verified,
                    cpu_seconds=lambda: processes.tree_cpu_seconds(cli_pid), cli_state=cli_state, publish=publish,
-                   find_strays=find_strays)
+                   find_strays=find_strays, take_request=take_request, after_start=after_start, event=log,
+                   notify=partial(_notify, reporter) if settings.notify else lambda notice: None,
+                   countdown_title=reporter.countdown_title)
 
 
 def _guard(tty_fd: int | None) -> Guardian | None:

@@ -6,18 +6,27 @@ from __future__ import annotations
 from supervisor.claude.adapter import LiveSession
 from supervisor.core.errors import SessionBusy
 from supervisor.flows.census import UnmanagedSession
+from supervisor.flows.sessions import AnySession
 from supervisor.machine.record import SessionRecord
 
 
 class SessionHeld(SessionBusy):
-    """Every slot is held (holder None: it is just starting, or its record is unreadable); with more than one
-    session allowed, `holders` are all of them."""
+    """Every place is held by a supervised session (`sessions`, most idle first; none listed: one is just
+    starting, or its record is unreadable)."""
 
-    def __init__(self, holder: SessionRecord | None, holders: list[SessionRecord] | None = None,
-                 max_sessions: int = 1) -> None:
+    def __init__(self, sessions: list[AnySession], max_sessions: int = 1) -> None:
         super().__init__("a claude session is already running")
-        self.holder = holder
-        self.holders = holders or ([holder] if holder is not None else [])
+        self.sessions = sessions
+        self.max_sessions = max_sessions
+
+
+class AtLimit(SessionBusy):
+    """Admission refused by the policy: `sessions` (every session of every kind but the new one, most idle
+    first) already fill `max_sessions`."""
+
+    def __init__(self, sessions: list[AnySession], max_sessions: int) -> None:
+        super().__init__(f"{len(sessions)} claude session(s) are running, the limit is {max_sessions}")
+        self.sessions = sessions
         self.max_sessions = max_sessions
 
 

@@ -3,10 +3,12 @@ and words everything; the flows never hold user-facing text. Pure."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from supervisor.core.notice import Notice
+from supervisor.core.policy import Step
 
 if TYPE_CHECKING:
     from supervisor.flows.census import Census
@@ -47,6 +49,7 @@ class SessionEnd:
     at_line_start: bool
     continued_elsewhere: str | None = None  # a takeover: where the conversation lives on
     in_background: str | None = None  # the conversation went on in the background: the command to bring it back
+    cwd: str = ""  # where the session ran: a resume elsewhere would open another tree's conversation
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ class BackgroundEnded:
     name: str
     gone: bool  # False: the daemon did not end it in time
     bring_back: str
+    failure: str | None = None  # why it is not gone
 
 
 @dataclass(frozen=True)
@@ -66,14 +70,54 @@ class HolderEnded:
     record: SessionRecord
     how: Escalation | None
     resume: str | None  # the command (from the adapter) that reopens the conversation
+    background: BackgroundEnded | None = None  # it showed a background session, which was ended through its daemon
 
 
 @dataclass
 class StopOutcome:
     stopped: bool
     holders: list[HolderEnded] = field(default_factory=list)
-    unmanaged_ended: list[int] = field(default_factory=list)
-    background_ended: list[BackgroundEnded] = field(default_factory=list)
+    unmanaged_ended: list[int] = field(default_factory=list)  # gone
+    unmanaged_left: list[int] = field(default_factory=list)  # signalled, still running
+    background_ended: list[BackgroundEnded] = field(default_factory=list)  # each says whether it is gone
+    declined: Census | None = None  # sessions outside csup the user chose to keep
+
+    @property
+    def incomplete(self) -> bool:
+        """Something csup was asked to end is still running (it would not go, or the user kept it)."""
+        return bool(self.unmanaged_left) or any(not bg.gone for bg in self.background_ended) \
+            or (self.declined is not None and self.declined.count > 0)
+
+
+@dataclass(frozen=True)
+class Done:
+    """One step of a sweep and what came of it: ended (gone), asked (still running), failed, warned, reported."""
+
+    step: Step  # what the policy said to do
+    outcome: Literal["ended", "asked", "failed", "warned", "reported", "would"]
+    detail: str = ""  # the name people know it by, or why it failed
+
+
+@dataclass
+class Sweep:
+    done: list[Done] = field(default_factory=list)
+    next_at: float = 0.0  # wall clock
+    seen: int = 0  # sessions the enforcer looked after (outside csup's ptys)
+    total: int = 0  # sessions of every kind
+
+    @property
+    def failed(self) -> bool:
+        return any(item.outcome in ("failed", "asked") for item in self.done)
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    """What the watcher did: started (mode, pid), swept (its steps and what came of them), looked (a `--once`
+    while another watcher enforces: what it would do), stopped (why)."""
+
+    kind: Literal["started", "swept", "looked", "stopped"]
+    sweep: Sweep
+    about: Mapping[str, object] | None = None
 
 
 class Reporter(Protocol):
@@ -88,3 +132,4 @@ class Reporter(Protocol):
     def countdown_title(self, left: float) -> str: ...
     def confirm_end(self, found: Census) -> bool: ...
     def chosen(self, session: AnySession) -> None: ...
+    def watch_event(self, event: WatchEvent) -> None: ...

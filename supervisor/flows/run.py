@@ -15,11 +15,9 @@ from supervisor.claude.locate import find_program
 from supervisor.core.errors import CliNotExecutable, CliNotFound, UsageError
 from supervisor.core.settings import SESSION_ENV, Settings
 from supervisor.flows import admission
-from supervisor.flows.census import take_census
-from supervisor.flows.refusals import UnmanagedRunning
+from supervisor.flows.census import names
 from supervisor.machine.events import log_event
 from supervisor.machine.paths import Paths, ensure_private_dir
-from supervisor.machine.record import live_holders
 
 if TYPE_CHECKING:
     from supervisor.flows.reporting import Reporter, ResumeDecision
@@ -77,8 +75,8 @@ def run(request: RunRequest, settings: Settings, paths: Paths, environ: Mapping[
         admission.take_now(paths, locks, settings.max_sessions)
     assert locks.slot is not None
     with locks.session:
-        if not settings.allow_unmanaged and request.mode != "takeover":
-            _refuse_others(paths, settings, census, adapter.foreground_target(args))
+        if request.mode != "takeover":
+            _admit(paths, settings, census, locks, adapter.foreground_target(args))
         if cwd is not None:
             os.chdir(cwd)  # Claude Code finds a conversation from the directory it was started in
         from supervisor.flows.live import supervise  # only now: a refused run never imports the relay
@@ -121,7 +119,9 @@ def _passes_through(adapter: CliAdapter, args: Sequence[str], paths: Paths, envi
         return True
     nested_id = environ.get(SESSION_ENV)
     if nested_id:
-        return any(holder.record.session_id == nested_id for holder in live_holders(paths.known_slots()))
+        from supervisor.flows.sessions import supervised
+
+        return any(holder.record.session_id == nested_id for holder in supervised(paths, 1))
     return False
 
 
@@ -134,23 +134,36 @@ def _exec(path: str, args: Sequence[str], environ: Mapping[str, str]) -> NoRetur
         raise CliNotExecutable(f"cannot run {path}: {err.strerror}") from None
 
 
-def _refuse_others(paths: Paths, settings: Settings, census: CliAdapter, bringing_here: str | None) -> None:
-    """Sessions outside csup count toward the limit: interactive ones started without csup and background ones
-    in Claude Code's daemon — except the background session this run brings here (`claude attach X`). Our own
-    slot is held: with the other supervised sessions, at most max_sessions in all."""
-    supervised = len(live_holders(paths.known_slots(settings.max_sessions)))  # not yet us: no record yet
-    found = take_census(census).without(bringing_here)
-    if found.count and supervised + found.count + 1 > settings.max_sessions:
-        log_event(paths.log_file, "refused", reason="unmanaged", pids=[s.pid for s in found.unmanaged],
-                  background=[s.short for s in found.background])
-        raise UnmanagedRunning(found.unmanaged, found.background, max_sessions=settings.max_sessions)
+def _admit(paths: Paths, settings: Settings, adapter: CliAdapter, locks: admission.Locks,
+           bringing_here: str | None) -> None:
+    """Our place is held; now the policy decides, over every session there is: the other supervised ones
+    (and csups holding a place that have not written their record yet), unmanaged and background ones — except
+    the background session this run brings here (`claude attach X`: that session, not another)."""
+    from supervisor.core.policy import admit
+    from supervisor.flows.refusals import AtLimit
+    from supervisor.flows.sessions import take_snapshot
+
+    snapshot = take_snapshot(paths, settings.max_sessions, adapter)
+    others = [s for s in snapshot.others_than(locks.slot)
+              if not (s.background is not None and bringing_here is not None and names(s.background, bringing_here))]
+    if settings.allow_unmanaged:
+        others = [s for s in others if s.kind == "supervised"]
+    starting = max(0, locks.others_held - sum(1 for s in others if s.kind == "supervised"))
+    decision = admit([s.seen() for s in others], settings.max_sessions, starting=starting)
+    if not decision.admitted:
+        log_event(paths.log_file, "refused", reason="limit", count=decision.count, max_sessions=settings.max_sessions,
+                  sessions=[f"{s.kind} {s.id}" for s in others], cwd=os.getcwd())
+        raise AtLimit(others, settings.max_sessions)
 
 
 def _admit_background_launch(paths: Paths, settings: Settings, environ: Mapping[str, str]) -> None:
-    """`claude --bg`: a new session, so the rule applies as to any run; the CLI then leaves at once."""
+    """`claude --bg`: a new session, so the rule applies as to any run; the CLI then leaves at once, and the
+    enforcer (started here when none runs) looks after the session it leaves behind."""
     ensure_private_dir(paths.runtime_dir)
     locks = admission.Locks.open(paths, settings.max_sessions)
     admission.take_now(paths, locks, settings.max_sessions)
     with locks.session:
-        if not settings.allow_unmanaged:
-            _refuse_others(paths, settings, adapter_for(settings, environ), None)
+        _admit(paths, settings, adapter_for(settings, environ), locks, None)
+    from supervisor.flows.watch import ensure_watcher
+
+    ensure_watcher(paths, settings, environ)

@@ -1,18 +1,26 @@
-"""Every session of the user, of every kind, as one list (most idle first), and what an ID a person typed names:
-csup's short id, Claude's session id or a background session's short id, a pid, or a terminal. Reads the
-records and the census; pure otherwise."""
+"""One snapshot of every session of the user, whatever started it: supervised (the live slots' records and
+their CLIs), background (Claude Code's registry) and unmanaged (the census less the supervised CLIs and the
+daemon's helpers) — each session exactly once, with one idle time (core/policy.idle_seconds) and one state.
+Admission, refusals, status, stop and takeover, the enforcer and doctor all read it; none builds its own list.
+Also what an ID a person typed names: csup's short id, Claude's session id or a background session's short id,
+a pid, or a terminal. Side effects: reads the records, the process table and the registry."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Literal
 
 from supervisor.claude.adapter import CliAdapter, LiveSession
 from supervisor.core.errors import UsageError
+from supervisor.core.identity import ProcessIdentity
+from supervisor.core.policy import Seen, idle_seconds
 from supervisor.flows.census import Census, UnmanagedSession, take_census
-from supervisor.machine.paths import Paths
-from supervisor.machine.record import Holder, live_holders
+from supervisor.flows.census import names as names_session
+from supervisor.machine import processes
+from supervisor.machine.paths import Paths, Slot
+from supervisor.machine.record import Holder, is_live, live_holders, read_record
 
 Kind = Literal["supervised", "unmanaged", "background"]
 MIN_PREFIX = 4  # an id may be shortened to this many characters, when that is unambiguous
@@ -28,9 +36,11 @@ class AnySession:
     tty: str
     cwd: str
     idle_seconds: float | None
+    state: str = ""  # supervised: csup's (active, warning, suspended, ending); else what the CLI says
     holder: Holder | None = None
     unmanaged: UnmanagedSession | None = None
     background: LiveSession | None = None
+    shows: LiveSession | None = None  # a supervised `claude attach`: the background session it shows
 
     def names(self) -> set[str]:
         """Every way a person may name it."""
@@ -43,38 +53,117 @@ class AnySession:
             found |= {self.holder.record.session_id, str(self.holder.record.csup.pid)}
             if self.holder.record.claude_session_id:
                 found.add(self.holder.record.claude_session_id)
-        if self.background is not None:
-            found.add(self.background.conversation.id)
+        for shown in (self.background, self.shows):
+            if shown is not None:
+                found |= {shown.conversation.id, shown.short}
         return {name for name in found if name}
+
+    @property
+    def key(self) -> str:
+        """Stable while this very session lives, and never the key of another one (pids are reused)."""
+        if self.holder is not None:
+            return f"csup:{self.holder.record.session_id}"
+        if self.background is not None:
+            return f"bg:{self.background.short}"
+        assert self.unmanaged is not None
+        return f"pid:{self.unmanaged.pid}:{self.unmanaged.view.start_time}"
+
+    def seen(self) -> Seen:
+        """The session as the policy takes it."""
+        if self.background is not None:
+            bg = self.background
+            return Seen("background", self.key, self.idle_seconds, busy=bg.status == "busy",
+                        waiting=bg.status == "waiting", attached=bg.attached > 0, pinned=bg.pinned)
+        if self.unmanaged is not None:
+            return Seen("unmanaged", self.key, self.idle_seconds, busy=self.unmanaged.status == "busy",
+                        waiting=self.unmanaged.status == "waiting")
+        return Seen("supervised", self.key, self.idle_seconds, attached=False)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Every session at one moment, most idle first (an unknown idle time counts as the most idle)."""
+
+    sessions: list[AnySession]
+    time: float  # wall clock, when it was taken
+    census: Census = field(default_factory=Census)  # the unmanaged and background ones, with their details
+    holders: list[Holder] = field(default_factory=list)
+    orphan: ProcessIdentity | None = None  # a CLI whose csup is gone (SIGKILL), left running
+
+    def of_kind(self, kind: Kind) -> list[AnySession]:
+        return [session for session in self.sessions if session.kind == kind]
+
+    def outside(self) -> Census:
+        """The sessions outside csup's ptys, as the census found them."""
+        return self.census
+
+    def others_than(self, slot: Slot | None) -> list[AnySession]:
+        """Every session but the one in `slot` (a csup asking about the others)."""
+        return [s for s in self.sessions if s.holder is None or slot is None or s.holder.slot != slot]
+
+    def by_key(self, key: str) -> AnySession | None:
+        return next((session for session in self.sessions if session.key == key), None)
 
 
 def short_id(session_id: str) -> str:
     return session_id[:8]
 
 
-def everyone(paths: Paths, max_sessions: int, census: CliAdapter, found: Census | None = None) -> list[AnySession]:
-    """Every session of the user, most idle first (an unknown idle time counts as the most idle)."""
-    now, now_mono = time.time(), time.monotonic()
-    holders = live_holders(paths.known_slots(max_sessions))
+def supervised(paths: Paths, max_sessions: int) -> list[Holder]:
+    """The live supervised sessions: the one place the slots are listed for reading."""
+    return live_holders(paths.known_slots(max_sessions))
+
+
+def supervised_sessions(paths: Paths, max_sessions: int) -> list[AnySession]:
+    """The supervised sessions alone, from their records (no census): what a refusal at full places names."""
+    now, now_mono = _clock()
+    found = [_supervised(holder, now, now_mono) for holder in supervised(paths, max_sessions)]
+    return sorted(found, key=lambda s: -(s.idle_seconds or 0.0))
+
+
+def take_snapshot(paths: Paths, max_sessions: int, adapter: CliAdapter, *,
+                  census: Callable[[set[int], ProcessIdentity | None], Census] | None = None,
+                  clock: Callable[[], tuple[float, float]] | None = None) -> Snapshot:
+    """Every session of the user, now. `census` and `clock` are collaborators: tests hand in their own views of
+    the processes and the registry, and a clock."""
+    now, now_mono = (clock or _clock)()
+    slots = paths.known_slots(max_sessions)
+    holders = live_holders(slots)  # as supervised() reads them: the slots are listed once for both
     managed = {h.record.cli.pid for h in holders if h.record.cli is not None}
-    attached = {h.record.attached for h in holders if h.record.attached}
-    found = found if found is not None else take_census(census, managed)
-    for target in attached:
-        found = found.without(target)
-    sessions = [AnySession("supervised", short_id(h.record.session_id), h.record.cli.pid if h.record.cli else None,
-                           h.record.tty, h.record.cwd, _holder_idle(h, now, now_mono), holder=h) for h in holders]
-    sessions += [AnySession("unmanaged", str(s.pid), s.pid, s.tty, s.cwd, s.idle_seconds, unmanaged=s)
+    # A record whose csup is gone while its CLI lives on: that CLI is an orphan, shown as such.
+    orphan = next((record.cli for record in (read_record(slot.record_file) for slot in slots)
+                   if record is not None and record.cli is not None and not is_live(record)), None)
+    def starting(pid: int) -> bool:
+        """A csup that holds a place (its lock open) and has not written its record yet."""
+        return processes.runs_csup(pid) and any(processes.holds_open(pid, slot.lock_file) for slot in slots)
+
+    found = (census or (lambda known, stale: take_census(adapter, known, stale, starting)))(managed, orphan)
+    sessions = []
+    for holder in holders:  # the background session a supervised `claude attach` shows is that session
+        attached = holder.record.attached
+        shown = next((s for s in found.background if attached and names_session(s, attached)), None)
+        found = found.without(holder.record.attached)
+        sessions.append(_supervised(holder, now, now_mono, shown))
+    sessions += [AnySession("unmanaged", str(s.pid), s.pid, s.tty, s.cwd, s.idle_seconds, s.status, unmanaged=s)
                  for s in found.unmanaged]
-    sessions += [AnySession("background", s.short, s.pid, "", s.conversation.cwd, s.idle_for(now), background=s)
+    sessions += [AnySession("background", s.short, s.pid, "", s.conversation.cwd, s.idle_for(now),
+                            "/".join(part for part in (s.status, s.state) if part and part != "unknown"),
+                            background=s)
                  for s in found.background]
-    return sorted(sessions, key=lambda s: -(s.idle_seconds if s.idle_seconds is not None else float("inf")))
+    sessions.sort(key=lambda s: -(s.idle_seconds if s.idle_seconds is not None else float("inf")))
+    return Snapshot(sessions, now, found, holders, orphan)
 
 
-def _holder_idle(holder: Holder, now: float, now_mono: float) -> float:
+def _clock() -> tuple[float, float]:
+    return time.time(), time.monotonic()
+
+
+def _supervised(holder: Holder, now: float, now_mono: float, shown: LiveSession | None = None) -> AnySession:
     record = holder.record
-    if record.last_activity_mono is not None:
-        return max(0.0, now_mono - record.last_activity_mono)  # machine-wide monotonic: sleep is not idle
-    return max(0.0, now - record.last_activity_at)
+    idle = idle_seconds(now, now_mono, last_wall=record.last_activity_at, last_mono=record.last_activity_mono)
+    return AnySession("supervised", short_id(record.session_id), record.cli.pid if record.cli else None,
+                      record.tty, shown.conversation.cwd if shown is not None else record.cwd, idle, record.state,
+                      holder=holder, shows=shown)
 
 
 def resolve(sessions: list[AnySession], text: str) -> AnySession:

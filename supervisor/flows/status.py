@@ -1,18 +1,17 @@
-"""`csup status`: gathers who holds the session, the claude sessions outside csup and the load into one value
-(reads the record, the process table, the CLI's own state and tty times); the face renders it."""
+"""`csup status`: the snapshot of every session (flows/sessions.py), the watcher that enforces the policy outside
+csup's ptys, and the load, as one value; the face renders it."""
 
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from supervisor.claude.adapter import CliAdapter, LiveSession
-from supervisor.flows.census import UnmanagedSession, take_census
-from supervisor.flows.sessions import AnySession, everyone, short_id
+from supervisor.flows.census import UnmanagedSession
+from supervisor.flows.sessions import AnySession, Snapshot, short_id, take_snapshot
+from supervisor.flows.waitline import TAKEOVER, Ticket, line
 from supervisor.machine.paths import Paths
-from supervisor.machine.record import SessionRecord, is_live, live_holders, read_record
 
 SCHEMA_VERSION = 2  # 2: `sessions` lists every session of every kind; `max_sessions`
 
@@ -45,7 +44,8 @@ class StatusReport:
     supervised: list[ManagedSession] = field(default_factory=list)
     sessions: list[AnySession] = field(default_factory=list)  # every session, most idle first
     max_sessions: int = 1
-    watcher: dict[str, object] | None = None  # the running `csup watch`: pid, last_sweep, next_sweep
+    watcher: dict[str, object] | None = None  # the running `csup watch`: pid, mode, last_sweep, next_sweep
+    waiting: list[Ticket] = field(default_factory=list)  # terminals in line for a place (run --wait, takeover)
 
     @property
     def running(self) -> bool:
@@ -57,9 +57,17 @@ class StatusReport:
                 "sessions": [self._listed(session) for session in self.sessions],
                 "session": asdict(self.session) if self.session else None,
                 "unmanaged": [session.to_json() for session in self.unmanaged],
-                "background": [background_json(session, self.time, self.background_idle_limit)
-                               for session in self.background],
-                "watcher": self.watcher, "load": list(self.load), "cores": self.cores}
+                "background": [background_json(session, self.background_idle_limit)
+                               for session in self.sessions if session.background is not None],
+                "watcher": self.watcher, "enforcer": self.enforcer,
+                "waiting": [{"pid": t.owner.pid, "tty": t.tty, "since": t.created_at,
+                             "kind": "takeover" if t.priority == TAKEOVER else "wait"} for t in self.waiting],
+                "load": list(self.load), "cores": self.cores}
+
+    @property
+    def enforcer(self) -> str | None:
+        """Who ends idle sessions outside csup's terminals: the watcher's mode, or None when nobody does."""
+        return str(self.watcher.get("mode") or "watcher") if self.watcher is not None else None
 
     def _listed(self, session: AnySession) -> dict[str, Any]:
         common = {"kind": session.kind, "id": session.id, "pid": session.pid, "tty": session.tty,
@@ -76,8 +84,9 @@ class StatusReport:
         return common | {"state": "unmanaged", "idle_limit": None, "claude_session_id": None}
 
 
-def background_json(session: LiveSession, now: float, limit: float | None) -> dict[str, Any]:
-    idle = session.idle_for(now)
+def background_json(listed: AnySession, limit: float | None) -> dict[str, Any]:
+    session, idle = listed.background, listed.idle_seconds
+    assert session is not None
     return {"kind": "background", "id": session.short, "name": session.name, "pid": session.pid,
             "cwd": session.conversation.cwd, "session_id": session.conversation.id, "status": session.status,
             "state": session.state, "needs": session.needs, "started_at": session.started_at,
@@ -86,36 +95,25 @@ def background_json(session: LiveSession, now: float, limit: float | None) -> di
 
 
 def gather(paths: Paths, census_adapter: CliAdapter, background_idle_limit: float | None = None,
-           max_sessions: int = 1) -> StatusReport:
-    now, now_mono = time.time(), time.monotonic()
-    slots = paths.known_slots(max_sessions)
-    holders = live_holders(slots)
-    supervised = [_managed(holder.record, now, now_mono) for holder in holders]
-    # A record whose csup is gone while its CLI lives on: that CLI is an orphan, shown as such.
-    stale = [record for record in (read_record(slot.record_file) for slot in slots)
-             if record is not None and not is_live(record)]
-    stale_cli = next((record.cli for record in stale if record.cli is not None), None)
-    managed = {h.record.cli.pid for h in holders if h.record.cli is not None}
-    found = take_census(census_adapter, managed, stale_cli)
-    for holder in holders:
-        found = found.without(holder.record.attached)
-    sessions = everyone(paths, max_sessions, census_adapter, found)
+           max_sessions: int = 1, snapshot: Snapshot | None = None) -> StatusReport:
+    snap = snapshot or take_snapshot(paths, max_sessions, census_adapter)
+    supervised = [_managed(session) for session in snap.of_kind("supervised")]
     from supervisor.flows.watch import watcher_state
 
-    return StatusReport(supervised[0] if supervised else None, found.unmanaged, os.getloadavg(),
-                        os.cpu_count() or 1, now, found.background, background_idle_limit, supervised, sessions,
-                        max_sessions, watcher_state(paths))
+    return StatusReport(supervised[0] if supervised else None, snap.census.unmanaged, os.getloadavg(),
+                        os.cpu_count() or 1, snap.time, snap.census.background, background_idle_limit, supervised,
+                        snap.sessions, max_sessions, watcher_state(paths), line(paths.queue_dir))
 
 
-def _managed(record: SessionRecord, now: float, now_mono: float) -> ManagedSession:
-    if record.last_activity_mono is not None:
-        idle = max(0.0, now_mono - record.last_activity_mono)  # machine-wide monotonic: sleep is not idle
-    else:
-        idle = max(0.0, now - record.last_activity_at)
+def _managed(session: AnySession) -> ManagedSession:
+    assert session.holder is not None
+    record = session.holder.record
+    idle = session.idle_seconds or 0.0
+    cwd = session.cwd  # an attach shows its background session's directory, not the attaching terminal's
     left = None if record.idle_limit is None else max(0.0, record.idle_limit - idle)
     return ManagedSession(
         id=short_id(record.session_id), csup_pid=record.csup.pid, cli_pid=record.cli.pid if record.cli else None,
-        tty=record.tty, cwd=record.cwd, started_at=record.started_at, idle_seconds=round(idle, 1),
+        tty=record.tty, cwd=cwd, started_at=record.started_at, idle_seconds=round(idle, 1),
         idle_limit=record.idle_limit, time_left=None if left is None else round(left, 1), state=record.state,
         claude_session_id=record.claude_session_id, attached=record.attached,
     )

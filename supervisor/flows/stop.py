@@ -10,21 +10,22 @@ from dataclasses import dataclass, field
 from supervisor.claude.adapter import CliAdapter, Conversation, LiveSession
 from supervisor.core.settings import Settings
 from supervisor.flows import ending
-from supervisor.flows.census import Census, UnmanagedSession, take_census
+from supervisor.flows.census import Census, UnmanagedSession
 from supervisor.flows.refusals import UnmanagedRunning
 from supervisor.flows.reporting import BackgroundEnded, HolderEnded, Reporter, StopOutcome
 from supervisor.machine import processes
 from supervisor.machine.events import log_event
 from supervisor.machine.lock import FileFlock
 from supervisor.machine.paths import Paths
-from supervisor.machine.record import Holder, live_holders
+from supervisor.machine.record import Holder
 
 
 @dataclass
 class OthersEnded:
-    sessions: list[UnmanagedSession] = field(default_factory=list)
+    sessions: list[UnmanagedSession] = field(default_factory=list)  # ended: gone
     background: list[BackgroundEnded] = field(default_factory=list)
     conversations: list[Conversation] = field(default_factory=list)  # resumable ones, most recently active first
+    left_running: list[UnmanagedSession] = field(default_factory=list)  # signalled, and still there
 
 
 def end_others(paths: Paths, settings: Settings, adapter: CliAdapter, found: Census, *, force: bool,
@@ -44,18 +45,35 @@ def end_others(paths: Paths, settings: Settings, adapter: CliAdapter, found: Cen
             state = adapter.live_state(session.pid)
             active = state.changed_wall if state is not None and state.changed_wall else session.view.start_time
             recent.append((active, conversation))
-    victims = []
-    for session in found.unmanaged:
-        victims += [session.view.identity, *processes.descendants(session.pid)]
-    processes.terminate(victims, settings.term_wait)
-    for session in found.unmanaged:
-        log_event(paths.log_file, "ended-unmanaged", cli_pid=session.pid, how=cause,
-                  cmdline=" ".join(session.view.cmdline)[:200])
+    end_unmanaged(paths, settings, adapter, found.unmanaged, cause)
+    gone = [s for s in found.unmanaged if not processes.is_running(s.view.identity)]
     recent.sort(key=lambda pair: pair[0], reverse=True)
-    ended = OthersEnded(found.unmanaged, [], [conversation for _, conversation in recent])
+    ended = OthersEnded(gone, [], [conversation for _, conversation in recent],
+                        [s for s in found.unmanaged if s not in gone])
     for background in found.background:
         ended.background.append(end_background(paths, adapter, background, cause))
     return ended
+
+
+def end_unmanaged(paths: Paths, settings: Settings, adapter: CliAdapter, sessions: list[UnmanagedSession],
+                  cause: str, reason: str | None = None) -> bool:
+    """The CLI's own graceful exit first (SIGTERM: it saves and prints its resume line), then SIGKILL, each with
+    the process tree taken before the first signal (its tool children left its group); only processes proven by
+    pid and start time are signalled. Each is one event, saying whether it is gone; True when all are."""
+    victims = []
+    for session in sessions:
+        victims += [session.view.identity, *processes.descendants(session.pid)]
+    processes.terminate(victims, settings.term_wait)
+    all_gone = True
+    for session in sessions:
+        gone = not processes.is_running(session.view.identity)
+        all_gone = all_gone and gone
+        conversation = adapter.conversation_of(session.pid) if not gone else None
+        resume = adapter.resume_command(conversation.id) if conversation is not None else None
+        log_event(paths.log_file, "ended-unmanaged", cli_pid=session.pid, how=cause, gone=gone,
+                  reason=reason or f"csup {cause}", cwd=session.cwd, started=session.started_at, resume=resume,
+                  cmdline=" ".join(session.view.cmdline)[:200])
+    return all_gone
 
 
 def end_background(paths: Paths, adapter: CliAdapter, session: LiveSession, cause: str,
@@ -63,74 +81,87 @@ def end_background(paths: Paths, adapter: CliAdapter, session: LiveSession, caus
     gone = adapter.end_background(session, ending.BACKGROUND_WAIT)
     bring_back = adapter.bring_back_command(session)
     log_event(paths.log_file, "ended-background", short=session.short, name=session.name, how=cause,
-              reason=reason or f"csup {cause}", gone=gone, resume=bring_back, cli_pid=session.pid)
-    return BackgroundEnded(session.short, session.name, gone, bring_back)
+              reason=reason or f"csup {cause}", gone=gone, resume=bring_back, cli_pid=session.pid,
+              cwd=session.conversation.cwd, started=session.started_at)
+    return BackgroundEnded(session.short, session.name, gone, bring_back,
+                           None if gone else "Claude Code's daemon did not end it in time")
 
 
 def stop(paths: Paths, settings: Settings, adapter: CliAdapter, *, force: bool, patience: float | None,
          reporter: Reporter, target: str | None = None, idle_at_least: float | None = None) -> StopOutcome:
     """`csup stop`: end sessions from anywhere; start nothing. Which ones: those idle at least `idle_at_least`;
     else the one `target` names; else, with one session allowed, every session there is (there should be one);
-    else the most idle one, said before it is ended. Naming a session is consent to end it."""
-    from supervisor.flows.sessions import everyone, resolve
+    else the most idle one, said before it is ended. Naming a session is consent to end it; sessions outside
+    csup are otherwise asked about first, before anything is ended."""
+    from supervisor.flows.sessions import resolve, take_snapshot
 
-    if idle_at_least is None and target is None and settings.max_sessions == 1:
-        return _stop_all(paths, settings, adapter, force=force, patience=patience, reporter=reporter)
-    found = everyone(paths, settings.max_sessions, adapter)
+    found = take_snapshot(paths, settings.max_sessions, adapter).sessions
     if idle_at_least is not None:
         chosen = [s for s in found if s.idle_seconds is not None and s.idle_seconds >= idle_at_least]
     elif target is not None:
         chosen = [resolve(found, target)]
         force = True
+    elif settings.max_sessions == 1:
+        chosen = found
     else:
         chosen = found[:1]
         if chosen:
             reporter.chosen(chosen[0])
     outcome = StopOutcome(stopped=False)
-    unmanaged = [s.unmanaged for s in chosen if s.unmanaged is not None]
-    background = [s.background for s in chosen if s.background is not None]
+    outside = Census([s.unmanaged for s in chosen if s.unmanaged is not None],
+                     [s.background for s in chosen if s.background is not None])
+    if outside.count and not force and not reporter.confirm_end(outside):
+        log_event(paths.log_file, "refused", reason="declined", pids=[s.pid for s in outside.unmanaged],
+                  background=[s.short for s in outside.background])
+        outcome.declined = outside
+        outside = Census()
     for session in chosen:
         if session.holder is not None:
-            outcome.holders.append(_end_supervised(paths, settings, adapter, session.holder, patience, reporter))
-    if unmanaged or background:
-        ended = end_others(paths, settings, adapter, Census(unmanaged, background), force=force, reporter=reporter,
-                           how_to="csup stop --force" + (f" {target}" if target else ""), cause="stop")
-        outcome.unmanaged_ended += [session.pid for session in ended.sessions]
-        outcome.background_ended += ended.background
-    outcome.stopped = bool(outcome.holders or outcome.unmanaged_ended or outcome.background_ended)
+            ended = _end_supervised(paths, settings, adapter, session.holder, patience, reporter)
+            if ended.how is not None:
+                outcome.holders.append(ended)
+    if outside.count:
+        ended_others = end_others(paths, settings, adapter, outside, force=True, reporter=reporter,
+                                  how_to="csup stop --force" + (f" {target}" if target else ""), cause="stop")
+        outcome.unmanaged_ended += [session.pid for session in ended_others.sessions]
+        outcome.unmanaged_left += [session.pid for session in ended_others.left_running]
+        outcome.background_ended += ended_others.background
+    outcome.stopped = bool(outcome.holders or outcome.unmanaged_ended
+                           or any(bg.gone for bg in outcome.background_ended))
     return outcome
 
 
 def _end_supervised(paths: Paths, settings: Settings, adapter: CliAdapter, holder: Holder, patience: float | None,
                     reporter: Reporter) -> HolderEnded:
+    """Ask the holder's csup to end its session (escalating when it does not answer). A supervised `claude
+    attach` shows a background session: that session is what the user means, and it ends through its daemon
+    (the attach then leaves by itself, as Claude Code's client does when its session exits)."""
     lock = FileFlock(holder.slot.lock_file)
+    record = holder.record
     try:
         if lock.try_acquire():
             # Nobody holds the session: the record names a process that is no csup of ours.
-            return HolderEnded(holder.record, None, None)
+            return HolderEnded(record, None, None)
+        shown = _attached_session(adapter, record.attached)
+        if shown is not None:
+            ended = end_background(paths, adapter, shown, "stop")
+            if ended.gone and lock.try_acquire(timeout=ending.DETACH_WAIT):
+                log_event(paths.log_file, "stopped", holder=record.session_id, how="asked", short=shown.short)
+                return HolderEnded(record, "asked", None, background=ended)
         answer_within = patience if patience is not None else settings.stop_wait
-        how = ending.end_holder(paths, holder.slot, holder.record, "stop", lock, answer_within, reporter.escalation)
+        how = ending.end_holder(paths, holder.slot, record, "stop", lock, answer_within, reporter.escalation)
     finally:
         lock.release()
-    log_event(paths.log_file, "stopped", holder=holder.record.session_id, how=how)
-    record = holder.record
+    log_event(paths.log_file, "stopped", holder=record.session_id, how=how)
     resume = None
     if record.claude_session_id and adapter.can_resume(Conversation(record.claude_session_id, record.cwd)):
         resume = adapter.resume_command(record.claude_session_id)
     return HolderEnded(record, how, resume)
 
 
-def _stop_all(paths: Paths, settings: Settings, adapter: CliAdapter, *, force: bool, patience: float | None,
-              reporter: Reporter) -> StopOutcome:
-    """One session allowed: end the supervised one and, with consent, every other there is."""
-    outcome = StopOutcome(stopped=False)
-    for holder in live_holders(paths.known_slots(settings.max_sessions)):
-        ended = _end_supervised(paths, settings, adapter, holder, patience, reporter)
-        if ended.how is not None:
-            outcome.holders.append(ended)
-    ended_others = end_others(paths, settings, adapter, take_census(adapter), force=force, reporter=reporter,
-                              how_to="csup stop --force", cause="stop")
-    outcome.unmanaged_ended += [session.pid for session in ended_others.sessions]
-    outcome.background_ended += ended_others.background
-    outcome.stopped = bool(outcome.holders or outcome.unmanaged_ended or outcome.background_ended)
-    return outcome
+def _attached_session(adapter: CliAdapter, attached: str | None) -> LiveSession | None:
+    if attached is None:
+        return None
+    from supervisor.flows.census import names
+
+    return next((s for s in adapter.live_sessions() if s.kind == "background" and names(s, attached)), None)

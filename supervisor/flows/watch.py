@@ -1,46 +1,53 @@
-"""`csup watch`: the policy when no `csup run` applies it — every Claude session outside csup's own, swept at
-the next deadline the watcher knows: background sessions idle past their limit are ended through Claude Code's
-daemon; unmanaged ones idle past the limit are reported once, and with `end_unmanaged` warned and then ended
-gracefully. One watcher per user (a lock); its state file tells status and doctor when it last swept.
-Side effects: the census, the daemon, signals to proven processes, notifications, the log, two files."""
+"""`csup watch`, the one enforcer of the policy outside csup's ptys: it takes the snapshot of every session, asks
+the policy (core/policy.sweep) what is due, and carries it out — background sessions idle past their limit are
+ended through Claude Code's daemon; unmanaged ones idle past the limit are reported once, and with
+`end_unmanaged` warned and then ended gracefully. It wakes at the next deadline the policy names, or at once
+when Claude Code's registry changes (a new background session), never on a tick. One watcher per user (a
+lock): run by systemd or launchd when installed, otherwise started on demand by the first `csup run`, detached,
+and gone once there has been nothing to watch for a while. Its state file tells status and doctor who enforces.
+Side effects: the snapshot, the daemon, signals to proven processes, notifications, the log, two files."""
 
 from __future__ import annotations
 
 import os
 import select
 import signal
+import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from supervisor.claude.adapter import CliAdapter
+from supervisor.core.durations import format_duration
 from supervisor.core.errors import SessionBusy
 from supervisor.core.identity import ProcessIdentity
 from supervisor.core.notice import Notice
+from supervisor.core.policy import Memory, Rules, Step
+from supervisor.core.policy import sweep as decide
 from supervisor.core.settings import Settings
-from supervisor.core.sweep import Memory, Rules, Seen, Step, decide
-from supervisor.flows.reporting import Reporter
-from supervisor.flows.sessions import AnySession, everyone
-from supervisor.flows.stop import end_background
+from supervisor.flows.reporting import Done, Reporter, Sweep
+from supervisor.flows.sessions import AnySession, Snapshot, take_snapshot
+from supervisor.flows.stop import end_background, end_unmanaged
 from supervisor.machine import processes
 from supervisor.machine.events import log_event
 from supervisor.machine.jsonfile import read_json, write_json_atomic
 from supervisor.machine.lock import FileFlock
 from supervisor.machine.paths import Paths, ensure_private_dir
 
-RESCAN = 300.0  # with no stray_check set, how often new sessions are looked for
+if TYPE_CHECKING:
+    from supervisor.machine.dirwatch import DirWatch
+
+RESCAN = 300.0  # with no stray_check set, how often sessions that announce themselves nowhere are looked for
 MAX_SLEEP = 3600.0
+SETTLE = 0.3  # after the registry changes, the quiet to wait for before a sweep (a session writes a few files)
+MIN_SLEEP = 0.2  # a deadline just passed is swept again at once, but never in a tight loop
+IDLE_EXIT = 60.0  # an on-demand watcher leaves after this long with no session of any kind
+Mode = Literal["service", "on-demand", "terminal", "once"]
 
 
 class WatcherRunning(SessionBusy):
     """Another watcher of this user runs: one is enough."""
-
-
-@dataclass
-class Sweep:
-    steps: list[Step] = field(default_factory=list)
-    next_at: float = 0.0  # wall clock
-    seen: int = 0
 
 
 def rules_of(settings: Settings) -> Rules:
@@ -49,79 +56,62 @@ def rules_of(settings: Settings) -> Rules:
                  rescan=settings.stray_check or RESCAN)
 
 
-def seen(session: AnySession, census: CliAdapter, now: float) -> Seen | None:
-    """A session as the sweep sees it; None for one a csup already supervises (its own csup applies the rule)."""
-    idle_since = None if session.idle_seconds is None else now - session.idle_seconds
-    if session.background is not None:
-        bg = session.background
-        return Seen("background", f"bg:{bg.short}", bg.last_activity if bg.last_activity else idle_since,
-                    busy=bg.status == "busy", waiting=bg.status == "waiting", attached=bg.attached > 0,
-                    pinned=bg.pinned)
-    if session.unmanaged is not None:
-        view = session.unmanaged.view
-        state = census.live_state(view.pid)
-        return Seen("unmanaged", f"pid:{view.pid}:{view.start_time}", idle_since,
-                    busy=state is not None and state.status == "busy",
-                    waiting=state is not None and state.status == "waiting")
-    return None
+def enforces_anything(settings: Settings) -> bool:
+    """Whether a watcher would end anything: with every limit off it could only report."""
+    return settings.background_idle_limit is not None or (settings.end_unmanaged and settings.idle_limit is not None)
 
 
-def sweep(paths: Paths, settings: Settings, census: CliAdapter, memory: Memory, reporter: Reporter,
-          notify: Callable[[str, str], None], now: float | None = None) -> Sweep:
-    """One look at every session, and what is due done; returns what was done and when to look again."""
-    now = time.time() if now is None else now
-    sessions = everyone(paths, settings.max_sessions, census)
-    views = {s: seen(s, census, now) for s in sessions}
-    by_key = {v.key: s for s, v in views.items() if v is not None}
-    steps, next_at = decide([v for v in views.values() if v is not None], rules_of(settings), memory, now)
+def sweep(paths: Paths, settings: Settings, adapter: CliAdapter, memory: Memory,
+          notify: Callable[[str, str], None], reporter: Reporter, *, now: float | None = None,
+          snapshot: Snapshot | None = None, act: bool = True) -> Sweep:
+    """One look at every session, and what is due done (with `act` False, only said); returns what came of each
+    step and when to look again."""
+    snap = snapshot or take_snapshot(paths, settings.max_sessions, adapter)
+    now = snap.time if now is None else now
+    views = [session.seen() for session in snap.sessions]
+    steps, next_at = decide(views, rules_of(settings), memory, now)
+    done = []
     for step in steps:
-        _carry_out(step, by_key[step.session.key], paths, settings, census, reporter, notify)
-    return Sweep(steps, next_at, len(by_key))
+        session = snap.by_key(step.session.key)
+        if session is None:
+            continue
+        if not act:
+            done.append(Done(step, "would", session.id))
+            continue
+        done.append(_carry_out(step, session, paths, settings, adapter, reporter, notify))
+    outside = sum(1 for view in views if view.kind != "supervised")
+    return Sweep(done, next_at, outside, len(views))
 
 
-def _carry_out(step: Step, session: AnySession, paths: Paths, settings: Settings, census: CliAdapter,
-               reporter: Reporter, notify: Callable[[str, str], None]) -> None:
-    from supervisor.core.durations import format_duration
-
+def _carry_out(step: Step, session: AnySession, paths: Paths, settings: Settings, adapter: CliAdapter,
+               reporter: Reporter, notify: Callable[[str, str], None]) -> Done:
     reason = f"idle for {format_duration(step.idle)} (csup watch)"
     if step.action == "end-background" and session.background is not None:
         limit = format_duration(settings.background_idle_limit or 0)
-        end_background(paths, census, session.background, "idle",
-                       reason=f"idle for {format_duration(step.idle)} (background limit {limit}; csup watch)")
-        return
+        ended = end_background(paths, adapter, session.background, "idle",
+                               reason=f"idle for {format_duration(step.idle)} (background limit {limit})")
+        return Done(step, "ended" if ended.gone else "failed", ended.failure or session.id)
     unmanaged = session.unmanaged
-    if unmanaged is None:
-        return
+    assert unmanaged is not None
     pid = unmanaged.pid
     if step.action == "notify-unmanaged":
         notify(*reporter.notice(Notice("unmanaged-idle", seconds=step.idle, pid=pid)))
-        log_event(paths.log_file, "reported-unmanaged", cli_pid=pid, reason=reason)
-    elif step.action == "warn-unmanaged":
+        log_event(paths.log_file, "reported-unmanaged", cli_pid=pid, reason=reason, cwd=unmanaged.cwd)
+        return Done(step, "reported", session.id)
+    if step.action == "warn-unmanaged":
         notify(*reporter.notice(Notice("unmanaged-ending", seconds=step.idle, pid=pid,
                                        left=settings.warn_before or 0.0)))
-        log_event(paths.log_file, "warned-unmanaged", cli_pid=pid, reason=reason)
-    elif step.action == "end-unmanaged":
-        _end_gracefully(unmanaged.view.identity, settings)
-        resume = None
-        conversation = census.conversation_of(pid)
-        if conversation is not None and census.can_resume(conversation):
-            resume = census.resume_command(conversation.id)
-        log_event(paths.log_file, "ended-unmanaged", cli_pid=pid, how="idle", reason=reason, resume=resume)
-
-
-def _end_gracefully(cli: ProcessIdentity, settings: Settings) -> None:
-    """The CLI's own graceful exit first (SIGTERM: it saves and prints its resume line), then its process tree,
-    then SIGKILL — each to a process proven by pid and start time."""
-    tree = processes.descendants(cli.pid)  # before the first signal: its tool children left its group
-    processes.terminate([cli], settings.term_wait)
-    processes.terminate(tree, settings.tree_wait)
+        log_event(paths.log_file, "warned-unmanaged", cli_pid=pid, reason=reason, cwd=unmanaged.cwd)
+        return Done(step, "warned", session.id)
+    gone = end_unmanaged(paths, settings, adapter, [unmanaged], "idle", reason=reason)
+    return Done(step, "ended" if gone else "asked", session.id)
 
 
 # --- the long-running watcher ---------------------------------------------------------------------------------
 
 
 def watcher_state(paths: Paths) -> dict[str, object] | None:
-    """The running watcher's own account (pid, last and next sweep), if that watcher still runs."""
+    """The running watcher's own account (pid, mode, last and next sweep), if that watcher still runs."""
     data = read_json(paths.runtime_dir / "watch.json", limit=4096, private=True)
     if not isinstance(data, dict):
         return None
@@ -131,49 +121,127 @@ def watcher_state(paths: Paths) -> dict[str, object] | None:
     return data
 
 
-def watch(paths: Paths, settings: Settings, census: CliAdapter, reporter: Reporter,
-          notify: Callable[[str, str], None], *, once: bool) -> Sweep:
-    """Sweep once, or forever at the deadlines the sweeps say, until SIGTERM or SIGINT."""
+def _mode(once: bool, on_demand: bool, environ: Mapping[str, str]) -> Mode:
+    from supervisor.machine.service import started_by_manager
+
+    if once:
+        return "once"
+    if on_demand:
+        return "on-demand"
+    return "service" if started_by_manager(environ) else "terminal"
+
+
+def watch(paths: Paths, settings: Settings, adapter: CliAdapter, reporter: Reporter,
+          notify: Callable[[str, str], None], *, once: bool, on_demand: bool = False,
+          environ: Mapping[str, str] = os.environ) -> Sweep:
+    """Sweep once, or at every deadline the sweeps name (and whenever the registry changes) until SIGTERM or
+    SIGINT — or, on demand, until nothing has been left to watch for a while. `--once` while a watcher runs is a
+    look: what the sweep would do, done by nobody but that watcher."""
+    from supervisor.flows.reporting import WatchEvent
+
     ensure_private_dir(paths.runtime_dir)
     lock = FileFlock(paths.runtime_dir / "watch.lock")
+    mode = _mode(once, on_demand, environ)
+    memory_file = paths.runtime_dir / "watch-memory.json"
     if not lock.try_acquire():
         state = watcher_state(paths)
-        who = f" (pid {state['pid']})" if state else ""
-        raise WatcherRunning(f"csup watch already runs{who}; one watcher per user is enough",
-                             hint="see it: csup service status")
-    memory_file = paths.runtime_dir / "watch-memory.json"
+        if once:
+            memory = Memory.from_json(read_json(memory_file, limit=1 << 20, private=True))
+            look = sweep(paths, settings, adapter, memory, notify, reporter, act=False)
+            reporter.watch_event(WatchEvent("looked", look, state))
+            return look
+        if on_demand:
+            return Sweep()  # one is enough, and it is there
+        raise WatcherRunning("csup watch already runs; one watcher per user is enough", running=state)
     memory = Memory.from_json(read_json(memory_file, limit=1 << 20, private=True))
     me = processes.identity_of(os.getpid())
-    stopping: list[int] = []
-    wake_r, wake_w = os.pipe()
-    os.set_blocking(wake_w, False)
-    if not once:
-        # Handlers only record; the signal's byte on the wakeup pipe ends the wait at once (no polling tick).
-        signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(signum, lambda got, frame: stopping.append(got))
-        log_event(paths.log_file, "watch-started", watcher=os.getpid())
     try:
-        while True:
-            result = sweep(paths, settings, census, memory, reporter, notify)
+        if once:
+            result = sweep(paths, settings, adapter, memory, notify, reporter)
             write_json_atomic(memory_file, memory.to_json())
-            write_json_atomic(paths.runtime_dir / "watch.json", {
-                "pid": os.getpid(), "watcher": me.to_json() if me else None, "last_sweep": time.time(),
-                "next_sweep": result.next_at, "sessions": result.seen})
-            if once or stopping:
-                return result
-            select.select([wake_r], [], [], min(MAX_SLEEP, max(1.0, result.next_at - time.time())))
-            if stopping:
-                return result
+            reporter.watch_event(WatchEvent("swept", result, {"once": True}))
+            return result
+        return _forever(paths, settings, adapter, reporter, notify, memory, memory_file, mode, me, environ)
     finally:
-        if not once:
-            signal.set_wakeup_fd(-1)
-        os.close(wake_r)
-        os.close(wake_w)
-        if not once:
-            log_event(paths.log_file, "watch-stopped", watcher=os.getpid())
-            try:
-                os.unlink(paths.runtime_dir / "watch.json")
-            except OSError:
-                pass
         lock.release()
+
+
+def _forever(paths: Paths, settings: Settings, adapter: CliAdapter, reporter: Reporter,
+             notify: Callable[[str, str], None], memory: Memory, memory_file: Path, mode: Mode,
+             me: ProcessIdentity | None, environ: Mapping[str, str]) -> Sweep:
+    from supervisor.claude.registry import registry_folders
+    from supervisor.flows.reporting import WatchEvent
+    from supervisor.machine.dirwatch import DirWatch
+    from supervisor.machine.signals import signal_wakeup
+
+    log_event(paths.log_file, "watch-started", watcher=os.getpid(), mode=mode)
+    registry = DirWatch(registry_folders(environ, settings.claude_config_dirs))
+    empty_since: float | None = None
+    result = Sweep()
+    reporter.watch_event(WatchEvent("started", result, {"mode": mode, "pid": os.getpid()}))
+    why = "stopped"
+    try:
+        with signal_wakeup((signal.SIGTERM, signal.SIGINT, signal.SIGHUP)) as wake_fd:
+            while True:
+                result = sweep(paths, settings, adapter, memory, notify, reporter)
+                write_json_atomic(memory_file, memory.to_json())
+                now = time.time()
+                empty_since = None if result.total else (empty_since or now)
+                wake_at = result.next_at
+                if mode == "on-demand":
+                    if not enforces_anything(settings) or (empty_since is not None
+                                                           and now - empty_since >= IDLE_EXIT):
+                        why = "nothing left to watch"
+                        break
+                    if empty_since is not None:
+                        wake_at = min(wake_at, empty_since + IDLE_EXIT)
+                write_json_atomic(paths.runtime_dir / "watch.json", {
+                    "pid": os.getpid(), "watcher": me.to_json() if me else None, "mode": mode, "last_sweep": now,
+                    "next_sweep": wake_at, "sessions": result.seen})
+                if result.done:
+                    reporter.watch_event(WatchEvent("swept", result, None))
+                if _wait(wake_fd, registry, wake_at):
+                    break
+    finally:
+        registry.close()
+        try:
+            os.unlink(paths.runtime_dir / "watch.json")
+        except OSError:
+            pass
+        log_event(paths.log_file, "watch-stopped", watcher=os.getpid(), mode=mode, reason=why)
+        reporter.watch_event(WatchEvent("stopped", result, {"reason": why}))
+    return result
+
+
+def _wait(wake_fd: int, registry: DirWatch, wake_at: float) -> bool:
+    """Sleep until `wake_at`, a change in the registry, or a signal; True when a signal says stop."""
+    from supervisor.machine.signals import drain
+
+    while True:
+        timeout = min(MAX_SLEEP, max(MIN_SLEEP, wake_at - time.time()))
+        if registry.poll_every is not None:
+            timeout = min(timeout, registry.poll_every)
+        fd = registry.fileno()
+        ready, _, _ = select.select([wake_fd] if fd is None else [wake_fd, fd], [], [], timeout)
+        if wake_fd in ready and drain(wake_fd):
+            return True
+        if registry.changed():
+            time.sleep(SETTLE)  # a session writes its registry and job files in a burst
+            registry.changed()
+            return False
+        if time.time() >= wake_at:
+            return False
+
+
+# --- on demand ----------------------------------------------------------------------------------------------
+
+
+def ensure_watcher(paths: Paths, settings: Settings, environ: Mapping[str, str]) -> bool:
+    """Start the enforcer, detached from this terminal, when none runs and it would have something to do;
+    True when one was started. A second one started by a racing csup finds the lock held and leaves at once."""
+    if not enforces_anything(settings) or watcher_state(paths) is not None:
+        return False
+    from supervisor.machine.detach import start_detached
+
+    start_detached([sys.executable, "-m", "supervisor", "watch", "--on-demand"], dict(environ))
+    return True

@@ -94,7 +94,7 @@ def matches_start(pid: int, proc_start: object, started_wall: float | None) -> b
             and str(proc_start).isdigit():
         return abs(round(stamp[0] * _TICKS) - int(proc_start)) <= 1
     if started_wall is None:
-        return True
+        return False  # nothing recorded to prove it: a pid alone may name any process of ours
     created = stamp[0] if not _LINUX else _boot_time() + stamp[0]
     return created <= started_wall + 5.0
 
@@ -162,8 +162,20 @@ def cmdline_of(pid: int) -> tuple[str, ...]:
         return ()
 
 
+def own_tty() -> str:
+    """This process's terminal (the first of stdin, stdout, stderr that is one), or "" with none."""
+    for fd in (0, 1, 2):
+        try:
+            return os.ttyname(fd)
+        except OSError:
+            continue
+    return ""
+
+
 def runs_csup(pid: int) -> bool:
     """Whether the process is a csup: its console script, or `python -m supervisor`."""
+    if pid <= 1:
+        return False
     args = cmdline_of(pid)[:4]
     return any(os.path.basename(arg) == "csup" or arg.endswith("supervisor/__main__.py") for arg in args) \
         or any(a == "-m" and b == "supervisor" for a, b in itertools.pairwise(args))

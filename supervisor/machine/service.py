@@ -62,6 +62,11 @@ WantedBy=default.target
     return ServiceFile(base / "systemd" / "user" / UNIT, unit.encode(), "systemd")
 
 
+def started_by_manager(environ: Mapping[str, str]) -> bool:
+    """Whether this process runs as the service (systemd marks its services' environment, launchd its agents')."""
+    return bool(environ.get("INVOCATION_ID")) or environ.get("XPC_SERVICE_NAME") == LABEL
+
+
 def _manager(args: list[str]) -> subprocess.CompletedProcess[str]:
     try:
         return subprocess.run(args, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)

@@ -11,12 +11,12 @@ import select
 import signal
 import termios
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from supervisor.core.errors import CliNotExecutable, CliNotFound, signal_exit_status
+from supervisor.machine.signals import drain, signal_wakeup
 from supervisor.machine.system import fast_paths
 from supervisor.terminal import rawmode
 from supervisor.terminal.modes import ModeJournal
@@ -116,12 +116,14 @@ class Terminal:
 
 
 class PtyRelay:
-    def __init__(self, child: Child, terminal: Terminal, listener: RelayListener,
+    """`listen` builds the listener that decides (the session policy) with this relay as its handle: each is
+    complete once built, with no field filled in afterwards."""
+
+    def __init__(self, child: Child, terminal: Terminal, listen: Callable[[PtyRelay], RelayListener],
                  clock: Callable[[], float] = time.monotonic, saved_attrs: rawmode.TermAttrs | None = None,
                  keeper: TerminalKeeper | None = None) -> None:
         self.child = child
         self.terminal = terminal
-        self.listener = listener
         self.clock = clock
         self.saved_attrs = saved_attrs  # the user's own terminal attributes, put back while suspended
         self.journal = ModeJournal()
@@ -144,6 +146,7 @@ class PtyRelay:
         self._held = bytearray()
         self._abandoned = False
         self._injections = bytearray()
+        self.listener = listen(self)
 
     # --- what the listener may do - -------------------------------------------------------------------------
 
@@ -218,7 +221,7 @@ class PtyRelay:
     # --- the loop -----------------------------------------------------------------------------------------
 
     def run(self) -> int:
-        with _signal_wakeup() as wake_fd:
+        with signal_wakeup(HANDLED_SIGNALS) as wake_fd:
             self._reap()  # a child that died before the handlers were in place sent its SIGCHLD to nobody
             master, in_fd, listener = self.child.master_fd, self.terminal.in_fd, self.listener
             now = self.clock()
@@ -233,7 +236,7 @@ class PtyRelay:
                 now = self.clock()
                 if readable:
                     if wake_fd in readable:
-                        self._on_signals(_drain(wake_fd), now)
+                        self._on_signals(drain(wake_fd), now)
                     if master in readable:
                         self._pump_output(now)
                     if in_fd in readable and self._reading_input():
@@ -461,37 +464,3 @@ class PtyRelay:
         self.signal_child(signal.SIGCONT, group=True)
         self.signal_child(signal.SIGWINCH, group=True)  # the size may be unchanged: ask for a redraw anyway
         self.listener.on_continue(self.clock(), foreground=True)
-
-
-def _drain(fd: int) -> bytes:
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(fd, 512)
-        except BlockingIOError:
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _noop(signum: int, frame: object) -> None:
-    """Handlers only record (the wakeup fd carries the signal number); the loop decides."""
-
-
-@contextmanager
-def _signal_wakeup() -> Iterator[int]:
-    read_fd, write_fd = os.pipe()
-    for fd in (read_fd, write_fd):
-        os.set_blocking(fd, False)
-    previous_fd = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
-    previous = {signum: signal.signal(signum, _noop) for signum in HANDLED_SIGNALS}
-    try:
-        yield read_fd
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        signal.set_wakeup_fd(previous_fd)
-        os.close(read_fd)
-        os.close(write_fd)

@@ -1,0 +1,207 @@
+"""The one session policy, pure: who may start (admission against `max_sessions`), which idle sessions end and
+when (every kind, with warnings where a terminal can show one), and what is never ended (busy, waiting for the
+user, attached, pinned). Values in, steps out: the sessions as one snapshot saw them, the rules, what was
+remembered from earlier sweeps, and `now` as an argument. Every place csup decides asks this module; the flows
+only gather the values and carry out the steps. Tested as tables (tests/test_policy.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+Kind = Literal["supervised", "unmanaged", "background"]
+Action = Literal["end-background", "notify-unmanaged", "warn-unmanaged", "end-unmanaged"]
+
+# A warning older than warn_before by this much was not followed by its end in time: the machine slept, or no
+# enforcer ran. Ending on the strength of it would surprise whoever came back; it is given again instead.
+STALE_WARNING = 60.0
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One session as the snapshot saw it: what it is, how long it has been idle (the snapshot's one idle
+    function, at the snapshot's `now`), and what the CLI says it is doing."""
+
+    kind: Kind
+    key: str  # stable across sweeps: pid and start time, csup's session id, or the background session's id
+    idle: float | None  # seconds; None when unknown (never guessed idle)
+    busy: bool = False  # the CLI says it is working
+    waiting: bool = False  # the CLI waits on a permission prompt: someone must answer it
+    attached: bool = False  # a terminal shows it (`claude attach`): someone is there
+    pinned: bool = False  # pinned in Claude Code's agent view
+
+
+def spared(session: Seen) -> str | None:
+    """Why a session is never ended for idleness (nor chosen to make room), or None when it may be."""
+    if session.busy:
+        return "busy"
+    if session.waiting:
+        return "waiting for you"
+    if session.attached:
+        return "attached"
+    if session.pinned:
+        return "pinned"
+    return None
+
+
+def most_idle_first(sessions: Sequence[Seen]) -> list[Seen]:
+    """An unknown idle time counts as the most idle: nothing says it is in use."""
+    return sorted(sessions, key=lambda s: -(s.idle if s.idle is not None else float("inf")))
+
+
+# --- admission ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Admission:
+    """Whether a new session may start now; when not, every session that fills the limit, most idle first."""
+
+    admitted: bool
+    count: int  # sessions there would be with the new one
+    sessions: tuple[Seen, ...] = ()
+    make_room: Seen | None = None  # admitted once this one has ended (the `make_room` setting)
+
+
+def admit(others: Sequence[Seen], max_sessions: int, *, starting: int = 0, make_room_after: float | None = None,
+          may_end: frozenset[Kind] = frozenset({"supervised", "background"})) -> Admission:
+    """A new session beside `others` (every session there is, each once, the new one excluded) and `starting`
+    (csups that hold a place but have not said what they run yet). With `make_room_after`, a full machine makes
+    room by ending the most idle session of a kind it `may_end` that has been idle at least that long and is not
+    spared; a tie goes to the first listed."""
+    count = len(others) + starting + 1
+    listed = tuple(most_idle_first(others))
+    if count <= max_sessions:
+        return Admission(True, count, listed)
+    if make_room_after is not None and count - 1 == max_sessions:
+        candidates = [s for s in listed if s.kind in may_end and spared(s) is None
+                      and s.idle is not None and s.idle >= make_room_after]
+        if candidates:
+            return Admission(False, count, listed, make_room=candidates[0])
+    return Admission(False, count, listed)
+
+
+# --- idle ends, outside the supervised ptys (the enforcer's sweep) -----------------------------------------
+
+
+@dataclass(frozen=True)
+class Rules:
+    idle_limit: float | None  # unmanaged interactive sessions
+    background_idle_limit: float | None
+    warn_before: float
+    end_unmanaged: bool = False  # off: unmanaged sessions are only reported
+    rescan: float = 300.0  # sessions that announce themselves nowhere may appear at any time: look this often
+
+
+@dataclass(frozen=True)
+class Step:
+    action: Action
+    session: Seen
+    idle: float
+
+
+@dataclass
+class Memory:
+    """What the enforcer remembers between sweeps: whom it told already, and whom it warned (and when)."""
+
+    notified: set[str] = field(default_factory=set)
+    warned: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, object]:
+        return {"notified": sorted(self.notified), "warned": self.warned}
+
+    @classmethod
+    def from_json(cls, data: object) -> Memory:
+        """What a previous sweep remembered (a cron `--once` is a new process each time); odd content is none."""
+        if not isinstance(data, dict):
+            return cls()
+        notified, warned = data.get("notified"), data.get("warned")
+        return cls({key for key in notified if isinstance(key, str)} if isinstance(notified, list) else set(),
+                   {key: float(at) for key, at in warned.items() if isinstance(key, str) and _moment(at)}
+                   if isinstance(warned, dict) else {})
+
+    def forget_all_but(self, keys: set[str]) -> None:
+        """Sessions that are gone (or whose pid now names another process) are forgotten."""
+        self.notified &= keys
+        self.warned = {key: at for key, at in self.warned.items() if key in keys}
+
+
+def _moment(value: object) -> bool:
+    """A wall-clock time as JSON may hold it: a finite number in range (a 400-digit integer is not one)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < 1e11
+
+
+def sweep(sessions: Sequence[Seen], rules: Rules, memory: Memory, now: float) -> tuple[list[Step], float]:
+    """The steps due now (memory updated for them) and when the next one may be due (`now`'s clock).
+
+    Supervised sessions are their own csup's: its pty knows every keystroke, so it alone ends them. Background
+    sessions have no terminal to warn in and are ended at their limit through their daemon; unmanaged ones are
+    reported once, and with `end_unmanaged` warned, then ended `warn_before` later."""
+    memory.forget_all_but({s.key for s in sessions if s.kind != "supervised"})
+    steps: list[Step] = []
+    due = [now + rules.rescan]
+    for session in sessions:
+        if session.kind == "supervised":
+            continue
+        limit = rules.background_idle_limit if session.kind == "background" else rules.idle_limit
+        if limit is None or session.idle is None:
+            continue
+        if spared(session) is not None:
+            memory.warned.pop(session.key, None)  # someone is there, or it is working: start over later
+            due.append(now + limit)
+            continue
+        idle = session.idle
+        left = limit - idle
+        warned_at = memory.warned.get(session.key)
+        if warned_at is not None and not warned_at <= now <= warned_at + rules.warn_before + STALE_WARNING:
+            del memory.warned[session.key]  # the clock jumped (sleep, or set back): warn again, never end unannounced
+        if session.kind == "background":
+            if left <= 0:
+                steps.append(Step("end-background", session, idle))
+            else:
+                due.append(now + left)
+            continue
+        if left > 0:
+            if rules.end_unmanaged and left <= rules.warn_before:
+                steps += _warn_once(session, memory, idle, now)
+                due.append(now + left)
+            else:
+                memory.warned.pop(session.key, None)
+                due.append(now + left - (rules.warn_before if rules.end_unmanaged else 0.0))
+            continue
+        if session.key not in memory.notified:
+            memory.notified.add(session.key)
+            steps.append(Step("notify-unmanaged", session, idle))
+        if rules.end_unmanaged:
+            warned_at = memory.warned.get(session.key)
+            if warned_at is None:
+                steps += _warn_once(session, memory, idle, now)
+                due.append(now + rules.warn_before)
+            elif now >= warned_at + rules.warn_before:
+                steps.append(Step("end-unmanaged", session, idle))
+                memory.warned.pop(session.key)
+            else:
+                due.append(warned_at + rules.warn_before)
+    return steps, min(due)
+
+
+def _warn_once(session: Seen, memory: Memory, idle: float, now: float) -> list[Step]:
+    if session.key in memory.warned:
+        return []
+    memory.warned[session.key] = now
+    return [Step("warn-unmanaged", session, idle)]
+
+
+# --- one idle time ---------------------------------------------------------------------------------------------
+
+
+def idle_seconds(now_wall: float, now_mono: float, *, last_wall: float | None,
+                 last_mono: float | None = None) -> float | None:
+    """How long a session has been idle: by the machine-wide monotonic clock when its last activity was taken
+    on it (csup's own sessions: time asleep is not idle), else by the wall clock of the CLI's own files (they
+    keep nothing else, so a machine that slept counts its sleep). None when nothing is known."""
+    if last_mono is not None:
+        return max(0.0, now_mono - last_mono)
+    if last_wall is not None:
+        return max(0.0, now_wall - last_wall)
+    return None
