@@ -112,3 +112,33 @@ def test_a_real_background_session_is_seen_refused_against_taken_over_and_stoppe
     assert _status(real)["background"] == []
     log = (real.home / ".claude" / "daemon.log").read_text()
     assert f"settled {short}" in log or "killed" in log
+
+
+def test_background_typed_in_a_supervised_real_session_is_noticed_counted_and_ended_by_the_policy(
+        real: Env) -> None:
+    """`/background`: the CLI leaves and its background session registers a moment later; csup notices it (it
+    waits for it), counts and shows it, and the enforcer started on demand ends it at background_idle_limit."""
+    work = str(real.root / "work")
+    real.vars.update({"CSUP_BACKGROUND_IDLE_LIMIT": "3s", "CSUP_NOTIFY": "off"})
+    child = real.csup("run", cwd=work, timeout=30, dimensions=(30, 100))
+    child.expect("/login")
+    record = json.loads((real.runtime / "session.json").read_text())
+    child.send("hello from csup")
+    time.sleep(0.5)
+    child.send("\r")
+    wait_for(lambda: any((real.home / ".claude" / "projects").rglob(f"{record['claude_session_id']}.jsonl")),
+             timeout=20, what="the transcript")
+    time.sleep(1)
+    child.send("/background")
+    time.sleep(0.5)
+    child.send("\r")
+    child.expect(rb"still running in the background; bring it back: claude attach ([0-9a-f]{8})", timeout=30)
+    short = child.match.group(1).decode()
+    assert exit_status(child, timeout=20) == 0
+    events = [json.loads(line) for line in (real.root / "state" / "events.jsonl").read_text().splitlines()]
+    assert any(e["event"] == "backgrounded" and e["short"] == short for e in events)
+    wait_for(lambda: any(e["event"] == "ended-background" and e["short"] == short and e["gone"]
+                         for e in (json.loads(line) for line in
+                                   (real.root / "state" / "events.jsonl").read_text().splitlines())),
+             timeout=3 + 20, what="the enforcer to end the background session through the daemon")
+    assert _status(real)["background"] == []

@@ -468,7 +468,8 @@ def watch_lines(event: WatchEvent, now: float) -> list[str]:
     for done in sweep.done:
         words = WOULD_WORDS[done.step.action] if done.outcome == "would" else \
             STEP_WORDS.get((done.step.action, done.outcome), f"{done.step.action} ({done.outcome})")
-        lines.append(f"csup watch: {words} {clean(done.detail)} (idle {format_duration(done.step.idle)})")
+        why = f": {clean(done.why)}" if done.why else ""
+        lines.append(f"csup watch: {words} {clean(done.detail)} (idle {format_duration(done.step.idle)}){why}")
     if event.kind == "looked":
         state = event.about
         who = f"the watcher (pid {state.get('pid')})" if state else "the running watcher"

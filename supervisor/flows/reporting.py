@@ -95,7 +95,8 @@ class Done:
 
     step: Step  # what the policy said to do
     outcome: Literal["ended", "asked", "failed", "warned", "reported", "would"]
-    detail: str = ""  # the name people know it by, or why it failed
+    detail: str = ""  # the name people know it by
+    why: str = ""  # why it failed
 
 
 @dataclass

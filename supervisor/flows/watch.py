@@ -90,7 +90,7 @@ def _carry_out(step: Step, session: AnySession, paths: Paths, settings: Settings
         limit = format_duration(settings.background_idle_limit or 0)
         ended = end_background(paths, adapter, session.background, "idle",
                                reason=f"idle for {format_duration(step.idle)} (background limit {limit})")
-        return Done(step, "ended" if ended.gone else "failed", ended.failure or session.id)
+        return Done(step, "ended" if ended.gone else "failed", session.id, ended.failure or "")
     unmanaged = session.unmanaged
     assert unmanaged is not None
     pid = unmanaged.pid

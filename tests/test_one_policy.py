@@ -1,0 +1,194 @@
+"""The one policy as a user strings the features together: sessions started one after another in several
+terminals (their CLIs recognisable to the census, as real ones are), a waiter handed a free place, a SIGKILLed
+holder, `claude --bg` through the alias, the enforcer started on demand ending a background session and the log
+saying so, reports that say only what happened — and the enforcer's sweep in-process, with its views of the
+processes and the registry and its clock handed in."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pexpect
+import pytest
+
+from supervisor.claude.adapter import Conversation, LiveSession
+from supervisor.core.policy import Memory
+from supervisor.core.settings import resolve
+from supervisor.flows.census import Census
+from supervisor.flows.sessions import take_snapshot
+from supervisor.flows.watch import sweep
+from supervisor.machine.paths import Paths
+
+from conftest import CSUP, DEADLINE, Env, alive, exit_status, finish, ready_pid, wait_for
+
+
+def _csup(env: Env, *args: str, timeout: float = DEADLINE * 2) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CSUP, *args], env=env.vars, capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL, cwd=str(env.root))
+
+
+def _status(env: Env) -> dict[str, object]:
+    return dict(json.loads(_csup(env, "status", "--json").stdout))
+
+
+def _start(env: Env) -> tuple[pexpect.spawn, int]:
+    """A supervised session whose CLI the census recognises as claude (as the real one is): the case where
+    csup once counted its own sessions twice."""
+    child = env.csup("run", "--claude", str(env.unmanaged_program()))
+    return child, ready_pid(child)
+
+
+def _log(env: Env) -> list[dict[str, object]]:
+    path = env.root / "state" / "events.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_three_started_one_after_another_all_run_and_the_fourth_is_refused_naming_them(env: Env) -> None:
+    env.vars["CSUP_MAX_SESSIONS"] = "3"
+    started = []
+    for _ in range(3):
+        started.append(_start(env))
+        wait_for(lambda: len(_status(env)["sessions"]) == len(started), what="the session in status")  # type: ignore[arg-type]
+    status = _status(env)
+    assert [s["kind"] for s in status["sessions"]] == ["supervised"] * 3  # type: ignore[union-attr, index]
+    assert status["unmanaged"] == []
+    fourth = env.csup("run", "--claude", str(env.unmanaged_program()))
+    assert exit_status(fourth) == 75
+    text = fourth.before.decode()
+    assert "3 claude session(s) are running, the limit is 3" in text
+    assert text.count("supervised ") == 3 and "unmanaged" not in text
+    for _, pid in started:
+        assert f"claude pid {pid}" in text
+    for child, _ in started:
+        finish(child)
+
+
+def test_a_waiter_handed_a_free_place_starts(env: Env) -> None:
+    env.vars["CSUP_MAX_SESSIONS"] = "2"
+    first, _ = _start(env)
+    second, _ = _start(env)
+    waiter = env.csup("run", "--wait", "--claude", str(env.unmanaged_program()))
+    waiter.expect(b"waiting for")
+    finish(first)
+    ready_pid(waiter)  # not refused: the sessions beside it are counted once
+    finish(waiter)
+    finish(second)
+
+
+def test_a_sigkilled_holder_frees_its_place_for_the_next_run(env: Env) -> None:
+    env.vars.update({"CSUP_MAX_SESSIONS": "2", "CSUP_TERM_WAIT": "1s"})
+    first, first_cli = _start(env)
+    second, _ = _start(env)
+    os.kill(first.pid, signal.SIGKILL)  # the guardian ends its CLI
+    wait_for(lambda: not alive(first_cli), what="the orphaned CLI to be ended by the guardian")
+    third, _ = _start(env)
+    finish(third)
+    finish(second)
+
+
+def test_claude_bg_through_the_alias_counts_the_supervised_sessions_once(env: Env) -> None:
+    env.vars.update({"CSUP_MAX_SESSIONS": "2", "CSUP_CLAUDE": str(env.unmanaged_program())})
+    holder, _ = _start(env)
+    launched = env.csup("run", "--claude", str(env.unmanaged_program()), "--", "--bg")
+    launched.expect(b"backgrounded")
+    assert exit_status(launched) == 0
+    assert len(env.background_registry()) == 1
+    refused = env.csup("run", "--claude", str(env.unmanaged_program()), "--", "--bg")
+    assert exit_status(refused) == 75  # now two: the supervised one and the background one
+    finish(holder)
+
+
+def test_a_background_session_started_through_the_alias_is_ended_on_demand_and_logged(env: Env) -> None:
+    """No service installed: `claude --bg` through the alias starts the enforcer, which sees the new session at
+    once (the registry tells it) and ends it at its limit through the daemon; `csup log` says so; and once there
+    is nothing left, the enforcer leaves."""
+    env.vars.update({"CSUP_BACKGROUND_IDLE_LIMIT": "2s", "CSUP_CLAUDE": str(env.program()), "CSUP_NOTIFY": "off"})
+    started = time.monotonic()
+    launched = env.csup("run", "--claude", str(env.program()), "--", "--bg")
+    launched.expect(rb"backgrounded \xc2\xb7 ([0-9a-f]{8})")
+    short = launched.match.group(1).decode()
+    assert exit_status(launched) == 0
+    wait_for(lambda: env.watcher_pid() is not None, what="the watcher started on demand")
+    watcher = env.watcher_pid()
+    status = _status(env)
+    assert status["enforcer"] == "on-demand"
+    wait_for(lambda: env.background_registry() == [], timeout=2 + 10, what="the background session to end")
+    assert time.monotonic() - started < 2 + 10
+    wait_for(lambda: any(e["event"] == "ended-background" for e in _log(env)), what="the watcher's event")
+    ended = [e for e in _log(env) if e["event"] == "ended-background"]
+    assert [(e["short"], e["gone"], e["how"]) for e in ended] == [(short, True, "idle")]
+    log = _csup(env, "log")
+    assert f"background {short}" in log.stdout and "idle" in log.stdout
+    assert watcher is not None and alive(watcher)  # it leaves once nothing has been left for a while
+
+
+def test_watch_once_says_only_what_happened_when_the_daemon_does_not_end_it(env: Env) -> None:
+    short = env.background()
+    env.vars.update({"CSUP_BACKGROUND_IDLE_LIMIT": "1s", "CSUP_NOTIFY": "off", "STANDIN_STOP_IGNORED": "1"})
+    time.sleep(1.2)
+    result = _csup(env, "watch", "--once", timeout=DEADLINE * 3)
+    assert result.returncode == 75, result.stdout + result.stderr
+    assert f"could not end background session {short}" in result.stdout
+    assert "ended background" not in result.stdout
+    assert "no watcher runs, so nothing acts until the next" in result.stdout
+    assert len(env.background_registry()) == 1
+    [event] = [e for e in _log(env) if e["event"] == "ended-background"]
+    assert event["gone"] is False
+    assert "not-ended" in _csup(env, "log").stdout
+
+
+def test_status_never_promises_an_end_nobody_will_carry_out(env: Env) -> None:
+    env.background()
+    env.vars["CSUP_BACKGROUND_IDLE_LIMIT"] = "10m"
+    text = _csup(env, "status").stdout
+    assert "nothing ends them: no watcher runs" in text and "ended after" not in text
+    assert _status(env)["enforcer"] is None
+
+
+# --- in-process: the enforcer's sweep with its views handed in -------------------------------------------------
+
+
+class FakeDaemon:
+    """The adapter's side the sweep uses, scripted: which background sessions end when asked."""
+
+    path = ""
+
+    def __init__(self, ends: bool) -> None:
+        self.ends = ends
+        self.asked: list[str] = []
+
+    def end_background(self, session: LiveSession, wait: float) -> bool:
+        self.asked.append(session.short)
+        return self.ends
+
+    def bring_back_command(self, session: LiveSession) -> str:
+        return f"claude attach {session.short}"
+
+    def live_state(self, pid: int) -> None:
+        return None
+
+
+@pytest.mark.parametrize(("ends", "outcome"), [(True, "ended"), (False, "failed")])
+def test_the_sweep_in_process_ends_what_is_due_and_says_what_came_of_it(tmp_path: Path, ends: bool,
+                                                                         outcome: str) -> None:
+    now = 1_800_000_000.0
+    paths = Paths(tmp_path / "run", tmp_path / "state", tmp_path / "config.toml")
+    idle = LiveSession(4001, Conversation("c-1", "/w"), "background", short="aaaa0001", status="idle",
+                       last_activity=now - 400)
+    busy = LiveSession(4002, Conversation("c-2", "/w"), "background", short="aaaa0002", status="busy",
+                       last_activity=now - 4000)
+    pinned = LiveSession(4003, Conversation("c-3", "/w"), "background", short="aaaa0003", status="idle",
+                         last_activity=now - 4000, pinned=True)
+    daemon = FakeDaemon(ends)
+    snapshot = take_snapshot(paths, 1, daemon, census=lambda managed, stale: Census([], [idle, busy, pinned]),  # type: ignore[arg-type]
+                             clock=lambda: (now, 50.0))
+    settings = resolve({"background_idle_limit": "5m"}, "test", {})
+    result = sweep(paths, settings, daemon, Memory(), lambda title, body: None, None, snapshot=snapshot)  # type: ignore[arg-type]
+    assert daemon.asked == ["aaaa0001"]  # the busy and the pinned one are spared
+    assert [(done.outcome, done.detail) for done in result.done] == [(outcome, "aaaa0001")]
+    assert result.seen == 3 and result.failed is (not ends)
