@@ -382,8 +382,10 @@ def watcher(env: dict[str, str], sessions: int, seconds: float, results: dict[st
             time.sleep(2.0)  # start-up and the first sweep
             proc = psutil.Process(running.pid)
             before = sum(proc.cpu_times()[:2])
+            switches = proc.num_ctx_switches().voluntary  # each wake from select() is one
             time.sleep(seconds)
             used = sum(proc.cpu_times()[:2]) - before
+            wakeups = proc.num_ctx_switches().voluntary - switches
             rss = proc.memory_info().rss / 1e6
         finally:
             running.terminate()
@@ -391,6 +393,7 @@ def watcher(env: dict[str, str], sessions: int, seconds: float, results: dict[st
         entry = results.setdefault("csup", {})
         entry["watch_sweep_ms"] = [statistics.median(once_ms)]
         entry["watch_cpu_pct"] = [100 * used / seconds]
+        entry["watch_wakeups_per_s"] = [wakeups / seconds]
         entry["watch_rss_mb"] = [rss]
         entry["status_background_ms"] = [statistics.median(status_ms)]
     finally:
@@ -419,6 +422,7 @@ ROWS = [
     ("status_background_ms", "`csup status`, 20 background sessions (ms)", "lower"),
     ("watch_sweep_ms", "`csup watch --once`, 20 background sessions (ms)", "lower"),
     ("watch_cpu_pct", "`csup watch` between sweeps (% of a core)", "lower"),
+    ("watch_wakeups_per_s", "`csup watch` wakeups while nothing is due (per s)", "lower"),
     ("watch_rss_mb", "`csup watch` RSS (MB)", "lower"),
 ]
 

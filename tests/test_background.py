@@ -91,12 +91,10 @@ def test_census_counts_a_claimed_spare_as_the_background_session_its_registry_sa
     # by command line anyway (the native installer's path) is background because the registry says so.
     views = [_view(300, "/home/u/.local/share/claude/versions/2.1.330", "--session-id", "x"),
              _view(301, "claude", "bg-spare", "--bg-spare", "s"), _view(302, "claude")]
-    monkeypatch.setattr(processes, "find_unmanaged",
-                        lambda recogniser, managed: [v for v in views if recogniser.is_session_process(v)])
     monkeypatch.setattr(processes, "describe", lambda pid: {})
     bg = [RegistryEntry(300, "s-300", "/w", "bg", Path("/c"), job="aaaa0001"),
           RegistryEntry(301, "s-301", "/w", "bg", Path("/c"), job="aaaa0002")]
-    found = take_census(_adapter(bg))
+    found = take_census(_adapter(bg), views=lambda: views)  # the process table is handed in, not read
     assert sorted(s.short for s in found.background) == ["aaaa0001", "aaaa0002"]
     assert [s.pid for s in found.unmanaged] == [302]
     assert found.count == 3
@@ -247,7 +245,9 @@ def test_what_brings_a_background_session_here() -> None:
     assert adapter.starts_background(["--bg", "-n", "x"]) and not adapter.starts_background(["-n", "x"])
     assert adapter.prepare(["attach", "aaaa0001"]) == (["attach", "aaaa0001"], None)  # no --session-id added
     session = adapter.live_sessions()[0]
-    assert take_census(adapter).without("fix").count == 0  # a name fragment names it, as `claude attach` takes
+    # The census sees only the views handed in: a `claude` the user runs meanwhile is no part of this test.
+    assert take_census(adapter, views=lambda: []).without("fix").count == 0  # a name fragment names it
+
     assert adapter.attach_args(session) == ["attach", "aaaa0001"]
     assert adapter.bring_back_command(session) == "claude attach aaaa0001"
 

@@ -31,7 +31,13 @@ def real(env: Env) -> Iterator[Env]:
     (env.home / ".claude.json").write_text(json.dumps({
         "hasCompletedOnboarding": True, "lastOnboardingVersion": VERSION,
         "projects": {str(work): {"hasTrustDialogAccepted": True, "hasCompletedProjectOnboarding": True}}}))
-    env.vars.update({"DISABLE_AUTOUPDATER": "1", "CSUP_CLAUDE": REAL, "CSUP_CLAUDE_NAMES": "claude"})
+    # The real CLI under this test's own name: the census knows it by that, and no other claude on the machine
+    # (CI's decoy, the user's own sessions) is any part of this test. Its daemon's sessions are known by the
+    # registry in this test's HOME.
+    program = env.root / "bin" / env.claude_name
+    program.parent.mkdir(parents=True, exist_ok=True)
+    program.symlink_to(os.path.realpath(REAL))
+    env.vars.update({"DISABLE_AUTOUPDATER": "1", "CSUP_CLAUDE": str(program), "CSUP_CLAUDE_NAMES": env.claude_name})
     env.vars.pop("CLAUDE_CODE_DISABLE_AGENT_VIEW", None)
     try:
         yield env

@@ -143,7 +143,13 @@ class ClaudeCode:
         return Conversation(str(entry["sessionId"]), str(entry["cwd"]))
 
     def can_resume(self, conversation: Conversation) -> bool:
-        return transcript_path(self._environ, conversation.cwd, conversation.id).exists()
+        """Whether its transcript exists. A check the filesystem cannot answer (a name too long, a folder it
+        may not read) means "cannot tell": no resume command is promised, and nothing crashes."""
+        try:
+            os.stat(transcript_path(self._environ, conversation.cwd, conversation.id))
+        except (OSError, ValueError):  # ValueError: a NUL in a hostile id or directory
+            return False
+        return True
 
     def resume_args(self, conversation_id: str) -> list[str]:
         return ["--resume", conversation_id]

@@ -6,6 +6,7 @@ conversation (a respawned session leaves its dead twin behind) merge. Reads Clau
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -67,25 +68,40 @@ def registry_folders(environ: Mapping[str, str], extra: Iterable[str] = ()) -> l
     return [directory / "sessions" for directory in config_dirs(environ, extra)]
 
 
+_SHORT_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")  # a daemon short id as `claude stop|attach` take it
+_SESSION_ID = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+
+
 def parse_entry(data: object, config_dir: Path) -> RegistryEntry | None:
-    """A registry file's content as an entry, or None when it is not one (odd types, a spare, an unknown kind)."""
+    """A registry file's content as an entry, or None when it is not one (odd types, a spare, an unknown kind).
+    Every field is checked before use: an id goes into a command line (`claude stop ID`) and a file name, so
+    it must look like one; a directory must be absolute and free of NUL; a name is text, cut to length."""
     if not isinstance(data, dict) or data.get("spare") is True:
         return None
     pid, session_id, cwd, kind = data.get("pid"), data.get("sessionId"), data.get("cwd"), data.get("kind")
-    if type(pid) is not int or pid <= 1 or not isinstance(session_id, str) or not isinstance(cwd, str):
+    if type(pid) is not int or not 1 < pid < 1 << 31 or not isinstance(session_id, str) \
+            or not _SESSION_ID.fullmatch(session_id) or not _directory(cwd):
         return None
     if kind not in ("interactive", "bg"):
         return None
+    job = data.get("jobId")
+    if kind == "bg" and not (isinstance(job, str) and _SHORT_ID.fullmatch(job)):
+        return None  # a background session csup could neither stop nor name
     status = data.get("status")
+    name = data.get("name")
     return RegistryEntry(
-        pid=pid, session_id=session_id[:100], cwd=cwd, kind=kind, config_dir=config_dir,
-        status=status if isinstance(status, str) else "unknown",
+        pid=pid, session_id=session_id, cwd=str(cwd), kind=kind, config_dir=config_dir,
+        status=status[:32] if isinstance(status, str) else "unknown",
         status_since=_millis(data.get("statusUpdatedAt", data.get("updatedAt"))),
         started_at=_millis(data.get("startedAt")),
-        name=str(data.get("name"))[:100] if isinstance(data.get("name"), str) else "",
-        job=str(data.get("jobId"))[:32] if isinstance(data.get("jobId"), str) else "",
+        name=name.replace("\0", "")[:100] if isinstance(name, str) else "",
+        job=str(job) if kind == "bg" else "",
         proc_start=data.get("procStart"),
     )
+
+
+def _directory(value: object) -> bool:
+    return isinstance(value, str) and value.startswith("/") and "\0" not in value and len(value) < 4096
 
 
 def _millis(value: object) -> float | None:

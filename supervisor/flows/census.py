@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,7 +65,8 @@ def names(session: LiveSession, target: str) -> bool:
 
 def take_census(census: CliAdapter, managed: set[int] | None = None,
                 stale_cli: ProcessIdentity | None = None,
-                starting: Callable[[int], bool] = lambda pid: False) -> Census:
+                starting: Callable[[int], bool] = lambda pid: False,
+                views: Callable[[], Iterable[ProcessView]] | None = None) -> Census:
     """Sessions outside csup's own (`managed`: the CLI pids csup supervises). A process the registry calls
     background is counted as background, whatever its command line says (a claimed spare keeps a spare's).
     A CLI whose parent is a csup holding a place (`starting`) is supervised even before its csup has written
@@ -74,10 +75,10 @@ def take_census(census: CliAdapter, managed: set[int] | None = None,
     registered = {session.pid: session for session in census.live_sessions() if session.pid not in managed}
     background = [s for s in registered.values() if s.kind == "background"]
     now = time.time()
-    views = [view for view in processes.find_unmanaged(census, managed=managed)
+    found = [view for view in processes.find_unmanaged(census, managed=managed, views=views)
              if not starting(view.ppid)]
-    seen = {view.pid for view in views}
-    unmanaged = [describe_unmanaged(view, census, now, stale_cli) for view in views
+    seen = {view.pid for view in found}
+    unmanaged = [describe_unmanaged(view, census, now, stale_cli) for view in found
                  if view.pid not in registered or registered[view.pid].kind != "background"]
     for session in registered.values():  # interactive sessions the registry knows but the command line hid
         if session.kind != "interactive" or session.pid in seen or _nested(session.pid, managed):

@@ -152,6 +152,8 @@ def open_private(path: Path, flags: int) -> int:
     if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
         os.close(fd)
         raise UnsafePath(f"{path} is not a regular file of yours", hint=f"remove it: rm {path}", path=str(path))
-    if stat.S_IMODE(info.st_mode) & 0o077:
+    # Too open: repaired only when csup is writing and the file is its own alone. A reader changes nothing, and
+    # a file with a second name (a hard link to one of the user's files) is not csup's to change.
+    if stat.S_IMODE(info.st_mode) & 0o077 and flags & (os.O_WRONLY | os.O_RDWR) and info.st_nlink == 1:
         os.fchmod(fd, PRIVATE_FILE_MODE)
     return fd

@@ -4,6 +4,7 @@ it at login, restarts it if it dies, and stops it with SIGTERM. Side effects: on
 
 from __future__ import annotations
 
+import contextlib
 import os
 import plistlib
 import shlex
@@ -83,37 +84,83 @@ def _check(result: subprocess.CompletedProcess[str], what: str) -> None:
         raise ServiceError(f"{what} failed: {detail[-1] if detail else f'exit {result.returncode}'}")
 
 
-def install(csup: list[str], environ: Mapping[str, str], platform: str = sys.platform) -> ServiceFile:
-    unit = service_file(csup, environ, platform)
-    unit.path.parent.mkdir(parents=True, exist_ok=True)
-    temp = unit.path.with_name(unit.path.name + ".tmp")
-    temp.write_bytes(unit.content)
-    os.replace(temp, unit.path)
-    if unit.manager == "launchd":
-        domain = f"gui/{os.getuid()}"
-        _manager(["launchctl", "bootout", domain, str(unit.path)])  # an older copy, if any
-        _check(_manager(["launchctl", "bootstrap", domain, str(unit.path)]), "launchctl bootstrap")
-    else:
-        _check(_manager(["systemctl", "--user", "daemon-reload"]), "systemctl --user daemon-reload")
-        _check(_manager(["systemctl", "--user", "enable", "--now", UNIT]), "systemctl --user enable")
-    return unit
+CRON_LINE = "*/5 * * * * csup watch --once"
 
 
-def uninstall(environ: Mapping[str, str], platform: str = sys.platform) -> ServiceFile:
-    unit = service_file(["csup"], environ, platform)
-    if unit.manager == "launchd":
-        _manager(["launchctl", "bootout", f"gui/{os.getuid()}", str(unit.path)])
-    else:
-        _manager(["systemctl", "--user", "disable", "--now", UNIT])
+def _write_unit(unit: ServiceFile) -> None:
+    """Write the file beside its final place under a fresh random name (exclusive creation: a symlink planted
+    there is never followed), then rename it into place."""
+    import tempfile
+
+    try:
+        unit.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=unit.path.parent, prefix=f".{unit.path.name}.", suffix=".tmp")
+    except (OSError, ValueError) as err:
+        raise ServiceError(f"cannot write {unit.path.parent}: {getattr(err, 'strerror', None) or err}",
+                           hint=f"nothing was installed; from cron instead: {CRON_LINE}") from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(unit.content)
+        os.chmod(temp, 0o644)
+        os.replace(temp, unit.path)
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        what = "is a directory" if os.path.isdir(unit.path) else err.strerror
+        raise ServiceError(f"cannot write {unit.path}: {what}",
+                           hint=f"nothing was installed; from cron instead: {CRON_LINE}") from None
+
+
+def _remove_unit(unit: ServiceFile) -> None:
     try:
         unit.path.unlink()
     except FileNotFoundError:
         pass
+    except OSError as err:
+        raise ServiceError(f"cannot remove {unit.path}: {err.strerror}") from None
+
+
+def install(csup: list[str], environ: Mapping[str, str], platform: str = sys.platform) -> ServiceFile:
+    """Write the unit and start it; if the manager refuses (no systemd user instance in a container or an SSH
+    session, no launchd GUI domain), take the file back out, so that `service status` never calls a service
+    installed that cannot run, and say what to do instead."""
+    unit = service_file(csup, environ, platform)
+    _write_unit(unit)
+    try:
+        if unit.manager == "launchd":
+            domain = f"gui/{os.getuid()}"
+            _manager(["launchctl", "bootout", domain, str(unit.path)])  # an older copy, if any
+            _check(_manager(["launchctl", "bootstrap", domain, str(unit.path)]), "launchctl bootstrap")
+        else:
+            _check(_manager(["systemctl", "--user", "daemon-reload"]), "systemctl --user daemon-reload")
+            _check(_manager(["systemctl", "--user", "enable", "--now", UNIT]), "systemctl --user enable")
+    except ServiceError as err:
+        with contextlib.suppress(ServiceError):
+            _remove_unit(unit)
+        raise ServiceError(f"{err.message}; {unit.path} was taken back out, nothing is installed",
+                           hint=f"instead, from cron: {CRON_LINE} (or leave it to csup run, which starts a "
+                                "watcher on demand)") from None
+    return unit
+
+
+def uninstall(environ: Mapping[str, str], platform: str = sys.platform) -> ServiceFile:
+    """Stop the service and remove its file; the file goes even where the manager is missing or refuses."""
+    unit = service_file(["csup"], environ, platform)
+    with contextlib.suppress(ServiceError):
+        if unit.manager == "launchd":
+            _manager(["launchctl", "bootout", f"gui/{os.getuid()}", str(unit.path)])
+        else:
+            _manager(["systemctl", "--user", "disable", "--now", UNIT])
+    _remove_unit(unit)
     if unit.manager == "systemd":
-        _manager(["systemctl", "--user", "daemon-reload"])
+        with contextlib.suppress(ServiceError):
+            _manager(["systemctl", "--user", "daemon-reload"])
     return unit
 
 
 def installed(environ: Mapping[str, str], platform: str = sys.platform) -> ServiceFile | None:
     unit = service_file(["csup"], environ, platform)
-    return unit if unit.path.exists() else None
+    try:
+        return unit if unit.path.is_file() else None
+    except OSError:
+        return None

@@ -30,12 +30,13 @@ class Guardian:
     def __init__(self, tty_fd: int, out_fd: int, saved: TermAttrs) -> None:
         read_end, self._pipe = os.pipe()
         csup = os.getpid()
+        job = os.getpgrp()  # csup's job: while it owns the terminal, the shell is not reading it
         self.pid = os.fork()
         if self.pid == 0:  # pragma: no cover - the child; tests see it work by killing csup
             try:
                 os.close(self._pipe)
                 os.setpgid(0, 0)  # Ctrl-Z stops csup's whole group; the alarm must keep running
-                _watch(read_end, tty_fd, out_fd, saved, csup)
+                _watch(read_end, tty_fd, out_fd, saved, csup, job)
             finally:
                 os._exit(0)
         os.close(read_end)
@@ -78,7 +79,34 @@ class Guardian:
             os.waitpid(self.pid, 0)
 
 
-def _watch(read_end: int, tty_fd: int, out_fd: int, saved: TermAttrs, csup: int) -> None:  # pragma: no cover
+BRACKETED_PASTE_OFF = b"\x1b[?2004l"
+_LFLAG = 3
+
+
+def _shell_has_it(tty_fd: int, job: int) -> bool:
+    """Whether the shell has taken the terminal back already (it reaped csup first): then it may be reading."""
+    try:
+        return os.tcgetpgrp(tty_fd) != job
+    except OSError:
+        return False
+
+
+def restore(tty_fd: int, out_fd: int, saved: TermAttrs, undo: bytes, *, late: bool) -> None:
+    """Put the terminal back after csup's death. Done before the shell reads, all of it. Done late (the shell
+    took the terminal back first and may be editing a line), only what cannot harm it: bracketed paste is the
+    shell's own too (readline and zle turn it on for each line), so it is left alone; the attributes are put
+    back only while they are still csup's raw ones (signals off: a shell's line editor keeps them on); and no
+    newline lands in the middle of its prompt."""
+    if undo:
+        os.write(out_fd, undo.replace(BRACKETED_PASTE_OFF, b"") if late else undo)
+    if not late or not termios.tcgetattr(tty_fd)[_LFLAG] & termios.ISIG:
+        termios.tcsetattr(tty_fd, termios.TCSADRAIN, saved)
+    if not late:
+        os.write(out_fd, b"\r\n")
+
+
+def _watch(read_end: int, tty_fd: int, out_fd: int, saved: TermAttrs, csup: int,
+           job: int) -> None:  # pragma: no cover
     keep = sorted({read_end, tty_fd, out_fd})
     for low, high in zip([-1, *keep], [*keep, 1 << 16], strict=True):
         if low + 1 < high:  # an empty range is not harmless: CPython turns closerange(n, n) into "close all"
@@ -126,9 +154,6 @@ def _watch(read_end: int, tty_fd: int, out_fd: int, saved: TermAttrs, csup: int)
                 cli = (ProcessIdentity(pid, start), term_wait)
     if armed:  # else csup died while the shell had the terminal: it is the shell's now, and as csup left it
         with contextlib.suppress(OSError, termios.error):
-            if undo:
-                os.write(out_fd, undo)
-            termios.tcsetattr(tty_fd, termios.TCSADRAIN, saved)
-            os.write(out_fd, b"\r\n")
+            restore(tty_fd, out_fd, saved, undo, late=_shell_has_it(tty_fd, job))
     if cli is not None:
         processes.terminate([cli[0]], cli[1])  # verified by pid and start time before each signal
