@@ -87,7 +87,7 @@ def test_config_shows_values_and_sources(env: Env) -> None:
     assert report["values"]["idle_limit"] == 7200 and report["sources"]["idle_limit"] == env.vars["CSUP_CONFIG"]
     assert report["values"]["warn_before"] == 90 and report["sources"]["warn_before"] == "env CSUP_WARN_BEFORE"
     text = _csup(env, "config").stdout
-    assert re.search(r"idle_limit\s+2h\s+\(", text) and "env CSUP_WARN_BEFORE" in text
+    assert re.search(r'idle_limit\s+= "2h"\s+#', text) and "env CSUP_WARN_BEFORE" in text
 
 
 def _writer(path: str, worker: int) -> None:
@@ -171,3 +171,31 @@ def test_fast_and_click_parsers_read_run_alike(args: list[str], monkeypatch: pyt
     except SystemExit:
         pass
     assert len(seen) == 2 and seen[0] == seen[1]
+
+
+def test_bare_csup_and_csup_help_show_the_help_and_exit_0(env: Env) -> None:
+    bare = _csup(env)
+    assert bare.returncode == 0 and "Usage: csup" in bare.stdout and "csup init" in bare.stdout
+    assert _csup(env, "help").stdout == bare.stdout
+    one = _csup(env, "help", "stop")
+    assert one.returncode == 0 and "Usage: csup stop" in one.stdout
+    assert _csup(env, "help", "nope").returncode == 2
+
+
+@pytest.mark.parametrize(("content", "words"), [
+    ('max_sessions = "3"\n', "expected a number, without quotes"),
+    ('notify = "yes"\n', "expected true or false, without quotes"),
+    ('idle_limt = "30m"\n', "did you mean 'idle_limit'?"),
+])
+def test_a_config_file_says_what_it_expects_rather_than_guessing(env: Env, content: str, words: str) -> None:
+    Path(env.vars["CSUP_CONFIG"]).write_text(content)
+    result = _csup(env, "config")
+    assert result.returncode == 78 and words in result.stderr
+
+
+def test_stop_idle_without_a_value_uses_the_idle_limit(env: Env) -> None:
+    result = _csup(env, "stop", "--idle")
+    assert result.returncode == 0 and "no session is running" in result.stdout
+    env.vars["CSUP_IDLE_LIMIT"] = "off"
+    off = _csup(env, "stop", "--idle")
+    assert off.returncode == 2 and "idle_limit, which is off" in off.stderr

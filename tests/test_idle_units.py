@@ -225,6 +225,36 @@ def test_busy_registry_is_activity_and_the_clock_restarts_when_the_turn_ends() -
     assert controller.end_kind == "idle"
 
 
+def test_a_turn_that_ended_before_the_warning_does_not_cancel_it_through_clock_drift() -> None:
+    """The warning that was cancelled with no keystroke, after a `!sleep 50`: the turn's end (a wall-clock time
+    in the registry) looked a few milliseconds newer at each look as the clocks drifted, and the warning was
+    judged by the phase at that old moment. Only a real new status change moves the clock, and the warning
+    is judged now; the cancel says why."""
+    world = World(state=CliState("idle", changed_at=100.0))
+    controller, _ = make(world)
+    events: list[tuple[str, dict[str, object]]] = []
+    controller.actions.event = lambda name, **fields: events.append((name, fields))
+    run_until(controller, 100 + 560)  # the warning is on (limit 600, warn 60, from the turn's end at 100)
+    assert controller.warning_since is not None
+    world.state = CliState("idle", changed_at=100.004)  # the same change, seen through drifting clocks
+    run_until(controller, 100 + 700, start=100 + 560)
+    assert controller.end_kind == "idle"
+    assert [name for name, _ in events].count("cancelled") == 0
+
+
+def test_a_new_status_change_during_the_warning_cancels_it_with_its_reason() -> None:
+    world = World(state=CliState("idle", changed_at=0.0))
+    controller, _ = make(world)
+    events: list[tuple[str, dict[str, object]]] = []
+    controller.actions.event = lambda name, **fields: events.append((name, fields))
+    run_until(controller, 560)
+    assert controller.warning_since is not None
+    world.state = CliState("idle", changed_at=565.0)  # a turn ended just now (a prompt answered elsewhere)
+    run_until(controller, 580, start=560)
+    assert controller.warning_since is None and controller.shutdown is None
+    assert ("cancelled", {"reason": "cli-status-changed"}) in events
+
+
 def test_waiting_on_a_permission_prompt_notifies_once_and_never_ends_by_default() -> None:
     world = World(state=CliState("waiting", changed_at=0))
     controller, _ = make(world)

@@ -192,3 +192,30 @@ def test_the_sweep_in_process_ends_what_is_due_and_says_what_came_of_it(tmp_path
     assert daemon.asked == ["aaaa0001"]  # the busy and the pinned one are spared
     assert [(done.outcome, done.detail) for done in result.done] == [(outcome, "aaaa0001")]
     assert result.seen == 3 and result.failed is (not ends)
+
+
+def test_status_shows_who_waits_in_line(env: Env) -> None:
+    holder, _ = _start(env)
+    waiter = env.csup("run", "--wait", "--claude", str(env.unmanaged_program()))
+    waiter.expect(b"waiting for")
+    status = _status(env)
+    [waiting] = status["waiting"]  # type: ignore[misc]
+    assert waiting["pid"] == waiter.pid and waiting["kind"] == "wait" and waiting["tty"].startswith("/dev/")
+    assert f"waiting in line: csup run --wait (pid {waiter.pid})" in _csup(env, "status").stdout
+    finish(holder)
+    ready_pid(waiter)
+    assert _status(env)["waiting"] == []
+    finish(waiter)
+
+
+def test_an_attached_background_session_shows_its_own_directory(env: Env) -> None:
+    short = env.background()  # in env.root
+    elsewhere = env.root / "elsewhere"
+    elsewhere.mkdir()
+    attach = env.csup("run", "--claude", str(env.program()), "--", "attach", short, cwd=str(elsewhere))
+    attach.expect(f"attached {short}".encode())
+    ready_pid(attach)
+    [session] = _status(env)["sessions"]  # type: ignore[misc]
+    assert session["kind"] == "supervised" and session["cwd"] == str(env.root)
+    attach.send(b"\x1a")
+    assert exit_status(attach) == 0

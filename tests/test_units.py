@@ -266,7 +266,19 @@ def test_config_shows_every_duration_as_people_type_it() -> None:
     from supervisor.face.text import render_config
 
     text = render_config(resolve({}, "", {}), "config.toml")
-    assert re.search(r"^stray_check\s+5m\s", text, re.M) and "300" not in text
+    assert re.search(r'^stray_check\s+= "5m"\s', text, re.M) and "300" not in text
+
+
+def test_config_output_is_toml_that_reads_back_as_the_same_settings() -> None:
+    import tomllib
+
+    from supervisor.face.text import render_config
+
+    settings = resolve({"end_unmanaged": True, "claude_config_dirs": ["~/work/.claude"], "waiting_limit": "2h"},
+                       "config.toml", {})
+    parsed = tomllib.loads(render_config(settings, "config.toml"))
+    assert parsed["end_unmanaged"] is True and parsed["notify"] is True and parsed["idle_limit"] == "30m"
+    assert resolve(parsed, "config.toml", {}).values == settings.values
 
 
 def test_doctor_flags_an_unmanaged_session_idle_past_the_limit() -> None:
@@ -284,3 +296,68 @@ def test_doctor_flags_an_unmanaged_session_idle_past_the_limit() -> None:
 
     assert any("idle 1h" in what for what in verdicts(3600))
     assert not any("idle" in what for what in verdicts(60))
+
+
+def test_doctor_blames_the_load_on_claude_only_when_claude_uses_the_cpu() -> None:
+    from supervisor.face.text import findings
+    from supervisor.flows.doctor import Checkup, ClaudeProcess
+    from supervisor.flows.status import StatusReport
+
+    def verdicts(cpu_now: float) -> list[tuple[str, str | None]]:
+        process = ClaudeProcess(pid=7, kind="managed", age_seconds=90, cpu_seconds=1.0, cpu_percent=60.0,
+                                rss_bytes=200 << 20, idle_seconds=5, tcp_connections=3, https_connections=2,
+                                cpu_now_percent=cpu_now)
+        status = StatusReport(None, [], (4.93, 3.0, 2.0), 2, 0.0)
+        return [(f.what, f.fix) for f in findings(Checkup([process], (4.93, 3.0, 2.0), 2, 1 << 34, 1 << 33, status),
+                                                  1800) if "load" in f.what]
+
+    [(what, fix)] = verdicts(2.0)  # the session idles at 2 % of a core: the load is someone else's
+    assert "comes from elsewhere" in what and fix == "find the busy process: top"
+    [(what, fix)] = verdicts(150.0)
+    assert "use 150% of a core" in what and fix is not None and "csup stop" in fix
+
+
+def test_the_cli_is_found_under_a_local_npm_prefix(tmp_path: Path) -> None:
+    from supervisor.claude.locate import find_program
+    from supervisor.core.errors import CliNotFound
+
+    environ = {"HOME": str(tmp_path), "PATH": str(tmp_path / "empty")}
+    with pytest.raises(CliNotFound) as missing:
+        find_program("", environ, ())
+    assert "~/.local/node_modules/.bin/claude" in missing.value.message
+    assert "@latest" in (missing.value.hint or "")
+    program = tmp_path / ".local" / "node_modules" / ".bin" / "claude"
+    program.parent.mkdir(parents=True)
+    program.write_text("#!/bin/sh\nexit 0\n")
+    program.chmod(0o755)
+    assert find_program("", environ, ()) == str(program)
+    prefixed = tmp_path / "npm-prefix" / "bin" / "claude"
+    prefixed.parent.mkdir(parents=True)
+    prefixed.write_text("#!/bin/sh\nexit 0\n")
+    prefixed.chmod(0o755)
+    program.unlink()
+    assert find_program("", environ | {"npm_config_prefix": str(tmp_path / "npm-prefix")}, ()) == str(prefixed)
+
+
+def test_a_resume_command_says_where_to_run_it_when_the_shell_is_elsewhere(tmp_path: Path) -> None:
+    from supervisor.face.text import session_end_text
+    from supervisor.flows.reporting import SessionEnd
+
+    end = SessionEnd(reason="idle for 30m (limit 30m)", resume="claude --resume abc", code=124, at_line_start=True,
+                     cwd=str(tmp_path / "app"))
+    (tmp_path / "app").mkdir()
+    assert "Resume it: claude --resume abc" in session_end_text(end, str(tmp_path / "app"))
+    assert f"Resume it: cd {tmp_path / 'app'} && claude --resume abc" in session_end_text(end, str(tmp_path))
+    spaced = SessionEnd(reason="idle", resume="claude --resume abc", code=124, at_line_start=True,
+                        cwd=str(tmp_path / "my app"))
+    assert f"cd '{tmp_path / 'my app'}' && claude" in session_end_text(spaced, str(tmp_path))
+
+
+def test_after_a_takeover_the_old_terminal_promises_no_command_it_did_not_show() -> None:
+    from supervisor.face.text import session_end_text
+    from supervisor.flows.reporting import SessionEnd
+
+    why = "taken over by `csup takeover` from /dev/pts/5 (pid 77)"
+    text = session_end_text(SessionEnd(reason=why, resume=None, code=143, at_line_start=True,
+                                       continued_elsewhere=why))
+    assert "above" not in text and "do not resume it here too" in text

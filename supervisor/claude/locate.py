@@ -11,7 +11,10 @@ from collections.abc import Collection, Mapping
 from supervisor.core.errors import CliNotExecutable, CliNotFound
 
 NAME = "claude"
-INSTALL_HINT = "install it: npm install -g @anthropic-ai/claude-code (or name it: csup run --claude PATH)"
+# `@latest`: with node 20 a plain install picks 2.1.197, the newest whose engines allow it (CLAUDE_BG.md §6).
+# Without root, `--prefix ~/.local` puts it in ~/.local/node_modules/.bin, one of the places searched below.
+INSTALL_HINT = ("install it: npm install -g @anthropic-ai/claude-code@latest (without root: npm install --prefix "
+                "~/.local @anthropic-ai/claude-code@latest), or name it: csup run --claude PATH")
 # Markers of csup's own launchers: the console script pip writes, and a shim that calls `csup run`.
 _CSUP_MARKERS = (re.compile(rb"from supervisor(?:\.\w+)+ import main|-m supervisor\b"), re.compile(rb"\bcsup\s+run\b"))
 _SHIM_SIZE_LIMIT = 64 * 1024
@@ -33,18 +36,25 @@ def find_program(explicit: str, environ: Mapping[str, str], self_paths: Collecti
     found = _search_path(NAME, environ, self_paths) or _known_place(environ, self_paths)
     if found is None:
         raise CliNotFound(f"the real `claude` CLI is not on PATH (searched: {_path_summary(environ)}, and "
-                          f"{', '.join(KNOWN_PLACES)})", hint=INSTALL_HINT)
+                          f"{', '.join(_places(environ))})", hint=INSTALL_HINT)
     return found
 
 
 # Where Claude Code's installers put it when that is not on PATH (a login shell that missed its rc file, launchd):
-# its own `claude migrate-installer` and native installer, Homebrew on Apple Silicon and Intel, npm's prefix.
+# its own `claude migrate-installer` and native installer, Homebrew on Apple Silicon and Intel, npm's global
+# prefix, and a local npm install (`npm install --prefix DIR` puts it in DIR/node_modules/.bin).
 KNOWN_PLACES = ("~/.claude/local/claude", "~/.local/bin/claude", "/opt/homebrew/bin/claude", "/usr/local/bin/claude",
-                "~/.npm-global/bin/claude")
+                "~/.npm-global/bin/claude", "~/.local/node_modules/.bin/claude", "~/node_modules/.bin/claude")
+
+
+def _places(environ: Mapping[str, str]) -> list[str]:
+    """The known places, and the bin folder of the npm prefix the environment names (npm_config_prefix)."""
+    prefix = environ.get("npm_config_prefix") or environ.get("NPM_CONFIG_PREFIX")
+    return [*KNOWN_PLACES, *((os.path.join(prefix, "bin", NAME),) if prefix else ())]
 
 
 def _known_place(environ: Mapping[str, str], self_paths: Collection[str]) -> str | None:
-    for place in KNOWN_PLACES:
+    for place in _places(environ):
         path = _expand(place, environ)
         if os.path.isfile(path) and os.access(path, os.X_OK) and not _is_csup(path, self_paths):
             return path

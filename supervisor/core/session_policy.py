@@ -19,6 +19,10 @@ REPAINT_GRACE = 0.5  # output this soon after a resize csup forwarded is the CLI
 PUBLISH_EVERY = 5.0  # the record's last activity is rewritten at most this often (never per keystroke)
 TITLE_EVERY = 5.0  # the warning's countdown in the terminal title moves this often
 MIN_CPU_SPAN = 0.5  # a CPU rate over a shorter span is noise
+# The CLI's status changes are wall-clock times, turned into monotonic ones at each look; the two clocks drift
+# apart (NTP slews the wall clock), so the same change can look a few milliseconds newer the next time. Only a
+# change later than this is a new one (it once cancelled a warning nobody had answered).
+STATUS_DRIFT = 1.0
 
 
 @dataclass(frozen=True)
@@ -211,13 +215,15 @@ class SessionPolicy:
 
     # --- idle ---
 
-    def _activity(self, at: float, why: str) -> None:
+    def _activity(self, at: float, why: str, now: float | None = None) -> None:
         # The hot path (every keystroke and output burst): a few assignments and comparisons.
         self.clock.touch(at)
         self._probe = None
         self._waiting_noticed = False
-        if self.warning_since is not None and self.clock.phase(at) == "active":
-            self._end_warning(at, why)
+        # Activity in the past (a turn that ended then) ends the warning only if it moves the deadline out of
+        # the warning now: the phase at that past moment says nothing about now.
+        if self.warning_since is not None and self.clock.phase(at if now is None else now) == "active":
+            self._end_warning(at if now is None else now, why)
         publish_at = self._published_at + PUBLISH_EVERY
         if self._due is None or publish_at < self._due:
             self._due = publish_at  # the record must learn of this activity within a few seconds
@@ -279,9 +285,9 @@ class SessionPolicy:
         if state.status == "busy":
             self._activity(now, "cli-busy")
             return True
-        if state.changed_at is not None and state.changed_at > self.clock.last_activity:
+        if state.changed_at is not None and state.changed_at > self.clock.last_activity + STATUS_DRIFT:
             # The turn ended then: count from there, not from now.
-            self._activity(min(state.changed_at, now), "cli-status-changed")
+            self._activity(min(state.changed_at, now), "cli-status-changed", now)
             return self.clock.phase(now) == "active"
         return False
 

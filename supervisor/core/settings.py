@@ -63,7 +63,7 @@ def _words(raw: Any) -> tuple[str, ...]:
 
 
 def _names(raw: Any) -> tuple[str, ...]:
-    if raw == ():
+    if raw == () or raw == []:
         return ()  # the default: the adapter's own names
     names = _words(raw)
     if not names:
@@ -199,7 +199,7 @@ def resolve(
         values[setting.key] = setting.convert(setting.default)
         sources[setting.key] = "default"
     for key, raw in file_values.items():
-        values[key] = _convert(key, raw, where=f"{file_name}: key {key!r}")
+        values[key] = _convert(key, raw, where=f"{file_name}: key {key!r}", typed=True)
         sources[key] = file_name
     for setting in SETTINGS:
         if setting.env_var in environ:
@@ -240,11 +240,21 @@ def _unknown_variables(environ: Mapping[str, str]) -> list[str]:
     return said
 
 
-def _convert(key: str, raw: Any, *, where: str) -> Any:
+def _convert(key: str, raw: Any, *, where: str, typed: bool = False) -> Any:
+    """A value as its setting takes it. `typed`: from a TOML file, where numbers and booleans have types of
+    their own — `max_sessions = "3"` is a string where a number belongs, said rather than guessed at (the
+    environment has only strings, so it is read leniently)."""
     setting = SETTINGS_BY_KEY.get(key)
     if setting is None:
-        known = ", ".join(SETTINGS_BY_KEY)
-        raise ConfigError(f"{where}: unknown setting (known: {known})")
+        import difflib
+
+        close = difflib.get_close_matches(key, list(SETTINGS_BY_KEY), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ConfigError(f"{where}: unknown setting ({hint}known: {', '.join(SETTINGS_BY_KEY)})")
+    if typed and isinstance(raw, str) and not setting.is_duration \
+            and isinstance(setting.default, bool | int | float):
+        kind = "true or false" if isinstance(setting.default, bool) else "a number"
+        raise ConfigError(f"{where}: bad value {raw!r}: expected {kind}, without quotes")
     try:
         return setting.convert(raw)
     except ValueError as err:

@@ -36,10 +36,33 @@ def _census(settings: Settings) -> CliAdapter:
     return adapter_for(settings, os.environ)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)
 @click.version_option(__version__, "-V", "--version", prog_name="csup")
-def cli() -> None:
-    """Supervise Claude Code sessions: one at a time, idle ones end themselves."""
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Supervise Claude Code sessions: at most max_sessions at a time (one by default), idle ones end themselves.
+
+    Start with: eval "$(csup init bash)" (or zsh, fish) — then `claude` runs through csup.
+    """
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())  # bare `csup` is a question, not a mistake
+
+
+@cli.command("help")
+@click.argument("command", required=False)
+@click.pass_context
+def help_command(ctx: click.Context, command: str | None) -> None:
+    """Show the help of csup, or of one command (csup help stop)."""
+    parent = ctx.parent
+    assert parent is not None
+    if command is None:
+        click.echo(parent.get_help())
+        return
+    found = cli.get_command(parent, command)
+    if found is None:
+        raise click.UsageError(f"no such command {command!r}; see: csup help")
+    with click.Context(found, info_name=command, parent=parent) as sub:
+        click.echo(found.get_help(sub))
 
 
 def _emit(as_json: bool, data: Callable[[], Any], text: Callable[[], str]) -> None:

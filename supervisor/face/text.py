@@ -487,22 +487,35 @@ def watch_lines(event: WatchEvent, now: float) -> list[str]:
     return lines
 
 
+def toml_value(value: object, duration: bool) -> str:
+    """A setting's value as the config file takes it back: a duration as people type it, true/false, lists."""
+    import json
+
+    if value is None:
+        return '"off"'
+    if duration and isinstance(value, int | float):
+        return json.dumps(format_duration(value))
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return "[" + ", ".join(json.dumps(item) for item in value) + "]"
+    if isinstance(value, int | float):
+        return repr(value)
+    return json.dumps(str(value))
+
+
 def render_config(settings: Settings, config_file: str) -> str:
+    """Every setting as a line of TOML (paste any into the file as it is), with where its value came from."""
     from supervisor.core.settings import SETTINGS
 
     lines = [f"# {config_file}"]
     width = max(len(setting.key) for setting in SETTINGS)
     for setting in SETTINGS:
-        value = getattr(settings, setting.key)
-        if value is None:
-            shown = "off"
-        elif setting.is_duration:
-            shown = format_duration(value)
-        elif isinstance(value, tuple):
-            shown = ", ".join(value) or "(the CLI's own)"
-        else:
-            shown = str(value)
-        lines.append(f"{setting.key:<{width}}  {shown:<16} ({settings.sources.get(setting.key, 'default')})")
+        shown = toml_value(getattr(settings, setting.key), setting.is_duration)
+        source = settings.sources.get(setting.key, "default")
+        if setting.key in ("claude_names", "passthrough_commands") and not getattr(settings, setting.key):
+            source += ": the CLI's own"
+        lines.append(f"{setting.key:<{width}} = {shown:<16} # {clean(source)}")
     return "\n".join(lines)
 
 
@@ -537,6 +550,7 @@ MANY_CONNECTIONS = 10  # a session at its prompt keeps a handful; 20+ is the pil
 BIG_RSS = 1 << 30  # 1 GiB: idle sessions have been reported growing to several
 LOW_MEMORY = 0.10  # available memory below this share of the total
 LONG_IDLE = 3600.0
+CLAUDE_BUSY = 0.5  # cores: Claude's processes using this much now may be what loads the machine
 
 
 @dataclass(frozen=True)
@@ -565,7 +579,7 @@ def findings(checkup: Checkup, idle_limit: float | None, background_limit: float
                              "csup takeover (continue here) or csup stop --force"))
     if len(sessions) > max_sessions:
         rule = "the rule is one" if max_sessions == 1 else f"max_sessions is {max_sessions}"
-        found.append(Finding("action", f"{len(sessions)} claude sessions on one machine ({rule})",
+        found.append(Finding("action", f"{len(sessions)} claude sessions of yours ({rule})",
                              "csup stop --force, then use `claude` through csup (csup init)" if max_sessions == 1
                              else "csup stop --idle 30m (or csup stop ID), then use `claude` through csup"))
     long_idle = idle_limit if idle_limit is not None else LONG_IDLE
@@ -607,8 +621,14 @@ def findings(checkup: Checkup, idle_limit: float | None, background_limit: float
             found.append(Finding("warn", f"{which} is suspended (Ctrl-Z) in its terminal", f"fg there, or {stop}"))
     one_minute = checkup.load[0]
     if one_minute > checkup.cores:
-        found.append(Finding("warn", f"load {one_minute:.2f} is above the {checkup.cores} core(s)",
-                             "csup stop (if the session is idle), or find the busy process: top"))
+        claude_cpu = sum(p.cpu_now_percent or 0.0 for p in checkup.processes)
+        if claude_cpu >= CLAUDE_BUSY * 100:
+            found.append(Finding("warn", f"load {one_minute:.2f} is above the {checkup.cores} core(s); Claude's "
+                                 f"processes use {claude_cpu:.0f}% of a core", "csup stop --idle (the idle ones)"))
+        else:
+            found.append(Finding("info", f"load {one_minute:.2f} is above the {checkup.cores} core(s), but Claude's "
+                                 f"processes use only {claude_cpu:.0f}% of a core: the load comes from elsewhere",
+                                 "find the busy process: top"))
     if checkup.memory_total and checkup.memory_available / checkup.memory_total < LOW_MEMORY:
         found.append(Finding("warn", f"only {checkup.memory_available / 2**30:.1f} GiB of memory available",
                              None))

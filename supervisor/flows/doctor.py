@@ -4,7 +4,7 @@ and words the findings."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from supervisor.claude.adapter import CliAdapter
@@ -13,6 +13,7 @@ from supervisor.machine import processes
 from supervisor.machine.paths import Paths
 
 SCHEMA_VERSION = 1
+SAMPLE = 0.3  # seconds: how long doctor watches the claude processes' CPU
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class ClaudeProcess:
     idle_seconds: float | None
     tcp_connections: int | None  # established
     https_connections: int | None  # established to port 443
+    cpu_now_percent: float | None = None  # of one core, over a short sample now (what weighs on the load now)
 
 
 @dataclass(frozen=True)
@@ -48,8 +50,34 @@ def examine(paths: Paths, census: CliAdapter, max_sessions: int = 1) -> Checkup:
     status = gather(paths, census, max_sessions=max_sessions)
     memory = psutil.virtual_memory()
     sessions = _processes(status)
-    return Checkup(sessions + _helpers(census, status, {p.pid for p in sessions}), status.load, status.cores,
-                   memory.total, memory.available, status)
+    found = sessions + _helpers(census, status, {p.pid for p in sessions})
+    return Checkup(_sample_cpu(found), status.load, status.cores, memory.total, memory.available, status)
+
+
+def _sample_cpu(found: list[ClaudeProcess], span: float = SAMPLE) -> list[ClaudeProcess]:
+    """Each process's CPU now, over a short sample: a lifetime average blames a session that was busy an hour
+    ago for a load it no longer makes."""
+    import time
+
+    import psutil
+
+    procs: dict[int, psutil.Process] = {}
+    for proc in found:
+        try:
+            procs[proc.pid] = psutil.Process(proc.pid)
+            procs[proc.pid].cpu_percent(None)
+        except psutil.Error:
+            continue
+    time.sleep(span if procs else 0)
+    sampled = []
+    for proc in found:
+        now = None
+        try:
+            now = round(procs[proc.pid].cpu_percent(None), 1) if proc.pid in procs else None
+        except psutil.Error:
+            pass
+        sampled.append(replace(proc, cpu_now_percent=now))
+    return sampled
 
 
 def _helpers(census: CliAdapter, status: StatusReport, sessions: set[int]) -> list[ClaudeProcess]:
