@@ -119,11 +119,13 @@ class Env:
         """Watchers started on demand for this test's dirs (detached: no test's child), found by their
         environment, even one still starting."""
         found = []
+        mine = {str(self.root / "run"), str(self.home)}
         for proc in psutil.process_iter(["cmdline"]):
             with contextlib.suppress(psutil.Error):
-                if "--on-demand" in (proc.info["cmdline"] or []) \
-                        and proc.environ().get("CSUP_RUNTIME_DIR") == self.vars["CSUP_RUNTIME_DIR"]:
-                    found.append(proc)
+                if "--on-demand" in (proc.info["cmdline"] or []):
+                    theirs = proc.environ()
+                    if {theirs.get("CSUP_RUNTIME_DIR", ""), theirs.get("HOME", "")} & mine:
+                        found.append(proc)
         return found
 
     def cleanup(self) -> None:

@@ -163,9 +163,9 @@ def stop(short: str) -> int:
     if not os.path.isdir(_job_dir(short)):
         print(f"No session matching '{short}'", file=sys.stderr)
         return 1
-    if os.environ.get("STANDIN_STOP_IGNORED"):  # a daemon that answers and does nothing
-        print(f"stopped {short}", flush=True)
-        return 0
+    if os.environ.get("STANDIN_STOP_REFUSED"):  # a daemon that will not (or cannot) end it
+        print(f"Couldn't stop {short}", file=sys.stderr, flush=True)
+        return 1
     with open(os.path.join(_job_dir(short), "stopped"), "w"):
         pass
     entry = _registered(short)

@@ -198,11 +198,15 @@ def test_claude_attach_through_the_alias_is_supervised_and_not_refused_by_its_ow
     assert exit_status(child) == 0
 
 
-def test_background_sessions_idle_past_their_limit_are_ended_while_csup_runs(env: Env) -> None:
+def test_background_sessions_idle_past_their_limit_are_ended_once_by_the_watcher_the_runs_start(env: Env) -> None:
+    """Two `csup run`s live; neither sweeps background sessions itself (once two ended the same one, twice):
+    the one watcher they start on demand does, once."""
     short = env.background()
-    env.vars["CSUP_BACKGROUND_IDLE_LIMIT"] = "1s"
-    child = env.csup("run", "--allow-unmanaged", "--claude", str(env.program()))
-    ready_pid(child)
+    env.vars.update({"CSUP_BACKGROUND_IDLE_LIMIT": "1s", "CSUP_MAX_SESSIONS": "3"})
+    first = env.csup("run", "--claude", str(env.program()))
+    ready_pid(first)
+    second = env.csup("run", "--claude", str(env.program()))
+    ready_pid(second)
     log = env.root / "state" / "events.jsonl"
     wait_for(lambda: log.exists() and "ended-background" in log.read_text(),
              what="the idle background session to be ended")
@@ -211,7 +215,10 @@ def test_background_sessions_idle_past_their_limit_are_ended_while_csup_runs(env
     [ended] = [e for e in events if e["event"] == "ended-background"]
     assert ended["short"] == short and ended["how"] == "idle" and "background limit 1s" in ended["reason"]
     assert ended["resume"] == f"claude attach {short}"
-    finish(child)
+    assert ended["pid"] == env.watcher_pid() and ended["pid"] not in (first.pid, second.pid)
+    assert [e["event"] for e in events].count("watch-started") == 1
+    finish(first)
+    finish(second)
 
 
 def test_moving_to_the_background_says_where_the_conversation_went(env: Env) -> None:

@@ -129,7 +129,7 @@ def test_a_background_session_started_through_the_alias_is_ended_on_demand_and_l
 
 def test_watch_once_says_only_what_happened_when_the_daemon_does_not_end_it(env: Env) -> None:
     short = env.background()
-    env.vars.update({"CSUP_BACKGROUND_IDLE_LIMIT": "1s", "CSUP_NOTIFY": "off", "STANDIN_STOP_IGNORED": "1"})
+    env.vars.update({"CSUP_BACKGROUND_IDLE_LIMIT": "1s", "CSUP_NOTIFY": "off", "STANDIN_STOP_REFUSED": "1"})
     time.sleep(1.2)
     result = _csup(env, "watch", "--once", timeout=DEADLINE * 3)
     assert result.returncode == 75, result.stdout + result.stderr

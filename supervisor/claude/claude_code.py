@@ -191,10 +191,12 @@ class ClaudeCode:
         if entry is not None:
             env["CLAUDE_CONFIG_DIR"] = str(entry.config_dir)
         try:
-            subprocess.run([self._program(), "stop", session.short], env=env, stdin=subprocess.DEVNULL,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=wait, check=False)
+            answer = subprocess.run([self._program(), "stop", session.short], env=env, stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=wait, check=False)
         except (OSError, subprocess.TimeoutExpired):
             return False
+        if answer.returncode != 0:
+            return False  # the daemon refused (or is not there): nothing to wait for
         deadline = time.monotonic() + wait
         while self._entry_of(session) is not None:
             if time.monotonic() >= deadline:
