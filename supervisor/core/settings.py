@@ -128,6 +128,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Percent of one core the CLI's process tree must use to count as busy near a deadline; 0 disables."),
     Setting("claude", "", _text, "Path of the real CLI; empty means search PATH for `claude`."),
     Setting("max_sessions", 1, _count, "At most this many Claude sessions of yours at once, of every kind."),
+    Setting("make_room", "off", _Duration(True),
+            "At the limit, end the most idle session idle at least this long (not busy, waiting, attached or "
+            "pinned) and start; off: refuse."),
     Setting("allow_unmanaged", False, _boolean, "Start even while claude processes run outside csup."),
     Setting("end_unmanaged", False, _boolean,
             "csup watch ends unmanaged sessions idle past idle_limit (after a warning); off: it only reports them."),
@@ -164,6 +167,7 @@ class Settings:
     cpu_threshold: float
     claude: str
     max_sessions: int
+    make_room: float | None
     allow_unmanaged: bool
     end_unmanaged: bool
     claude_names: tuple[str, ...]

@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # the values it words; the words (face/text.py) are imported when first needed: start-up
     from supervisor.core.notice import Notice
     from supervisor.flows.census import Census
-    from supervisor.flows.reporting import Escalation, ResumeDecision, SessionEnd, WaitProgress, WatchEvent
+    from supervisor.flows.reporting import (
+        Escalation,
+        ResumeDecision,
+        RoomMade,
+        SessionEnd,
+        WaitProgress,
+        WatchEvent,
+    )
     from supervisor.flows.sessions import AnySession
 
 
@@ -69,6 +76,14 @@ class TerminalReporter:
 
         live_line("")  # a live line (the waiting line, an escalation) must not run into the question
         return confirm(confirm_question(found, time.time()))
+
+    def room_made(self, made: RoomMade) -> None:
+        """Before the CLI's screen: which session was ended to make room, and how to bring it back."""
+        from supervisor.face.text import room_line
+
+        live_line("")
+        sys.stderr.write(room_line(made, self.here) + "\n")
+        sys.stderr.flush()
 
     def watch_event(self, event: WatchEvent) -> None:
         """The watcher's account, on stdout: a terminal shows it, a service's journal keeps it."""

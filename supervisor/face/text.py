@@ -20,6 +20,7 @@ from supervisor.flows.refusals import AtLimit, GaveUpWaiting, LineAhead, Session
 from supervisor.flows.reporting import (
     Escalation,
     ResumeDecision,
+    RoomMade,
     SessionEnd,
     StopOutcome,
     WaitProgress,
@@ -214,6 +215,21 @@ def confirm_question(found: Census, now: float) -> str:
 
 
 # --- the live line, takeover notes, the end of a session ------------------------------------------------------
+
+
+def room_line(made: RoomMade, here: str) -> str:
+    """The new terminal's first line when `make_room` ended a session for it."""
+    session = made.session
+    what = f"background session {clean(session.id)}" if session.background is not None else \
+        f"{'unmanaged ' if session.unmanaged is not None else ''}session {clean(session.id)}"
+    where = f" in {short_path(made.cwd)}" if made.cwd else ""
+    if made.resume is None:
+        back = "its conversation had nothing to resume"
+    elif session.background is not None:
+        back = f"bring it back: {clean(made.resume)}"
+    else:
+        back = f"resume: {cd_prefix(made.cwd, here)}{clean(made.resume)}"
+    return f"csup: ended {what} idle {format_duration(made.idle)}{where} to make room — {back}"
 
 
 def waiting_line(progress: WaitProgress, now: float) -> str:

@@ -22,7 +22,7 @@ from supervisor.machine.paths import Paths, Slot
 from supervisor.machine.record import Holder, SessionRecord, live_record
 
 if TYPE_CHECKING:  # a plain `run` (every aliased `claude`) needs none of these: imported where used
-    from supervisor.flows.reporting import Reporter
+    from supervisor.flows.reporting import Reporter, RoomMade
     from supervisor.flows.sessions import AnySession
     from supervisor.flows.stop import OthersEnded
 
@@ -105,6 +105,29 @@ def _refuse_full(paths: Paths, max_sessions: int) -> NoReturn:
     sessions = supervised_sessions(paths, max_sessions)
     log_event(paths.log_file, "refused", reason="held", holders=[s.id for s in sessions])
     raise SessionHeld(sessions, max_sessions)
+
+
+def take_making_room(paths: Paths, locks: Locks, settings: Settings, adapter: CliAdapter,
+                     reporter: Reporter) -> RoomMade | None:
+    """Every place is held and `make_room` is on: under the gate (so that racing starts decide one at a time),
+    end the most idle supervised session the policy allows and take its place. None when a place freed by
+    itself meanwhile."""
+    from supervisor.flows.room import make_room
+    from supervisor.flows.sessions import take_snapshot
+
+    if first_in_line(paths.queue_dir) is not None or not locks.gate.try_acquire(timeout=GATE_PATIENCE):
+        holders = supervised(paths, settings.max_sessions)
+        raise LineAhead(holders[0].record if holders else None)
+    try:
+        if locks.claim_free(settings.max_sessions):
+            return None
+        snapshot = take_snapshot(paths, settings.max_sessions, adapter)
+        made = make_room(paths, settings, adapter, reporter, snapshot, snapshot.sessions, supervised_only=True)
+        if not locks.claim_free(settings.max_sessions):
+            _refuse_full(paths, settings.max_sessions)
+        return made
+    finally:
+        locks.gate.release()
 
 
 def wait_turn(paths: Paths, locks: Locks, max_sessions: int, patience: float | None, reporter: Reporter) -> None:

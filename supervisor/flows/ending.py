@@ -32,6 +32,9 @@ DETACH_WAIT = 5.0  # a supervised `claude attach` leaves once its background ses
 BACKGROUND_WAIT = 8.0  # `claude stop`: the daemon escalates to SIGKILL by itself after ~5.3 s
 
 
+MAKE_ROOM = "make-room"  # a new session at the limit ends the most idle one (the make_room setting)
+
+
 class HolderUnresponsive(SessionBusy):
     """The session lock outlived SIGKILL of its holder (a process stuck in the kernel)."""
 
@@ -44,6 +47,8 @@ class StopRequest:
     at: float
 
     def describe(self) -> str:
+        if self.kind == MAKE_ROOM:
+            return f"made room for pid {self.by_pid} on {self.by_tty or 'no terminal'} (make_room)"
         where = f"from {self.by_tty}" if self.by_tty else "from a process with no terminal"
         verb = "taken over" if self.kind == "takeover" else "stopped"
         return f"{verb} by `csup {self.kind}` {where} (pid {self.by_pid})"
@@ -79,7 +84,7 @@ def take_request(slot: Slot) -> StopRequest | None:
         os.unlink(slot.request_file)
     except OSError:
         pass
-    if not isinstance(data, dict) or data.get("kind") not in ("stop", "takeover"):
+    if not isinstance(data, dict) or data.get("kind") not in ("stop", "takeover", MAKE_ROOM):
         return None
     by_pid, by_tty, at = data.get("by_pid"), data.get("by_tty", ""), data.get("at")
     if type(by_pid) is not int or not isinstance(by_tty, str) or not isinstance(at, int | float):

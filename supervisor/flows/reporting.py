@@ -121,6 +121,16 @@ class WatchEvent:
     about: Mapping[str, object] | None = None
 
 
+@dataclass(frozen=True)
+class RoomMade:
+    """The session ended to make room, and how to bring it back."""
+
+    session: AnySession
+    idle: float
+    resume: str | None  # the command that carries its conversation on (with the directory it needs)
+    cwd: str
+
+
 class Reporter(Protocol):
     """The face's side: how each thing the flows report reaches the user."""
 
@@ -134,3 +144,4 @@ class Reporter(Protocol):
     def confirm_end(self, found: Census) -> bool: ...
     def chosen(self, session: AnySession) -> None: ...
     def watch_event(self, event: WatchEvent) -> None: ...
+    def room_made(self, made: RoomMade) -> None: ...

@@ -16,6 +16,7 @@ from supervisor.core.errors import CliNotExecutable, CliNotFound, UsageError
 from supervisor.core.settings import SESSION_ENV, Settings
 from supervisor.flows import admission
 from supervisor.flows.census import names
+from supervisor.flows.refusals import SessionHeld
 from supervisor.machine.events import log_event
 from supervisor.machine.paths import Paths, ensure_private_dir
 
@@ -72,11 +73,18 @@ def run(request: RunRequest, settings: Settings, paths: Paths, environ: Mapping[
         finally:
             reporter.done_waiting()
     else:
-        admission.take_now(paths, locks, settings.max_sessions)
+        try:
+            admission.take_now(paths, locks, settings.max_sessions)
+        except SessionHeld:
+            if settings.make_room is None:
+                raise
+            made = admission.take_making_room(paths, locks, settings, census, reporter)
+            if made is not None:
+                reporter.room_made(made)
     assert locks.slot is not None
     with locks.session:
         if request.mode != "takeover":
-            _admit(paths, settings, census, locks, adapter.foreground_target(args))
+            _admit(paths, settings, census, locks, adapter.foreground_target(args), reporter)
         if cwd is not None:
             os.chdir(cwd)  # Claude Code finds a conversation from the directory it was started in
         from supervisor.flows.live import supervise  # only now: a refused run never imports the relay
@@ -135,22 +143,34 @@ def _exec(path: str, args: Sequence[str], environ: Mapping[str, str]) -> NoRetur
 
 
 def _admit(paths: Paths, settings: Settings, adapter: CliAdapter, locks: admission.Locks,
-           bringing_here: str | None) -> None:
+           bringing_here: str | None, reporter: Reporter | None = None) -> None:
     """Our place is held; now the policy decides, over every session there is: the other supervised ones
     (and csups holding a place that have not written their record yet), unmanaged and background ones — except
-    the background session this run brings here (`claude attach X`: that session, not another)."""
+    the background session this run brings here (`claude attach X`: that session, not another). At the limit,
+    `make_room` ends the most idle one it allows, once, and the policy decides again."""
     from supervisor.core.policy import admit
     from supervisor.flows.refusals import AtLimit
     from supervisor.flows.sessions import take_snapshot
 
-    snapshot = take_snapshot(paths, settings.max_sessions, adapter)
-    others = [s for s in snapshot.others_than(locks.slot)
-              if not (s.background is not None and bringing_here is not None and names(s.background, bringing_here))]
-    if settings.allow_unmanaged:
-        others = [s for s in others if s.kind == "supervised"]
-    starting = max(0, locks.others_held - sum(1 for s in others if s.kind == "supervised"))
-    decision = admit([s.seen() for s in others], settings.max_sessions, starting=starting)
-    if not decision.admitted:
+    for attempt in range(2):
+        snapshot = take_snapshot(paths, settings.max_sessions, adapter)
+        others = [s for s in snapshot.others_than(locks.slot) if not (
+            s.background is not None and bringing_here is not None and names(s.background, bringing_here))]
+        if settings.allow_unmanaged:
+            others = [s for s in others if s.kind == "supervised"]
+        starting = max(0, locks.others_held - sum(1 for s in others if s.kind == "supervised"))
+        decision = admit([s.seen() for s in others], settings.max_sessions, starting=starting)
+        if decision.admitted:
+            return
+        if attempt == 0 and settings.make_room is not None and reporter is not None:
+            from supervisor.flows.room import make_room
+
+            try:
+                reporter.room_made(make_room(paths, settings, adapter, reporter, snapshot, others,
+                                             starting=starting))
+                continue
+            except AtLimit:
+                pass  # none qualifies: the usual refusal, below
         log_event(paths.log_file, "refused", reason="limit", count=decision.count, max_sessions=settings.max_sessions,
                   sessions=[f"{s.kind} {s.id}" for s in others], cwd=os.getcwd())
         raise AtLimit(others, settings.max_sessions)

@@ -41,6 +41,7 @@ class AnySession:
     unmanaged: UnmanagedSession | None = None
     background: LiveSession | None = None
     shows: LiveSession | None = None  # a supervised `claude attach`: the background session it shows
+    cli_status: str = "unknown"  # a supervised session's CLI, in its own words (its registry): busy, waiting…
 
     def names(self) -> set[str]:
         """Every way a person may name it."""
@@ -77,7 +78,8 @@ class AnySession:
         if self.unmanaged is not None:
             return Seen("unmanaged", self.key, self.idle_seconds, busy=self.unmanaged.status == "busy",
                         waiting=self.unmanaged.status == "waiting")
-        return Seen("supervised", self.key, self.idle_seconds, attached=False)
+        return Seen("supervised", self.key, self.idle_seconds, busy=self.cli_status == "busy",
+                    waiting=self.cli_status == "waiting")
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,8 @@ def take_snapshot(paths: Paths, max_sessions: int, adapter: CliAdapter, *,
         attached = holder.record.attached
         shown = next((s for s in found.background if attached and names_session(s, attached)), None)
         found = found.without(holder.record.attached)
-        sessions.append(_supervised(holder, now, now_mono, shown))
+        status = adapter.live_state(holder.record.cli.pid) if holder.record.cli is not None else None
+        sessions.append(_supervised(holder, now, now_mono, shown, status.status if status else "unknown"))
     sessions += [AnySession("unmanaged", str(s.pid), s.pid, s.tty, s.cwd, s.idle_seconds, s.status, unmanaged=s)
                  for s in found.unmanaged]
     sessions += [AnySession("background", s.short, s.pid, "", s.conversation.cwd, s.idle_for(now),
@@ -158,12 +161,13 @@ def _clock() -> tuple[float, float]:
     return time.time(), time.monotonic()
 
 
-def _supervised(holder: Holder, now: float, now_mono: float, shown: LiveSession | None = None) -> AnySession:
+def _supervised(holder: Holder, now: float, now_mono: float, shown: LiveSession | None = None,
+                cli_status: str = "unknown") -> AnySession:
     record = holder.record
     idle = idle_seconds(now, now_mono, last_wall=record.last_activity_at, last_mono=record.last_activity_mono)
     return AnySession("supervised", short_id(record.session_id), record.cli.pid if record.cli else None,
                       record.tty, shown.conversation.cwd if shown is not None else record.cwd, idle, record.state,
-                      holder=holder, shows=shown)
+                      holder=holder, shows=shown, cli_status=cli_status)
 
 
 def resolve(sessions: list[AnySession], text: str) -> AnySession:

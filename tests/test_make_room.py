@@ -1,0 +1,121 @@
+"""`make_room`: at the limit, a new session ends the most idle session idle at least that long instead of being
+refused — through real ptys with the stand-in: the new terminal says what it ended and how to bring it back, the
+old one says why its session ended, the log has both; a busy session is never chosen; two racing starts end one;
+a background session is ended through its daemon. (Which one the policy chooses is tabled in test_policy.py.)"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+
+import pexpect
+
+from conftest import Env, alive, exit_status, finish, ready_pid, wait_for
+
+ROOM = {"CSUP_MAX_SESSIONS": "1", "CSUP_MAKE_ROOM": "1s", "CSUP_NOTIFY": "off"}
+
+
+def _log(env: Env) -> list[dict[str, object]]:
+    path = env.root / "state" / "events.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def _idle_record(env: Env, seconds: float) -> None:
+    """Wait until the holder's record says it has been idle this long (it is written every few seconds)."""
+    def idle_enough() -> bool:
+        record = json.loads((env.runtime / "session.json").read_text())
+        return time.time() - float(record["last_activity_at"]) >= seconds
+    wait_for(idle_enough, timeout=seconds + 8, what=f"the session to be idle {seconds}s")
+
+
+def test_an_idle_session_is_ended_to_make_room_and_both_terminals_say_so(env: Env) -> None:
+    env.vars.update(ROOM)
+    old = env.csup("run", "--claude", str(env.program()))
+    old_cli = ready_pid(old)
+    old.send(b"transcript\r")  # a conversation that can be resumed
+    old.expect(b"transcript ")
+    conversation = json.loads((env.runtime / "session.json").read_text())["claude_session_id"]
+    _idle_record(env, 1.5)
+    new = env.csup("run", "--claude", str(env.program()))
+    new.expect(rb"csup: ended session ([0-9a-f]{8}) idle \S+ in \S+ to make room \xe2\x80\x94 resume: ")
+    new.expect(f"claude --resume {conversation}".encode())
+    ready_pid(new)  # then it runs
+    old.expect(rb"session ended: made room for pid \d+ on /dev/pts/\d+ \(make_room\)\. Resume it: ")
+    old.expect(f"claude --resume {conversation}".encode())
+    exit_status(old)
+    assert not alive(old_cli)
+    events = _log(env)
+    [made] = [e for e in events if e["event"] == "made-room"]
+    assert made["kind"] == "supervised" and made["gone"] is True and "made room for pid" in str(made["reason"])
+    assert any(e["event"] == "ended" and e.get("how") == "make-room" for e in events)
+    finish(new)
+
+
+def test_a_busy_session_is_never_chosen_and_the_usual_refusal_follows(env: Env) -> None:
+    env.vars.update(ROOM)
+    old = env.csup("run", "--claude", str(env.program()))
+    ready_pid(old)
+    old.send(b"status busy\r")  # Claude Code's registry: working on a turn
+    old.expect(b"status busy")
+    _idle_record(env, 1.5)
+    new = env.csup("run", "--claude", str(env.program()))
+    assert exit_status(new) == 75
+    assert "a claude session is already running" in new.before.decode()
+    assert old.isalive()
+    finish(old)
+
+
+def test_a_session_not_idle_long_enough_is_not_chosen(env: Env) -> None:
+    env.vars.update(ROOM | {"CSUP_MAKE_ROOM": "1h"})
+    old = env.csup("run", "--claude", str(env.program()))
+    ready_pid(old)
+    new = env.csup("run", "--claude", str(env.program()))
+    assert exit_status(new) == 75
+    assert old.isalive()
+    finish(old)
+
+
+def test_two_racing_starts_end_one_session_and_never_each_other(env: Env) -> None:
+    env.vars.update(ROOM)
+    old = env.csup("run", "--claude", str(env.program()))
+    ready_pid(old)
+    _idle_record(env, 1.5)
+    racers: list[pexpect.spawn] = []
+
+    def start() -> None:
+        racers.append(env.csup("run", "--claude", str(env.program())))
+
+    threads = [threading.Thread(target=start) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    outcomes = []
+    for racer in racers:
+        index = racer.expect([rb"ready pid=", pexpect.EOF], timeout=20)
+        outcomes.append(index)
+    assert sorted(outcomes) == [0, 1]  # one runs, the other is refused
+    refused = racers[outcomes.index(1)]
+    refused.close()
+    assert refused.exitstatus == 75
+    assert len([e for e in _log(env) if e["event"] == "made-room"]) == 1
+    exit_status(old)
+    finish(racers[outcomes.index(0)])
+
+
+def test_a_background_session_makes_room_through_its_daemon(env: Env) -> None:
+    short = env.background()
+    env.vars.update(ROOM)
+    time.sleep(1.2)
+    new = env.csup("run", "--claude", str(env.program()))
+    new.expect(rb"csup: ended background session (\w+) idle \S+ in \S+ to make room \xe2\x80\x94 bring it back: "
+               rb"claude attach (\w+)")
+    assert new.match.group(1).decode() == short
+    ready_pid(new)
+    assert env.background_registry() == []
+    ended = [e for e in _log(env) if e["event"] == "ended-background"]
+    assert [(e["short"], e["how"], e["gone"]) for e in ended] == [(short, "make-room", True)]
+    assert re.search(r"made room for pid \d+", str(ended[0]["reason"]))
+    finish(new)
