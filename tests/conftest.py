@@ -25,6 +25,14 @@ CSUP = [sys.executable, "-m", "supervisor"]
 DEADLINE = 10  # seconds any single expectation may take before the test fails (never hangs)
 
 
+def as_a_terminal_starts_it() -> None:
+    """In the child, before exec: the signal dispositions a shell gives a foreground job. The suite itself may
+    run with SIGINT and SIGQUIT ignored (a job a non-interactive shell put in the background, as CI may), and
+    ignored signals stay ignored across exec: Ctrl-C in a test would then do nothing."""
+    for signum in (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 @dataclass
 class Env:
     """An isolated world for one test: its own runtime/state/config dirs, HOME, and unique claude names."""
@@ -63,6 +71,7 @@ class Env:
     def stray(self, *args: str) -> pexpect.spawn:
         """An unmanaged claude session: the stand-in in a terminal of its own, started without csup."""
         child = pexpect.spawn(str(self.unmanaged_program()), list(args), env=self.vars, timeout=DEADLINE,
+                              preexec_fn=as_a_terminal_starts_it,
                               cwd=str(self.root))
         self.spawned.append(child)
         child.expect(b"ready pid=")
@@ -71,12 +80,14 @@ class Env:
     def csup(self, *args: str, dimensions: tuple[int, int] = (24, 80), env: dict[str, str] | None = None,
              timeout: float = DEADLINE, cwd: str | None = None) -> pexpect.spawn:
         child = pexpect.spawn(CSUP[0], [*CSUP[1:], *args], env=env or self.vars, dimensions=dimensions,
+                              preexec_fn=as_a_terminal_starts_it,
                               timeout=timeout, cwd=cwd or str(self.root))
         self.spawned.append(child)
         return child
 
     def shell(self, command: str, dimensions: tuple[int, int] = (24, 80)) -> pexpect.spawn:
         child = pexpect.spawn("/bin/sh", ["-c", command], env=self.vars, dimensions=dimensions, timeout=DEADLINE,
+                              preexec_fn=as_a_terminal_starts_it,
                               cwd=str(self.root))
         self.spawned.append(child)
         return child

@@ -10,7 +10,7 @@ import signal
 import pexpect
 import psutil
 
-from conftest import Env, alive, exit_status, finish, ready_pid, wait_for
+from conftest import Env, alive, as_a_terminal_starts_it, exit_status, finish, ready_pid, wait_for
 
 
 def test_relays_every_byte_value_in_both_directions(env: Env) -> None:
@@ -151,7 +151,7 @@ def test_other_programs_get_no_extra_arguments(env: Env) -> None:
 def test_ctrl_z_suspends_and_fg_resumes(env: Env) -> None:
     program = env.program("standin")
     shell = pexpect.spawn("bash", ["--norc", "--noprofile", "-i"], env={**env.vars, "PS1": "$ "},
-                          timeout=10, cwd=str(env.root))
+                          timeout=10, cwd=str(env.root), preexec_fn=as_a_terminal_starts_it)
     env.spawned.append(shell)
     shell.expect_exact("$ ")
     shell.sendline(f"{env.csup_cmd()} run --claude {program}")

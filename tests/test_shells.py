@@ -12,7 +12,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from conftest import TESTS, Env, require
+from conftest import TESTS, Env, as_a_terminal_starts_it, require
 
 SHELLS = ("bash", "zsh", "fish")
 
@@ -40,7 +40,8 @@ def _interactive(env: Env, shell: str) -> pexpect.spawn:
         rc.write_text("csup init fish | source\nfunction fish_prompt; echo -n '$ '; end\n"
                       "set -g fish_greeting ''\n")
         argv = ["fish", "--no-config", "-i", "-C", f"source {rc}"]
-    child = pexpect.spawn(argv[0], argv[1:], env=env.vars, timeout=15, cwd=str(env.root), dimensions=(24, 200))
+    child = pexpect.spawn(argv[0], argv[1:], env=env.vars, timeout=15, cwd=str(env.root), dimensions=(24, 200),
+                          preexec_fn=as_a_terminal_starts_it)
     env.spawned.append(child)
     child.expect_exact("$ ")
     return child

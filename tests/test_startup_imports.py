@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import Env, finish, ready_pid
+from conftest import Env, as_a_terminal_starts_it, finish, ready_pid
 
 
 def _imported(env: Env, *args: str, tty: bool) -> set[str]:
@@ -18,7 +18,8 @@ def _imported(env: Env, *args: str, tty: bool) -> set[str]:
     if tty:
         import pexpect
 
-        child = pexpect.spawn(command[0], command[1:], env=env.vars, cwd=str(env.root), timeout=20)
+        child = pexpect.spawn(command[0], command[1:], env=env.vars, cwd=str(env.root), timeout=20,
+                              preexec_fn=as_a_terminal_starts_it)
         child.expect(pexpect.EOF)
         output = child.before.decode(errors="replace")
     else:

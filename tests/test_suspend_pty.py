@@ -11,12 +11,13 @@ import time
 
 import pexpect
 
-from conftest import CSUP, DEADLINE, Env, alive, ready_pid, wait_for
+from conftest import CSUP, DEADLINE, Env, alive, as_a_terminal_starts_it, ready_pid, wait_for
 
 
 def _shell(env: Env) -> pexpect.spawn:
     shell = pexpect.spawn("bash", ["--norc", "--noprofile", "-i"], env={**env.vars, "PS1": "$ "},
-                          timeout=DEADLINE, cwd=str(env.root), dimensions=(24, 100))
+                          timeout=DEADLINE, cwd=str(env.root), dimensions=(24, 100),
+                          preexec_fn=as_a_terminal_starts_it)
     env.spawned.append(shell)
     shell.expect_exact("$ ")
     return shell
