@@ -26,6 +26,7 @@ lines (ended by Enter, i.e. `\\r` in raw mode):
 `--bg`, `stop SHORT` and the daemon's processes are modelled in standin_bg.py.
 
 Flags: --ignore-term (SIGTERM is reported, not obeyed), --ignore-hup, --survive-hangup, --exit-on-term N,
+--allocate MB (holds that much memory of its own, every page touched, as a session's heap would),
 and Claude Code's `--session-id ID` / `--resume ID`, which it records and uses for its registry and transcript files.
 """
 
@@ -142,6 +143,9 @@ def main() -> int:
         tty.setraw(0)
     if SESSION_ID and option("--session-id") is None and option("--resume") is not None:
         say(f"resumed {SESSION_ID}")
+    held = bytearray(int(option("--allocate") or 0) << 20)
+    for page in range(0, len(held), 4096):  # touched: resident and its own, as a real heap
+        held[page] = 1
     write_registry("idle")
     if args[:1] == ["attach"]:
         say(f"attached {args[1] if len(args) > 1 else '?'}")

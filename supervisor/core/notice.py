@@ -10,7 +10,7 @@ from typing import Literal
 class Notice:
     """Something the user should hear about on the desktop; the face words it."""
 
-    kind: Literal["stray", "waiting", "idle", "unmanaged-idle", "unmanaged-ending"]
+    kind: Literal["stray", "waiting", "idle", "unmanaged-idle", "unmanaged-ending", "memory-ending"]
     seconds: float = 0.0  # waiting: how long the prompt has waited; idle: time left; unmanaged-*: idle time
     pid: int | None = None  # stray, unmanaged-*: the other claude's pid
     left: float = 0.0  # unmanaged-ending: time before it is ended

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Kind = Literal["supervised", "unmanaged", "background"]
-Action = Literal["end-background", "notify-unmanaged", "warn-unmanaged", "end-unmanaged"]
+Action = Literal["end-background", "notify-unmanaged", "warn-unmanaged", "end-unmanaged", "warn-memory",
+                 "end-memory"]
 
 # A warning older than warn_before by this much was not followed by its end in time: the machine slept, or no
 # enforcer ran. Ending on the strength of it would surprise whoever came back; it is given again instead.
@@ -30,6 +31,7 @@ class Seen:
     waiting: bool = False  # the CLI waits on a permission prompt: someone must answer it
     attached: bool = False  # a terminal shows it (`claude attach`): someone is there
     pinned: bool = False  # pinned in Claude Code's agent view
+    memory: int | None = None  # bytes its process tree holds, counted fairly; None when not measured
 
 
 def spared(session: Seen) -> str | None:
@@ -55,30 +57,46 @@ def most_idle_first(sessions: Sequence[Seen]) -> list[Seen]:
 
 @dataclass(frozen=True)
 class Admission:
-    """Whether a new session may start now; when not, every session that fills the limit, most idle first."""
+    """Whether a new session may start now; when not, why (too many, or the memory budget is spent) and every
+    session there is, most idle first."""
 
     admitted: bool
     count: int  # sessions there would be with the new one
     sessions: tuple[Seen, ...] = ()
     make_room: Seen | None = None  # admitted once this one has ended (the `make_room` setting)
+    over: Literal["count", "memory"] | None = None
+    memory: int = 0  # what the sessions hold together (when measured)
+
+
+def held(sessions: Sequence[Seen]) -> int:
+    """What the sessions hold together (the measured ones)."""
+    return sum(s.memory or 0 for s in sessions)
 
 
 def admit(others: Sequence[Seen], max_sessions: int, *, starting: int = 0, make_room_after: float | None = None,
-          may_end: frozenset[Kind] = frozenset({"supervised", "background"})) -> Admission:
+          may_end: frozenset[Kind] = frozenset({"supervised", "background"}),
+          memory_budget: int | None = None) -> Admission:
     """A new session beside `others` (every session there is, each once, the new one excluded) and `starting`
-    (csups that hold a place but have not said what they run yet). With `make_room_after`, a full machine makes
-    room by ending the most idle session of a kind it `may_end` that has been idle at least that long and is not
-    spared; a tie goes to the first listed."""
+    (csups that hold a place but have not said what they run yet): at most `max_sessions`, and none while the
+    sessions hold `memory_budget` or more. With `make_room_after`, a full machine makes room by ending the most
+    idle session of a kind it `may_end` that has been idle at least that long and is not spared (a tie goes to
+    the first listed): one, and only where one is enough for the count."""
     count = len(others) + starting + 1
     listed = tuple(most_idle_first(others))
-    if count <= max_sessions:
-        return Admission(True, count, listed)
-    if make_room_after is not None and count - 1 == max_sessions:
+    total = held(others)
+    over: Literal["count", "memory"] | None = None
+    if count > max_sessions:
+        over = "count"
+    elif memory_budget is not None and total >= memory_budget:
+        over = "memory"
+    if over is None:
+        return Admission(True, count, listed, memory=total)
+    if make_room_after is not None and (over == "memory" or count - 1 == max_sessions):
         candidates = [s for s in listed if s.kind in may_end and spared(s) is None
                       and s.idle is not None and s.idle >= make_room_after]
         if candidates:
-            return Admission(False, count, listed, make_room=candidates[0])
-    return Admission(False, count, listed)
+            return Admission(False, count, listed, make_room=candidates[0], over=over, memory=total)
+    return Admission(False, count, listed, over=over, memory=total)
 
 
 # --- idle ends, outside the supervised ptys (the enforcer's sweep) -----------------------------------------
@@ -91,13 +109,19 @@ class Rules:
     warn_before: float
     end_unmanaged: bool = False  # off: unmanaged sessions are only reported
     rescan: float = 300.0  # sessions that announce themselves nowhere may appear at any time: look this often
+    memory_budget: int | None = None  # bytes all sessions may hold together; None: no budget
+    memory_min_idle: float = 600.0  # over the budget, only a session idle this long is ended
+    memory_every: float = 60.0  # memory grows without a word to anyone: with a budget, look this often
 
+
+MEMORY = "mem:"  # the memory rule's warnings, remembered apart from the idle rule's
 
 @dataclass(frozen=True)
 class Step:
     action: Action
     session: Seen
     idle: float
+    held: int = 0  # the memory rule's steps: what all sessions held together
 
 
 @dataclass
@@ -137,9 +161,12 @@ def sweep(sessions: Sequence[Seen], rules: Rules, memory: Memory, now: float) ->
     Supervised sessions are their own csup's: its pty knows every keystroke, so it alone ends them. Background
     sessions have no terminal to warn in and are ended at their limit through their daemon; unmanaged ones are
     reported once, and with `end_unmanaged` warned, then ended `warn_before` later."""
-    memory.forget_all_but({s.key for s in sessions if s.kind != "supervised"})
+    memory.forget_all_but({s.key for s in sessions if s.kind != "supervised"}
+                          | {MEMORY + s.key for s in sessions})
     steps: list[Step] = []
     due = [now + rules.rescan]
+    if rules.memory_budget is not None:
+        steps += _memory_pressure(sessions, rules, memory, now, due)
     for session in sessions:
         if session.kind == "supervised":
             continue
@@ -183,6 +210,39 @@ def sweep(sessions: Sequence[Seen], rules: Rules, memory: Memory, now: float) ->
             else:
                 due.append(warned_at + rules.warn_before)
     return steps, min(due)
+
+
+def _memory_pressure(sessions: Sequence[Seen], rules: Rules, memory: Memory, now: float,
+                     due: list[float]) -> list[Step]:
+    """Over the budget: the most idle session that may be ended (idle at least memory_min_idle, not spared; an
+    unmanaged one only with end_unmanaged) is warned, then ended warn_before later — one at a time, until the
+    total is under. Under it, every memory warning is forgotten."""
+    assert rules.memory_budget is not None
+    due.append(now + rules.memory_every)
+    total = held(sessions)
+    kinds = {"supervised", "background"} | ({"unmanaged"} if rules.end_unmanaged else set())
+    candidates = [s for s in most_idle_first(sessions) if s.kind in kinds and spared(s) is None
+                  and s.idle is not None and s.idle >= rules.memory_min_idle and s.memory]
+    chosen = candidates[0] if total > rules.memory_budget and candidates else None
+    for key in [key for key in memory.warned if key.startswith(MEMORY)]:
+        if chosen is None or key != MEMORY + chosen.key:
+            del memory.warned[key]  # under the budget again, or another is the most idle now: start over
+    if chosen is None:
+        return []
+    assert chosen.idle is not None
+    key = MEMORY + chosen.key
+    warned_at = memory.warned.get(key)
+    if warned_at is not None and not warned_at <= now <= warned_at + rules.warn_before + STALE_WARNING:
+        warned_at = None
+    if warned_at is None:
+        memory.warned[key] = now
+        due.append(now + rules.warn_before)
+        return [Step("warn-memory", chosen, chosen.idle, total)]
+    if now >= warned_at + rules.warn_before:
+        del memory.warned[key]
+        return [Step("end-memory", chosen, chosen.idle, total)]
+    due.append(warned_at + rules.warn_before)
+    return []
 
 
 def _warn_once(session: Seen, memory: Memory, idle: float, now: float) -> list[Step]:

@@ -11,6 +11,8 @@ from typing import Any
 from supervisor.core.durations import EXAMPLE as DURATION_EXAMPLE
 from supervisor.core.durations import parse_duration
 from supervisor.core.errors import ConfigError, UsageError
+from supervisor.core.sizes import EXAMPLE as SIZE_EXAMPLE
+from supervisor.core.sizes import parse_size
 
 # Set in the CLI's environment by csup (not a setting): a nested `csup run` inside the session passes through.
 SESSION_ENV = "CSUP_SESSION"
@@ -32,6 +34,15 @@ class _Duration:
         if isinstance(raw, bool) or not isinstance(raw, int | float | str):
             raise ValueError(f"a duration like {DURATION_EXAMPLE}")
         return parse_duration(str(raw), allow_off=self.allow_off)  # DurationError is a ValueError
+
+
+class _Size:
+    """Converts "4GiB", "512MiB", "off"… to bytes (None for off); marks its setting as a size for display."""
+
+    def __call__(self, raw: Any) -> int | None:
+        if isinstance(raw, bool) or not isinstance(raw, int | str):
+            raise ValueError(f"a size like {SIZE_EXAMPLE}")
+        return parse_size(str(raw))  # SizeError is a ValueError
 
 
 def _boolean(raw: Any) -> bool:
@@ -116,6 +127,10 @@ class Setting:
     def is_duration(self) -> bool:
         return isinstance(self.convert, _Duration)
 
+    @property
+    def is_size(self) -> bool:
+        return isinstance(self.convert, _Size)
+
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("idle_limit", "30m", _Duration(True), "End a session after this long idle; 0 or off disables."),
@@ -131,6 +146,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("make_room", "off", _Duration(True),
             "At the limit, end the most idle session idle at least this long (not busy, waiting, attached or "
             "pinned) and start; off: refuse."),
+    Setting("memory_budget", "off", _Size(),
+            "At most this much memory held by all your Claude sessions (each one's process tree, shared pages "
+            "counted fairly), e.g. 4GiB; off."),
+    Setting("memory_min_idle", "10m", _Duration(False),
+            "Over the memory budget, only a session idle at least this long is ended (the most idle first)."),
     Setting("allow_unmanaged", False, _boolean, "Start even while claude processes run outside csup."),
     Setting("end_unmanaged", False, _boolean,
             "csup watch ends unmanaged sessions idle past idle_limit (after a warning); off: it only reports them."),
@@ -168,6 +188,8 @@ class Settings:
     claude: str
     max_sessions: int
     make_room: float | None
+    memory_budget: int | None
+    memory_min_idle: float
     allow_unmanaged: bool
     end_unmanaged: bool
     claude_names: tuple[str, ...]
@@ -255,7 +277,7 @@ def _convert(key: str, raw: Any, *, where: str, typed: bool = False) -> Any:
         close = difflib.get_close_matches(key, list(SETTINGS_BY_KEY), n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise ConfigError(f"{where}: unknown setting ({hint}known: {', '.join(SETTINGS_BY_KEY)})")
-    if typed and isinstance(raw, str) and not setting.is_duration \
+    if typed and isinstance(raw, str) and not setting.is_duration and not setting.is_size \
             and isinstance(setting.default, bool | int | float):
         kind = "true or false" if isinstance(setting.default, bool) else "a number"
         raise ConfigError(f"{where}: bad value {raw!r}: expected {kind}, without quotes")

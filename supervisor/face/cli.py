@@ -222,7 +222,8 @@ def status(as_json: bool) -> None:
     from supervisor.flows.status import gather
 
     settings, paths = _load()
-    report = gather(paths, _census(settings), settings.background_idle_limit, settings.max_sessions)
+    report = gather(paths, _census(settings), settings.background_idle_limit, settings.max_sessions,
+                    memory_budget=settings.memory_budget)
     _emit(as_json, report.to_json, lambda: render_status(report))
     sys.exit(0 if report.running else 1)
 
@@ -243,7 +244,7 @@ def doctor(as_json: bool) -> None:
     from supervisor.flows.doctor import examine
 
     settings, paths = _load()
-    checkup = examine(paths, _census(settings), settings.max_sessions)
+    checkup = examine(paths, _census(settings), settings.max_sessions, settings.memory_budget)
     verdicts = findings(checkup, settings.idle_limit, settings.background_idle_limit, settings.max_sessions)
     _emit(as_json, lambda: doctor_json(checkup, verdicts), lambda: render_doctor(checkup, verdicts))
     sys.exit(1 if needs_action(verdicts) else 0)

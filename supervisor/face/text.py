@@ -15,6 +15,7 @@ from supervisor.claude.adapter import LiveSession
 from supervisor.core.durations import format_duration
 from supervisor.core.errors import CsupError
 from supervisor.core.notice import Notice
+from supervisor.core.sizes import format_size
 from supervisor.flows.census import UnmanagedSession
 from supervisor.flows.refusals import AtLimit, GaveUpWaiting, LineAhead, SessionHeld, TakeoverLost, UnmanagedRunning
 from supervisor.flows.reporting import (
@@ -74,7 +75,9 @@ def megabytes(size: int) -> str:
 def error_text(err: CsupError, now: float | None = None) -> str:
     """The one wording of every error csup reports: its message (or refusal block) and the hint."""
     now = time.time() if now is None else now
-    if isinstance(err, SessionHeld | AtLimit):
+    if isinstance(err, AtLimit) and err.over == "memory" and err.budget is not None:
+        text = refusal_memory(err.sessions, err.held, err.budget, now)
+    elif isinstance(err, SessionHeld | AtLimit):
         text = refusal(err.sessions, err.max_sessions, now)
     elif isinstance(err, LineAhead):
         text = refusal_queued(err.holder, now)
@@ -122,14 +125,15 @@ def describe_holder(record: SessionRecord, now: float, idle: float | None = None
 
 def session_line(session: AnySession, now: float) -> str:
     """One session of any kind, as a refusal, a choice or a status lists it."""
+    held = f", {format_size(session.memory.total)}" if session.memory is not None else ""
     if session.background is not None:
-        return background_line(session.background, session.idle_seconds)
+        return background_line(session.background, session.idle_seconds) + held
     idle = "idle ?" if session.idle_seconds is None else f"idle {format_duration(session.idle_seconds)}"
     where = f" in {short_path(session.cwd)}" if session.cwd else ""
     tty = f" on {clean(session.tty)}" if session.tty else ""
     pid = f" (claude pid {session.pid})" if session.pid else ""
     state = f", {clean(session.state)}" if session.state not in ("", "active", "unknown") else ""
-    return f"{session.kind} {clean(session.id)}{pid}{tty}{where}, {idle}{state}"
+    return f"{session.kind} {clean(session.id)}{pid}{tty}{where}, {idle}{state}{held}"
 
 
 def chosen_line(session: AnySession, now: float) -> str:
@@ -146,6 +150,18 @@ def refusal_full(sessions: Sequence[AnySession], max_sessions: int, now: float) 
               "  csup stop --idle      end every session idle past its limit",
               "  csup takeover ID      end one and carry its conversation on here",
               "  csup run --wait       wait for a place, then start"]
+    return "\n".join(lines)
+
+
+def refusal_memory(sessions: Sequence[AnySession], held: int, budget: int, now: float) -> str:
+    """Over the memory budget: every session with what it holds, most idle first, and what makes room."""
+    lines = [f"csup: your Claude sessions hold {format_size(held)}, the memory budget is {format_size(budget)} "
+             "(memory_budget); most idle first:"]
+    lines += [f"  {session_line(session, now)}" for session in sessions]
+    lines += ["Make room with:",
+              "  csup stop ID          end one (the id from the list; its conversation is kept)",
+              "  csup stop --idle      end every session idle past its limit",
+              "  csup run --wait       wait until there is room, then start"]
     return "\n".join(lines)
 
 
@@ -325,6 +341,10 @@ def notice_text(notice: Notice) -> tuple[str, str]:
         return ("An idle claude session ends soon",
                 f"pid {notice.pid} (idle {format_duration(notice.seconds)}) ends in {format_duration(notice.left)}"
                 " unless you use it.")
+    if notice.kind == "memory-ending":
+        return ("Claude sessions over the memory budget",
+                f"The most idle one (pid {notice.pid}, idle {format_duration(notice.seconds)}) ends in "
+                f"{format_duration(notice.left)} unless you use it.")
     if notice.kind == "waiting":
         return "Claude is waiting for you", f"A permission prompt has been waiting {format_duration(notice.seconds)}."
     return ("Claude session idle",
@@ -420,12 +440,27 @@ def render_status(status: StatusReport) -> str:
         lines.append(f"◆ {len(status.background)} background session(s) in Claude Code's daemon ({ends}):")
         lines += [f"    {background_line(session, bg_idle.get(session.short))}" for session in status.background]
         lines.append("  bring one here: csup takeover   (end them: csup stop --force)")
+    lines += memory_lines(status)
     for waiter in status.waiting:
         lines.append(f"… waiting in line: {waiter_line(waiter, now)}")
     lines.append(watcher_line(status.watcher, now))
     one, five, fifteen = status.load
     lines.append(f"load {one:.2f} {five:.2f} {fifteen:.2f} on {status.cores} core(s)")
     return "\n".join(lines)
+
+
+def memory_lines(status: StatusReport) -> list[str]:
+    """What the sessions hold, each and together, against the budget (heaviest first)."""
+    from supervisor.machine.memory import MEASURE
+
+    measured = sorted(((s, s.memory.total) for s in status.sessions if s.memory is not None), key=lambda p: -p[1])
+    if not measured:
+        return []
+    budget = f" of a budget of {format_size(status.memory_budget)}" if status.memory_budget else ""
+    over = " — over it" if status.memory_budget and status.memory_total > status.memory_budget else ""
+    lines = [f"memory: {format_size(status.memory_total)}{budget} ({MEASURE} of each session's process tree){over}"]
+    lines += [f"    {session.kind} {clean(session.id)}: {format_size(size)}" for session, size in measured]
+    return lines
 
 
 def waiter_line(waiter: Ticket, now: float) -> str:
@@ -464,10 +499,14 @@ STEP_WORDS = {
     "could not end background session", ("end-unmanaged", "ended"): "ended unmanaged session",
     ("end-unmanaged", "asked"): "signalled unmanaged session, still running:",
     ("notify-unmanaged", "reported"): "reported unmanaged session", ("warn-unmanaged", "warned"):
-    "warned unmanaged session",
+    "warned unmanaged session", ("warn-memory", "warned"): "over the memory budget, warned session",
+    ("end-memory", "ended"): "over the memory budget, ended session",
+    ("end-memory", "failed"): "over the memory budget, could not end session",
 }
 WOULD_WORDS = {"end-background": "would end background session", "end-unmanaged": "would end unmanaged session",
-               "notify-unmanaged": "would report unmanaged session", "warn-unmanaged": "would warn unmanaged session"}
+               "notify-unmanaged": "would report unmanaged session", "warn-unmanaged": "would warn unmanaged session",
+               "warn-memory": "over the memory budget, would warn session",
+               "end-memory": "over the memory budget, would end session"}
 
 
 def watch_lines(event: WatchEvent, now: float) -> list[str]:
@@ -503,7 +542,7 @@ def watch_lines(event: WatchEvent, now: float) -> list[str]:
     return lines
 
 
-def toml_value(value: object, duration: bool) -> str:
+def toml_value(value: object, duration: bool, size: bool = False) -> str:
     """A setting's value as the config file takes it back: a duration as people type it, true/false, lists."""
     import json
 
@@ -511,6 +550,11 @@ def toml_value(value: object, duration: bool) -> str:
         return '"off"'
     if duration and isinstance(value, int | float):
         return json.dumps(format_duration(value))
+    if size and isinstance(value, int):
+        from supervisor.core.sizes import parse_size
+
+        shown = format_size(value).replace(" ", "")
+        return json.dumps(shown) if parse_size(shown) == value else str(value)  # exact, or in bytes
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, tuple):
@@ -527,7 +571,7 @@ def render_config(settings: Settings, config_file: str) -> str:
     lines = [f"# {config_file}"]
     width = max(len(setting.key) for setting in SETTINGS)
     for setting in SETTINGS:
-        shown = toml_value(getattr(settings, setting.key), setting.is_duration)
+        shown = toml_value(getattr(settings, setting.key), setting.is_duration, setting.is_size)
         source = settings.sources.get(setting.key, "default")
         if setting.key in ("claude_names", "passthrough_commands") and not getattr(settings, setting.key):
             source += ": the CLI's own"
@@ -645,11 +689,28 @@ def findings(checkup: Checkup, idle_limit: float | None, background_limit: float
             found.append(Finding("info", f"load {one_minute:.2f} is above the {checkup.cores} core(s), but Claude's "
                                  f"processes use only {claude_cpu:.0f}% of a core: the load comes from elsewhere",
                                  "find the busy process: top"))
+    found += heaviest(checkup.status)
     if checkup.memory_total and checkup.memory_available / checkup.memory_total < LOW_MEMORY:
         found.append(Finding("warn", f"only {checkup.memory_available / 2**30:.1f} GiB of memory available",
                              None))
     if not any(finding.severity in ("action", "warn") for finding in found):
         found.append(Finding("ok", "nothing needs attention"))
+    return found
+
+
+def heaviest(status: StatusReport, count: int = 3) -> list[Finding]:
+    """The sessions that hold the most memory, each with its biggest processes (an MCP server is often most of
+    it), and the total against the budget."""
+    measured = sorted(((s, s.memory) for s in status.sessions if s.memory is not None), key=lambda p: -p[1].total)
+    found = []
+    for session, held in measured[:count]:
+        parts = ", ".join(f"{clean(name)} (pid {pid}) {format_size(size)}" for pid, size, name in held.members[:3])
+        found.append(Finding("info", f"{session.kind} {clean(session.id)} holds {format_size(held.total)} "
+                             f"({held.measure}): {parts}", None))
+    budget = status.memory_budget
+    if budget is not None and status.memory_total > budget:
+        found.append(Finding("warn", f"your Claude sessions hold {format_size(status.memory_total)}, over the "
+                             f"memory budget of {format_size(budget)}", "csup stop --idle (the idle ones)"))
     return found
 
 

@@ -41,13 +41,17 @@ class Checkup:
 
     def to_json(self) -> dict[str, Any]:
         return {"schema": SCHEMA_VERSION, "processes": [asdict(p) for p in self.processes], "load": list(self.load),
-                "cores": self.cores, "memory": {"total": self.memory_total, "available": self.memory_available}}
+                "cores": self.cores, "memory": {"total": self.memory_total, "available": self.memory_available},
+                "sessions_memory": [
+                    {"kind": s.kind, "id": s.id, "bytes": s.memory.total, "measure": s.memory.measure,
+                     "processes": [{"pid": pid, "bytes": size, "name": name} for pid, size, name in s.memory.members]}
+                    for s in self.status.sessions if s.memory is not None]}
 
 
-def examine(paths: Paths, census: CliAdapter, max_sessions: int = 1) -> Checkup:
+def examine(paths: Paths, census: CliAdapter, max_sessions: int = 1, memory_budget: int | None = None) -> Checkup:
     import psutil
 
-    status = gather(paths, census, max_sessions=max_sessions)
+    status = gather(paths, census, max_sessions=max_sessions, memory_budget=memory_budget)
     memory = psutil.virtual_memory()
     sessions = _processes(status)
     found = sessions + _helpers(census, status, {p.pid for p in sessions})

@@ -33,6 +33,7 @@ BACKGROUND_WAIT = 8.0  # `claude stop`: the daemon escalates to SIGKILL by itsel
 
 
 MAKE_ROOM = "make-room"  # a new session at the limit ends the most idle one (the make_room setting)
+MEMORY = "memory"  # the enforcer ends the most idle one while all sessions hold more than the memory budget
 
 
 class HolderUnresponsive(SessionBusy):
@@ -49,6 +50,8 @@ class StopRequest:
     def describe(self) -> str:
         if self.kind == MAKE_ROOM:
             return f"made room for pid {self.by_pid} on {self.by_tty or 'no terminal'} (make_room)"
+        if self.kind == MEMORY:
+            return "the sessions held more than the memory budget, and this one was the most idle (csup watch)"
         where = f"from {self.by_tty}" if self.by_tty else "from a process with no terminal"
         verb = "taken over" if self.kind == "takeover" else "stopped"
         return f"{verb} by `csup {self.kind}` {where} (pid {self.by_pid})"
@@ -84,7 +87,7 @@ def take_request(slot: Slot) -> StopRequest | None:
         os.unlink(slot.request_file)
     except OSError:
         pass
-    if not isinstance(data, dict) or data.get("kind") not in ("stop", "takeover", MAKE_ROOM):
+    if not isinstance(data, dict) or data.get("kind") not in ("stop", "takeover", MAKE_ROOM, MEMORY):
         return None
     by_pid, by_tty, at = data.get("by_pid"), data.get("by_tty", ""), data.get("at")
     if type(by_pid) is not int or not isinstance(by_tty, str) or not isinstance(at, int | float):

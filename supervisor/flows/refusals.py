@@ -22,12 +22,16 @@ class SessionHeld(SessionBusy):
 
 class AtLimit(SessionBusy):
     """Admission refused by the policy: `sessions` (every session of every kind but the new one, most idle
-    first) already fill `max_sessions`."""
+    first) already fill `max_sessions` — or (`over` "memory") hold `held` bytes of a `budget`."""
 
-    def __init__(self, sessions: list[AnySession], max_sessions: int) -> None:
+    def __init__(self, sessions: list[AnySession], max_sessions: int, *, over: str = "count", held: int = 0,
+                 budget: int | None = None) -> None:
         super().__init__(f"{len(sessions)} claude session(s) are running, the limit is {max_sessions}")
         self.sessions = sessions
         self.max_sessions = max_sessions
+        self.over = over
+        self.held = held
+        self.budget = budget
 
 
 class LineAhead(SessionBusy):

@@ -49,7 +49,7 @@ def make_room(paths: Paths, settings: Settings, adapter: CliAdapter, reporter: R
     me = f"pid {os.getpid()} on {processes.own_tty() or 'no terminal'}"
     reason = f"made room for {me} (make_room)"
     idle = chosen.idle_seconds or 0.0
-    gone, resume = _end(paths, settings, adapter, reporter, chosen, reason)
+    gone, resume = end_session(paths, settings, adapter, reporter, chosen, reason, ending.MAKE_ROOM)
     log_event(paths.log_file, "made-room", kind=chosen.kind, id=chosen.id, cli_pid=chosen.pid, cwd=chosen.cwd,
               idle=round(idle, 1), gone=gone, resume=resume, reason=reason)
     if not gone:
@@ -57,17 +57,19 @@ def make_room(paths: Paths, settings: Settings, adapter: CliAdapter, reporter: R
     return RoomMade(chosen, idle, resume, chosen.cwd)
 
 
-def _end(paths: Paths, settings: Settings, adapter: CliAdapter, reporter: Reporter, chosen: AnySession,
-         reason: str) -> tuple[bool, str | None]:
-    """End one session its kind's way; (gone, the command that brings it back)."""
+def end_session(paths: Paths, settings: Settings, adapter: CliAdapter, reporter: Reporter, chosen: AnySession,
+                reason: str, cause: str) -> tuple[bool, str | None]:
+    """End one session its kind's way, for `cause` (make-room, memory): a supervised one asked as `csup stop`
+    asks, a background one through its daemon, an unmanaged one with SIGTERM, then SIGKILL; (gone, the command
+    that brings it back)."""
     from supervisor.flows.stop import end_background, end_unmanaged
 
     if chosen.background is not None:
-        ended = end_background(paths, adapter, chosen.background, ending.MAKE_ROOM, reason=reason)
+        ended = end_background(paths, adapter, chosen.background, cause, reason=reason)
         return ended.gone, ended.bring_back
     if chosen.unmanaged is not None:
         conversation = adapter.conversation_of(chosen.unmanaged.pid)
-        gone = end_unmanaged(paths, settings, adapter, [chosen.unmanaged], ending.MAKE_ROOM, reason=reason)
+        gone = end_unmanaged(paths, settings, adapter, [chosen.unmanaged], cause, reason=reason)
         resume = adapter.resume_command(conversation.id) \
             if conversation is not None and adapter.can_resume(conversation) else None
         return gone, resume
@@ -76,7 +78,7 @@ def _end(paths: Paths, settings: Settings, adapter: CliAdapter, reporter: Report
     lock = FileFlock(holder.slot.lock_file)
     try:
         if not lock.try_acquire():
-            ending.end_holder(paths, holder.slot, holder.record, ending.MAKE_ROOM, lock, settings.stop_wait,
+            ending.end_holder(paths, holder.slot, holder.record, cause, lock, settings.stop_wait,
                               reporter.escalation)
     finally:
         lock.release()  # the place is claimed by whoever is first through the gate: the newcomer holds it

@@ -54,6 +54,7 @@ def run(request: RunRequest, settings: Settings, paths: Paths, environ: Mapping[
     locks = admission.Locks.open(paths, settings.max_sessions)
     census = adapter_for(settings, environ)
     cwd = None
+    admitted = False  # a waiter is admitted in line
     if request.mode == "takeover":
         handover = admission.take_over(paths, locks, settings, census, force=request.force, reporter=reporter,
                                        named=request.target)
@@ -69,7 +70,9 @@ def run(request: RunRequest, settings: Settings, paths: Paths, environ: Mapping[
             reporter.resume_decision(decision)
     elif request.mode == "wait":
         try:
-            admission.wait_turn(paths, locks, settings.max_sessions, request.patience, reporter)
+            _wait_for_room(paths, settings, census, locks, request.patience, adapter.foreground_target(args),
+                           reporter)
+            admitted = True
         finally:
             reporter.done_waiting()
     else:
@@ -83,7 +86,7 @@ def run(request: RunRequest, settings: Settings, paths: Paths, environ: Mapping[
                 reporter.room_made(made)
     assert locks.slot is not None
     with locks.session:
-        if request.mode != "takeover":
+        if request.mode != "takeover" and not admitted:
             _admit(paths, settings, census, locks, adapter.foreground_target(args), reporter)
         if cwd is not None:
             os.chdir(cwd)  # Claude Code finds a conversation from the directory it was started in
@@ -151,15 +154,18 @@ def _admit(paths: Paths, settings: Settings, adapter: CliAdapter, locks: admissi
     from supervisor.core.policy import admit
     from supervisor.flows.refusals import AtLimit
     from supervisor.flows.sessions import take_snapshot
+    from supervisor.machine.memory import of_trees
 
+    measure = of_trees if settings.memory_budget is not None else None  # only with a budget: it reads every tree
     for attempt in range(2):
-        snapshot = take_snapshot(paths, settings.max_sessions, adapter)
+        snapshot = take_snapshot(paths, settings.max_sessions, adapter, memory=measure)
         others = [s for s in snapshot.others_than(locks.slot) if not (
             s.background is not None and bringing_here is not None and names(s.background, bringing_here))]
         if settings.allow_unmanaged:
             others = [s for s in others if s.kind == "supervised"]
         starting = max(0, locks.others_held - sum(1 for s in others if s.kind == "supervised"))
-        decision = admit([s.seen() for s in others], settings.max_sessions, starting=starting)
+        decision = admit([s.seen() for s in others], settings.max_sessions, starting=starting,
+                         memory_budget=settings.memory_budget)
         if decision.admitted:
             return
         if attempt == 0 and settings.make_room is not None and reporter is not None:
@@ -171,9 +177,37 @@ def _admit(paths: Paths, settings: Settings, adapter: CliAdapter, locks: admissi
                 continue
             except AtLimit:
                 pass  # none qualifies: the usual refusal, below
-        log_event(paths.log_file, "refused", reason="limit", count=decision.count, max_sessions=settings.max_sessions,
-                  sessions=[f"{s.kind} {s.id}" for s in others], cwd=os.getcwd())
-        raise AtLimit(others, settings.max_sessions)
+        log_event(paths.log_file, "refused", reason="memory" if decision.over == "memory" else "limit",
+                  count=decision.count, max_sessions=settings.max_sessions, held=decision.memory,
+                  memory_budget=settings.memory_budget, sessions=[f"{s.kind} {s.id}" for s in others],
+                  cwd=os.getcwd())
+        raise AtLimit(others, settings.max_sessions, over=decision.over or "count", held=decision.memory,
+                      budget=settings.memory_budget)
+
+
+def _wait_for_room(paths: Paths, settings: Settings, adapter: CliAdapter, locks: admission.Locks,
+                   patience: float | None, bringing_here: str | None, reporter: Reporter) -> None:
+    """`run --wait`: in line for a place, then — with a memory budget spent — for room: the place is given back
+    and taken again until the sessions hold less than the budget, or patience runs out."""
+    import time
+
+    from supervisor.flows.refusals import AtLimit, GaveUpWaiting
+    from supervisor.flows.reporting import WaitProgress
+
+    started = time.monotonic()
+    while True:
+        left = None if patience is None else max(0.0, patience - (time.monotonic() - started))
+        admission.wait_turn(paths, locks, settings.max_sessions, left, reporter)
+        try:
+            _admit(paths, settings, adapter, locks, bringing_here)
+            return
+        except AtLimit:
+            locks.release()
+        waited = time.monotonic() - started
+        if patience is not None and waited >= patience:
+            raise GaveUpWaiting(patience)
+        reporter.waiting(WaitProgress(None, 0, waited))
+        time.sleep(admission.STEP * 4)
 
 
 def _admit_background_launch(paths: Paths, settings: Settings, environ: Mapping[str, str]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from supervisor.claude.adapter import CliAdapter, LiveSession
@@ -19,6 +19,7 @@ from supervisor.core.policy import Seen, idle_seconds
 from supervisor.flows.census import Census, UnmanagedSession, take_census
 from supervisor.flows.census import names as names_session
 from supervisor.machine import processes
+from supervisor.machine.memory import TreeMemory
 from supervisor.machine.paths import Paths, Slot
 from supervisor.machine.record import Holder, is_live, live_holders, read_record
 
@@ -42,6 +43,7 @@ class AnySession:
     background: LiveSession | None = None
     shows: LiveSession | None = None  # a supervised `claude attach`: the background session it shows
     cli_status: str = "unknown"  # a supervised session's CLI, in its own words (its registry): busy, waiting…
+    memory: TreeMemory | None = None  # its process tree's memory, when the snapshot measured it
 
     def names(self) -> set[str]:
         """Every way a person may name it."""
@@ -71,15 +73,16 @@ class AnySession:
 
     def seen(self) -> Seen:
         """The session as the policy takes it."""
+        held = self.memory.total if self.memory is not None else None
         if self.background is not None:
             bg = self.background
             return Seen("background", self.key, self.idle_seconds, busy=bg.status == "busy",
-                        waiting=bg.status == "waiting", attached=bg.attached > 0, pinned=bg.pinned)
+                        waiting=bg.status == "waiting", attached=bg.attached > 0, pinned=bg.pinned, memory=held)
         if self.unmanaged is not None:
             return Seen("unmanaged", self.key, self.idle_seconds, busy=self.unmanaged.status == "busy",
-                        waiting=self.unmanaged.status == "waiting")
+                        waiting=self.unmanaged.status == "waiting", memory=held)
         return Seen("supervised", self.key, self.idle_seconds, busy=self.cli_status == "busy",
-                    waiting=self.cli_status == "waiting")
+                    waiting=self.cli_status == "waiting", memory=held)
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,11 @@ class Snapshot:
     census: Census = field(default_factory=Census)  # the unmanaged and background ones, with their details
     holders: list[Holder] = field(default_factory=list)
     orphan: ProcessIdentity | None = None  # a CLI whose csup is gone (SIGKILL), left running
+    measured: bool = False  # whether each session's memory was measured
+
+    @property
+    def memory_total(self) -> int:
+        return sum(s.memory.total for s in self.sessions if s.memory is not None)
 
     def of_kind(self, kind: Kind) -> list[AnySession]:
         return [session for session in self.sessions if session.kind == kind]
@@ -125,9 +133,11 @@ def supervised_sessions(paths: Paths, max_sessions: int) -> list[AnySession]:
 
 def take_snapshot(paths: Paths, max_sessions: int, adapter: CliAdapter, *,
                   census: Callable[[set[int], ProcessIdentity | None], Census] | None = None,
-                  clock: Callable[[], tuple[float, float]] | None = None) -> Snapshot:
-    """Every session of the user, now. `census` and `clock` are collaborators: tests hand in their own views of
-    the processes and the registry, and a clock."""
+                  clock: Callable[[], tuple[float, float]] | None = None,
+                  memory: Callable[[list[int]], dict[int, TreeMemory]] | None = None) -> Snapshot:
+    """Every session of the user, now. With `memory` (machine/memory.of_trees, or a test's), each session's
+    process tree is measured: only when a decision or a report needs it. `census` and `clock` are collaborators
+    too: tests hand in their own views of the processes and the registry, and a clock."""
     now, now_mono = (clock or _clock)()
     slots = paths.known_slots(max_sessions)
     holders = live_holders(slots)  # as supervised() reads them: the slots are listed once for both
@@ -153,8 +163,11 @@ def take_snapshot(paths: Paths, max_sessions: int, adapter: CliAdapter, *,
                             "/".join(part for part in (s.status, s.state) if part and part != "unknown"),
                             background=s)
                  for s in found.background]
+    if memory is not None:
+        held = memory([s.pid for s in sessions if s.pid])
+        sessions = [replace(s, memory=held.get(s.pid)) if s.pid else s for s in sessions]
     sessions.sort(key=lambda s: -(s.idle_seconds if s.idle_seconds is not None else float("inf")))
-    return Snapshot(sessions, now, found, holders, orphan)
+    return Snapshot(sessions, now, found, holders, orphan, measured=memory is not None)
 
 
 def _clock() -> tuple[float, float]:

@@ -11,9 +11,10 @@ from supervisor.claude.adapter import CliAdapter, LiveSession
 from supervisor.flows.census import UnmanagedSession
 from supervisor.flows.sessions import AnySession, Snapshot, short_id, take_snapshot
 from supervisor.flows.waitline import TAKEOVER, Ticket, line
+from supervisor.machine.memory import MEASURE, of_trees
 from supervisor.machine.paths import Paths
 
-SCHEMA_VERSION = 2  # 2: `sessions` lists every session of every kind; `max_sessions`
+SCHEMA_VERSION = 3  # 2: `sessions` lists every session of every kind; `max_sessions`. 3: memory
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,11 @@ class StatusReport:
     max_sessions: int = 1
     watcher: dict[str, object] | None = None  # the running `csup watch`: pid, mode, last_sweep, next_sweep
     waiting: list[Ticket] = field(default_factory=list)  # terminals in line for a place (run --wait, takeover)
+    memory_budget: int | None = None
+
+    @property
+    def memory_total(self) -> int:
+        return sum(s.memory.total for s in self.sessions if s.memory is not None)
 
     @property
     def running(self) -> bool:
@@ -59,6 +65,7 @@ class StatusReport:
                 "unmanaged": [session.to_json() for session in self.unmanaged],
                 "background": [background_json(session, self.background_idle_limit)
                                for session in self.sessions if session.background is not None],
+                "memory": {"total": self.memory_total, "budget": self.memory_budget, "measure": MEASURE},
                 "watcher": self.watcher, "enforcer": self.enforcer,
                 "waiting": [{"pid": t.owner.pid, "tty": t.tty, "since": t.created_at,
                              "kind": "takeover" if t.priority == TAKEOVER else "wait"} for t in self.waiting],
@@ -72,7 +79,8 @@ class StatusReport:
     def _listed(self, session: AnySession) -> dict[str, Any]:
         common = {"kind": session.kind, "id": session.id, "pid": session.pid, "tty": session.tty,
                   "cwd": session.cwd, "idle_seconds": None if session.idle_seconds is None
-                  else round(session.idle_seconds, 1)}
+                  else round(session.idle_seconds, 1),
+                  "memory_bytes": session.memory.total if session.memory is not None else None}
         if session.holder is not None:
             managed = next(m for m in self.supervised if m.csup_pid == session.holder.record.csup.pid)
             return common | {"state": managed.state, "idle_limit": managed.idle_limit, "time_left": managed.time_left,
@@ -95,14 +103,15 @@ def background_json(listed: AnySession, limit: float | None) -> dict[str, Any]:
 
 
 def gather(paths: Paths, census_adapter: CliAdapter, background_idle_limit: float | None = None,
-           max_sessions: int = 1, snapshot: Snapshot | None = None) -> StatusReport:
-    snap = snapshot or take_snapshot(paths, max_sessions, census_adapter)
+           max_sessions: int = 1, snapshot: Snapshot | None = None,
+           memory_budget: int | None = None) -> StatusReport:
+    snap = snapshot or take_snapshot(paths, max_sessions, census_adapter, memory=of_trees)
     supervised = [_managed(session) for session in snap.of_kind("supervised")]
     from supervisor.flows.watch import watcher_state
 
     return StatusReport(supervised[0] if supervised else None, snap.census.unmanaged, os.getloadavg(),
                         os.cpu_count() or 1, snap.time, snap.census.background, background_idle_limit, supervised,
-                        snap.sessions, max_sessions, watcher_state(paths), line(paths.queue_dir))
+                        snap.sessions, max_sessions, watcher_state(paths), line(paths.queue_dir), memory_budget)
 
 
 def _managed(session: AnySession) -> ManagedSession:

@@ -33,6 +33,7 @@ from supervisor.machine import processes
 from supervisor.machine.events import log_event
 from supervisor.machine.jsonfile import read_json, write_json_atomic
 from supervisor.machine.lock import FileFlock
+from supervisor.machine.memory import of_trees
 from supervisor.machine.paths import Paths, ensure_private_dir
 
 if TYPE_CHECKING:
@@ -53,12 +54,14 @@ class WatcherRunning(SessionBusy):
 def rules_of(settings: Settings) -> Rules:
     return Rules(idle_limit=settings.idle_limit, background_idle_limit=settings.background_idle_limit,
                  warn_before=settings.warn_before or 0.0, end_unmanaged=settings.end_unmanaged,
-                 rescan=settings.stray_check or RESCAN)
+                 rescan=settings.stray_check or RESCAN, memory_budget=settings.memory_budget,
+                 memory_min_idle=settings.memory_min_idle)
 
 
 def enforces_anything(settings: Settings) -> bool:
     """Whether a watcher would end anything: with every limit off it could only report."""
-    return settings.background_idle_limit is not None or (settings.end_unmanaged and settings.idle_limit is not None)
+    return settings.background_idle_limit is not None or settings.memory_budget is not None \
+        or (settings.end_unmanaged and settings.idle_limit is not None)
 
 
 def sweep(paths: Paths, settings: Settings, adapter: CliAdapter, memory: Memory,
@@ -66,7 +69,8 @@ def sweep(paths: Paths, settings: Settings, adapter: CliAdapter, memory: Memory,
           snapshot: Snapshot | None = None, act: bool = True) -> Sweep:
     """One look at every session, and what is due done (with `act` False, only said); returns what came of each
     step and when to look again."""
-    snap = snapshot or take_snapshot(paths, settings.max_sessions, adapter)
+    snap = snapshot or take_snapshot(paths, settings.max_sessions, adapter,
+                                     memory=of_trees if settings.memory_budget is not None else None)
     now = snap.time if now is None else now
     views = [session.seen() for session in snap.sessions]
     steps, next_at = decide(views, rules_of(settings), memory, now)
@@ -85,6 +89,8 @@ def sweep(paths: Paths, settings: Settings, adapter: CliAdapter, memory: Memory,
 
 def _carry_out(step: Step, session: AnySession, paths: Paths, settings: Settings, adapter: CliAdapter,
                reporter: Reporter, notify: Callable[[str, str], None]) -> Done:
+    if step.action in ("warn-memory", "end-memory"):
+        return _memory_step(step, session, paths, settings, adapter, reporter, notify)
     reason = f"idle for {format_duration(step.idle)} (csup watch)"
     if step.action == "end-background" and session.background is not None:
         limit = format_duration(settings.background_idle_limit or 0)
@@ -105,6 +111,26 @@ def _carry_out(step: Step, session: AnySession, paths: Paths, settings: Settings
         return Done(step, "warned", session.id)
     gone = end_unmanaged(paths, settings, adapter, [unmanaged], "idle", reason=reason)
     return Done(step, "ended" if gone else "asked", session.id)
+
+
+def _memory_step(step: Step, session: AnySession, paths: Paths, settings: Settings, adapter: CliAdapter,
+                 reporter: Reporter, notify: Callable[[str, str], None]) -> Done:
+    """Over the memory budget: warn (a notification naming the session), then end it its kind's way."""
+    from supervisor.core.sizes import format_size
+
+    assert settings.memory_budget is not None
+    reason = (f"memory budget {format_size(settings.memory_budget)}: sessions held {format_size(step.held)}; "
+              f"this one idle {format_duration(step.idle)}")
+    if step.action == "warn-memory":
+        notify(*reporter.notice(Notice("memory-ending", seconds=step.idle, pid=session.pid or 0,
+                                       left=settings.warn_before or 0.0)))
+        log_event(paths.log_file, "warned-memory", kind=session.kind, id=session.id, cli_pid=session.pid,
+                  reason=reason, cwd=session.cwd)
+        return Done(step, "warned", session.id)
+    from supervisor.flows.room import end_session
+
+    gone, _ = end_session(paths, settings, adapter, reporter, session, reason, "memory")
+    return Done(step, "ended" if gone else "failed", session.id, "" if gone else "it did not end in time")
 
 
 # --- the long-running watcher ---------------------------------------------------------------------------------

@@ -26,6 +26,9 @@ def _psutil() -> Any:
     return psutil
 
 
+psutil_module = _psutil  # for the machine layer's other readers (memory.py)
+
+
 _LINUX = fast_paths()  # /proc read directly; otherwise psutil, as on macOS
 _TICKS = os.sysconf("SC_CLK_TCK") if _LINUX else 100
 
@@ -201,6 +204,30 @@ def holds_open(pid: int, path: Path) -> bool:
         return any(os.path.realpath(item.path) == target for item in ps.Process(pid).open_files())
     except (ps.NoSuchProcess, ps.AccessDenied, ps.ZombieProcess):
         return False
+
+
+def parents() -> list[tuple[int, int]]:
+    """(pid, parent pid) of every process of this user, read once."""
+    uid = os.getuid()
+    if _LINUX:
+        found = []
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                if os.stat(f"/proc/{name}").st_uid != uid:
+                    continue
+                found.append((int(name), int(_stat_fields(int(name))[1])))
+            except (OSError, ValueError, IndexError):
+                continue
+        return found
+    ps = _psutil()
+    found = []
+    for proc in ps.process_iter(["ppid", "uids"]):
+        uids = proc.info.get("uids")
+        if uids is not None and uids.real == uid and proc.info.get("ppid") is not None:
+            found.append((proc.pid, int(proc.info["ppid"])))
+    return found
 
 
 def descendants(pid: int) -> list[ProcessIdentity]:
