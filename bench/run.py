@@ -123,7 +123,10 @@ def environment(work: Path) -> dict[str, str]:
     # As installed for real: bytecode cached (pip compiles it at install; some shells export
     # PYTHONDONTWRITEBYTECODE, which would make every start recompile csup from source).
     env = {k: v for k, v in os.environ.items() if not k.startswith("CSUP_") and k != "PYTHONDONTWRITEBYTECODE"}
-    env.update({"CSUP_RUNTIME_DIR": str(work / "run"), "CSUP_STATE_DIR": str(work / "state"),
+    # A HOME of its own too: Claude Code's registry there is empty, so the user's own sessions (or CI's decoy)
+    # are no part of the measure.
+    (work / "home").mkdir(exist_ok=True)
+    env.update({"HOME": str(work / "home"), "CSUP_RUNTIME_DIR": str(work / "run"), "CSUP_STATE_DIR": str(work / "state"),
                 "CSUP_CONFIG": str(work / "none.toml"), "CSUP_CLAUDE_NAMES": f"bench-{uuid.uuid4().hex[:8]}",
                 "CSUP_NOTIFY": "off", "TERM": "xterm-256color"})
     return env
@@ -222,7 +225,12 @@ def _expect(fd: int, marker: bytes, timeout: float = 10) -> bytes:
             raise TimeoutError(f"no {marker!r} within {timeout}s (got {got[-200:]!r})")
         ready, _, _ = select.select([fd], [], [], timeout)
         if ready:
-            got += os.read(fd, 1 << 16)
+            try:
+                got += os.read(fd, 1 << 16)
+            except OSError:  # the wrapper left before the marker
+                break
+    if marker not in got:
+        raise RuntimeError(f"no {marker!r}: the run ended first, printing {got[-300:]!r}")
     return got
 
 

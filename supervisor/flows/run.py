@@ -14,13 +14,10 @@ from supervisor.claude.choose import adapter_for
 from supervisor.claude.locate import find_program
 from supervisor.core.errors import CliNotExecutable, CliNotFound, UsageError
 from supervisor.core.settings import SESSION_ENV, Settings
-from supervisor.flows import admission
-from supervisor.flows.census import names
-from supervisor.flows.refusals import SessionHeld
-from supervisor.machine.events import log_event
 from supervisor.machine.paths import Paths, ensure_private_dir
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # a pass-through (`claude --version`, `claude -p`) imports none of these: its start-up is all
+    from supervisor.flows import admission
     from supervisor.flows.reporting import Reporter, ResumeDecision
 
 
@@ -49,6 +46,9 @@ def run(request: RunRequest, settings: Settings, paths: Paths, environ: Mapping[
         command = "csup takeover" if request.mode == "takeover" else "csup run --wait"
         raise UsageError(f"{command} starts an interactive session and needs a terminal; stdout is not one",
                          hint="run it from a terminal, or end the session from here with: csup stop")
+
+    from supervisor.flows import admission
+    from supervisor.flows.refusals import SessionHeld
 
     ensure_private_dir(paths.runtime_dir)
     locks = admission.Locks.open(paths, settings.max_sessions)
@@ -152,8 +152,10 @@ def _admit(paths: Paths, settings: Settings, adapter: CliAdapter, locks: admissi
     the background session this run brings here (`claude attach X`: that session, not another). At the limit,
     `make_room` ends the most idle one it allows, once, and the policy decides again."""
     from supervisor.core.policy import admit
+    from supervisor.flows.census import names
     from supervisor.flows.refusals import AtLimit
     from supervisor.flows.sessions import take_snapshot
+    from supervisor.machine.events import log_event
     from supervisor.machine.memory import of_trees
 
     measure = of_trees if settings.memory_budget is not None else None  # only with a budget: it reads every tree
@@ -191,6 +193,7 @@ def _wait_for_room(paths: Paths, settings: Settings, adapter: CliAdapter, locks:
     and taken again until the sessions hold less than the budget, or patience runs out."""
     import time
 
+    from supervisor.flows import admission
     from supervisor.flows.refusals import AtLimit, GaveUpWaiting
     from supervisor.flows.reporting import WaitProgress
 
@@ -213,6 +216,8 @@ def _wait_for_room(paths: Paths, settings: Settings, adapter: CliAdapter, locks:
 def _admit_background_launch(paths: Paths, settings: Settings, environ: Mapping[str, str]) -> None:
     """`claude --bg`: a new session, so the rule applies as to any run; the CLI then leaves at once, and the
     enforcer (started here when none runs) looks after the session it leaves behind."""
+    from supervisor.flows import admission
+
     ensure_private_dir(paths.runtime_dir)
     locks = admission.Locks.open(paths, settings.max_sessions)
     admission.take_now(paths, locks, settings.max_sessions)
