@@ -126,7 +126,8 @@ def environment(work: Path) -> dict[str, str]:
     # A HOME of its own too: Claude Code's registry there is empty, so the user's own sessions (or CI's decoy)
     # are no part of the measure.
     (work / "home").mkdir(exist_ok=True)
-    env.update({"HOME": str(work / "home"), "CSUP_RUNTIME_DIR": str(work / "run"), "CSUP_STATE_DIR": str(work / "state"),
+    env.update({"HOME": str(work / "home"), "CSUP_RUNTIME_DIR": str(work / "run"),
+                "CSUP_STATE_DIR": str(work / "state"),
                 "CSUP_CONFIG": str(work / "none.toml"), "CSUP_CLAUDE_NAMES": f"bench-{uuid.uuid4().hex[:8]}",
                 "CSUP_NOTIFY": "off", "TERM": "xterm-256color"})
     return env

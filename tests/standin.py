@@ -74,7 +74,9 @@ def option(name: str) -> str | None:
     return None
 
 
-SESSION_ID = option("--session-id") or option("--resume") or ""
+# As Claude Code, a session always has an id: its own, when csup gave none.
+SESSION_ID = option("--session-id") or option("--resume") \
+    or f"{os.urandom(4).hex()}-0000-4000-8000-{os.urandom(6).hex()}"
 CONFIG_DIR = os.environ.get("CLAUDE_CONFIG_DIR") or os.path.join(os.environ.get("HOME", "/tmp"), ".claude")
 REGISTRY = os.path.join(CONFIG_DIR, "sessions", f"{os.getpid()}.json")
 

@@ -253,7 +253,15 @@ def test_what_brings_a_background_session_here() -> None:
     assert adapter.prepare(["attach", "aaaa0001"]) == (["attach", "aaaa0001"], None)  # no --session-id added
     session = adapter.live_sessions()[0]
     # The census sees only the views handed in: a `claude` the user runs meanwhile is no part of this test.
-    assert take_census(adapter, views=lambda: []).without("fix").count == 0  # a name fragment names it
+    # A name fragment names it, as `claude attach` takes one — when it names only one.
+    from supervisor.flows.census import resolve_target
+
+    found = take_census(adapter, views=lambda: [])
+    assert found.without(resolve_target(found.background, "fix")).count == 0
+    twin = RegistryEntry(301, "conv-2", "/w", "bg", Path("/c"), job="aaaa0002", name="fix the tests")
+    both = take_census(_adapter([entry, twin]), views=lambda: [])
+    assert resolve_target(both.background, "fix") is None  # names two: both go on counting
+    assert both.without(resolve_target(both.background, "fix the bug")).count == 1
 
     assert adapter.attach_args(session) == ["attach", "aaaa0001"]
     assert adapter.bring_back_command(session) == "claude attach aaaa0001"

@@ -209,3 +209,25 @@ def test_memory_from_a_hostile_file_is_none_of_it() -> None:
 def test_one_idle_function_after_sleep_and_resume(last_wall: float | None, last_mono: float | None,
                                                   idle: float | None) -> None:
     assert idle_seconds(NOW, 1000.0, last_wall=last_wall, last_mono=last_mono) == idle
+
+
+def test_making_room_for_memory_ends_only_a_session_whose_end_is_enough() -> None:
+    mib = 1 << 20
+    small = Seen("background", "bg:x", 7200, memory=100 * mib)
+    big_busy = Seen("supervised", "csup:y", 10, busy=True, memory=4500 * mib)
+    decision = admit([small, big_busy], 5, make_room_after=60, memory_budget=4096 * mib)
+    assert not decision.admitted and decision.over == "memory" and decision.make_room is None
+    idle_big = Seen("supervised", "csup:z", 7000, memory=4100 * mib)  # less idle, but ending the small one
+    decision = admit([small, idle_big], 5, make_room_after=60, memory_budget=4096 * mib)  # would leave 4100
+    assert decision.make_room is not None and decision.make_room.key == "csup:z"  # the one whose end is enough
+
+
+def test_one_session_gets_one_end_in_a_sweep_even_when_two_rules_want_it() -> None:
+    mib = 1 << 20
+    rules = Rules(idle_limit=None, background_idle_limit=1800, warn_before=60, memory_budget=100 * mib,
+                  memory_min_idle=600)
+    remembered = Memory()
+    session = Seen("background", "bg:x", 1770, memory=200 * mib)
+    sweep([session], rules, remembered, NOW)  # the memory rule warns
+    steps, _ = sweep([Seen("background", "bg:x", 1830, memory=200 * mib)], rules, remembered, NOW + 60)
+    assert [step.action for step in steps] == ["end-memory"]

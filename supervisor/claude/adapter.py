@@ -84,6 +84,10 @@ class CliAdapter(Protocol):
     def is_session_process(self, view: ProcessView) -> bool:
         """Whether a process is one of this CLI's interactive sessions."""
 
+    def has_session_arguments(self, cmdline: Sequence[str]) -> bool:
+        """Whether a process the CLI's registry calls a session, under a name csup does not know (renamed, a
+        version string), was given a session's arguments — not a helper's, a client's or `-p`'s."""
+
     def helper_role(self, view: ProcessView) -> str | None:
         """What a process of the CLI that is not a session does ("daemon", "pty host", "spare", "client"), or None.
         They are not sessions, but they cost memory: doctor shows them."""

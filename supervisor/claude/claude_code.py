@@ -13,6 +13,7 @@ from typing import Literal
 from supervisor.claude import registry
 from supervisor.claude.adapter import CliStatus, Conversation, LiveSession
 from supervisor.claude.locate import NAME, find_program
+from supervisor.core.errors import CsupError
 from supervisor.core.identity import ProcessView
 from supervisor.core.settings import Settings
 from supervisor.machine.jsonfile import read_json
@@ -191,7 +192,11 @@ class ClaudeCode:
         if entry is not None:
             env["CLAUDE_CONFIG_DIR"] = str(entry.config_dir)
         try:
-            answer = subprocess.run([self._program(), "stop", session.short], env=env, stdin=subprocess.DEVNULL,
+            program = self._program()
+        except CsupError:  # no `claude` to ask (a service's PATH without it): it is not ended, and that is said
+            return False
+        try:
+            answer = subprocess.run([program, "stop", session.short], env=env, stdin=subprocess.DEVNULL,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=wait, check=False)
         except (OSError, subprocess.TimeoutExpired):
             return False
@@ -236,6 +241,15 @@ class ClaudeCode:
         if args is None or (args[:1] and args[0] in _HELPERS):
             return False
         return self.is_session(args)
+
+    def has_session_arguments(self, cmdline: Sequence[str]) -> bool:
+        args = list(cmdline[1:])
+        if cmdline and os.path.basename(cmdline[0]).rstrip("0123456789.") in _INTERPRETERS:
+            script = _script_of(args)  # node or bun running the CLI's script: its arguments follow the script
+            if script is None:
+                return False
+            args = args[script[0] + 1:]
+        return not (args[:1] and args[0] in _HELPERS) and self.is_session(args)
 
     def helper_role(self, view: ProcessView) -> str | None:
         args = self._claude_args(view)

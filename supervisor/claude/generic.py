@@ -64,6 +64,9 @@ class GenericCli:
     def foreground_target(self, args: Sequence[str]) -> str | None:
         return None
 
+    def has_session_arguments(self, cmdline: Sequence[str]) -> bool:
+        return False
+
     def helper_role(self, view: ProcessView) -> str | None:
         return None
 

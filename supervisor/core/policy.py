@@ -94,6 +94,9 @@ def admit(others: Sequence[Seen], max_sessions: int, *, starting: int = 0, make_
     if make_room_after is not None and (over == "memory" or count - 1 == max_sessions):
         candidates = [s for s in listed if s.kind in may_end and spared(s) is None
                       and s.idle is not None and s.idle >= make_room_after]
+        if memory_budget is not None and (over == "memory" or total >= memory_budget):
+            # Ending it must be enough: one that leaves the total still over would be ended for nothing.
+            candidates = [s for s in candidates if total - (s.memory or 0) < memory_budget]
         if candidates:
             return Admission(False, count, listed, make_room=candidates[0], over=over, memory=total)
     return Admission(False, count, listed, over=over, memory=total)
@@ -167,8 +170,9 @@ def sweep(sessions: Sequence[Seen], rules: Rules, memory: Memory, now: float) ->
     due = [now + rules.rescan]
     if rules.memory_budget is not None:
         steps += _memory_pressure(sessions, rules, memory, now, due)
+    ending = {step.session.key for step in steps if step.action == "end-memory"}  # one end per session
     for session in sessions:
-        if session.kind == "supervised":
+        if session.kind == "supervised" or session.key in ending:
             continue
         limit = rules.background_idle_limit if session.kind == "background" else rules.idle_limit
         if limit is None or session.idle is None:

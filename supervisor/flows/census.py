@@ -60,7 +60,20 @@ class Census:
 
 
 def names(session: LiveSession, target: str) -> bool:
-    return target in (session.short, session.conversation.id) or (bool(target) and target in session.name)
+    """Whether `target` is this background session's short id, conversation id or name, exactly."""
+    return bool(target) and target in (session.short, session.conversation.id, session.name)
+
+
+def resolve_target(sessions: list[LiveSession], target: str | None) -> str | None:
+    """The short id of the one background session `claude attach TARGET` shows: named exactly, or else the only
+    one whose name holds TARGET (Claude Code takes fragments). None when it names none, or several — then no
+    session is taken for the attached one, and all of them go on counting."""
+    if not target:
+        return None
+    background = [s for s in sessions if s.kind == "background"]
+    exact = [s for s in background if names(s, target)]
+    found = exact or [s for s in background if target in s.name]
+    return found[0].short if len(found) == 1 else None
 
 
 def take_census(census: CliAdapter, managed: set[int] | None = None,
@@ -87,10 +100,13 @@ def take_census(census: CliAdapter, managed: set[int] | None = None,
             continue
         cmdline = processes.cmdline_of(session.pid)
         # Its executable went unrecognised (renamed, a version string); its arguments still tell a session
-        # from `claude -p` or a client, so judge them as if it were named `claude`.
-        if not census.is_session_process(ProcessView(0, 0, 0, 0.0, ("claude", *cmdline[1:]))):
+        # from `claude -p` or a client.
+        if not census.has_session_arguments(cmdline):
             continue
-        view = ProcessView(session.pid, processes.parent_of(session.pid) or 0, 0, session.started_at or now, cmdline)
+        identity = processes.identity_of(session.pid)  # its start as this machine stamps it, for every signal
+        if identity is None:
+            continue
+        view = ProcessView(session.pid, processes.parent_of(session.pid) or 0, 0, identity.start_time, cmdline)
         unmanaged.append(describe_unmanaged(view, census, now, stale_cli))
     return Census(unmanaged, background)
 

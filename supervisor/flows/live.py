@@ -17,7 +17,7 @@ from supervisor.core.errors import ExitCode
 from supervisor.core.identity import ProcessIdentity
 from supervisor.core.notice import Notice
 from supervisor.core.settings import SESSION_ENV, Settings
-from supervisor.flows.census import names
+from supervisor.flows.census import names, resolve_target
 from supervisor.machine import processes
 from supervisor.machine.events import log_event
 from supervisor.machine.paths import Paths, Slot
@@ -40,7 +40,9 @@ def supervise(adapter: CliAdapter, args: list[str], settings: Settings, paths: P
     session_id = new_uuid().replace("-", "")
     args, conversation_id = adapter.prepare(args)
     census = adapter_for(settings, environ)
-    bringing_here = adapter.foreground_target(args)  # a background session attached here, if any
+    # A background session attached here, by its short id (a name fragment resolved to the one it names).
+    target = adapter.foreground_target(args)
+    bringing_here = resolve_target(census.live_sessions(), target) if target else None
     tty_fd = rawmode.terminal_fd(0, 1)
     started_wall, started_mono = time.time(), time.monotonic()
     record = SessionRecord(

@@ -37,11 +37,12 @@ def run(request: RunRequest, settings: Settings, paths: Paths, environ: Mapping[
     program = find_program(settings.claude, environ, request.self_paths)
     adapter = adapter_for(settings, environ, program)
     args = list(request.claude_args)
+    if request.mode == "now" and adapter.starts_background(args):
+        # A new session, from a terminal or a script alike: the rule applies before the CLI leaves at once.
+        _admit_background_launch(paths, settings, environ)
+        _exec(program, args, environ)  # its session lives on in Claude Code's daemon
     if request.mode == "now" and _passes_through(adapter, args, paths, environ):
         _exec(program, args, environ)
-    if request.mode == "now" and adapter.starts_background(args):
-        _admit_background_launch(paths, settings, environ)
-        _exec(program, args, environ)  # it leaves at once; its session lives on in Claude Code's daemon
     if not os.isatty(1):
         command = "csup takeover" if request.mode == "takeover" else "csup run --wait"
         raise UsageError(f"{command} starts an interactive session and needs a terminal; stdout is not one",
@@ -146,13 +147,13 @@ def _exec(path: str, args: Sequence[str], environ: Mapping[str, str]) -> NoRetur
 
 
 def _admit(paths: Paths, settings: Settings, adapter: CliAdapter, locks: admission.Locks,
-           bringing_here: str | None, reporter: Reporter | None = None) -> None:
+           bringing_here: str | None, reporter: Reporter | None = None, *, quiet: bool = False) -> None:
     """Our place is held; now the policy decides, over every session there is: the other supervised ones
     (and csups holding a place that have not written their record yet), unmanaged and background ones — except
     the background session this run brings here (`claude attach X`: that session, not another). At the limit,
     `make_room` ends the most idle one it allows, once, and the policy decides again."""
     from supervisor.core.policy import admit
-    from supervisor.flows.census import names
+    from supervisor.flows.census import resolve_target
     from supervisor.flows.refusals import AtLimit
     from supervisor.flows.sessions import take_snapshot
     from supervisor.machine.events import log_event
@@ -161,8 +162,9 @@ def _admit(paths: Paths, settings: Settings, adapter: CliAdapter, locks: admissi
     measure = of_trees if settings.memory_budget is not None else None  # only with a budget: it reads every tree
     for attempt in range(2):
         snapshot = take_snapshot(paths, settings.max_sessions, adapter, memory=measure)
-        others = [s for s in snapshot.others_than(locks.slot) if not (
-            s.background is not None and bringing_here is not None and names(s.background, bringing_here))]
+        shown = resolve_target(snapshot.census.background, bringing_here)
+        others = [s for s in snapshot.others_than(locks.slot)
+                  if not (s.background is not None and s.background.short == shown)]
         if settings.allow_unmanaged:
             others = [s for s in others if s.kind == "supervised"]
         starting = max(0, locks.others_held - sum(1 for s in others if s.kind == "supervised"))
@@ -170,21 +172,43 @@ def _admit(paths: Paths, settings: Settings, adapter: CliAdapter, locks: admissi
                          memory_budget=settings.memory_budget)
         if decision.admitted:
             return
-        if attempt == 0 and settings.make_room is not None and reporter is not None:
-            from supervisor.flows.room import make_room
-
-            try:
-                reporter.room_made(make_room(paths, settings, adapter, reporter, snapshot, others,
-                                             starting=starting))
-                continue
-            except AtLimit:
-                pass  # none qualifies: the usual refusal, below
-        log_event(paths.log_file, "refused", reason="memory" if decision.over == "memory" else "limit",
-                  count=decision.count, max_sessions=settings.max_sessions, held=decision.memory,
-                  memory_budget=settings.memory_budget, sessions=[f"{s.kind} {s.id}" for s in others],
-                  cwd=os.getcwd())
+        if attempt == 0 and settings.make_room is not None and reporter is not None \
+                and _made_room(paths, settings, adapter, locks, bringing_here, reporter):
+            continue
+        if not quiet:  # a waiter asks again and again: its refusals are not events
+            log_event(paths.log_file, "refused", reason="memory" if decision.over == "memory" else "limit",
+                      count=decision.count, max_sessions=settings.max_sessions, held=decision.memory,
+                      memory_budget=settings.memory_budget, sessions=[f"{s.kind} {s.id}" for s in others],
+                      cwd=os.getcwd())
         raise AtLimit(others, settings.max_sessions, over=decision.over or "count", held=decision.memory,
                       budget=settings.memory_budget)
+
+
+def _made_room(paths: Paths, settings: Settings, adapter: CliAdapter, locks: admission.Locks,
+               bringing_here: str | None, reporter: Reporter) -> bool:
+    """Behind the gate, as a takeover is (racing starts decide one at a time, each on a fresh snapshot): end the
+    session the policy names to make room for this one; False when none qualifies."""
+    from supervisor.flows.census import resolve_target
+    from supervisor.flows.refusals import AtLimit
+    from supervisor.flows.room import make_room
+    from supervisor.flows.sessions import take_snapshot
+    from supervisor.machine.memory import of_trees
+
+    if not locks.gate.try_acquire(timeout=settings.stop_wait + settings.term_wait):
+        return False
+    try:
+        snapshot = take_snapshot(paths, settings.max_sessions, adapter,
+                                 memory=of_trees if settings.memory_budget is not None else None)
+        shown = resolve_target(snapshot.census.background, bringing_here)
+        others = [s for s in snapshot.others_than(locks.slot)
+                  if not (s.background is not None and s.background.short == shown)]
+        starting = max(0, locks.others_held - sum(1 for s in others if s.kind == "supervised"))
+        reporter.room_made(make_room(paths, settings, adapter, reporter, snapshot, others, starting=starting))
+        return True
+    except AtLimit:
+        return False
+    finally:
+        locks.gate.release()
 
 
 def _wait_for_room(paths: Paths, settings: Settings, adapter: CliAdapter, locks: admission.Locks,
@@ -200,9 +224,12 @@ def _wait_for_room(paths: Paths, settings: Settings, adapter: CliAdapter, locks:
     started = time.monotonic()
     while True:
         left = None if patience is None else max(0.0, patience - (time.monotonic() - started))
-        admission.wait_turn(paths, locks, settings.max_sessions, left, reporter)
         try:
-            _admit(paths, settings, adapter, locks, bringing_here)
+            admission.wait_turn(paths, locks, settings.max_sessions, left, reporter)
+        except GaveUpWaiting:
+            raise GaveUpWaiting(patience or 0.0) from None  # said as the user gave it, not what was left
+        try:
+            _admit(paths, settings, adapter, locks, bringing_here, quiet=True)
             return
         except AtLimit:
             locks.release()

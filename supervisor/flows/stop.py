@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from supervisor.claude.adapter import CliAdapter, Conversation, LiveSession
+from supervisor.core.policy import spared
 from supervisor.core.settings import Settings
 from supervisor.flows import ending
 from supervisor.flows.census import Census, UnmanagedSession
@@ -62,7 +63,8 @@ def end_unmanaged(paths: Paths, settings: Settings, adapter: CliAdapter, session
     pid and start time are signalled. Each is one event, saying whether it is gone; True when all are."""
     victims = []
     for session in sessions:
-        victims += [session.view.identity, *processes.descendants(session.pid)]
+        if processes.is_running(session.view.identity):  # proven again now: the pid may be another's by now
+            victims += [session.view.identity, *processes.descendants(session.pid)]
     processes.terminate(victims, settings.term_wait)
     all_gone = True
     for session in sessions:
@@ -96,8 +98,9 @@ def stop(paths: Paths, settings: Settings, adapter: CliAdapter, *, force: bool, 
     from supervisor.flows.sessions import resolve, take_snapshot
 
     found = take_snapshot(paths, settings.max_sessions, adapter).sessions
-    if idle_at_least is not None:
-        chosen = [s for s in found if s.idle_seconds is not None and s.idle_seconds >= idle_at_least]
+    if idle_at_least is not None:  # what the policy spares (busy, waiting, attached, pinned) is spared here too
+        chosen = [s for s in found if s.idle_seconds is not None and s.idle_seconds >= idle_at_least
+                  and spared(s.seen()) is None]
     elif target is not None:
         chosen = [resolve(found, target)]
         force = True

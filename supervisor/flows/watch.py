@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Literal
 
 from supervisor.claude.adapter import CliAdapter
 from supervisor.core.durations import format_duration
-from supervisor.core.errors import SessionBusy
+from supervisor.core.errors import CsupError, SessionBusy
 from supervisor.core.identity import ProcessIdentity
 from supervisor.core.notice import Notice
 from supervisor.core.policy import Memory, Rules, Step
@@ -44,6 +44,8 @@ MAX_SLEEP = 3600.0
 SETTLE = 0.3  # after the registry changes, the quiet to wait for before a sweep (a session writes a few files)
 MIN_SLEEP = 0.2  # a deadline just passed is swept again at once, but never in a tight loop
 IDLE_EXIT = 60.0  # an on-demand watcher leaves after this long with no session of any kind
+HANDOVER = 3.0  # an on-demand watcher waits this long for one that is leaving
+RETRY_AFTER_ERROR = 60.0
 Mode = Literal["service", "on-demand", "terminal", "once"]
 
 
@@ -169,7 +171,9 @@ def watch(paths: Paths, settings: Settings, adapter: CliAdapter, reporter: Repor
     lock = FileFlock(paths.runtime_dir / "watch.lock")
     mode = _mode(once, on_demand, environ)
     memory_file = paths.runtime_dir / "watch-memory.json"
-    if not lock.try_acquire():
+    # On demand, a watcher that is just leaving (it found nothing to watch a moment ago) still holds the lock:
+    # wait for it briefly, so that the session which started us is not left with nobody watching.
+    if not lock.try_acquire(timeout=HANDOVER if on_demand else 0):
         state = watcher_state(paths)
         if once:
             memory = Memory.from_json(read_json(memory_file, limit=1 << 20, private=True))
@@ -209,7 +213,7 @@ def _forever(paths: Paths, settings: Settings, adapter: CliAdapter, reporter: Re
     try:
         with signal_wakeup((signal.SIGTERM, signal.SIGINT, signal.SIGHUP)) as wake_fd:
             while True:
-                result = sweep(paths, settings, adapter, memory, notify, reporter)
+                result = _sweep_safely(paths, settings, adapter, memory, notify, reporter)
                 write_json_atomic(memory_file, memory.to_json())
                 now = time.time()
                 empty_since = None if result.total else (empty_since or now)
@@ -217,8 +221,11 @@ def _forever(paths: Paths, settings: Settings, adapter: CliAdapter, reporter: Re
                 if mode == "on-demand":
                     if not enforces_anything(settings) or (empty_since is not None
                                                            and now - empty_since >= IDLE_EXIT):
-                        why = "nothing left to watch"
-                        break
+                        if _leave(paths, settings, adapter):
+                            why = "nothing left to watch"
+                            break
+                        empty_since = None
+                        continue
                     if empty_since is not None:
                         wake_at = min(wake_at, empty_since + IDLE_EXIT)
                 write_json_atomic(paths.runtime_dir / "watch.json", {
@@ -239,12 +246,36 @@ def _forever(paths: Paths, settings: Settings, adapter: CliAdapter, reporter: Re
     return result
 
 
+def _sweep_safely(paths: Paths, settings: Settings, adapter: CliAdapter, memory: Memory,
+                  notify: Callable[[str, str], None], reporter: Reporter) -> Sweep:
+    """A sweep that fails (a CLI that cannot be found to stop a session, a full disk) is logged and tried again
+    later: a service that died on it would restart into the same failure, and nobody would watch meanwhile."""
+    try:
+        return sweep(paths, settings, adapter, memory, notify, reporter)
+    except (CsupError, OSError) as err:
+        log_event(paths.log_file, "watch-error", error=str(err)[:300])
+        return Sweep(next_at=time.time() + RETRY_AFTER_ERROR, total=1)
+
+
+def _leave(paths: Paths, settings: Settings, adapter: CliAdapter) -> bool:
+    """An on-demand watcher with nothing left to watch: first say so (its state file goes, so a `csup run` from
+    now on starts the next watcher, which waits for this one's lock), then look once more — a session that
+    came meanwhile keeps it. True when it may leave."""
+    try:
+        os.unlink(paths.runtime_dir / "watch.json")
+    except OSError:
+        pass
+    return not take_snapshot(paths, settings.max_sessions, adapter).sessions
+
+
 def _wait(wake_fd: int, registry: DirWatch, wake_at: float) -> bool:
-    """Sleep until `wake_at`, a change in the registry, or a signal; True when a signal says stop."""
+    """Sleep until `wake_at`, a change in the registry, or a signal; True when a signal says stop. The wait
+    runs on the monotonic clock: a wall clock set back would otherwise postpone every deadline."""
     from supervisor.machine.signals import drain
 
+    until = time.monotonic() + (wake_at - time.time())
     while True:
-        timeout = min(MAX_SLEEP, max(MIN_SLEEP, wake_at - time.time()))
+        timeout = min(MAX_SLEEP, max(MIN_SLEEP, until - time.monotonic()))
         if registry.poll_every is not None:
             timeout = min(timeout, registry.poll_every)
         fd = registry.fileno()
@@ -255,7 +286,7 @@ def _wait(wake_fd: int, registry: DirWatch, wake_at: float) -> bool:
             time.sleep(SETTLE)  # a session writes its registry and job files in a burst
             registry.changed()
             return False
-        if time.time() >= wake_at:
+        if time.monotonic() >= until:
             return False
 
 

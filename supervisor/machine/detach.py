@@ -19,7 +19,7 @@ def start_detached(argv: Sequence[str], env: dict[str, str]) -> None:
             devnull = os.open(os.devnull, os.O_RDWR)
             for fd in (0, 1, 2):
                 os.dup2(devnull, fd)
-            os.closerange(3, 65536)
+            os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # close_range(2) where there is one: cheap
             os.chdir("/")
             os.execve(argv[0], list(argv), env)
         finally:

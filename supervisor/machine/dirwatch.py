@@ -32,7 +32,6 @@ class DirWatch:
         self.folders = list(folders)
         self._fd: int | None = None
         self._libc: ctypes.CDLL | None = None
-        self._watched: set[Path] = set()
         self._times: dict[Path, float | None] = {}
         if fast_paths() if kernel is None else kernel:
             self._fd = self._inotify()
@@ -77,12 +76,11 @@ class DirWatch:
     def _add_watches(self) -> None:
         """Each folder, or (until it exists) its parent, which tells when it is created."""
         assert self._fd is not None and self._libc is not None
-        self._watched = {path for path in self._watched if path.is_dir()}  # a removed folder's watch is gone
+        # Asked again every time: a watch on a folder that was removed and made anew is gone, and the kernel
+        # hands back the same watch for a folder it already watches.
         for folder in self.folders:
             for candidate in (folder, folder.parent):
-                if candidate in self._watched or self._libc.inotify_add_watch(
-                        self._fd, os.fsencode(candidate), _MASK) >= 0:
-                    self._watched.add(candidate)
+                if self._libc.inotify_add_watch(self._fd, os.fsencode(candidate), _MASK) >= 0:
                     break
 
     def _read_times(self) -> dict[Path, float | None]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import signal
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
@@ -29,6 +30,8 @@ def _psutil() -> Any:
 psutil_module = _psutil  # for the machine layer's other readers (memory.py)
 
 
+_TICKS_TEXT = re.compile(r"[0-9]{1,20}")
+_VERSION_NAMED = re.compile(rb"(?:[^\0]*/)?[0-9]+(?:\.[0-9]+)+\0")  # argv[0] like "2.1.330" (#17219)
 _LINUX = fast_paths()  # /proc read directly; otherwise psutil, as on macOS
 _TICKS = os.sysconf("SC_CLK_TCK") if _LINUX else 100
 
@@ -94,7 +97,7 @@ def matches_start(pid: int, proc_start: object, started_wall: float | None) -> b
     if stamp is None or stamp[1]:
         return False
     if _LINUX and isinstance(proc_start, str | int) and not isinstance(proc_start, bool) \
-            and str(proc_start).isdigit():
+            and _TICKS_TEXT.fullmatch(str(proc_start)):  # ASCII digits: "²" is a digit to str.isdigit()
         return abs(round(stamp[0] * _TICKS) - int(proc_start)) <= 1
     if started_wall is None:
         return False  # nothing recorded to prove it: a pid alone may name any process of ours
@@ -263,8 +266,8 @@ def iter_process_views(hints: Collection[bytes] = ()) -> Iterator[ProcessView]:
                 if os.stat(f"/proc/{name}").st_uid != uid:
                     continue
                 raw = _read_proc(f"/proc/{name}/cmdline")
-                if hints and not any(hint in raw for hint in hints):
-                    continue
+                if hints and not any(hint in raw for hint in hints) and not _VERSION_NAMED.match(raw):
+                    continue  # no claude here: not read further (the native binary named like its version is)
                 fields = _stat_fields(int(name))
                 cmdline = tuple(part.decode(errors="surrogateescape") for part in raw.split(b"\0")[:-1])
                 exe = ""

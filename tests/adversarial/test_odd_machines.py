@@ -10,6 +10,7 @@ import json
 import os
 import pty
 import subprocess
+import sys
 import termios
 import tty
 from pathlib import Path
@@ -23,7 +24,7 @@ from supervisor.core.errors import ExitCode
 from supervisor.core.settings import resolve
 from supervisor.terminal.guardian import BRACKETED_PASTE_OFF, restore
 
-from conftest import CSUP, DEADLINE, Env, alive, exit_status, ready_pid
+from conftest import CSUP, DEADLINE, Env, alive, exit_status, ready_pid, wait_for
 
 DOCUMENTED = {int(code) for code in ExitCode} | {130}
 
@@ -235,3 +236,31 @@ def test_a_late_restore_leaves_the_shells_own_modes_alone(late: bool) -> None:
     finally:
         os.close(master)
         os.close(slave)
+
+
+def test_a_registry_start_that_only_unicode_calls_a_digit_is_no_crash(env: Env) -> None:
+    sleeper = subprocess.Popen(["sleep", "300"])
+    env.track(sleeper.pid)
+    _plant(env, sleeper.pid, procStart="\u00b2")  # "²": str.isdigit() says yes, int() says no
+    for command in (["status"], ["stop", "--force"], ["watch", "--once"]):
+        _clean(_csup(env, *command))
+    assert alive(sleeper.pid)
+
+
+def test_a_cli_known_only_by_its_registry_is_ended_itself_and_only_then_called_ended(env: Env) -> None:
+    """The native binary shows its version as its name (anthropics/claude-code#17219): its command line says
+    nothing, its registry entry (with its real procStart) says it is a session. csup must prove it by its own
+    start stamp and end the CLI itself — not only its children — and say "ended" only once it is gone."""
+    import pexpect
+
+    from conftest import STANDIN, as_a_terminal_starts_it
+
+    renamed = pexpect.spawn("bash", ["-c", f"exec -a 2.1.330 {sys.executable} {STANDIN}"], env=env.vars,
+                            cwd=str(env.root), timeout=DEADLINE, preexec_fn=as_a_terminal_starts_it)
+    env.spawned.append(renamed)
+    cli = ready_pid(renamed)
+    status = json.loads(_csup(env, "status", "--json").stdout)
+    assert [s["pid"] for s in status["unmanaged"]] == [cli]
+    result = _csup(env, "stop", "--force")
+    assert result.returncode == 0 and f"pid {cli}" in result.stdout, result.stdout + result.stderr
+    wait_for(lambda: not alive(cli), what="the renamed CLI itself to end")
