@@ -202,7 +202,7 @@ def test_background_sessions_idle_past_their_limit_are_ended_once_by_the_watcher
     """Two `csup run`s live; neither sweeps background sessions itself (once two ended the same one, twice):
     the one watcher they start on demand does, once."""
     short = env.background()
-    env.vars.update({"CSUP_BACKGROUND_IDLE_LIMIT": "1s", "CSUP_MAX_SESSIONS": "3"})
+    Path(env.vars["CSUP_CONFIG"]).write_text('background_idle_limit = "1s"\nmax_sessions = 3\n')
     first = env.csup("run", "--claude", str(env.program()))
     ready_pid(first)
     second = env.csup("run", "--claude", str(env.program()))

@@ -119,3 +119,19 @@ def test_a_background_session_makes_room_through_its_daemon(env: Env) -> None:
     assert [(e["short"], e["how"], e["gone"]) for e in ended] == [(short, "make-room", True)]
     assert re.search(r"made room for pid \d+", str(ended[0]["reason"]))
     finish(new)
+
+
+def test_with_an_unmanaged_session_beside_it_the_room_made_is_room_enough(env: Env) -> None:
+    """max_sessions 2, an unmanaged session and an idle supervised one: ending the supervised one frees its place
+    and the count; the new session starts (once it was refused right after the end, counted as still starting)."""
+    env.vars.update(ROOM | {"CSUP_MAX_SESSIONS": "2"})
+    stray = env.stray()  # unmanaged: not a kind make_room may end (end_unmanaged is off)
+    old = env.csup("run", "--claude", str(env.unmanaged_program()))
+    ready_pid(old)
+    _idle_record(env, 1.5)
+    new = env.csup("run", "--claude", str(env.unmanaged_program()))
+    new.expect(rb"to make room")
+    ready_pid(new)
+    exit_status(old)
+    assert stray.isalive()
+    finish(new)

@@ -107,7 +107,9 @@ def test_a_background_session_started_through_the_alias_is_ended_on_demand_and_l
     """No service installed: `claude --bg` through the alias starts the enforcer, which sees the new session at
     once (the registry tells it) and ends it at its limit through the daemon; `csup log` says so; and once there
     is nothing left, the enforcer leaves."""
-    env.vars.update({"CSUP_BACKGROUND_IDLE_LIMIT": "2s", "CSUP_CLAUDE": str(env.program()), "CSUP_NOTIFY": "off"})
+    # The enforcer follows the config file (as a service would), not the environment of whoever started it.
+    Path(env.vars["CSUP_CONFIG"]).write_text('background_idle_limit = "2s"\nnotify = false\n')
+    env.vars.update({"CSUP_CLAUDE": str(env.program()), "CSUP_IDLE_LIMIT": "1s"})  # this one run's: not the watcher's
     started = time.monotonic()
     launched = env.csup("run", "--claude", str(env.program()), "--", "--bg")
     launched.expect(rb"backgrounded \xc2\xb7 ([0-9a-f]{8})")
@@ -125,6 +127,8 @@ def test_a_background_session_started_through_the_alias_is_ended_on_demand_and_l
     log = _csup(env, "log")
     assert f"background {short}" in log.stdout and "idle" in log.stdout
     assert watcher is not None and alive(watcher)  # it leaves once nothing has been left for a while
+    rules = _status(env)["watcher"]["rules"]  # type: ignore[index]
+    assert rules["background_idle_limit"] == 2 and rules["idle_limit"] == 1800  # the file's, not CSUP_IDLE_LIMIT
 
 
 def test_watch_once_says_only_what_happened_when_the_daemon_does_not_end_it(env: Env) -> None:
@@ -140,6 +144,15 @@ def test_watch_once_says_only_what_happened_when_the_daemon_does_not_end_it(env:
     [event] = [e for e in _log(env) if e["event"] == "ended-background"]
     assert event["gone"] is False
     assert "not-ended" in _csup(env, "log").stdout
+
+
+def test_the_watcher_takes_where_things_are_from_its_starter_and_the_policy_from_the_file() -> None:
+    from supervisor.flows.watch import watcher_environment
+
+    started_by = {"CSUP_RUNTIME_DIR": "/r", "CSUP_CONFIG": "/c.toml", "CSUP_CLAUDE": "/bin/claude",
+                  "CSUP_IDLE_LIMIT": "2h", "CSUP_MEMORY_BUDGET": "1GiB", "PATH": "/bin", "HOME": "/h"}
+    assert watcher_environment(started_by) == {"CSUP_RUNTIME_DIR": "/r", "CSUP_CONFIG": "/c.toml",
+                                               "CSUP_CLAUDE": "/bin/claude", "PATH": "/bin", "HOME": "/h"}
 
 
 def test_status_never_promises_an_end_nobody_will_carry_out(env: Env) -> None:
@@ -219,3 +232,26 @@ def test_an_attached_background_session_shows_its_own_directory(env: Env) -> Non
     assert session["kind"] == "supervised" and session["cwd"] == str(env.root)
     attach.send(b"\x1a")
     assert exit_status(attach) == 0
+
+
+def test_stop_idle_with_none_idle_enough_says_so_rather_than_none_running(env: Env) -> None:
+    holder, _ = _start(env)
+    result = _csup(env, "stop", "--idle", "1h")
+    assert result.returncode == 0 and "none of the 1 session(s) has been idle 1h" in result.stdout
+    assert "no session is running" not in result.stdout
+    finish(holder)
+
+
+def test_the_log_names_a_background_session_by_its_own_id_and_a_refusal_by_what_refused_it() -> None:
+    from supervisor.core.log_summary import summarise_log
+
+    events = [
+        {"ts": 10.0, "event": "started", "session": "a" * 32, "cwd": "/w"},
+        {"ts": 20.0, "event": "ended", "session": "a" * 32, "how": "exit", "idle": 3.0, "resume": "claude -r x"},
+        {"ts": 20.1, "event": "backgrounded", "session": "a" * 32, "short": "e27c5c9e", "cwd": "/w"},
+        {"ts": 30.0, "event": "refused", "reason": "limit", "cwd": "/w"},
+    ]
+    entries = summarise_log(events, 10)["entries"]
+    assert [(e["kind"], e["id"], e["how"]) for e in entries] == [
+        ("supervised", "a" * 32, "exit"), ("background", "e27c5c9e", "moved"), ("refused", None, "limit")]
+    assert entries[0]["started"] == 10.0 and entries[0]["resume"] == "claude -r x"

@@ -125,7 +125,7 @@ def test_background_typed_in_a_supervised_real_session_is_noticed_counted_and_en
     """`/background`: the CLI leaves and its background session registers a moment later; csup notices it (it
     waits for it), counts and shows it, and the enforcer started on demand ends it at background_idle_limit."""
     work = str(real.root / "work")
-    real.vars.update({"CSUP_BACKGROUND_IDLE_LIMIT": "3s", "CSUP_NOTIFY": "off"})
+    Path(real.vars["CSUP_CONFIG"]).write_text('background_idle_limit = "3s"\nnotify = false\n')
     child = real.csup("run", cwd=work, timeout=30, dimensions=(30, 100))
     child.expect("/login")
     record = json.loads((real.runtime / "session.json").read_text())

@@ -213,11 +213,11 @@ def test_unmanaged_sessions_are_ended_only_with_consent(env: Env) -> None:
     assert code == 0 and [s["pid"] for s in report["unmanaged"]] == [stray.pid]  # type: ignore[union-attr]
 
     asker = env.csup("stop")
-    asker.expect(rb"End them\? \[y/N\]")
+    asker.expect(rb"End (?:it|them)\? \[y/N\]")
     asker.sendline("n")
     assert exit_status(asker) == 75 and stray.isalive()
     asker = env.csup("stop")
-    asker.expect(rb"End them\? \[y/N\]")
+    asker.expect(rb"End (?:it|them)\? \[y/N\]")
     asker.sendline("y")
     assert exit_status(asker) == 0
     wait_for(lambda: not stray.isalive(), what="the stray to end")
@@ -262,7 +262,7 @@ def test_takeover_of_several_unmanaged_sessions_names_them_and_resumes_the_most_
     second.send(b"transcript\r")
     second.expect(b"transcript ")
     taker = env.csup("takeover", "--claude", str(env.program()))
-    taker.expect(rb"End them\? \[y/N\]")
+    taker.expect(rb"End (?:it|them)\? \[y/N\]")
     question = taker.before.decode()
     assert f"pid {first.pid}" in question and f"pid {second.pid}" in question  # it names what it would end
     taker.sendline("y")

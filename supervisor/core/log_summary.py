@@ -41,12 +41,16 @@ def summarise_log(events: Sequence[dict[str, Any]], count: int) -> dict[str, Any
         how = how or _text(event.get("how")) or "ended"
         if kind in ("background", "unmanaged") and event.get("gone") is False:
             how = "not-ended"  # asked, and it kept running: the log says what happened, not what was tried
+        if kind == "refused":
+            how = _text(event.get("reason")) or "refused"  # what refused it: the limit, the line, memory
+        ids = (event.get("short"), event.get("session")) if kind == "background" else \
+            (event.get("session"), event.get("short"))
         entries.append({
             "at": _number(event.get("ts")), "kind": kind, "how": how,
-            "id": _text(event.get("session")) or _text(event.get("short")) or (
+            "id": next((_text(i) for i in ids if _text(i)), None) or (
                 str(event["cli_pid"]) if isinstance(event.get("cli_pid"), int) else None),
             "started": _number(begin.get("ts")) or _number(event.get("started")),
-            "reason": _text(event.get("reason")), "code": event.get("code"),
+            "reason": _text(event.get("reason")) if kind != "refused" else None, "code": event.get("code"),
             "duration": _number(event.get("duration")), "idle": _number(event.get("idle")),
             "cwd": _text(begin.get("cwd")) or _text(event.get("cwd")), "resume": _text(event.get("resume")),
         })

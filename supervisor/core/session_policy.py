@@ -338,6 +338,7 @@ class SessionPolicy:
         if self.shutdown is not None:
             return
         self.end_reason, self.end_kind = reason, kind
+        self.idle_at_end = self.idle_at_end or self.clock.idle_for(now)  # how idle it was, whatever ended it
         if self.warning_since is not None:
             self.relay.inject(POP_TITLE)
             self.warning_since = None

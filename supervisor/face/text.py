@@ -93,6 +93,8 @@ def error_text(err: CsupError, now: float | None = None) -> str:
         text = watcher_running(err.data.get("running"), now)
     else:
         text = err.message if err.message.startswith("csup:") or "\n" in err.message else f"csup: {err.message}"
+    if isinstance(err, AtLimit) and err.make_room is not None:
+        text += "\n" + no_room_line(err.make_room, err.end_unmanaged)
     return f"{text}\n  {err.hint}" if err.hint else text
 
 
@@ -151,6 +153,13 @@ def refusal_full(sessions: Sequence[AnySession], max_sessions: int, now: float) 
               "  csup takeover ID      end one and carry its conversation on here",
               "  csup run --wait       wait for a place, then start"]
     return "\n".join(lines)
+
+
+def no_room_line(make_room: float, end_unmanaged: bool) -> str:
+    """Why make_room, though on, ended nothing."""
+    unmanaged = "" if end_unmanaged else ", or runs outside csup (end_unmanaged is off)"
+    return (f"make_room ({format_duration(make_room)}) ended none: each is busy, waiting for you, attached or "
+            f"pinned, idle less than {format_duration(make_room)}{unmanaged}.")
 
 
 def refusal_memory(sessions: Sequence[AnySession], held: int, budget: int, now: float) -> str:
@@ -227,7 +236,8 @@ def refusal_unmanaged(sessions: Sequence[UnmanagedSession], background: Sequence
 
 def confirm_question(found: Census, now: float) -> str:
     """Names every session the answer would end."""
-    return "\n".join(unmanaged_lines(found.unmanaged, found.background, now)) + "\nEnd them?"
+    return "\n".join(unmanaged_lines(found.unmanaged, found.background, now)) + \
+        ("\nEnd it?" if found.count == 1 else "\nEnd them?")
 
 
 # --- the live line, takeover notes, the end of a session ------------------------------------------------------
@@ -387,7 +397,12 @@ def stop_lines(outcome: StopOutcome, here: str = "") -> list[str]:
         lines += unmanaged_lines(outcome.declined.unmanaged, outcome.declined.background, time.time())
         lines.append("They were left running; to end them: csup stop --force")
     if not outcome.stopped and not outcome.incomplete and not (outcome.declined and outcome.declined.count):
-        lines.append("csup: no session is running.")
+        if outcome.running and outcome.idle_at_least is not None:
+            lines.append(f"csup: none of the {outcome.running} session(s) has been idle "
+                         f"{format_duration(outcome.idle_at_least)} (or each is busy, waiting, attached or "
+                         "pinned); nothing was ended. See them: csup status")
+        else:
+            lines.append("csup: no session is running.")
     return lines
 
 
@@ -430,10 +445,13 @@ def render_status(status: StatusReport) -> str:
         lines.append("  end them: csup stop --force   (or take over: csup takeover)")
     if status.background:
         bg_limit = status.background_idle_limit
-        if bg_limit is None:
-            ends = "no idle limit"
+        enforced = watcher_rule(status.watcher, "background_idle_limit")
+        if status.watcher is not None and isinstance(enforced, int | float):
+            ends = f"ended after {format_duration(enforced)} idle by the watcher"  # its rule, not this shell's
         elif status.watcher is not None:
-            ends = f"ended after {format_duration(bg_limit)} idle by the watcher"
+            ends = "the watcher ends none of them for idleness (its background_idle_limit is off)"
+        elif bg_limit is None:
+            ends = "no idle limit"
         else:
             ends = f"limit {format_duration(bg_limit)}, but nothing ends them: no watcher runs"
         bg_idle = {s.background.short: s.idle_seconds for s in status.sessions if s.background is not None}
@@ -463,14 +481,19 @@ def memory_lines(status: StatusReport) -> list[str]:
     return lines
 
 
+def watcher_rule(watcher: Mapping[str, object] | None, key: str) -> object:
+    rules = watcher.get("rules") if watcher is not None else None
+    return rules.get(key) if isinstance(rules, dict) else None
+
+
 def waiter_line(waiter: Ticket, now: float) -> str:
     what = "a takeover" if waiter.priority == 0 else "csup run --wait"
     return (f"{what} (pid {waiter.owner.pid}) on {clean(waiter.tty) or 'no tty'}, for "
             f"{format_duration(max(0.0, now - waiter.created_at))}")
 
 
-WATCHER_MODES = {"service": "the service", "on-demand": "started on demand by csup run; it exits when nothing "
-                 "is left to watch", "terminal": "in a terminal"}
+WATCHER_MODES = {"service": "the service", "on-demand": "started on demand; it exits when nothing is left to "
+                 "watch", "terminal": "in a terminal"}
 
 
 def watcher_line(watcher: Mapping[str, object] | None, now: float) -> str:
@@ -568,7 +591,9 @@ def render_config(settings: Settings, config_file: str) -> str:
     """Every setting as a line of TOML (paste any into the file as it is), with where its value came from."""
     from supervisor.core.settings import SETTINGS
 
-    lines = [f"# {config_file}"]
+    missing = "" if os.path.exists(config_file) else " (no such file yet: every value here is a default or from " \
+        "the environment)"
+    lines = [f"# {config_file}{missing}"]
     width = max(len(setting.key) for setting in SETTINGS)
     for setting in SETTINGS:
         shown = toml_value(getattr(settings, setting.key), setting.is_duration, setting.is_size)
@@ -592,7 +617,8 @@ def render_log(summary: dict[str, Any]) -> str:
         else:
             span = time.strftime("%b %d %H:%M", time.localtime(at)) if at else "?"
             duration = ""
-        who = f"{entry['kind']} {clean(str(entry['id'] or ''))[:8]}".strip()
+        who = "" if entry["kind"] == "refused" else f"{entry['kind']} {clean(str(entry['id'] or ''))[:8]}"
+        who = who or "a new session"
         where = f"  in {short_path(entry['cwd'])}" if entry["cwd"] else ""
         reason = f"  {clean(entry['reason'])}" if entry["reason"] else ""
         lines.append(f"{span:<18} {duration:>7}  {who:<19} {clean(str(entry['how'])):<10}{reason}{where}")

@@ -5,6 +5,7 @@ between. Side effects: locks, tickets, signals through `ending`, the log."""
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from dataclasses import dataclass, field
@@ -89,7 +90,8 @@ def take_now(paths: Paths, locks: Locks, max_sessions: int) -> None:
     """A plain `run`: a place now, or SessionBusy naming who has them."""
     if first_in_line(paths.queue_dir) is not None or not locks.gate.try_acquire(timeout=GATE_PATIENCE):
         holders = supervised(paths, max_sessions)
-        log_event(paths.log_file, "refused", reason="line", holder=holders[0].record.session_id if holders else None)
+        log_event(paths.log_file, "refused", reason="line", holder=holders[0].record.session_id if holders else None,
+                  cwd=os.getcwd())
         raise LineAhead(holders[0].record if holders else None)
     try:
         if not locks.claim_free(max_sessions):
@@ -103,7 +105,7 @@ def _refuse_full(paths: Paths, max_sessions: int) -> NoReturn:
     from supervisor.flows.sessions import supervised_sessions
 
     sessions = supervised_sessions(paths, max_sessions)
-    log_event(paths.log_file, "refused", reason="held", holders=[s.id for s in sessions])
+    log_event(paths.log_file, "refused", reason="held", holders=[s.id for s in sessions], cwd=os.getcwd())
     raise SessionHeld(sessions, max_sessions)
 
 

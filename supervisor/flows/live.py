@@ -87,7 +87,8 @@ def supervise(adapter: CliAdapter, args: list[str], settings: Settings, paths: P
     log("ended", reason=policy.end_reason or f"the CLI exited ({code})",
         how=policy.end_kind or ("detached" if bringing_here and code == 0 else "exit"),
         code=final, duration=round(time.monotonic() - started_mono, 1), idle=round(policy.idle_at_end, 1),
-        steps=policy.shutdown.taken if policy.shutdown else [], cwd=record.cwd, started=started_wall)
+        steps=policy.shutdown.taken if policy.shutdown else [], cwd=record.cwd, started=started_wall,
+        resume=None if policy.end_kind == "takeover" else resume)
     # `/background` leaves the CLI first and registers the background session a moment later: give it that
     # moment, but only where it can happen (the CLI left by itself, and Claude Code's daemon runs).
     may_have_moved = bringing_here is None and policy.end_kind is None and code == 0 \

@@ -25,13 +25,15 @@ class AtLimit(SessionBusy):
     first) already fill `max_sessions` — or (`over` "memory") hold `held` bytes of a `budget`."""
 
     def __init__(self, sessions: list[AnySession], max_sessions: int, *, over: str = "count", held: int = 0,
-                 budget: int | None = None) -> None:
+                 budget: int | None = None, make_room: float | None = None, end_unmanaged: bool = False) -> None:
         super().__init__(f"{len(sessions)} claude session(s) are running, the limit is {max_sessions}")
         self.sessions = sessions
         self.max_sessions = max_sessions
         self.over = over
         self.held = held
         self.budget = budget
+        self.make_room = make_room  # on, and none of `sessions` qualified: the refusal says why
+        self.end_unmanaged = end_unmanaged
 
 
 class LineAhead(SessionBusy):

@@ -81,6 +81,8 @@ class StopOutcome:
     unmanaged_left: list[int] = field(default_factory=list)  # signalled, still running
     background_ended: list[BackgroundEnded] = field(default_factory=list)  # each says whether it is gone
     declined: Census | None = None  # sessions outside csup the user chose to keep
+    running: int = 0  # sessions there were to choose from
+    idle_at_least: float | None = None  # `stop --idle`: what was asked
 
     @property
     def incomplete(self) -> bool:

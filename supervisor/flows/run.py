@@ -181,7 +181,8 @@ def _admit(paths: Paths, settings: Settings, adapter: CliAdapter, locks: admissi
                       memory_budget=settings.memory_budget, sessions=[f"{s.kind} {s.id}" for s in others],
                       cwd=os.getcwd())
         raise AtLimit(others, settings.max_sessions, over=decision.over or "count", held=decision.memory,
-                      budget=settings.memory_budget)
+                      budget=settings.memory_budget, make_room=settings.make_room,
+                      end_unmanaged=settings.end_unmanaged)
 
 
 def _made_room(paths: Paths, settings: Settings, adapter: CliAdapter, locks: admission.Locks,
@@ -203,7 +204,10 @@ def _made_room(paths: Paths, settings: Settings, adapter: CliAdapter, locks: adm
         others = [s for s in snapshot.others_than(locks.slot)
                   if not (s.background is not None and s.background.short == shown)]
         starting = max(0, locks.others_held - sum(1 for s in others if s.kind == "supervised"))
-        reporter.room_made(make_room(paths, settings, adapter, reporter, snapshot, others, starting=starting))
+        made = make_room(paths, settings, adapter, reporter, snapshot, others, starting=starting)
+        if made.session.kind == "supervised":
+            locks.others_held = max(0, locks.others_held - 1)  # its place is free now: not one starting
+        reporter.room_made(made)
         return True
     except AtLimit:
         return False

@@ -110,7 +110,7 @@ def stop(paths: Paths, settings: Settings, adapter: CliAdapter, *, force: bool, 
         chosen = found[:1]
         if chosen:
             reporter.chosen(chosen[0])
-    outcome = StopOutcome(stopped=False)
+    outcome = StopOutcome(stopped=False, running=len(found), idle_at_least=idle_at_least)
     outside = Census([s.unmanaged for s in chosen if s.unmanaged is not None],
                      [s.background for s in chosen if s.background is not None])
     if outside.count and not force and not reporter.confirm_end(outside):

@@ -25,7 +25,14 @@ from supervisor.core.identity import ProcessIdentity
 from supervisor.core.notice import Notice
 from supervisor.core.policy import Memory, Rules, Step
 from supervisor.core.policy import sweep as decide
-from supervisor.core.settings import Settings
+from supervisor.core.settings import (
+    CONFIG_FILE_ENV,
+    PORTABLE_ENV,
+    RUNTIME_DIR_ENV,
+    SETTINGS_BY_KEY,
+    STATE_DIR_ENV,
+    Settings,
+)
 from supervisor.flows.reporting import Done, Reporter, Sweep
 from supervisor.flows.sessions import AnySession, Snapshot, take_snapshot
 from supervisor.flows.stop import end_background, end_unmanaged
@@ -138,6 +145,12 @@ def _memory_step(step: Step, session: AnySession, paths: Paths, settings: Settin
 # --- the long-running watcher ---------------------------------------------------------------------------------
 
 
+def _rules_json(settings: Settings) -> dict[str, object]:
+    """The watcher's own rules, for status to promise only what this watcher will carry out."""
+    return {"idle_limit": settings.idle_limit, "background_idle_limit": settings.background_idle_limit,
+            "end_unmanaged": settings.end_unmanaged, "memory_budget": settings.memory_budget}
+
+
 def watcher_state(paths: Paths) -> dict[str, object] | None:
     """The running watcher's own account (pid, mode, last and next sweep), if that watcher still runs."""
     data = read_json(paths.runtime_dir / "watch.json", limit=4096, private=True)
@@ -146,7 +159,20 @@ def watcher_state(paths: Paths) -> dict[str, object] | None:
     me = ProcessIdentity.from_json(data.get("watcher"))
     if me is None or not processes.is_running(me):
         return None
-    return data
+    rules = data.get("rules")
+    return {"pid": me.pid, "mode": data.get("mode"), "last_sweep": _moment(data.get("last_sweep")),
+            "next_sweep": _moment(data.get("next_sweep")), "sessions": data.get("sessions")
+            if type(data.get("sessions")) is int else None,
+            "rules": {key: value for key, value in rules.items() if key in RULE_KEYS
+                      and (value is None or type(value) in (int, float, bool))} if isinstance(rules, dict) else {}}
+
+
+RULE_KEYS = ("idle_limit", "background_idle_limit", "end_unmanaged", "memory_budget")
+
+
+def _moment(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
+        and 0 <= value < 1e11 else None
 
 
 def _mode(once: bool, on_demand: bool, environ: Mapping[str, str]) -> Mode:
@@ -230,7 +256,7 @@ def _forever(paths: Paths, settings: Settings, adapter: CliAdapter, reporter: Re
                         wake_at = min(wake_at, empty_since + IDLE_EXIT)
                 write_json_atomic(paths.runtime_dir / "watch.json", {
                     "pid": os.getpid(), "watcher": me.to_json() if me else None, "mode": mode, "last_sweep": now,
-                    "next_sweep": wake_at, "sessions": result.seen})
+                    "next_sweep": wake_at, "sessions": result.seen, "rules": _rules_json(settings)})
                 if result.done:
                     reporter.watch_event(WatchEvent("swept", result, None))
                 if _wait(wake_fd, registry, wake_at):
@@ -300,5 +326,16 @@ def ensure_watcher(paths: Paths, settings: Settings, environ: Mapping[str, str])
         return False
     from supervisor.machine.detach import start_detached
 
-    start_detached([sys.executable, "-m", "supervisor", "watch", "--on-demand"], dict(environ))
+    start_detached([sys.executable, "-m", "supervisor", "watch", "--on-demand"], watcher_environment(environ))
     return True
+
+
+# What the watcher takes from the environment of the csup that starts it: where things are, and which processes
+# are Claude's. Not the policy: `CSUP_IDLE_LIMIT=2h claude` is that session's own; the one enforcer of every
+# session follows the config file, as a service started by the system does.
+_WHERE = frozenset({RUNTIME_DIR_ENV, STATE_DIR_ENV, CONFIG_FILE_ENV, PORTABLE_ENV,
+                    *(SETTINGS_BY_KEY[key].env_var for key in ("claude", "claude_names", "claude_config_dirs"))})
+
+
+def watcher_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    return {key: value for key, value in environ.items() if not key.startswith("CSUP_") or key in _WHERE}
