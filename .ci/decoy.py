@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import pty
+import shutil
+import signal
 import sys
 import tempfile
 
@@ -22,9 +24,23 @@ if pid == 0:
     os.execv(sys.executable, [sys.executable, claude])
 with open(sys.argv[1], "w") as handle:
     handle.write(str(pid))
-while True:  # drain its screen, so it never blocks on a full pty
-    try:
-        if not os.read(master, 65536):
+
+
+def leave(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+signal.signal(signal.SIGTERM, leave)
+try:
+    while True:  # drain its screen, so it never blocks on a full pty
+        try:
+            if not os.read(master, 65536):
+                break
+        except OSError:
             break
-    except OSError:
-        break
+finally:  # nothing of the suite's is left behind
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    shutil.rmtree(folder, ignore_errors=True)
