@@ -17,8 +17,11 @@ from supervisor.core.settings import SESSION_ENV, Settings
 from supervisor.machine.paths import Paths, ensure_private_dir
 
 if TYPE_CHECKING:  # a pass-through (`claude --version`, `claude -p`) imports none of these: its start-up is all
+    from collections.abc import Callable
+
     from supervisor.flows import admission
     from supervisor.flows.reporting import Reporter, ResumeDecision
+    from supervisor.machine.memory import TreeMemory
 
 
 @dataclass(frozen=True)
@@ -157,9 +160,12 @@ def _admit(paths: Paths, settings: Settings, adapter: CliAdapter, locks: admissi
     from supervisor.flows.refusals import AtLimit
     from supervisor.flows.sessions import take_snapshot
     from supervisor.machine.events import log_event
-    from supervisor.machine.memory import of_trees
 
-    measure = of_trees if settings.memory_budget is not None else None  # only with a budget: it reads every tree
+    measure: Callable[[list[int]], dict[int, TreeMemory]] | None = None
+    if settings.memory_budget is not None:  # only with a budget: it reads every tree (and imports its reader)
+        from supervisor.machine.memory import of_trees
+
+        measure = of_trees
     for attempt in range(2):
         snapshot = take_snapshot(paths, settings.max_sessions, adapter, memory=measure)
         shown = resolve_target(snapshot.census.background, bringing_here)

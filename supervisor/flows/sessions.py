@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from supervisor.claude.adapter import CliAdapter, LiveSession
 from supervisor.core.errors import UsageError
@@ -19,9 +19,11 @@ from supervisor.core.policy import Seen, idle_seconds
 from supervisor.flows.census import Census, UnmanagedSession, take_census
 from supervisor.flows.census import names as names_session
 from supervisor.machine import processes
-from supervisor.machine.memory import TreeMemory
 from supervisor.machine.paths import Paths, Slot
 from supervisor.machine.record import Holder, is_live, live_holders, read_record
+
+if TYPE_CHECKING:  # measured only when a decision or a report needs it: a plain run does not import it
+    from supervisor.machine.memory import TreeMemory
 
 Kind = Literal["supervised", "unmanaged", "background"]
 MIN_PREFIX = 4  # an id may be shortened to this many characters, when that is unambiguous
