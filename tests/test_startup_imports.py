@@ -45,3 +45,15 @@ def test_a_refused_run_imports_no_click_no_relay_and_no_psutil_on_linux(env: Env
 def test_a_pass_through_imports_no_lock_and_no_click(env: Env, args: list[str]) -> None:
     modules = _imported(env, "run", "--claude", str(env.program()), "--", *args, tty=False)
     assert "filelock" not in modules and "click" not in modules and "ptyprocess" not in modules
+    # Nor anything of admission: the snapshot, the policy, the refusals (a pass-through's start-up is all).
+    assert not modules & {"supervisor.flows.admission", "supervisor.flows.sessions", "supervisor.core.policy",
+                          "supervisor.flows.refusals"}
+
+
+def test_a_refused_run_without_a_memory_budget_reads_no_memory(env: Env) -> None:
+    holder = env.csup("run", "--claude", str(env.program()))
+    ready_pid(holder)
+    modules = _imported(env, "run", "--claude", str(env.program()), tty=True)
+    assert "supervisor.core.policy" in modules  # the policy decided
+    assert "supervisor.machine.memory" not in modules and "supervisor.flows.watch" not in modules
+    finish(holder)

@@ -17,7 +17,15 @@ from supervisor.core.errors import CsupError
 from supervisor.core.notice import Notice
 from supervisor.core.sizes import format_size
 from supervisor.flows.census import UnmanagedSession
-from supervisor.flows.refusals import AtLimit, GaveUpWaiting, LineAhead, SessionHeld, TakeoverLost, UnmanagedRunning
+from supervisor.flows.refusals import (
+    AtLimit,
+    GaveUpWaiting,
+    LineAhead,
+    SessionHeld,
+    TakeoverLost,
+    UnmanagedRunning,
+    WatcherRunning,
+)
 from supervisor.flows.reporting import (
     Escalation,
     ResumeDecision,
@@ -27,7 +35,6 @@ from supervisor.flows.reporting import (
     WaitProgress,
     WatchEvent,
 )
-from supervisor.flows.watch import WatcherRunning
 from supervisor.machine.record import SessionRecord
 
 if TYPE_CHECKING:

@@ -69,3 +69,7 @@ class UnmanagedRunning(SessionBusy):
         self.background = background or []
         self.left_running = left_running
         self.max_sessions = max_sessions
+
+
+class WatcherRunning(SessionBusy):
+    """Another watcher of this user runs: one is enough (`running`, in the error's data: its state)."""

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Literal
 
 from supervisor.claude.adapter import CliAdapter
 from supervisor.core.durations import format_duration
-from supervisor.core.errors import CsupError, SessionBusy
+from supervisor.core.errors import CsupError
 from supervisor.core.identity import ProcessIdentity
 from supervisor.core.notice import Notice
 from supervisor.core.policy import Memory, Rules, Step
@@ -33,6 +33,7 @@ from supervisor.core.settings import (
     STATE_DIR_ENV,
     Settings,
 )
+from supervisor.flows.refusals import WatcherRunning
 from supervisor.flows.reporting import Done, Reporter, Sweep
 from supervisor.flows.sessions import AnySession, Snapshot, take_snapshot
 from supervisor.flows.stop import end_background, end_unmanaged
@@ -54,10 +55,6 @@ IDLE_EXIT = 60.0  # an on-demand watcher leaves after this long with no session 
 HANDOVER = 3.0  # an on-demand watcher waits this long for one that is leaving
 RETRY_AFTER_ERROR = 60.0
 Mode = Literal["service", "on-demand", "terminal", "once"]
-
-
-class WatcherRunning(SessionBusy):
-    """Another watcher of this user runs: one is enough."""
 
 
 def rules_of(settings: Settings) -> Rules:
