@@ -20,6 +20,7 @@ import os
 import platform
 import select
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -266,10 +267,14 @@ t2 = time.perf_counter()
 from supervisor.face import entry, launch
 from supervisor.flows import run
 t3 = time.perf_counter()
+from supervisor.flows import admission, refusals, sessions  # admission: the snapshot and the policy (lazily)
+from supervisor.core import policy
+t4 = time.perf_counter()
 from supervisor.claude.choose import adapter_for
 from supervisor.core.settings import resolve
-from supervisor.flows.census import take_census
+from supervisor.flows.sessions import take_snapshot
 from supervisor.machine.lock import FileFlock
+from supervisor.machine.paths import Paths
 lock_ms, census_ms, spawn_ms = [], [], []
 with tempfile.TemporaryDirectory() as scratch:
     for _ in range(10):
@@ -277,20 +282,24 @@ with tempfile.TemporaryDirectory() as scratch:
         lock = FileFlock(Path(scratch) / "x.lock"); lock.try_acquire(); lock.release()
         lock_ms.append((time.perf_counter() - began) * 1000)
         began = time.perf_counter()
-        take_census(adapter_for(resolve({}, "", {}), os.environ))
+        paths = Paths(Path(scratch) / "run", Path(scratch) / "state", Path(scratch) / "none.toml")
+        snap = take_snapshot(paths, 1, adapter_for(resolve({}, "", {}), os.environ))
+        policy.admit([s.seen() for s in snap.sessions], 1)
         census_ms.append((time.perf_counter() - began) * 1000)
         began = time.perf_counter()
         child = ptyprocess.PtyProcess.spawn(["/bin/true"])
         spawn_ms.append((time.perf_counter() - began) * 1000)  # until it runs (exec reported back), not its end
         os.waitpid(child.pid, 0); child.closed = True; child.fileobj.close()
 print(json.dumps({"import filelock": (t1 - t0) * 1000, "import ptyprocess": (t2 - t1) * 1000,
-                  "import csup's run path": (t3 - t2) * 1000, "lock + release": statistics.median(lock_ms),
-                  "census": statistics.median(census_ms), "spawn on a pty": statistics.median(spawn_ms)}))
+                  "import csup's run path": (t3 - t2) * 1000, "import admission": (t4 - t3) * 1000,
+                  "lock + release": statistics.median(lock_ms), "snapshot + policy": statistics.median(census_ms),
+                  "spawn on a pty": statistics.median(spawn_ms)}))
 """
 
 
 def startup_breakdown(env: dict[str, str], results: dict[str, Any]) -> None:
-    """Where csup's start-up goes: Python itself, each import, the lock, the census, the spawn (medians, ms)."""
+    """Where csup's start-up goes: Python itself, each import, the lock, the snapshot and the policy's decision,
+    the spawn (medians, ms)."""
     python = []
     for _ in range(10):
         began = time.perf_counter()
@@ -361,11 +370,24 @@ def csup_commands(env: dict[str, str], extra: int, count: int, results: dict[str
             sleeper.wait()
 
 
+def _stop_watcher(runtime: Path) -> None:
+    """One watcher per user: the one measured here must be the only one."""
+    try:
+        pid = int(json.loads((runtime / "watch.json").read_text())["pid"])
+        os.kill(pid, signal.SIGTERM)
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    deadline = time.monotonic() + 10
+    while (runtime / "watch.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def watcher(env: dict[str, str], sessions: int, seconds: float, results: dict[str, Any]) -> None:
     """`csup watch` and `csup status` with `sessions` background sessions in Claude Code's registry (sleepers
     registered as the daemon's REPLs would be, busy so that nothing is ended): one sweep's time, the long-running
     watcher's CPU and RSS, and a status call."""
     home = Path(env["HOME"])
+    _stop_watcher(Path(env["CSUP_RUNTIME_DIR"]))  # one the earlier measures' sessions started on demand
     folder = home / ".claude" / "sessions"
     folder.mkdir(parents=True, exist_ok=True)
     sleepers = [subprocess.Popen(["sleep", "600"]) for _ in range(sessions)]

@@ -26,21 +26,21 @@ from supervisor.flows.refusals import (
     UnmanagedRunning,
     WatcherRunning,
 )
-from supervisor.flows.reporting import (
-    Escalation,
-    ResumeDecision,
-    RoomMade,
-    SessionEnd,
-    StopOutcome,
-    WaitProgress,
-    WatchEvent,
-)
 from supervisor.machine.record import SessionRecord
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # values it words; a refusal (every refused `claude`) needs none of their modules
     from supervisor.core.settings import Settings
     from supervisor.flows.census import Census
     from supervisor.flows.doctor import Checkup
+    from supervisor.flows.reporting import (
+        Escalation,
+        ResumeDecision,
+        RoomMade,
+        SessionEnd,
+        StopOutcome,
+        WaitProgress,
+        WatchEvent,
+    )
     from supervisor.flows.sessions import AnySession
     from supervisor.flows.status import StatusReport
     from supervisor.flows.waitline import Ticket
