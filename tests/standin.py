@@ -151,6 +151,7 @@ def main() -> int:
     write_registry("idle")
     if args[:1] == ["attach"]:
         say(f"attached {args[1] if len(args) > 1 else '?'}")
+        watch_attached(args[1] if len(args) > 1 else "")
     say(f"ready pid={os.getpid()} size={size()} args={json.dumps(args)} ppid={os.getppid()} "
         f"csup_session={os.environ.get('CSUP_SESSION')}")
     line = b""
@@ -184,6 +185,26 @@ def main() -> int:
                 line += char
     cleanup()
     return 0
+
+
+def watch_attached(short: str) -> None:
+    """Claude Code's attach leaves when its session exits (`claude stop` from elsewhere): "Session X has exited."."""
+    import threading
+
+    import standin_bg
+
+    def watch() -> None:
+        seen = False
+        while True:
+            alive = standin_bg._registered(short) is not None
+            seen = seen or alive
+            if seen and not alive:
+                say(f"Session {short} has exited.")
+                cleanup()
+                os._exit(0)
+            time.sleep(0.1)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def suspend() -> None:

@@ -274,3 +274,19 @@ def test_parse_entry_keeps_what_the_real_registry_writes() -> None:
     entry = parse_entry(real, Path("/c"))
     assert entry is not None and entry.is_background and entry.job == "23be69ca" and entry.proc_start == "96493"
     assert entry.status_since == 1795545346.782
+
+
+def test_stop_of_an_attached_background_session_ends_it_through_the_daemon_in_plain_words(env: Env) -> None:
+    """`csup stop` with a supervised `claude attach` running: that attach is the background session, which ends
+    through its daemon; the attach leaves by itself; nothing is asked, and the output is whole lines in order."""
+    short = env.background()
+    attach = env.csup("run", "--claude", str(env.program()), "--", "attach", short)
+    attach.expect(f"attached {short}".encode())
+    ready_pid(attach)
+    stopper = env.csup("stop")
+    assert exit_status(stopper) == 0
+    said = stopper.before.decode()
+    assert f"ended background session {short} through Claude Code's daemon" in said and "[y/N]" not in said
+    assert "\x1b[K" not in said.split("csup: ended")[-1]  # no live line written over the report
+    assert exit_status(attach) == 0
+    assert env.background_registry() == []
