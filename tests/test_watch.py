@@ -138,3 +138,20 @@ def test_service_install_without_a_manager_says_what_to_do(env: Env) -> None:
     assert result.returncode == 69 and "systemctl is not installed" in result.stderr
     assert "csup watch --once" in result.stderr and "Traceback" not in result.stderr
     assert alive(os.getpid())
+
+
+def test_an_on_demand_watcher_leaves_once_nothing_is_left_and_a_second_one_yields(env: Env) -> None:
+    Path(env.vars["CSUP_CONFIG"]).write_text('watch_linger = "1s"\n')
+    first = subprocess.Popen([*CSUP, "watch", "--on-demand"], env=env.vars, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    env.track(first.pid)
+    wait_for((env.runtime / "watch.json").exists, what="the on-demand watcher's state")
+    # A second one started now waits for the first to leave (a handover), then watches, then leaves in turn.
+    second = subprocess.run([*CSUP, "watch", "--on-demand"], env=env.vars, capture_output=True, text=True,
+                            timeout=DEADLINE, stdin=subprocess.DEVNULL)
+    assert second.returncode == 0
+    assert first.wait(timeout=DEADLINE) == 0  # nothing to watch for watch_linger: it left by itself
+    assert not (env.runtime / "watch.json").exists()
+    events = [e for e in _log(env) if e["event"] in ("watch-started", "watch-stopped")]
+    assert [e["event"] for e in events] == ["watch-started", "watch-stopped"] * (len(events) // 2)  # never two
+    assert all(e["reason"] == "nothing left to watch" for e in events if e["event"] == "watch-stopped")

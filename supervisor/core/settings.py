@@ -172,6 +172,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("stray_check", "5m", _Duration(True),
             "During a session, look this often for new claude processes outside csup and notify once each; off."),
     Setting("notify", True, _boolean, "Desktop notifications (notify-send, osascript) for warnings and strays."),
+    Setting("watch_linger", "1m", _Duration(False),
+            "A watcher started on demand leaves after this long with no Claude session of any kind."),
 )
 SETTINGS_BY_KEY: Mapping[str, Setting] = {s.key: s for s in SETTINGS}
 
@@ -203,6 +205,7 @@ class Settings:
     stop_wait: float
     stray_check: float | None
     notify: bool
+    watch_linger: float
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
     warnings: tuple[str, ...] = field(default=(), compare=False)  # said once, then csup goes on
 

@@ -51,7 +51,6 @@ RESCAN = 300.0  # with no stray_check set, how often sessions that announce them
 MAX_SLEEP = 3600.0
 SETTLE = 0.3  # after the registry changes, the quiet to wait for before a sweep (a session writes a few files)
 MIN_SLEEP = 0.2  # a deadline just passed is swept again at once, but never in a tight loop
-IDLE_EXIT = 60.0  # an on-demand watcher leaves after this long with no session of any kind
 HANDOVER = 3.0  # an on-demand watcher waits this long for one that is leaving
 RETRY_AFTER_ERROR = 60.0
 Mode = Literal["service", "on-demand", "terminal", "once"]
@@ -242,15 +241,16 @@ def _forever(paths: Paths, settings: Settings, adapter: CliAdapter, reporter: Re
                 empty_since = None if result.total else (empty_since or now)
                 wake_at = result.next_at
                 if mode == "on-demand":
-                    if not enforces_anything(settings) or (empty_since is not None
-                                                           and now - empty_since >= IDLE_EXIT):
+                    if not enforces_anything(settings):
+                        why = "nothing to enforce: every limit is off"
+                        break
+                    if empty_since is not None and now - empty_since >= settings.watch_linger:
                         if _leave(paths, settings, adapter):
                             why = "nothing left to watch"
                             break
-                        empty_since = None
-                        continue
-                    if empty_since is not None:
-                        wake_at = min(wake_at, empty_since + IDLE_EXIT)
+                        empty_since = None  # a session came meanwhile: watch on
+                    elif empty_since is not None:
+                        wake_at = min(wake_at, empty_since + settings.watch_linger)
                 write_json_atomic(paths.runtime_dir / "watch.json", {
                     "pid": os.getpid(), "watcher": me.to_json() if me else None, "mode": mode, "last_sweep": now,
                     "next_sweep": wake_at, "sessions": result.seen, "rules": _rules_json(settings)})
