@@ -48,9 +48,16 @@ def test_a_suspended_session_is_ended_at_its_idle_deadline_and_the_shell_reports
     wait_for(lambda: any(e["event"] == "ended" for e in _events(env)), what="the ended event")
     [ended] = [e for e in _events(env) if e["event"] == "ended"]
     assert ended["how"] == "idle" and ended["code"] == 124 and "idle for" in str(ended["reason"])
-    shell.sendline("jobs; echo listed")
-    shell.expect(rb"Exit 124")  # the shell reports the job done, with timeout(1)'s status
-    shell.expect(b"listed")
+    # The event is logged just before csup leaves: ask the shell until it has reaped the job.
+    def reported() -> bool:
+        shell.sendline("jobs; echo listed")
+        shell.expect(b"\nlisted\r\n")  # the output, not the echo of the command line
+        if b"Exit 124" in shell.before:  # the shell reports the job done, with timeout(1)'s status
+            return True
+        time.sleep(0.2)
+        return False
+
+    wait_for(reported, what="the shell to report the job done with status 124")
     assert not (env.runtime / "session.json").exists()
 
 
