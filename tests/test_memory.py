@@ -218,3 +218,18 @@ def test_with_the_budget_lowered_the_enforcer_ends_the_most_idle_idle_one_never_
     assert "memory budget 150 MiB: sessions held" in warning["reason"] and "this one idle" in warning["reason"]
     for child, _ in (started[0], started[2]):
         finish(child)  # type: ignore[arg-type]
+
+
+def test_make_room_makes_room_for_memory_too(env: Env) -> None:
+    env.vars.update({"CSUP_MAX_SESSIONS": "3", "CSUP_MEMORY_BUDGET": "130MiB", "CSUP_MAKE_ROOM": "1s"})
+    first, first_cli = _start(env)
+    second, _ = _start(env)
+    first.send(b"transcript\r")  # type: ignore[attr-defined]
+    time.sleep(1.5)
+    second.send(b"echo keep me\r")  # type: ignore[attr-defined]  # the other one is in use
+    new = env.csup("run", "--claude", str(env.program()))
+    new.expect(rb"to make room")
+    ready_pid(new)
+    exit_status(first)  # type: ignore[arg-type]
+    finish(new)
+    finish(second)  # type: ignore[arg-type]

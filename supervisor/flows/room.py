@@ -42,7 +42,8 @@ def make_room(paths: Paths, settings: Settings, adapter: CliAdapter, reporter: R
     usual refusal, listing every session most idle first) when none qualifies or it would not end."""
     assert settings.make_room is not None
     decision = admit([s.seen() for s in others], settings.max_sessions, starting=starting,
-                     make_room_after=settings.make_room, may_end=may_end(settings, supervised_only))
+                     make_room_after=settings.make_room, may_end=may_end(settings, supervised_only),
+                     memory_budget=settings.memory_budget)
     chosen = snapshot.by_key(decision.make_room.key) if decision.make_room is not None else None
     if chosen is None:
         raise AtLimit(others, settings.max_sessions)
