@@ -17,7 +17,7 @@ from supervisor.core.policy import MEMORY, Memory, Rules, Seen, admit, sweep
 from supervisor.core.sizes import SizeError, format_size, parse_size
 from supervisor.machine import memory
 
-from conftest import CSUP, DEADLINE, Env, exit_status, finish, ready_pid, wait_for
+from conftest import CSUP, DEADLINE, Env, alive, exit_status, finish, ready_pid, wait_for
 
 MIB = 1 << 20
 NOW = 10_000.0
@@ -231,5 +231,6 @@ def test_make_room_makes_room_for_memory_too(env: Env) -> None:
     new.expect(rb"to make room")
     ready_pid(new)
     exit_status(first)  # type: ignore[arg-type]
+    assert not alive(first_cli)  # the idle one made the room; the one in use runs on
     finish(new)
     finish(second)  # type: ignore[arg-type]
