@@ -62,16 +62,19 @@ def end_unmanaged(paths: Paths, settings: Settings, adapter: CliAdapter, session
     the process tree taken before the first signal (its tool children left its group); only processes proven by
     pid and start time are signalled. Each is one event, saying whether it is gone; True when all are."""
     victims = []
+    conversations = {}  # read first: a CLI that exits gracefully takes its registry entry with it
     for session in sessions:
         if processes.is_running(session.view.identity):  # proven again now: the pid may be another's by now
             victims += [session.view.identity, *processes.descendants(session.pid)]
+            conversations[session.pid] = adapter.conversation_of(session.pid)
     processes.terminate(victims, settings.term_wait)
     all_gone = True
     for session in sessions:
         gone = not processes.is_running(session.view.identity)
         all_gone = all_gone and gone
-        conversation = adapter.conversation_of(session.pid) if not gone else None
-        resume = adapter.resume_command(conversation.id) if conversation is not None else None
+        conversation = conversations.get(session.pid)
+        resume = adapter.resume_command(conversation.id) \
+            if conversation is not None and adapter.can_resume(conversation) else None
         log_event(paths.log_file, "ended-unmanaged", cli_pid=session.pid, how=cause, gone=gone,
                   reason=reason or f"csup {cause}", cwd=session.cwd, started=session.started_at, resume=resume,
                   cmdline=" ".join(session.view.cmdline)[:200])
