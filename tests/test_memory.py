@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -188,6 +189,9 @@ def test_the_third_session_is_refused_over_the_budget_and_admitted_once_one_ends
 
 
 def test_with_the_budget_lowered_the_enforcer_ends_the_most_idle_idle_one_never_the_busy_one(env: Env) -> None:
+    # The enforcer here is `csup watch --once` (as from cron): the file gives the sessions nothing a watcher on
+    # demand would enforce, so none starts and takes the enforcing over.
+    Path(env.vars["CSUP_CONFIG"]).write_text('background_idle_limit = "off"\n')
     env.vars.update({"CSUP_MAX_SESSIONS": "3", "CSUP_NOTIFY": "off"})
     started = []
     for _ in range(3):

@@ -223,7 +223,9 @@ class ClaudeCode:
         return f"{NAME} attach {session.short}"
 
     def starts_background(self, args: Sequence[str]) -> bool:
-        return "--bg" in args or "--background" in args
+        """`claude --bg …` (csup's own flag position: before any `--`), not `claude mcp add s -- srv --bg`."""
+        own = args[:args.index("--")] if "--" in args else args
+        return self.is_session(args) and any(arg in ("--bg", "--background") for arg in own)
 
     def foreground_target(self, args: Sequence[str]) -> str | None:
         if len(args) >= 2 and args[0] == "attach":

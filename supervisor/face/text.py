@@ -163,10 +163,10 @@ def refusal_full(sessions: Sequence[AnySession], max_sessions: int, now: float) 
 
 
 def no_room_line(make_room: float, end_unmanaged: bool) -> str:
-    """Why make_room, though on, ended nothing."""
-    unmanaged = "" if end_unmanaged else ", or runs outside csup (end_unmanaged is off)"
-    return (f"make_room ({format_duration(make_room)}) ended none: each is busy, waiting for you, attached or "
-            f"pinned, idle less than {format_duration(make_room)}{unmanaged}.")
+    """Why make_room, though on and tried, ended nothing."""
+    unmanaged = "" if end_unmanaged else "; unmanaged ones only with end_unmanaged"
+    return (f"make_room ({format_duration(make_room)}) ended none: no one session it may end would make room (it "
+            f"ends one idle {format_duration(make_room)} or more, not busy, waiting, attached or pinned{unmanaged}).")
 
 
 def refusal_memory(sessions: Sequence[AnySession], held: int, budget: int, now: float) -> str:
@@ -452,7 +452,7 @@ def render_status(status: StatusReport) -> str:
         lines.append("  end them: csup stop --force   (or take over: csup takeover)")
     if status.background:
         bg_limit = status.background_idle_limit
-        enforced = watcher_rule(status.watcher, "background_idle_limit")
+        enforced = watcher_rule(status.watcher, "background_idle_limit", bg_limit)
         if status.watcher is not None and isinstance(enforced, int | float):
             ends = f"ended after {format_duration(enforced)} idle by the watcher"  # its rule, not this shell's
         elif status.watcher is not None:
@@ -488,9 +488,10 @@ def memory_lines(status: StatusReport) -> list[str]:
     return lines
 
 
-def watcher_rule(watcher: Mapping[str, object] | None, key: str) -> object:
+def watcher_rule(watcher: Mapping[str, object] | None, key: str, unknown: object = None) -> object:
+    """A rule the running watcher carries out; `unknown` for one that does not say (an older watcher)."""
     rules = watcher.get("rules") if watcher is not None else None
-    return rules.get(key) if isinstance(rules, dict) else None
+    return rules[key] if isinstance(rules, dict) and key in rules else unknown
 
 
 def waiter_line(waiter: Ticket, now: float) -> str:

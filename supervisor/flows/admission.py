@@ -123,7 +123,10 @@ def take_making_room(paths: Paths, locks: Locks, settings: Settings, adapter: Cl
     try:
         if locks.claim_free(settings.max_sessions):
             return None
-        snapshot = take_snapshot(paths, settings.max_sessions, adapter)
+        from supervisor.machine.memory import of_trees
+
+        snapshot = take_snapshot(paths, settings.max_sessions, adapter,
+                                 memory=of_trees if settings.memory_budget is not None else None)
         made = make_room(paths, settings, adapter, reporter, snapshot, snapshot.sessions, supervised_only=True)
         if not locks.claim_free(settings.max_sessions):
             _refuse_full(paths, settings.max_sessions)

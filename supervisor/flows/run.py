@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # a pass-through (`claude --version`, `claude -p`) imports no
 
     from supervisor.flows import admission
     from supervisor.flows.reporting import Reporter, ResumeDecision
+    from supervisor.flows.sessions import AnySession, Snapshot
     from supervisor.machine.memory import TreeMemory
 
 
@@ -156,7 +157,6 @@ def _admit(paths: Paths, settings: Settings, adapter: CliAdapter, locks: admissi
     the background session this run brings here (`claude attach X`: that session, not another). At the limit,
     `make_room` ends the most idle one it allows, once, and the policy decides again."""
     from supervisor.core.policy import admit
-    from supervisor.flows.census import resolve_target
     from supervisor.flows.refusals import AtLimit
     from supervisor.flows.sessions import take_snapshot
     from supervisor.machine.events import log_event
@@ -166,49 +166,58 @@ def _admit(paths: Paths, settings: Settings, adapter: CliAdapter, locks: admissi
         from supervisor.machine.memory import of_trees
 
         measure = of_trees
+    tried_room = False
     for attempt in range(2):
         snapshot = take_snapshot(paths, settings.max_sessions, adapter, memory=measure)
-        shown = resolve_target(snapshot.census.background, bringing_here)
-        others = [s for s in snapshot.others_than(locks.slot)
-                  if not (s.background is not None and s.background.short == shown)]
-        if settings.allow_unmanaged:
-            others = [s for s in others if s.kind == "supervised"]
+        others = _others(snapshot, settings, locks, bringing_here)
         starting = max(0, locks.others_held - sum(1 for s in others if s.kind == "supervised"))
         decision = admit([s.seen() for s in others], settings.max_sessions, starting=starting,
                          memory_budget=settings.memory_budget)
         if decision.admitted:
             return
-        if attempt == 0 and settings.make_room is not None and reporter is not None \
-                and _made_room(paths, settings, adapter, locks, bringing_here, reporter):
-            continue
+        if attempt == 0 and settings.make_room is not None and reporter is not None:
+            made = _made_room(paths, settings, adapter, locks, bringing_here, reporter)
+            if made:
+                continue
+            tried_room = made is False
         if not quiet:  # a waiter asks again and again: its refusals are not events
             log_event(paths.log_file, "refused", reason="memory" if decision.over == "memory" else "limit",
                       count=decision.count, max_sessions=settings.max_sessions, held=decision.memory,
                       memory_budget=settings.memory_budget, sessions=[f"{s.kind} {s.id}" for s in others],
                       cwd=os.getcwd())
         raise AtLimit(others, settings.max_sessions, over=decision.over or "count", held=decision.memory,
-                      budget=settings.memory_budget, make_room=settings.make_room,
+                      budget=settings.memory_budget, make_room=settings.make_room if tried_room else None,
                       end_unmanaged=settings.end_unmanaged)
 
 
-def _made_room(paths: Paths, settings: Settings, adapter: CliAdapter, locks: admission.Locks,
-               bringing_here: str | None, reporter: Reporter) -> bool:
-    """Behind the gate, as a takeover is (racing starts decide one at a time, each on a fresh snapshot): end the
-    session the policy names to make room for this one; False when none qualifies."""
+def _others(snapshot: Snapshot, settings: Settings, locks: admission.Locks,
+            bringing_here: str | None) -> list[AnySession]:
+    """Every session but this run's own: not its place, not the background session it brings here (`claude
+    attach X` is that session), and with allow_unmanaged only the supervised ones."""
     from supervisor.flows.census import resolve_target
+
+    shown = resolve_target(snapshot.census.background, bringing_here)
+    others = [s for s in snapshot.others_than(locks.slot)
+              if not (s.background is not None and s.background.short == shown)]
+    return [s for s in others if s.kind == "supervised"] if settings.allow_unmanaged else others
+
+
+def _made_room(paths: Paths, settings: Settings, adapter: CliAdapter, locks: admission.Locks,
+               bringing_here: str | None, reporter: Reporter) -> bool | None:
+    """Behind the gate, as a takeover is (racing starts decide one at a time, each on a fresh snapshot): end the
+    session the policy names to make room for this one; False when none qualifies, None when it could not look
+    (the gate stayed taken)."""
     from supervisor.flows.refusals import AtLimit
     from supervisor.flows.room import make_room
     from supervisor.flows.sessions import take_snapshot
     from supervisor.machine.memory import of_trees
 
     if not locks.gate.try_acquire(timeout=settings.stop_wait + settings.term_wait):
-        return False
+        return None
     try:
         snapshot = take_snapshot(paths, settings.max_sessions, adapter,
                                  memory=of_trees if settings.memory_budget is not None else None)
-        shown = resolve_target(snapshot.census.background, bringing_here)
-        others = [s for s in snapshot.others_than(locks.slot)
-                  if not (s.background is not None and s.background.short == shown)]
+        others = _others(snapshot, settings, locks, bringing_here)
         starting = max(0, locks.others_held - sum(1 for s in others if s.kind == "supervised"))
         made = make_room(paths, settings, adapter, reporter, snapshot, others, starting=starting)
         if made.session.kind == "supervised":
@@ -262,4 +271,6 @@ def _admit_background_launch(paths: Paths, settings: Settings, environ: Mapping[
         _admit(paths, settings, adapter_for(settings, environ), locks, None)
     from supervisor.flows.watch import ensure_watcher
 
-    ensure_watcher(paths, settings, environ)
+    # Always: a watcher about to leave may not see a session that registers only after this process has gone;
+    # a new one waits for its lock, and takes over if it leaves.
+    ensure_watcher(paths, settings, environ, always=True)

@@ -236,7 +236,7 @@ def _forever(paths: Paths, settings: Settings, adapter: CliAdapter, reporter: Re
         with signal_wakeup((signal.SIGTERM, signal.SIGINT, signal.SIGHUP)) as wake_fd:
             while True:
                 result = _sweep_safely(paths, settings, adapter, memory, notify, reporter)
-                write_json_atomic(memory_file, memory.to_json())
+                _keep(memory_file, memory.to_json())
                 now = time.time()
                 empty_since = None if result.total else (empty_since or now)
                 wake_at = result.next_at
@@ -251,7 +251,7 @@ def _forever(paths: Paths, settings: Settings, adapter: CliAdapter, reporter: Re
                         empty_since = None  # a session came meanwhile: watch on
                     elif empty_since is not None:
                         wake_at = min(wake_at, empty_since + settings.watch_linger)
-                write_json_atomic(paths.runtime_dir / "watch.json", {
+                _keep(paths.runtime_dir / "watch.json", {
                     "pid": os.getpid(), "watcher": me.to_json() if me else None, "mode": mode, "last_sweep": now,
                     "next_sweep": wake_at, "sessions": result.seen, "rules": _rules_json(settings)})
                 if result.done:
@@ -280,6 +280,14 @@ def _sweep_safely(paths: Paths, settings: Settings, adapter: CliAdapter, memory:
         return Sweep(next_at=time.time() + RETRY_AFTER_ERROR, total=1)
 
 
+def _keep(path: Path, data: dict[str, object]) -> None:
+    """The watcher's own files: one it cannot write (a full disk) costs what it remembers, never the watcher."""
+    try:
+        write_json_atomic(path, data)
+    except OSError:
+        pass
+
+
 def _leave(paths: Paths, settings: Settings, adapter: CliAdapter) -> bool:
     """An on-demand watcher with nothing left to watch: first say so (its state file goes, so a `csup run` from
     now on starts the next watcher, which waits for this one's lock), then look once more — a session that
@@ -288,7 +296,10 @@ def _leave(paths: Paths, settings: Settings, adapter: CliAdapter) -> bool:
         os.unlink(paths.runtime_dir / "watch.json")
     except OSError:
         pass
-    return not take_snapshot(paths, settings.max_sessions, adapter).sessions
+    try:
+        return not take_snapshot(paths, settings.max_sessions, adapter).sessions
+    except (CsupError, OSError):
+        return False  # it cannot tell: it stays
 
 
 def _wait(wake_fd: int, registry: DirWatch, wake_at: float) -> bool:
@@ -316,10 +327,11 @@ def _wait(wake_fd: int, registry: DirWatch, wake_at: float) -> bool:
 # --- on demand ----------------------------------------------------------------------------------------------
 
 
-def ensure_watcher(paths: Paths, settings: Settings, environ: Mapping[str, str]) -> bool:
-    """Start the enforcer, detached from this terminal, when none runs and it would have something to do;
-    True when one was started. A second one started by a racing csup finds the lock held and leaves at once."""
-    if not enforces_anything(settings) or watcher_state(paths) is not None:
+def ensure_watcher(paths: Paths, settings: Settings, environ: Mapping[str, str], *, always: bool = False) -> bool:
+    """Start the enforcer, detached from this terminal, when none runs (or `always`) and it would have something
+    to do; True when one was started. One started while another runs waits a moment for that one's lock, then
+    leaves if it is still held."""
+    if not enforces_anything(settings) or (not always and watcher_state(paths) is not None):
         return False
     from supervisor.machine.detach import start_detached
 
