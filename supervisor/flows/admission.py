@@ -96,8 +96,11 @@ def take_now(paths: Paths, locks: Locks, max_sessions: int) -> None:
     try:
         if not locks.claim_free(max_sessions):
             _refuse_full(paths, max_sessions)
-    finally:
+    except BaseException:
         locks.gate.release()
+        raise
+    # Admitted to a place: the gate stays ours until the policy has decided (the caller releases it), so racing
+    # starts are decided one at a time and none counts another, still deciding, as already starting.
 
 
 def _refuse_full(paths: Paths, max_sessions: int) -> NoReturn:
@@ -130,9 +133,10 @@ def take_making_room(paths: Paths, locks: Locks, settings: Settings, adapter: Cl
         made = make_room(paths, settings, adapter, reporter, snapshot, snapshot.sessions, supervised_only=True)
         if not locks.claim_free(settings.max_sessions):
             _refuse_full(paths, settings.max_sessions)
-        return made
-    finally:
+        return made  # the gate stays ours until the policy has decided, as in take_now
+    except BaseException:
         locks.gate.release()
+        raise
 
 
 def wait_turn(paths: Paths, locks: Locks, max_sessions: int, patience: float | None, reporter: Reporter) -> None:
@@ -144,7 +148,7 @@ def wait_turn(paths: Paths, locks: Locks, max_sessions: int, patience: float | N
     try:
         while True:
             if _first_with_gate(paths, locks, ticket) and locks.claim_free(max_sessions):
-                return
+                return  # with the gate, as in take_now: the caller releases it once the policy has decided
             holders = supervised(paths, max_sessions)
             reporter.waiting(WaitProgress(holders[0].record if holders else None,
                                           position(paths.queue_dir, ticket), time.monotonic() - started))
@@ -152,8 +156,10 @@ def wait_turn(paths: Paths, locks: Locks, max_sessions: int, patience: float | N
                 log_event(paths.log_file, "refused", reason="gave-up-waiting", waited=round(patience, 1))
                 raise GaveUpWaiting(patience)
             time.sleep(STEP)
-    finally:
+    except BaseException:
         locks.gate.release()
+        raise
+    finally:
         drop(ticket.path)
 
 

@@ -91,8 +91,11 @@ def run(request: RunRequest, settings: Settings, paths: Paths, environ: Mapping[
                 reporter.room_made(made)
     assert locks.slot is not None
     with locks.session:
-        if request.mode != "takeover" and not admitted:
-            _admit(paths, settings, census, locks, adapter.foreground_target(args), reporter)
+        try:
+            if request.mode != "takeover" and not admitted:
+                _admit(paths, settings, census, locks, adapter.foreground_target(args), reporter)
+        finally:
+            locks.gate.release()  # held since the place was taken: the next start may decide now
         if cwd is not None:
             os.chdir(cwd)  # Claude Code finds a conversation from the directory it was started in
         from supervisor.flows.live import supervise  # only now: a refused run never imports the relay
@@ -252,6 +255,7 @@ def _wait_for_room(paths: Paths, settings: Settings, adapter: CliAdapter, locks:
             return
         except AtLimit:
             locks.release()
+            locks.gate.release()
         waited = time.monotonic() - started
         if patience is not None and waited >= patience:
             raise GaveUpWaiting(patience)
@@ -268,7 +272,10 @@ def _admit_background_launch(paths: Paths, settings: Settings, environ: Mapping[
     locks = admission.Locks.open(paths, settings.max_sessions)
     admission.take_now(paths, locks, settings.max_sessions)
     with locks.session:
-        _admit(paths, settings, adapter_for(settings, environ), locks, None)
+        try:
+            _admit(paths, settings, adapter_for(settings, environ), locks, None)
+        finally:
+            locks.gate.release()
     from supervisor.flows.watch import ensure_watcher
 
     # Always: a watcher about to leave may not see a session that registers only after this process has gone;
