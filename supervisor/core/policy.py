@@ -144,7 +144,7 @@ class Memory:
             return cls()
         notified, warned = data.get("notified"), data.get("warned")
         return cls({key for key in notified if isinstance(key, str)} if isinstance(notified, list) else set(),
-                   {key: float(at) for key, at in warned.items() if isinstance(key, str) and _moment(at)}
+                   {key: float(at) for key, at in warned.items() if isinstance(key, str) and is_moment(at)}
                    if isinstance(warned, dict) else {})
 
     def forget_all_but(self, keys: set[str]) -> None:
@@ -153,7 +153,7 @@ class Memory:
         self.warned = {key: at for key, at in self.warned.items() if key in keys}
 
 
-def _moment(value: object) -> bool:
+def is_moment(value: object) -> bool:
     """A wall-clock time as JSON may hold it: a finite number in range (a 400-digit integer is not one)."""
     return isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < 1e11
 

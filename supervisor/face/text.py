@@ -151,15 +151,18 @@ def chosen_line(session: AnySession, now: float) -> str:
 
 def refusal_full(sessions: Sequence[AnySession], max_sessions: int, now: float) -> str:
     """At the limit, with more than one session allowed: every session, most idle first, and the way out."""
-    lines = [f"csup: {len(sessions)} claude session(s) are running, the limit is {max_sessions} (max_sessions); "
-             "most idle first:"]
-    lines += [f"  {session_line(session, now)}" for session in sessions]
-    lines += ["Resolve it with:",
-              "  csup stop ID          end one (the id from the list; claude attach brings a background one back)",
-              "  csup stop --idle      end every session idle past its limit",
-              "  csup takeover ID      end one and carry its conversation on here",
-              "  csup run --wait       wait for a place, then start"]
-    return "\n".join(lines)
+    return _listed_refusal(
+        f"csup: {len(sessions)} claude session(s) are running, the limit is {max_sessions} (max_sessions)",
+        sessions, now, "Resolve it with:",
+        ("  csup stop ID          end one (the id from the list; claude attach brings a background one back)",
+         "  csup stop --idle      end every session idle past its limit",
+         "  csup takeover ID      end one and carry its conversation on here",
+         "  csup run --wait       wait for a place, then start"))
+
+
+def _listed_refusal(head: str, sessions: Sequence[AnySession], now: float, lead: str, ways: Sequence[str]) -> str:
+    """A refusal that lists every session, most idle first, then the commands that resolve it."""
+    return "\n".join([f"{head}; most idle first:", *(f"  {session_line(s, now)}" for s in sessions), lead, *ways])
 
 
 def no_room_line(make_room: float, end_unmanaged: bool) -> str:
@@ -171,14 +174,12 @@ def no_room_line(make_room: float, end_unmanaged: bool) -> str:
 
 def refusal_memory(sessions: Sequence[AnySession], held: int, budget: int, now: float) -> str:
     """Over the memory budget: every session with what it holds, most idle first, and what makes room."""
-    lines = [f"csup: your Claude sessions hold {format_size(held)}, the memory budget is {format_size(budget)} "
-             "(memory_budget); most idle first:"]
-    lines += [f"  {session_line(session, now)}" for session in sessions]
-    lines += ["Make room with:",
-              "  csup stop ID          end one (the id from the list; its conversation is kept)",
-              "  csup stop --idle      end every session idle past its limit",
-              "  csup run --wait       wait until there is room, then start"]
-    return "\n".join(lines)
+    return _listed_refusal(
+        f"csup: your Claude sessions hold {format_size(held)}, the memory budget is {format_size(budget)} "
+        "(memory_budget)", sessions, now, "Make room with:",
+        ("  csup stop ID          end one (the id from the list; its conversation is kept)",
+         "  csup stop --idle      end every session idle past its limit",
+         "  csup run --wait       wait until there is room, then start"))
 
 
 def refusal_held(session: AnySession | None, now: float) -> str:

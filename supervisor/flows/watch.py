@@ -23,7 +23,7 @@ from supervisor.core.durations import format_duration
 from supervisor.core.errors import CsupError
 from supervisor.core.identity import ProcessIdentity
 from supervisor.core.notice import Notice
-from supervisor.core.policy import Memory, Rules, Step
+from supervisor.core.policy import Memory, Rules, Step, is_moment
 from supervisor.core.policy import sweep as decide
 from supervisor.core.settings import (
     CONFIG_FILE_ENV,
@@ -167,8 +167,7 @@ RULE_KEYS = ("idle_limit", "background_idle_limit", "end_unmanaged", "memory_bud
 
 
 def _moment(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
-        and 0 <= value < 1e11 else None
+    return float(value) if is_moment(value) else None  # type: ignore[arg-type]
 
 
 def _mode(once: bool, on_demand: bool, environ: Mapping[str, str]) -> Mode:

@@ -209,18 +209,26 @@ def holds_open(pid: int, path: Path) -> bool:
         return False
 
 
+def _own_pids(uid: int) -> Iterator[int]:
+    """The pids in /proc that belong to `uid` (Linux's fast path); one gone meanwhile is skipped."""
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            if os.stat(f"/proc/{name}").st_uid == uid:
+                yield int(name)
+        except OSError:
+            continue
+
+
 def parents() -> list[tuple[int, int]]:
     """(pid, parent pid) of every process of this user, read once."""
     uid = os.getuid()
     if _LINUX:
         found = []
-        for name in os.listdir("/proc"):
-            if not name.isdigit():
-                continue
+        for pid in _own_pids(uid):
             try:
-                if os.stat(f"/proc/{name}").st_uid != uid:
-                    continue
-                found.append((int(name), int(_stat_fields(int(name))[1])))
+                found.append((pid, int(_stat_fields(pid)[1])))
             except (OSError, ValueError, IndexError):
                 continue
         return found
@@ -259,12 +267,9 @@ def iter_process_views(hints: Collection[bytes] = ()) -> Iterator[ProcessView]:
     lines that hold one of `hints` (when given) — fast with thousands of processes."""
     uid = os.getuid()
     if _LINUX:
-        for name in os.listdir("/proc"):
-            if not name.isdigit():
-                continue
+        for pid in _own_pids(uid):
+            name = str(pid)
             try:
-                if os.stat(f"/proc/{name}").st_uid != uid:
-                    continue
                 raw = _read_proc(f"/proc/{name}/cmdline")
                 if hints and not any(hint in raw for hint in hints) and not _VERSION_NAMED.match(raw):
                     continue  # no claude here: not read further (the native binary named like its version is)
