@@ -97,8 +97,8 @@ def test_census_counts_a_claimed_spare_as_the_background_session_its_registry_sa
     found = take_census(_adapter(bg), views=lambda: views)  # the process table is handed in, not read
     assert sorted(s.short for s in found.background) == ["aaaa0001", "aaaa0002"]
     assert [s.pid for s in found.unmanaged] == [302]
-    assert found.count == 3
-    assert found.without("aaaa0001").count == 2  # `claude attach aaaa0001` brings that one here
+    assert found.total == 3
+    assert found.without("aaaa0001").total == 2  # `claude attach aaaa0001` brings that one here
 
 
 # --- real processes: the stand-in's daemon ------------------------------------------------------------------
@@ -257,11 +257,11 @@ def test_what_brings_a_background_session_here() -> None:
     from supervisor.flows.census import resolve_target
 
     found = take_census(adapter, views=lambda: [])
-    assert found.without(resolve_target(found.background, "fix")).count == 0
+    assert found.without(resolve_target(found.background, "fix")).total == 0
     twin = RegistryEntry(301, "conv-2", "/w", "bg", Path("/c"), job="aaaa0002", name="fix the tests")
     both = take_census(_adapter([entry, twin]), views=lambda: [])
     assert resolve_target(both.background, "fix") is None  # names two: both go on counting
-    assert both.without(resolve_target(both.background, "fix the bug")).count == 1
+    assert both.without(resolve_target(both.background, "fix the bug")).total == 1
 
     assert adapter.attach_args(session) == ["attach", "aaaa0001"]
     assert adapter.bring_back_command(session) == "claude attach aaaa0001"

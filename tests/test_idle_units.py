@@ -233,7 +233,7 @@ def test_a_turn_that_ended_before_the_warning_does_not_cancel_it_through_clock_d
     world = World(state=CliState("idle", changed_at=100.0))
     controller, _ = make(world)
     events: list[tuple[str, dict[str, object]]] = []
-    controller.actions.event = lambda name, **fields: events.append((name, fields))
+    controller.actions = controller.actions._replace(event=lambda name, **fields: events.append((name, fields)))
     run_until(controller, 100 + 560)  # the warning is on (limit 600, warn 60, from the turn's end at 100)
     assert controller.warning_since is not None
     world.state = CliState("idle", changed_at=100.004)  # the same change, seen through drifting clocks
@@ -246,7 +246,7 @@ def test_a_new_status_change_during_the_warning_cancels_it_with_its_reason() -> 
     world = World(state=CliState("idle", changed_at=0.0))
     controller, _ = make(world)
     events: list[tuple[str, dict[str, object]]] = []
-    controller.actions.event = lambda name, **fields: events.append((name, fields))
+    controller.actions = controller.actions._replace(event=lambda name, **fields: events.append((name, fields)))
     run_until(controller, 560)
     assert controller.warning_since is not None
     world.state = CliState("idle", changed_at=565.0)  # a turn ended just now (a prompt answered elsewhere)
@@ -329,8 +329,8 @@ def test_new_strays_are_reported_once_each_at_their_check_interval() -> None:
     events: list[tuple[str, dict[str, object]]] = []
     controller, _ = make(world, limit=None)
     controller.stray_every = 300
-    controller.actions.find_strays = lambda: list(strays)
-    controller.actions.event = lambda name, **fields: events.append((name, fields))
+    controller.actions = controller.actions._replace(find_strays=lambda: list(strays),
+                                                     event=lambda name, **fields: events.append((name, fields)))
     controller.on_wake(0)
     assert controller.deadline(0) == 300
     strays.append(stray)

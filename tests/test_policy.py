@@ -46,7 +46,7 @@ def test_sessions_started_one_after_another_fill_exactly_the_limit(limit: int) -
         assert decision.admitted, f"session {number + 1} of {limit} refused"
         running.append(sup(key=f"csup:{number}"))  # it started, and counts from now on
     refused = admit(running, limit)
-    assert not refused.admitted and refused.count == limit + 1
+    assert not refused.admitted and refused.total == limit + 1
     assert [s.key for s in refused.sessions] == [s.key for s in running]
 
 

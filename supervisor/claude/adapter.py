@@ -6,30 +6,26 @@ one. Pure: values and the Protocol."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 from supervisor.core.identity import ProcessView
 
 
-@dataclass(frozen=True)
-class CliStatus:
+class CliStatus(NamedTuple):
     """What the CLI publishes about itself (Claude Code's live-session registry)."""
 
     status: str  # idle, busy, waiting, …
     changed_wall: float | None = None  # wall-clock seconds of the last status change, when known
 
 
-@dataclass(frozen=True)
-class Conversation:
+class Conversation(NamedTuple):
     """A conversation the CLI can reopen: its id and the directory it belongs to."""
 
     id: str
     cwd: str
 
 
-@dataclass(frozen=True)
-class LiveSession:
+class LiveSession(NamedTuple):
     """A session the CLI's own registry lists: interactive (in a terminal) or background (in its daemon)."""
 
     pid: int

@@ -8,9 +8,8 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from supervisor.machine import processes
 from supervisor.machine.jsonfile import read_json
@@ -19,8 +18,7 @@ REGISTRY_LIMIT = 1 << 16
 MAX_ENTRIES = 1000  # a sessions/ folder with more files than this is not read further
 
 
-@dataclass(frozen=True)
-class RegistryEntry:
+class RegistryEntry(NamedTuple):
     """One live Claude Code session as its own registry describes it."""
 
     pid: int
@@ -40,8 +38,7 @@ class RegistryEntry:
         return self.kind == "bg"
 
 
-@dataclass(frozen=True)
-class JobState:
+class JobState(NamedTuple):
     """A background job's own account (`jobs/<short>/state.json`): state, what it needs, last change."""
 
     state: str = ""
@@ -155,6 +152,8 @@ def _iso_time(value: object) -> float | None:
     if not isinstance(value, str):
         return None
     try:
+        from datetime import datetime  # lazily: only a background job's state has such times
+
         return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
     except ValueError:
         return None

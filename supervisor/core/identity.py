@@ -4,12 +4,10 @@ Pure: no process is read here (machine/processes.py does that)."""
 from __future__ import annotations
 
 import signal
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True)
-class ProcessIdentity:
+class ProcessIdentity(NamedTuple):
     """A process as csup verifies it: its pid and its start stamp."""
 
     pid: int
@@ -29,8 +27,7 @@ class ProcessIdentity:
         return cls(pid, float(start))
 
 
-@dataclass(frozen=True)
-class ProcessView:
+class ProcessView(NamedTuple):
     """What the census needs to know of one process; tests build these directly."""
 
     pid: int

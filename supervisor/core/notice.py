@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 
-@dataclass(frozen=True)
-class Notice:
+class Notice(NamedTuple):
     """Something the user should hear about on the desktop; the face words it."""
 
     kind: Literal["stray", "waiting", "idle", "unmanaged-idle", "unmanaged-ending", "memory-ending"]

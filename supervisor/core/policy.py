@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 Kind = Literal["supervised", "unmanaged", "background"]
 Action = Literal["end-background", "notify-unmanaged", "warn-unmanaged", "end-unmanaged", "warn-memory",
@@ -19,8 +19,7 @@ Action = Literal["end-background", "notify-unmanaged", "warn-unmanaged", "end-un
 STALE_WARNING = 60.0
 
 
-@dataclass(frozen=True)
-class Seen:
+class Seen(NamedTuple):
     """One session as the snapshot saw it: what it is, how long it has been idle (the snapshot's one idle
     function, at the snapshot's `now`), and what the CLI says it is doing."""
 
@@ -55,13 +54,12 @@ def most_idle_first(sessions: Sequence[Seen]) -> list[Seen]:
 # --- admission ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Admission:
+class Admission(NamedTuple):
     """Whether a new session may start now; when not, why (too many, or the memory budget is spent) and every
     session there is, most idle first."""
 
     admitted: bool
-    count: int  # sessions there would be with the new one
+    total: int  # sessions there would be with the new one
     sessions: tuple[Seen, ...] = ()
     make_room: Seen | None = None  # admitted once this one has ended (the `make_room` setting)
     over: Literal["count", "memory"] | None = None
@@ -105,8 +103,7 @@ def admit(others: Sequence[Seen], max_sessions: int, *, starting: int = 0, make_
 # --- idle ends, outside the supervised ptys (the enforcer's sweep) -----------------------------------------
 
 
-@dataclass(frozen=True)
-class Rules:
+class Rules(NamedTuple):
     idle_limit: float | None  # unmanaged interactive sessions
     background_idle_limit: float | None
     warn_before: float
@@ -119,8 +116,7 @@ class Rules:
 
 MEMORY = "mem:"  # the memory rule's warnings, remembered apart from the idle rule's
 
-@dataclass(frozen=True)
-class Step:
+class Step(NamedTuple):
     action: Action
     session: Seen
     idle: float

@@ -7,7 +7,7 @@ from __future__ import annotations
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from supervisor.core.durations import format_duration
 from supervisor.core.identity import ProcessIdentity, signal_name
@@ -25,8 +25,7 @@ MIN_CPU_SPAN = 0.5  # a CPU rate over a shorter span is noise
 STATUS_DRIFT = 1.0
 
 
-@dataclass(frozen=True)
-class IdleRules:
+class IdleRules(NamedTuple):
     limit: float | None
     warn_before: float
     count_output: bool = True
@@ -34,16 +33,14 @@ class IdleRules:
     waiting_limit: float | None = None  # while the CLI waits on a permission prompt; None = never end, only warn
 
 
-@dataclass(frozen=True)
-class CliState:
+class CliState(NamedTuple):
     """What the CLI publishes about itself (Claude Code's live-session registry)."""
 
     status: str  # idle, busy, waiting, …
     changed_at: float | None = None  # monotonic time of the last status change, when known
 
 
-@dataclass(frozen=True)
-class Published:
+class Published(NamedTuple):
     state: str  # active, warning, ending
     last_activity: float  # monotonic
     reason: str | None = None
@@ -53,8 +50,7 @@ def _nothing(*_: object, **__: object) -> None:
     return None
 
 
-@dataclass
-class Actions:
+class Actions(NamedTuple):
     """The side effects the controller may ask for."""
 
     snapshot_tree: Callable[[], list[ProcessIdentity]]

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from supervisor.core.durations import EXAMPLE as DURATION_EXAMPLE
 from supervisor.core.durations import parse_duration
@@ -20,7 +20,10 @@ SESSION_ENV = "CSUP_SESSION"
 RUNTIME_DIR_ENV, STATE_DIR_ENV, CONFIG_FILE_ENV = "CSUP_RUNTIME_DIR", "CSUP_STATE_DIR", "CSUP_CONFIG"
 # Take the portable paths (what macOS runs) on Linux too: machine/system.py.
 PORTABLE_ENV = "CSUP_PORTABLE"
-OTHER_VARIABLES = frozenset({SESSION_ENV, RUNTIME_DIR_ENV, STATE_DIR_ENV, CONFIG_FILE_ENV, PORTABLE_ENV})
+# bench/run.py: the file each start's phase marks are appended to (machine/trace.py).
+TRACE_STARTUP_ENV = "CSUP_TRACE_STARTUP"
+OTHER_VARIABLES = frozenset({SESSION_ENV, RUNTIME_DIR_ENV, STATE_DIR_ENV, CONFIG_FILE_ENV, PORTABLE_ENV,
+                             TRACE_STARTUP_ENV})
 
 
 
@@ -112,8 +115,7 @@ def _choice(*choices: str) -> Callable[[Any], str]:
     return convert
 
 
-@dataclass(frozen=True)
-class Setting:
+class Setting(NamedTuple):
     key: str
     default: Any
     convert: Callable[[Any], Any]
@@ -178,8 +180,7 @@ SETTINGS: tuple[Setting, ...] = (
 SETTINGS_BY_KEY: Mapping[str, Setting] = {s.key: s for s in SETTINGS}
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     """Every setting, typed; `sources` says where each value came from (default, a file, env, flag)."""
 
     idle_limit: float | None
@@ -206,8 +207,9 @@ class Settings:
     stray_check: float | None
     notify: bool
     watch_linger: float
-    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
-    warnings: tuple[str, ...] = field(default=(), compare=False)  # said once, then csup goes on
+    # Where the values came from (read-only: a default shared by every Settings), and what was wrong with them.
+    sources: Mapping[str, str] = MappingProxyType({})
+    warnings: tuple[str, ...] = ()  # said once, then csup goes on
 
     @property
     def values(self) -> dict[str, Any]:

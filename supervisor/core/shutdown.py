@@ -4,14 +4,13 @@ session carries the steps out and reports what each did."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 Action = Literal["keys", "term_cli", "term_tree", "kill_all"]
 KILL_WAIT = 2.0  # after SIGKILL only a process stuck in the kernel survives; do not wait on it for long
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(NamedTuple):
     action: Action
     wait: float  # how long to wait for the CLI to exit before the next step
 

@@ -5,12 +5,16 @@ errors. Both run inside the one error boundary (boundary.py)."""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Sequence
-from typing import Any, NoReturn
+from supervisor.core.startup import mark
 
-from supervisor.core.errors import UsageError
-from supervisor.face.boundary import guarded
+mark("python")  # the interpreter is up and has found csup: the first of the start's phases ended
+
+import sys  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+from typing import Any, NoReturn  # noqa: E402
+
+from supervisor.core.errors import UsageError  # noqa: E402
+from supervisor.face.boundary import guarded  # noqa: E402
 
 # `csup run`'s options as the fast path reads them; tests check they are exactly the click command's.
 VALUE_OPTIONS = {"--idle-limit": "idle_limit", "--warn-before": "warn_before", "--claude": "claude"}

@@ -7,6 +7,7 @@ import os
 import sys
 from typing import Any, NoReturn
 
+from supervisor.core.startup import mark
 from supervisor.face.terminal_reporter import TerminalReporter
 
 
@@ -16,8 +17,10 @@ def start(claude_args: tuple[str, ...], flags: dict[str, Any], **request: Any) -
     from supervisor.machine.config_file import load_settings
     from supervisor.machine.paths import default_paths
 
+    mark("imports")
     paths = default_paths(os.environ)
     settings = load_settings(paths.config_file, os.environ, flags)
+    mark("settings")
     for warning in settings.warnings:
         sys.stderr.write(warning + "\n")
     try:

@@ -245,7 +245,7 @@ def refusal_unmanaged(sessions: Sequence[UnmanagedSession], background: Sequence
 def confirm_question(found: Census, now: float) -> str:
     """Names every session the answer would end."""
     return "\n".join(unmanaged_lines(found.unmanaged, found.background, now)) + \
-        ("\nEnd it?" if found.count == 1 else "\nEnd them?")
+        ("\nEnd it?" if found.total == 1 else "\nEnd them?")
 
 
 # --- the live line, takeover notes, the end of a session ------------------------------------------------------
@@ -401,10 +401,10 @@ def stop_lines(outcome: StopOutcome, here: str = "") -> list[str]:
     if outcome.unmanaged_left:
         lines.append(f"csup: could not end claude pid {', '.join(map(str, outcome.unmanaged_left))}: it is still "
                      "running after SIGTERM and SIGKILL (see it: csup status)")
-    if outcome.declined is not None and outcome.declined.count:
+    if outcome.declined is not None and outcome.declined.total:
         lines += unmanaged_lines(outcome.declined.unmanaged, outcome.declined.background, time.time())
         lines.append("They were left running; to end them: csup stop --force")
-    if not outcome.stopped and not outcome.incomplete and not (outcome.declined and outcome.declined.count):
+    if not outcome.stopped and not outcome.incomplete and not (outcome.declined and outcome.declined.total):
         if outcome.running and outcome.idle_at_least is not None:
             lines.append(f"csup: none of the {outcome.running} session(s) has been idle "
                          f"{format_duration(outcome.idle_at_least)} (or each is busy, waiting, attached or "

@@ -31,14 +31,14 @@ STEP = 0.25  # how often a waiter looks at the line and refreshes its live line
 GATE_PATIENCE = 2.0  # a plain run waits this long for another plain run's admission (it takes milliseconds)
 
 
-@dataclass
 class Locks:
     """The gate and the slot locks; `slot` is the one this csup holds once admitted."""
 
-    gate: FileFlock
-    slots: list[tuple[Slot, FileFlock]]
-    slot: Slot | None = None
-    others_held: int = 0  # places held by other csups when ours was claimed (some may not have a record yet)
+    def __init__(self, gate: FileFlock, slots: list[tuple[Slot, FileFlock]]) -> None:
+        self.gate = gate
+        self.slots = slots
+        self.slot: Slot | None = None
+        self.others_held = 0  # places held by other csups when ours was claimed (some may not have a record yet)
 
     @classmethod
     def open(cls, paths: Paths, max_sessions: int) -> Locks:
@@ -62,7 +62,7 @@ class Locks:
                 free.append((slot, lock))
             else:
                 held += 1
-        chosen = next(((slot, lock) for slot, lock in free if slot.index < max_sessions), None)
+        chosen = next(((slot, lock) for slot, lock in free if slot.number < max_sessions), None)
         if held >= max_sessions:
             chosen = None
         for slot, lock in free:

@@ -7,8 +7,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from supervisor.claude.adapter import CliAdapter, LiveSession
 from supervisor.core.identity import ProcessIdentity, ProcessView
@@ -16,8 +15,7 @@ from supervisor.core.policy import idle_seconds
 from supervisor.machine import processes
 
 
-@dataclass(frozen=True)
-class UnmanagedSession:
+class UnmanagedSession(NamedTuple):
     """A claude session outside csup, as status, doctor, a refusal or a question names it."""
 
     view: ProcessView
@@ -42,13 +40,12 @@ class UnmanagedSession:
                 "cmdline": list(self.view.cmdline)}
 
 
-@dataclass(frozen=True)
-class Census:
-    unmanaged: list[UnmanagedSession] = field(default_factory=list)  # interactive, started without csup
-    background: list[LiveSession] = field(default_factory=list)  # in Claude Code's daemon
+class Census(NamedTuple):
+    unmanaged: list[UnmanagedSession]  # interactive, started without csup
+    background: list[LiveSession]  # in Claude Code's daemon
 
     @property
-    def count(self) -> int:
+    def total(self) -> int:
         return len(self.unmanaged) + len(self.background)
 
     def without(self, target: str | None) -> Census:

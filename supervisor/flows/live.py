@@ -17,11 +17,13 @@ from supervisor.core.errors import ExitCode
 from supervisor.core.identity import ProcessIdentity
 from supervisor.core.notice import Notice
 from supervisor.core.settings import SESSION_ENV, Settings
+from supervisor.core.startup import mark
 from supervisor.flows.census import names, resolve_target
 from supervisor.machine import processes
 from supervisor.machine.events import log_event
 from supervisor.machine.paths import Paths, Slot
 from supervisor.machine.record import SessionRecord, remove_record, write_record
+from supervisor.machine.trace import write_startup_marks
 from supervisor.terminal import rawmode
 from supervisor.terminal.guardian import Guardian
 from supervisor.terminal.relay import PtyRelay, Terminal, spawn
@@ -56,7 +58,9 @@ def supervise(adapter: CliAdapter, args: list[str], settings: Settings, paths: P
     log = partial(log_event, paths.log_file, session=session_id)
     guardian = _guard(tty_fd)
     with rawmode.raw_mode(tty_fd) as saved:
+        mark("prepared")
         child = spawn([adapter.path, *args], env=env, size=rawmode.get_size(tty_fd))
+        mark("spawn")
         # Only now: the CLI boots while csup builds what decides (and imports it).
         record = record.with_changes(csup=processes.identity_of(os.getpid()) or record.csup,
                                      cli=processes.identity_of(child.pid), state="active")
@@ -71,6 +75,8 @@ def supervise(adapter: CliAdapter, args: list[str], settings: Settings, paths: P
                 guardian.watch_cli(record.cli, settings.term_wait)
             log("started", cli_pid=child.pid, cwd=record.cwd, tty=record.tty, idle_limit=settings.idle_limit,
                 attached=bringing_here)
+            mark("relaying")
+            write_startup_marks(environ)
             code = relay.run()
         finally:
             relay.write_terminal(relay.journal.undo())

@@ -88,7 +88,7 @@ class StopOutcome:
     def incomplete(self) -> bool:
         """Something csup was asked to end is still running (it would not go, or the user kept it)."""
         return bool(self.unmanaged_left) or any(not bg.gone for bg in self.background_ended) \
-            or (self.declined is not None and self.declined.count > 0)
+            or (self.declined is not None and self.declined.total > 0)
 
 
 @dataclass(frozen=True)

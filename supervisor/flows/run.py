@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, NoReturn
+from typing import TYPE_CHECKING, Literal, NamedTuple, NoReturn
 
 from supervisor.claude.adapter import CliAdapter
 from supervisor.claude.choose import adapter_for
 from supervisor.claude.locate import find_program
 from supervisor.core.errors import CliNotExecutable, CliNotFound, UsageError
 from supervisor.core.settings import SESSION_ENV, Settings
+from supervisor.core.startup import mark
 from supervisor.machine.paths import Paths, ensure_private_dir
 
 if TYPE_CHECKING:  # a pass-through (`claude --version`, `claude -p`) imports none of these: its start-up is all
@@ -25,8 +25,7 @@ if TYPE_CHECKING:  # a pass-through (`claude --version`, `claude -p`) imports no
     from supervisor.machine.memory import TreeMemory
 
 
-@dataclass(frozen=True)
-class RunRequest:
+class RunRequest(NamedTuple):
     claude_args: tuple[str, ...]
     self_paths: tuple[str, ...] = ()  # how csup was invoked, so PATH search can skip csup itself
     mode: Literal["now", "wait", "takeover"] = "now"  # now (or refuse), wait (in line), takeover
@@ -47,14 +46,19 @@ def run(request: RunRequest, settings: Settings, paths: Paths, environ: Mapping[
         _exec(program, args, environ)  # its session lives on in Claude Code's daemon
     if request.mode == "now" and _passes_through(adapter, args, paths, environ):
         _exec(program, args, environ)
+    mark("program")
     if not os.isatty(1):
         command = "csup takeover" if request.mode == "takeover" else "csup run --wait"
         raise UsageError(f"{command} starts an interactive session and needs a terminal; stdout is not one",
                          hint="run it from a terminal, or end the session from here with: csup stop")
 
+    import filelock  # noqa: F401  # the lock's library, the floor of a session's start: its own phase in the marks
+
+    mark("filelock")
     from supervisor.flows import admission
     from supervisor.flows.refusals import SessionHeld
 
+    mark("admission code")
     ensure_private_dir(paths.runtime_dir)
     locks = admission.Locks.open(paths, settings.max_sessions)
     census = adapter_for(settings, environ)
@@ -90,12 +94,14 @@ def run(request: RunRequest, settings: Settings, paths: Paths, environ: Mapping[
             if made is not None:
                 reporter.room_made(made)
     assert locks.slot is not None
+    mark("lock")
     with locks.session:
         try:
             if request.mode != "takeover" and not admitted:
                 _admit(paths, settings, census, locks, adapter.foreground_target(args), reporter)
         finally:
             locks.gate.release()  # held since the place was taken: the next start may decide now
+        mark("admission")
         if cwd is not None:
             os.chdir(cwd)  # Claude Code finds a conversation from the directory it was started in
         from supervisor.flows.live import supervise  # only now: a refused run never imports the relay
@@ -185,7 +191,7 @@ def _admit(paths: Paths, settings: Settings, adapter: CliAdapter, locks: admissi
             tried_room = made is False
         if not quiet:  # a waiter asks again and again: its refusals are not events
             log_event(paths.log_file, "refused", reason="memory" if decision.over == "memory" else "limit",
-                      count=decision.count, max_sessions=settings.max_sessions, held=decision.memory,
+                      count=decision.total, max_sessions=settings.max_sessions, held=decision.memory,
                       memory_budget=settings.memory_budget, sessions=[f"{s.kind} {s.id}" for s in others],
                       cwd=os.getcwd())
         raise AtLimit(others, settings.max_sessions, over=decision.over or "count", held=decision.memory,

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from supervisor.claude.adapter import CliAdapter, LiveSession
 from supervisor.core.errors import UsageError
@@ -29,8 +28,7 @@ Kind = Literal["supervised", "unmanaged", "background"]
 MIN_PREFIX = 4  # an id may be shortened to this many characters, when that is unambiguous
 
 
-@dataclass(frozen=True)
-class AnySession:
+class AnySession(NamedTuple):
     """One session, whatever its kind, with what a person recognises it by."""
 
     kind: Kind
@@ -87,14 +85,13 @@ class AnySession:
                     waiting=self.cli_status == "waiting", memory=held)
 
 
-@dataclass(frozen=True)
-class Snapshot:
+class Snapshot(NamedTuple):
     """Every session at one moment, most idle first (an unknown idle time counts as the most idle)."""
 
     sessions: list[AnySession]
     time: float  # wall clock, when it was taken
-    census: Census = field(default_factory=Census)  # the unmanaged and background ones, with their details
-    holders: list[Holder] = field(default_factory=list)
+    census: Census  # the unmanaged and background ones, with their details
+    holders: list[Holder]
     orphan: ProcessIdentity | None = None  # a CLI whose csup is gone (SIGKILL), left running
     measured: bool = False  # whether each session's memory was measured
 
@@ -167,7 +164,7 @@ def take_snapshot(paths: Paths, max_sessions: int, adapter: CliAdapter, *,
                  for s in found.background]
     if memory is not None:
         held = memory([s.pid for s in sessions if s.pid])
-        sessions = [replace(s, memory=held.get(s.pid)) if s.pid else s for s in sessions]
+        sessions = [s._replace(memory=held.get(s.pid)) if s.pid else s for s in sessions]
     sessions.sort(key=lambda s: -(s.idle_seconds if s.idle_seconds is not None else float("inf")))
     return Snapshot(sessions, now, found, holders, orphan, measured=memory is not None)
 

@@ -33,7 +33,7 @@ def end_others(paths: Paths, settings: Settings, adapter: CliAdapter, found: Cen
                reporter: Reporter, how_to: str, cause: str) -> OthersEnded:
     """Claude sessions outside csup: ended only with consent (--force, or a yes on the terminal). Interactive
     ones get SIGTERM, then SIGKILL with their trees; background ones `claude stop` through their daemon."""
-    if not found.count:
+    if not found.total:
         return OthersEnded()
     if not force and not reporter.confirm_end(found):
         log_event(paths.log_file, "refused", reason="unmanaged", pids=[s.pid for s in found.unmanaged],
@@ -116,17 +116,17 @@ def stop(paths: Paths, settings: Settings, adapter: CliAdapter, *, force: bool, 
     outcome = StopOutcome(stopped=False, running=len(found), idle_at_least=idle_at_least)
     outside = Census([s.unmanaged for s in chosen if s.unmanaged is not None],
                      [s.background for s in chosen if s.background is not None])
-    if outside.count and not force and not reporter.confirm_end(outside):
+    if outside.total and not force and not reporter.confirm_end(outside):
         log_event(paths.log_file, "refused", reason="declined", pids=[s.pid for s in outside.unmanaged],
                   background=[s.short for s in outside.background])
         outcome.declined = outside
-        outside = Census()
+        outside = Census([], [])
     for session in chosen:
         if session.holder is not None:
             ended = _end_supervised(paths, settings, adapter, session.holder, patience, reporter)
             if ended.how is not None:
                 outcome.holders.append(ended)
-    if outside.count:
+    if outside.total:
         ended_others = end_others(paths, settings, adapter, outside, force=True, reporter=reporter,
                                   how_to="csup stop --force" + (f" {target}" if target else ""), cause="stop")
         outcome.unmanaged_ended += [session.pid for session in ended_others.sessions]

@@ -8,8 +8,8 @@ import json
 import os
 import stat
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from supervisor.core.errors import UnsafePath
 from supervisor.core.identity import ProcessIdentity
@@ -20,8 +20,7 @@ from supervisor.machine.paths import ensure_private_dir, open_private
 TAKEOVER, WAIT = 0, 1  # a takeover goes first
 
 
-@dataclass(frozen=True)
-class Ticket:
+class Ticket(NamedTuple):
     path: Path
     owner: ProcessIdentity
     created_at: float  # wall clock, to tell which sessions started after it

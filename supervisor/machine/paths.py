@@ -7,8 +7,8 @@ import os
 import re
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from supervisor.core.errors import UnsafePath
 from supervisor.core.settings import CONFIG_FILE_ENV, RUNTIME_DIR_ENV, STATE_DIR_ENV
@@ -19,12 +19,11 @@ PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
 
 
-@dataclass(frozen=True)
-class Slot:
+class Slot(NamedTuple):
     """One supervised session's place (of at most `max_sessions`): its lock, its record, the requests sent to it.
     Slot 0 keeps the names a single session always had."""
 
-    index: int
+    number: int  # 0, 1, …
     lock_file: Path
     record_file: Path
     request_file: Path
@@ -34,8 +33,7 @@ _SLOT_FILE = re.compile(r"session(?:-([0-9]{1,3}))?\.(?:lock|json)")
 MAX_SLOTS = 256
 
 
-@dataclass(frozen=True)
-class Paths:
+class Paths(NamedTuple):
     runtime_dir: Path  # locks, records, requests: gone at reboot, like the sessions they describe
     state_dir: Path  # the event log
     config_file: Path

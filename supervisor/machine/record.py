@@ -7,9 +7,8 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from supervisor.core.identity import ProcessIdentity
 from supervisor.machine import processes
@@ -22,8 +21,7 @@ MAX_TIME = 1e11  # seconds: anything later is forged or corrupt
 MAX_RECORD_BYTES = 1 << 20
 
 
-@dataclass(frozen=True)
-class SessionRecord:
+class SessionRecord(NamedTuple):
     session_id: str
     csup: ProcessIdentity
     cli: ProcessIdentity | None
@@ -41,10 +39,10 @@ class SessionRecord:
     attached: str | None = None  # the background session this one shows (`claude attach`), by its short id
 
     def with_changes(self, **changes: Any) -> SessionRecord:
-        return replace(self, **changes)
+        return self._replace(**changes)
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = self._asdict()
         data["schema"] = SCHEMA_VERSION
         data["csup"] = self.csup.to_json()
         data["cli"] = self.cli.to_json() if self.cli else None
@@ -112,8 +110,7 @@ def read_record(path: Path) -> SessionRecord | None:
     return SessionRecord.from_json(read_json(path, limit=MAX_RECORD_BYTES, private=True))
 
 
-@dataclass(frozen=True)
-class Holder:
+class Holder(NamedTuple):
     """A live supervised session: its slot and its record."""
 
     slot: Slot

@@ -12,10 +12,10 @@ import signal
 import termios
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol, cast
 
 from supervisor.core.errors import CliNotExecutable, CliNotFound, signal_exit_status
+from supervisor.core.startup import mark
 from supervisor.machine.signals import drain, signal_wakeup
 from supervisor.machine.system import fast_paths
 from supervisor.terminal import rawmode
@@ -64,8 +64,7 @@ class TerminalKeeper(Protocol):
     def foreground(self) -> None: ...
 
 
-@dataclass
-class Child:
+class Child(NamedTuple):
     pid: int
     master_fd: int
     handle: Any  # the ptyprocess object; kept so its finaliser never closes our fd behind our back
@@ -80,11 +79,13 @@ def spawn(argv: Sequence[str], *, env: dict[str, str], size: tuple[int, int] | N
     """Start `argv` on a new pty, in its own session and process group, at the user's window size."""
     from ptyprocess import PtyProcess  # lazily: not needed on the pass-through and refusal paths
 
+    mark("ptyprocess")
+
     parent = os.getpid()
-    linux_signal = fast_paths()
+    prctl = _prctl() if fast_paths() else None
     try:
         handle = PtyProcess.spawn(list(argv), env=env, dimensions=size or (24, 80),
-                                  preexec_fn=lambda: _die_with_parent(parent, linux_signal))
+                                  preexec_fn=lambda: _die_with_parent(parent, prctl))
     except FileNotFoundError as err:
         raise CliNotFound(f"cannot run {argv[0]}: {err}") from None
     except PermissionError as err:
@@ -96,20 +97,25 @@ def spawn(argv: Sequence[str], *, env: dict[str, str], size: tuple[int, int] | N
     return Child(handle.pid, fd, handle)
 
 
-def _die_with_parent(parent: int, linux_signal: bool) -> None:
+def _prctl() -> Callable[..., int]:
+    """Linux's prctl(2), found in the parent: ctypes imported in the child would delay the CLI's exec twice as
+    long (each page it touches is copied there)."""
+    import ctypes
+
+    return cast("Callable[..., int]", ctypes.CDLL(None, use_errno=True).prctl)
+
+
+def _die_with_parent(parent: int, prctl: Callable[..., int] | None) -> None:
     """In the child before exec: if csup is SIGKILLed, the CLI gets SIGTERM at once (Linux). Every system also has
     the pty hang-up the kernel sends when csup's master closes, and the guardian, which sees csup die and ends
     the CLI it was told of (SIGTERM, then SIGKILL): that is what macOS relies on."""
-    if linux_signal:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if prctl is not None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
     if os.getppid() != parent:  # csup died before the line above took effect
         os._exit(1)
 
 
-@dataclass
-class Terminal:
+class Terminal(NamedTuple):
     in_fd: int = 0
     out_fd: int = 1
     tty_fd: int | None = None  # the user's terminal (stdin, else stdout): raw mode and window size
