@@ -13,10 +13,12 @@ BENCH = Path(__file__).resolve().parent.parent / "bench" / "run.py"
 def test_benchmark_smoke_run(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     result = subprocess.run([sys.executable, str(BENCH), "--quick", "--no-interact", "--only",
-                             "throughput,keystrokes", "--out", str(out)], capture_output=True, text=True,
+                             "throughput,startup,keystrokes", "--out", str(out)], capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(out.read_text())
     for name in ("direct", "script", "csup"):
         assert all(report["results"][name]["intact"]) and all(report["results"][name]["tail_delivered"])
     assert "| output throughput" in report["table"]
+    # The start-up breakdown is of the same runs: csup's own marks, read back from the file it was told of.
+    assert "sum of the phases" in report["table"] and "import filelock (floor)" in report["table"]

@@ -23,6 +23,7 @@ from supervisor.terminal.modes import ModeJournal
 
 READ_SIZE = 1 << 16
 MAX_CHUNKS_PER_WAKE = 64  # then back to select, so keystrokes and signals are not starved by a flood
+SHORT_READ = 512  # a flood comes in pieces of the pty's buffer (1-4 KiB); a read shorter than this ends a burst
 MAX_PENDING_INPUT = 1 << 20  # stop reading keys while this much waits for a CLI that is not reading
 DRAIN_QUIET = 0.1  # after the CLI exits, how long without output before we stop waiting for the pty's EOF
 DRAIN_CAP = 2.0  # a background child holding the pty open must not keep csup alive
@@ -44,8 +45,10 @@ PR_SET_PDEATHSIG = 1
 class RelayListener(Protocol):
     """What the relay reports to, and asks for its next deadline (the idle clock, the shutdown plan)."""
 
-    def deadline(self, now: float) -> float | None: ...
-    def on_wake(self, now: float) -> None: ...
+    def deadline(self, now: float) -> float | None:
+        """When the listener must be woken next (monotonic), if ever; asked before every wait."""
+    def on_wake(self, now: float) -> None:
+        """That moment has come (called only then: a keystroke is no reason to look at the clock)."""
     def on_input(self, data: bytes, now: float) -> None: ...
     def on_output(self, data: bytes, now: float) -> None: ...
     def on_resize(self, now: float) -> None: ...
@@ -229,35 +232,64 @@ class PtyRelay:
     def run(self) -> int:
         with signal_wakeup(HANDLED_SIGNALS) as wake_fd:
             self._reap()  # a child that died before the handlers were in place sent its SIGCHLD to nobody
-            master, in_fd, listener = self.child.master_fd, self.terminal.in_fd, self.listener
-            now = self.clock()
-            while not self._finished():
-                # The hot path (every keystroke, every burst of output) does one select, one clock read, and a
-                # handful of attribute checks; the rarer states (exit, suspend, pending writes) add their own.
-                read_fds = [wake_fd, master] if self._master_open else [wake_fd]
-                if self._reading_input():
-                    read_fds.append(in_fd)
-                write_fds = [master] if self._to_child and self._master_open and not self.child_exited else []
-                readable, writable, _ = select.select(read_fds, write_fds, [], self._timeout(now))
-                now = self.clock()
-                if readable:
-                    if wake_fd in readable:
-                        self._on_signals(drain(wake_fd), now)
-                    if master in readable:
-                        self._pump_output(now)
-                    if in_fd in readable and self._reading_input():
-                        self._pump_input(now)
+            master, in_fd, out_fd = self.child.master_fd, self.terminal.in_fd, self.terminal.out_fd
+            listener, clock, read, write, wait = self.listener, self.clock, os.read, os.write, select.select
+            everything, no_input, nothing = [wake_fd, master, in_fd], [wake_fd, master], list[int]()
+            now = clock()
+            while (self._exited_at is None and not self._abandoned) or not self._finished():
+                # Decided before the wait, acted on after it with locals only: after a pause every step of the
+                # interpreter is slow (its caches went cold), and every step between the wake and the write is
+                # latency the user feels at each keystroke. The rare cases (signals, pending bytes, a terminal
+                # that is gone or not ours) take the methods' way.
+                reading = self._reading_input()
+                keys_straight = reading and not self._to_child  # a keystroke may go to the CLI as it is read
+                screen_straight = not self.terminal_gone and not self.in_background
+                read_fds = (everything if reading else no_input) if self._master_open else [wake_fd]
+                write_fds = [master] if self._to_child and self._master_open and self.wait_status is None \
+                    else nothing
+                due = listener.deadline(now)
+                readable, writable, _ = wait(read_fds, write_fds, nothing, self._timeout(now, due))
+                if wake_fd in readable:  # signals first: the CLI may be gone, csup sent to the background
+                    self._on_signals(drain(wake_fd), clock())
+                    reading = keys_straight = screen_straight = False  # the methods' way, which asks again
+                if in_fd in readable and (reading or self._reading_input()):
+                    try:
+                        keys: bytes | None = read(in_fd, READ_SIZE)
+                    except OSError as err:
+                        keys = self._input_failed(err)
+                    if keys is not None:
+                        sent = 0
+                        if keys and keys_straight and CTRL_Z not in keys:
+                            try:
+                                sent = write(master, keys)
+                            except OSError:
+                                pass  # the CLI is not reading (EAGAIN) or is gone (EIO): the methods know each
+                        self._took_input(keys, sent)
+                if master in readable:
+                    try:
+                        shown: bytes | None = read(master, READ_SIZE)
+                    except OSError as err:
+                        shown = self._output_failed(err)
+                    if shown is not None:
+                        written = 0
+                        if shown and screen_straight:
+                            try:
+                                written = write(out_fd, shown)
+                            except OSError:
+                                pass  # a full non-blocking stdout, a lost terminal: write_terminal knows each
+                        self._took_output(shown, written)
+                now = clock()
                 if writable:
                     self._flush_to_child()
                 if self._suspend_watch_until is not None:
                     self._check_suspend_watch(now)
-                listener.on_wake(now)
+                if due is not None and now >= due:
+                    listener.on_wake(now)
                 if self._injections:
                     self._flush_injections(now)
         return self.exit_code()
 
-    def _timeout(self, now: float) -> float | None:
-        deadline = self.listener.deadline(now)
+    def _timeout(self, now: float, deadline: float | None) -> float | None:
         if self._suspend_watch_until is None and self._exited_at is None and not self._injections:
             return None if deadline is None else max(0.0, deadline - now)
         deadlines = [] if deadline is None else [deadline]
@@ -285,56 +317,80 @@ class PtyRelay:
         return (self._input_open and not self.terminal_gone and not self.child_exited and not self.in_background
                 and len(self._to_child) < MAX_PENDING_INPUT)
 
-    def _pump_output(self, now: float) -> None:
-        # Relay chunk after chunk until the pty has nothing more (the master is non-blocking): one select round
-        # per burst instead of per 4 KiB the kernel hands out, each chunk written as soon as it is read. The
-        # read that finds nothing costs a syscall, far less than a select round.
-        master, journal, write = self.child.master_fd, self.journal, self.write_terminal
+    def _pump_output(self) -> None:
+        """What the CLI printed, read and shown (the loop does its first read itself)."""
+        try:
+            chunk: bytes | None = os.read(self.child.master_fd, READ_SIZE)
+        except OSError as err:
+            chunk = self._output_failed(err)
+        if chunk is not None:
+            self._took_output(chunk, 0)
+
+    def _output_failed(self, err: OSError) -> bytes | None:
+        """A failed read of the pty: None when there was nothing after all, b"" for its end."""
+        if isinstance(err, BlockingIOError):
+            return None
+        if err.errno != errno.EIO:  # EIO on a pty master is its EOF: every slave fd is closed
+            raise err
+        return b""
+
+    def _took_output(self, chunk: bytes, written: int) -> None:
+        """`chunk` was read from the pty and its first `written` bytes are on the screen: show the rest, then
+        relay chunk after chunk until the pty has nothing more (the master is non-blocking) — one select round
+        per burst instead of one per piece the kernel hands out — and account for it all."""
         last = b""
-        for _ in range(MAX_CHUNKS_PER_WAKE):
-            try:
-                chunk = os.read(master, READ_SIZE)
-            except BlockingIOError:
-                break
-            except OSError as err:
-                if err.errno != errno.EIO:  # EIO on a pty master is its EOF: every slave fd is closed
-                    raise
-                chunk = b""
+        for turn in range(MAX_CHUNKS_PER_WAKE):
+            if turn:  # the next piece of the burst
+                try:
+                    chunk = os.read(self.child.master_fd, READ_SIZE)
+                except OSError as err:
+                    failed = self._output_failed(err)
+                    if failed is None:
+                        break
+                    chunk = failed
+                written = 0
             if not chunk:
                 self._master_open = False
                 break
-            write(chunk)
-            journal.feed(chunk)
+            if written < len(chunk):
+                self.write_terminal(chunk[written:] if written else chunk)
+            self.journal.feed(chunk)
             last = chunk
+            if len(chunk) < SHORT_READ:
+                break  # what the CLI wrote is all here (anything newer, select reports at once): no read for EAGAIN
         if not last:
             return
+        now = self.clock()
         self._last_output_at = now
         self.at_line_start = last[-1] == 10
-        if journal.version != self._modes_seen and self._keeper is not None:
-            self._modes_seen = journal.version
-            self._keeper.update(journal.undo())
+        if self.journal.version != self._modes_seen and self._keeper is not None:
+            self._modes_seen = self.journal.version
+            self._keeper.update(self.journal.undo())
         self.listener.on_output(last, now)
 
-    def _pump_input(self, now: float) -> None:
-        try:
-            data = os.read(self.terminal.in_fd, READ_SIZE)
-        except BlockingIOError:
-            return
-        except OSError as err:
-            if err.errno in (errno.EIO, errno.ENXIO):
-                self._lose_terminal()
-                return
-            raise
+    def _input_failed(self, err: OSError) -> bytes | None:
+        """A failed read of the user's terminal: None when there is nothing to pass on."""
+        if isinstance(err, BlockingIOError):
+            return None
+        if err.errno in (errno.EIO, errno.ENXIO):
+            self._lose_terminal()
+            return None
+        raise err
+
+    def _took_input(self, data: bytes, sent: int) -> None:
+        """`data` was read from the user's terminal and its first `sent` bytes went to the CLI already."""
         if not data:
             self._end_of_input()
             return
-        self.listener.on_input(data, now)
-        # Whether the CLI reads raw is asked before the Ctrl-Z reaches it: a quick CLI may have switched to cooked
-        # mode (its way into suspension) by the time we look afterwards.
-        if CTRL_Z in data and self.terminal.tty_fd is not None and self._child_reads_raw():
-            self._suspend_watch_until = now + SUSPEND_WATCH
-        self._to_child += data
-        self._flush_to_child()
+        if not sent and CTRL_Z in data and self.terminal.tty_fd is not None and self._child_reads_raw():
+            # Whether the CLI reads raw is asked before the Ctrl-Z reaches it (the loop never sends one
+            # straight): a quick CLI may have switched to cooked mode, its way into suspension, by the time we
+            # look afterwards.
+            self._suspend_watch_until = self.clock() + SUSPEND_WATCH
+        if sent < len(data):
+            self._to_child += data[sent:]
+            self._flush_to_child()
+        self.listener.on_input(data, self.clock())
 
     def _flush_to_child(self) -> None:
         if not self._to_child or self.child_exited or not self._master_open:
@@ -418,7 +474,7 @@ class PtyRelay:
                 self._suspend_due = now + SUSPEND_SETTLE
             elif now >= self._suspend_due and now - self._last_output_at >= SUSPEND_SETTLE:
                 self._suspend_watch_until = self._suspend_due = None
-                self._pump_output(now)
+                self._pump_output()
                 self._suspend()
         elif now >= self._suspend_watch_until:
             self._suspend_watch_until = self._suspend_due = None
