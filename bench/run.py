@@ -184,8 +184,9 @@ def throughput(configs: list[Config], env: dict[str, str], data_file: Path, expe
             entry = results.setdefault(config.name, {})
             entry.setdefault("throughput_mib_s", []).append(len(expected) / seconds / 2**20)
             entry.setdefault("total_cpu_s", []).append(run.cpu())
-            entry.setdefault("peak_rss_mb", []).append(peak())
-            entry.setdefault("max_rss_mb", []).append(_max_rss_mb(run.rusage))
+            steady, high_water = peak()
+            entry.setdefault("peak_rss_mb", []).append(steady)
+            entry.setdefault("max_rss_mb", []).append(high_water)
             entry.setdefault("intact", []).append(hashlib.sha256(_strip_trailer(got)).hexdigest() == digest)
             entry.setdefault("tail_delivered", []).append(b"TAIL-MARKER-END\r\n" in got[-64:])
 
@@ -196,38 +197,47 @@ def _strip_trailer(data: bytes) -> bytes:
     return data[: end + len(b"TAIL-MARKER-END\r\n")] if end >= 0 else data
 
 
-def _max_rss_mb(rusage: Any) -> float:
-    """The wrapper's high-water mark (VmHWM), from the kernel at its exit: every spike counts, sampled or not.
-    It covers the children the wrapper reaped too — `cat` here, far smaller."""
-    scale = 1 if platform.system() == "Darwin" else 1024  # bytes on macOS, KiB on Linux
-    return round(float(rusage.ru_maxrss) * scale / 1e6, 1)
-
-
-def _peak_rss_while(run: Run) -> Callable[[], float]:
-    """Samples the wrapper's own RSS (not its child's) every few ms while the run goes on."""
+def _peak_rss_while(run: Run) -> Callable[[], tuple[float, float]]:
+    """Samples the wrapper's own memory (not its child's) every few ms while the run goes on: its RSS, and its
+    high-water mark, which the kernel keeps (Linux's VmHWM: no spike between samples is missed; elsewhere the
+    highest RSS sampled)."""
     import threading
 
-    peak = [0.0]
+    peaks = [0.0, 0.0]
     done = threading.Event()
+    status = Path(f"/proc/{run.proc.pid}/status")
 
     def sample() -> None:
         try:
             proc = psutil.Process(run.proc.pid)
             while not done.is_set():
-                peak[0] = max(peak[0], proc.memory_info().rss / 1e6)
+                rss = proc.memory_info().rss / 1e6
+                peaks[0] = max(peaks[0], rss)
+                peaks[1] = max(peaks[1], _high_water_mb(status) or rss)
                 time.sleep(0.005)
-        except psutil.Error:
+        except (psutil.Error, OSError):
             return
 
     thread = threading.Thread(target=sample, daemon=True)
     thread.start()
 
-    def stop() -> float:
+    def stop() -> tuple[float, float]:
         done.set()
         thread.join()
-        return round(peak[0], 1)
+        return round(peaks[0], 1), round(peaks[1], 1)
 
     return stop
+
+
+def _high_water_mb(status: Path) -> float | None:
+    try:
+        text = status.read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024 / 1e6
+    return None
 
 
 def keystrokes(configs: list[Config], env: dict[str, str], count: int, gap: float, rounds: int,

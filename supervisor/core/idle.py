@@ -8,7 +8,6 @@ with its session where it left it; the session then ends after the remaining idl
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Literal
 
 Phase = Literal["off", "active", "warning", "expired"]
@@ -35,13 +34,13 @@ def is_typed(data: bytes) -> bool:
     return bool(_NOT_TYPED.sub(b"", data))
 
 
-@dataclass
 class IdleClock:
     """When the session becomes idle enough to warn about, and to end."""
 
-    limit: float | None  # None: the idle limit is off
-    warn_before: float
-    last_activity: float
+    def __init__(self, limit: float | None, warn_before: float, last_activity: float) -> None:
+        self.limit = limit  # None: the idle limit is off
+        self.warn_before = warn_before
+        self.last_activity = last_activity
 
     def touch(self, now: float) -> None:
         self.last_activity = max(self.last_activity, now)

@@ -7,7 +7,6 @@ only gather the values and carry out the steps. Tested as tables (tests/test_pol
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
 Kind = Literal["supervised", "unmanaged", "background"]
@@ -123,12 +122,12 @@ class Step(NamedTuple):
     held: int = 0  # the memory rule's steps: what all sessions held together
 
 
-@dataclass
 class Memory:
     """What the enforcer remembers between sweeps: whom it told already, and whom it warned (and when)."""
 
-    notified: set[str] = field(default_factory=set)
-    warned: dict[str, float] = field(default_factory=dict)
+    def __init__(self, notified: set[str] | None = None, warned: dict[str, float] | None = None) -> None:
+        self.notified: set[str] = set() if notified is None else notified
+        self.warned: dict[str, float] = {} if warned is None else warned
 
     def to_json(self) -> dict[str, object]:
         return {"notified": sorted(self.notified), "warned": self.warned}

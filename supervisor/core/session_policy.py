@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
 from supervisor.core.durations import format_duration
@@ -91,37 +90,36 @@ PUSH_TITLE = b"\x1b[22;0t"
 POP_TITLE = b"\x1b[23;0t"
 
 
-@dataclass
 class SessionPolicy:
-    """Built complete: the relay it acts through, the actions it may ask for, its rules and its clock."""
+    """Built complete: the relay it acts through, the actions it may ask for, its rules and its clock. (A plain
+    class: it is built on every start, after the spawn, and a dataclass's generated code costs a millisecond.)"""
 
-    steps: list[Step]
-    actions: Actions
-    rules: IdleRules
-    clock: IdleClock
-    relay: RelayHandle
-    exit_keys: bytes = b""
-    start_tasks_at: float | None = None  # when `actions.after_start` runs (monotonic); None: never
-    shutdown: ShutdownPlan | None = None
-    tree: list[ProcessIdentity] = field(default_factory=list)
-    end_reason: str | None = None
-    end_kind: str | None = None  # idle, signal, stop, takeover: why csup ended it; None when the CLI did
-    idle_at_end: float = 0.0
-    warning_since: float | None = None
-    stray_every: float | None = None  # how often to look for claude processes started outside csup
-    next_stray_check: float | None = None
-    suspended: bool = False  # the job is stopped in the user's shell (Ctrl-Z), or runs on in its background
-    strays_seen: set[ProcessIdentity] = field(default_factory=set)
-    _repaint_until: float = 0.0
-    _probe: tuple[float, float] | None = None
-    _published: Published | None = None
-    _published_at: float = float("-inf")
-    _title_at: float = 0.0
-    _waiting_noticed: bool = False
-    # The next moment anything is due, cached: the relay asks every loop, and activity only ever moves
-    # deadlines later, so a cached one is a safe lower bound (an early wake recomputes it).
-    _due: float | None = None
-    _due_known: bool = False
+    def __init__(self, steps: list[Step], actions: Actions, rules: IdleRules, clock: IdleClock, relay: RelayHandle,
+                 exit_keys: bytes = b"", start_tasks_at: float | None = None,
+                 stray_every: float | None = None) -> None:
+        self.steps, self.actions, self.rules, self.clock, self.relay = steps, actions, rules, clock, relay
+        self.exit_keys = exit_keys
+        self.start_tasks_at = start_tasks_at  # when `actions.after_start` runs (monotonic); None: never
+        self.stray_every = stray_every  # how often to look for claude processes started outside csup
+        self.shutdown: ShutdownPlan | None = None
+        self.tree: list[ProcessIdentity] = []
+        self.end_reason: str | None = None
+        self.end_kind: str | None = None  # idle, signal, stop, takeover: why csup ended it; None when the CLI did
+        self.idle_at_end = 0.0
+        self.warning_since: float | None = None
+        self.next_stray_check: float | None = None
+        self.suspended = False  # the job is stopped in the user's shell (Ctrl-Z), or runs on in its background
+        self.strays_seen: set[ProcessIdentity] = set()
+        self._repaint_until = 0.0
+        self._probe: tuple[float, float] | None = None
+        self._published: Published | None = None
+        self._published_at = float("-inf")
+        self._title_at = 0.0
+        self._waiting_noticed = False
+        # The next moment anything is due, cached: the relay asks every loop, and activity only ever moves
+        # deadlines later, so a cached one is a safe lower bound (an early wake recomputes it).
+        self._due: float | None = None
+        self._due_known = False
 
     # --- relay events ---
 

@@ -3,7 +3,6 @@ session carries the steps out and reports what each did."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
 Action = Literal["keys", "term_cli", "term_tree", "kill_all"]
@@ -22,17 +21,12 @@ def default_steps(cfg: Any) -> list[Step]:
     return steps
 
 
-@dataclass
 class ShutdownPlan:
-    steps: list[Step]
-    reason: str
-    started_at: float
-    taken: list[tuple[Action, str]] = field(default_factory=list)  # each step done, with what it did
-    _index: int = -1
-    _next_at: float = 0.0
-
-    def __post_init__(self) -> None:
-        self._next_at = self.started_at  # the first step is due at once
+    def __init__(self, steps: list[Step], reason: str, started_at: float) -> None:
+        self.steps, self.reason, self.started_at = steps, reason, started_at
+        self.taken: list[tuple[Action, str]] = []  # each step done, with what it did
+        self._index = -1
+        self._next_at = started_at  # the first step is due at once
 
     def due(self, now: float) -> Step | None:
         """The next step, if its time has come; each step is returned once."""
