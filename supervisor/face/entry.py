@@ -5,7 +5,7 @@ errors. Both run inside the one error boundary (boundary.py)."""
 
 from __future__ import annotations
 
-from supervisor.core.startup import mark
+from supervisor.machine.trace import mark
 
 mark("python")  # the interpreter is up and has found csup: the first of the start's phases ended
 

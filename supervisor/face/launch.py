@@ -7,8 +7,8 @@ import os
 import sys
 from typing import Any, NoReturn
 
-from supervisor.core.startup import mark
 from supervisor.face.terminal_reporter import TerminalReporter
+from supervisor.machine.trace import mark
 
 
 def start(claude_args: tuple[str, ...], flags: dict[str, Any], **request: Any) -> NoReturn:

@@ -17,13 +17,12 @@ from supervisor.core.errors import ExitCode
 from supervisor.core.identity import ProcessIdentity
 from supervisor.core.notice import Notice
 from supervisor.core.settings import SESSION_ENV, Settings
-from supervisor.core.startup import mark
 from supervisor.flows.census import names, resolve_target
 from supervisor.machine import processes
 from supervisor.machine.events import log_event
 from supervisor.machine.paths import Paths, Slot
 from supervisor.machine.record import SessionRecord, remove_record, write_record
-from supervisor.machine.trace import write_startup_marks
+from supervisor.machine.trace import mark, write_startup_marks
 from supervisor.terminal import rawmode
 from supervisor.terminal.guardian import Guardian
 from supervisor.terminal.relay import PtyRelay, Terminal, spawn
@@ -76,12 +75,12 @@ def supervise(adapter: CliAdapter, args: list[str], settings: Settings, paths: P
             log("started", cli_pid=child.pid, cwd=record.cwd, tty=record.tty, idle_limit=settings.idle_limit,
                 attached=bringing_here)
             mark("relaying")
-            write_startup_marks(environ)
             code = relay.run()
         finally:
             relay.write_terminal(relay.journal.undo())
             child.close()
             remove_record(slot.record_file, session_id)
+            write_startup_marks(environ)  # for the benchmark, now that no one waits on the session
     if guardian is not None:
         guardian.dismiss()  # the terminal is restored: nothing for it to do
     processes.terminate(policy.leftover_descendants(), settings.tree_wait)

@@ -13,8 +13,8 @@ from supervisor.claude.choose import adapter_for
 from supervisor.claude.locate import find_program
 from supervisor.core.errors import CliNotExecutable, CliNotFound, UsageError
 from supervisor.core.settings import SESSION_ENV, Settings
-from supervisor.core.startup import mark
 from supervisor.machine.paths import Paths, ensure_private_dir
+from supervisor.machine.trace import mark
 
 if TYPE_CHECKING:  # a pass-through (`claude --version`, `claude -p`) imports none of these: its start-up is all
     from collections.abc import Callable

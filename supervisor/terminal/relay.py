@@ -15,9 +15,9 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, Protocol, cast
 
 from supervisor.core.errors import CliNotExecutable, CliNotFound, signal_exit_status
-from supervisor.core.startup import mark
 from supervisor.machine.signals import drain, signal_wakeup
 from supervisor.machine.system import fast_paths
+from supervisor.machine.trace import mark
 from supervisor.terminal import rawmode
 from supervisor.terminal.modes import ModeJournal
 
@@ -244,7 +244,8 @@ class PtyRelay:
                 reading = self._reading_input()
                 keys_straight = reading and not self._to_child  # a keystroke may go to the CLI as it is read
                 screen_straight = not self.terminal_gone and not self.in_background
-                read_fds = (everything if reading else no_input) if self._master_open else [wake_fd]
+                read_fds = (everything if reading else no_input) if self._master_open \
+                    else [wake_fd, in_fd] if reading else [wake_fd]
                 write_fds = [master] if self._to_child and self._master_open and self.wait_status is None \
                     else nothing
                 due = listener.deadline(now)
@@ -265,6 +266,7 @@ class PtyRelay:
                             except OSError:
                                 pass  # the CLI is not reading (EAGAIN) or is gone (EIO): the methods know each
                         self._took_input(keys, sent)
+                    screen_straight = screen_straight and not self.terminal_gone  # an input EIO loses it too
                 if master in readable:
                     try:
                         shown: bytes | None = read(master, READ_SIZE)
