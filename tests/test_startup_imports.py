@@ -48,6 +48,8 @@ def test_a_pass_through_imports_no_lock_and_no_click(env: Env, args: list[str]) 
     # Nor anything of admission: the snapshot, the policy, the refusals (a pass-through's start-up is all).
     assert not modules & {"supervisor.flows.admission", "supervisor.flows.sessions", "supervisor.core.policy",
                           "supervisor.flows.refusals"}
+    # Nor what only a session needs: dataclasses (its generated code), datetime, json (the config file is TOML).
+    assert not modules & {"dataclasses", "datetime", "json"}
 
 
 def test_a_refused_run_without_a_memory_budget_reads_no_memory(env: Env) -> None:

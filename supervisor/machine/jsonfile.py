@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import os
 import stat
 from pathlib import Path
@@ -65,6 +64,8 @@ def _finite(text: str) -> float:
 
 def parse_json(raw: bytes | str) -> Any:
     """JSON as csup accepts it: finite numbers only; ValueError for anything else (including deep nesting)."""
+    import json  # here, not above: a pass-through reads the config file (its bytes, through this module) and no JSON
+
     try:
         return json.loads(raw, parse_constant=_no_constants, parse_float=_finite)
     except RecursionError:
@@ -87,6 +88,8 @@ def write_json_atomic(path: Path, data: Any) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(temp)  # left by an earlier csup with our pid that died mid-write
     fd = open_private(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    import json
+
     try:
         view = memoryview(json.dumps(data, separators=(",", ":"), allow_nan=False).encode())
         while view:
