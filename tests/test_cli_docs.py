@@ -193,9 +193,9 @@ def test_a_config_file_says_what_it_expects_rather_than_guessing(env: Env, conte
     assert result.returncode == 78 and words in result.stderr
 
 
-def test_stop_idle_without_a_value_uses_the_idle_limit(env: Env) -> None:
+def test_stop_idle_without_a_value_uses_each_kinds_idle_limit(env: Env) -> None:
     result = _csup(env, "stop", "--idle")
     assert result.returncode == 0 and "no session is running" in result.stdout
     env.vars["CSUP_IDLE_LIMIT"] = "off"
     off = _csup(env, "stop", "--idle")
-    assert off.returncode == 2 and "idle_limit, which is off" in off.stderr
+    assert off.returncode == 2 and "both are off" in off.stderr

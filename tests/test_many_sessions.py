@@ -144,3 +144,30 @@ def test_unmanaged_sessions_count_toward_the_limit(env: Env) -> None:
     assert exit_status(second) == 75
     assert "unmanaged" in second.before.decode() and "the limit is 2" in second.before.decode()
     finish(first)
+
+
+def _events(env: Env) -> list[dict[str, object]]:
+    path = env.root / "state" / "events.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_sibling_sessions_are_never_called_unmanaged_only_a_real_stray_is(env: Env) -> None:
+    """Three supervised sessions of a CLI the census recognises, each looking for strays every second: none
+    calls its siblings unmanaged (in the log, a notification or status); a claude started outside csup is
+    reported by each, once, and is the only one."""
+    env.vars.update({"CSUP_MAX_SESSIONS": "3", "CSUP_STRAY_CHECK": "1s", "CSUP_NOTIFY": "off"})
+    started = []
+    for _ in range(3):
+        child = env.csup("run", "--claude", str(env.unmanaged_program()))
+        started.append((child, ready_pid(child)))
+    wait_for(lambda: len(_status(env)["sessions"]) == 3, what="three sessions in status")  # type: ignore[arg-type]
+    time.sleep(2.5)  # every session has looked at least twice
+    assert [e for e in _events(env) if e["event"] == "stray"] == []
+    assert {s["kind"] for s in _status(env)["sessions"]} == {"supervised"}  # type: ignore[union-attr]
+    stray = env.stray()
+    wait_for(lambda: len([e for e in _events(env) if e["event"] == "stray"]) >= 3, what="each session's report")
+    time.sleep(1.5)
+    reports = [e for e in _events(env) if e["event"] == "stray"]
+    assert {e["stray_pid"] for e in reports} == {stray.pid} and len(reports) == 3
+    for child, _ in started:
+        finish(child)

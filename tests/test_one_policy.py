@@ -25,6 +25,7 @@ from supervisor.flows.watch import sweep
 from supervisor.machine.paths import Paths
 
 from conftest import CSUP, DEADLINE, Env, alive, exit_status, finish, ready_pid, wait_for
+from fakes import FakeClock
 
 
 def _csup(env: Env, *args: str, timeout: float = DEADLINE * 2) -> subprocess.CompletedProcess[str]:
@@ -199,7 +200,7 @@ def test_the_sweep_in_process_ends_what_is_due_and_says_what_came_of_it(tmp_path
                          last_activity=now - 4000, pinned=True)
     daemon = FakeDaemon(ends)
     snapshot = take_snapshot(paths, 1, daemon, census=lambda managed, stale: Census([], [idle, busy, pinned]),  # type: ignore[arg-type]
-                             clock=lambda: (now, 50.0))
+                             clock=FakeClock(now, 50.0))  # type: ignore[arg-type]
     settings = resolve({"background_idle_limit": "5m"}, "test", {})
     result = sweep(paths, settings, daemon, Memory(), lambda title, body: None, None, snapshot=snapshot)  # type: ignore[arg-type]
     assert daemon.asked == ["aaaa0001"]  # the busy and the pinned one are spared

@@ -18,6 +18,13 @@ Action = Literal["end-background", "notify-unmanaged", "warn-unmanaged", "end-un
 STALE_WARNING = 60.0
 
 
+def waiting_spares(idle: float | None, waiting_limit: float | None) -> bool:
+    """The one waiting rule: a session waiting on a permission prompt is kept while someone may still answer
+    it — always with `waiting_limit` off (the default), else until it has waited that long (then it is idle like
+    any other). The enforcer, admission and a supervised session's own clock all ask this."""
+    return waiting_limit is None or idle is None or idle < waiting_limit
+
+
 class Seen(NamedTuple):
     """One session as the snapshot saw it: what it is, how long it has been idle (the snapshot's one idle
     function, at the snapshot's `now`), and what the CLI says it is doing."""
@@ -32,11 +39,11 @@ class Seen(NamedTuple):
     memory: int | None = None  # bytes its process tree holds, counted fairly; None when not measured
 
 
-def spared(session: Seen) -> str | None:
-    """Why a session is never ended for idleness (nor chosen to make room), or None when it may be."""
+def spared(session: Seen, waiting_limit: float | None = None) -> str | None:
+    """Why a session is never ended for idleness (nor chosen to make room or to stop), or None when it may be."""
     if session.busy:
         return "busy"
-    if session.waiting:
+    if session.waiting and waiting_spares(session.idle, waiting_limit):
         return "waiting for you"
     if session.attached:
         return "attached"
@@ -48,6 +55,57 @@ def spared(session: Seen) -> str | None:
 def most_idle_first(sessions: Sequence[Seen]) -> list[Seen]:
     """An unknown idle time counts as the most idle: nothing says it is in use."""
     return sorted(sessions, key=lambda s: -(s.idle if s.idle is not None else float("inf")))
+
+
+def limit_for(kind: Kind, idle_limit: float | None, background_idle_limit: float | None) -> float | None:
+    """The idle limit of a kind of session: background sessions have their own."""
+    return background_idle_limit if kind == "background" else idle_limit
+
+
+def time_left(idle: float | None, limit: float | None) -> float | None:
+    """How long until an idle limit is reached (0 once past it); None with no limit or no idle time known."""
+    if limit is None or idle is None:
+        return None
+    return max(0.0, limit - idle)
+
+
+def may_end(end_unmanaged: bool, *, free_place: bool = True) -> frozenset[Kind]:
+    """The kinds a new session may end to make room: with every place held (no `free_place`) only a supervised
+    one frees a place; unmanaged ones only where the user allowed csup to end them."""
+    if not free_place:
+        return frozenset({"supervised"})
+    return frozenset({"supervised", "background", "unmanaged"} if end_unmanaged else {"supervised", "background"})
+
+
+class Choice(NamedTuple):
+    """Which session a command that names none means: `chosen`, or none — and why each one is kept."""
+
+    chosen: Seen | None
+    kept: tuple[tuple[Seen, str], ...] = ()
+
+
+def choose_to_end(sessions: Sequence[Seen], waiting_limit: float | None = None) -> Choice:
+    """`csup stop` or `csup takeover` with no id and more than one session allowed: the most idle session that
+    nobody is using (never a busy, waiting, attached or pinned one); none when every one is in use."""
+    listed = most_idle_first(sessions)
+    for session in listed:
+        if spared(session, waiting_limit) is None:
+            return Choice(session)
+    return Choice(None, tuple((s, spared(s, waiting_limit) or "") for s in listed))
+
+
+def idle_past(sessions: Sequence[Seen], *, idle_limit: float | None, background_idle_limit: float | None,
+              at_least: float | None = None, waiting_limit: float | None = None) -> list[Seen]:
+    """`csup stop --idle [DURATION]`: the sessions idle at least DURATION — without one, each past its own
+    kind's limit — that nobody is using (what the policy never ends, this spares too)."""
+    found = []
+    for session in sessions:
+        limit = at_least if at_least is not None else limit_for(session.kind, idle_limit, background_idle_limit)
+        if limit is None or session.idle is None or session.idle < limit:
+            continue
+        if spared(session, waiting_limit) is None:
+            found.append(session)
+    return found
 
 
 # --- admission ---------------------------------------------------------------------------------------------
@@ -72,7 +130,7 @@ def held(sessions: Sequence[Seen]) -> int:
 
 def admit(others: Sequence[Seen], max_sessions: int, *, starting: int = 0, make_room_after: float | None = None,
           may_end: frozenset[Kind] = frozenset({"supervised", "background"}),
-          memory_budget: int | None = None) -> Admission:
+          memory_budget: int | None = None, waiting_limit: float | None = None) -> Admission:
     """A new session beside `others` (every session there is, each once, the new one excluded) and `starting`
     (csups that hold a place but have not said what they run yet): at most `max_sessions`, and none while the
     sessions hold `memory_budget` or more. With `make_room_after`, a full machine makes room by ending the most
@@ -89,7 +147,7 @@ def admit(others: Sequence[Seen], max_sessions: int, *, starting: int = 0, make_
     if over is None:
         return Admission(True, count, listed, memory=total)
     if make_room_after is not None and (over == "memory" or count - 1 == max_sessions):
-        candidates = [s for s in listed if s.kind in may_end and spared(s) is None
+        candidates = [s for s in listed if s.kind in may_end and spared(s, waiting_limit) is None
                       and s.idle is not None and s.idle >= make_room_after]
         if memory_budget is not None and (over == "memory" or total >= memory_budget):
             # Ending it must be enough: one that leaves the total still over would be ended for nothing.
@@ -111,6 +169,7 @@ class Rules(NamedTuple):
     memory_budget: int | None = None  # bytes all sessions may hold together; None: no budget
     memory_min_idle: float = 600.0  # over the budget, only a session idle this long is ended
     memory_every: float = 60.0  # memory grows without a word to anyone: with a budget, look this often
+    waiting_limit: float | None = None  # a session waiting on a permission prompt: see waiting_spares
 
 
 MEMORY = "mem:"  # the memory rule's warnings, remembered apart from the idle rule's
@@ -169,10 +228,10 @@ def sweep(sessions: Sequence[Seen], rules: Rules, memory: Memory, now: float) ->
     for session in sessions:
         if session.kind == "supervised" or session.key in ending:
             continue
-        limit = rules.background_idle_limit if session.kind == "background" else rules.idle_limit
+        limit = limit_for(session.kind, rules.idle_limit, rules.background_idle_limit)
         if limit is None or session.idle is None:
             continue
-        if spared(session) is not None:
+        if spared(session, rules.waiting_limit) is not None:
             memory.warned.pop(session.key, None)  # someone is there, or it is working: start over later
             due.append(now + limit)
             continue
@@ -220,7 +279,7 @@ def _memory_pressure(sessions: Sequence[Seen], rules: Rules, memory: Memory, now
     due.append(now + rules.memory_every)
     total = held(sessions)
     kinds = {"supervised", "background"} | ({"unmanaged"} if rules.end_unmanaged else set())
-    candidates = [s for s in most_idle_first(sessions) if s.kind in kinds and spared(s) is None
+    candidates = [s for s in most_idle_first(sessions) if s.kind in kinds and spared(s, rules.waiting_limit) is None
                   and s.idle is not None and s.idle >= rules.memory_min_idle and s.memory]
     chosen = candidates[0] if total > rules.memory_budget and candidates else None
     for key in [key for key in memory.warned if key.startswith(MEMORY)]:

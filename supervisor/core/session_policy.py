@@ -12,6 +12,7 @@ from supervisor.core.durations import format_duration
 from supervisor.core.identity import ProcessIdentity, signal_name
 from supervisor.core.idle import IdleClock, is_typed
 from supervisor.core.notice import Notice
+from supervisor.core.policy import waiting_spares
 from supervisor.core.shutdown import Action, ShutdownPlan, Step
 
 REPAINT_GRACE = 0.5  # output this soon after a resize csup forwarded is the CLI's repaint, not activity
@@ -290,8 +291,7 @@ class SessionPolicy:
         if not self._waiting_noticed:
             self._waiting_noticed = True
             self.actions.notify(Notice("waiting", seconds=self.clock.idle_for(now)))
-        limit = self.rules.waiting_limit
-        return limit is None or self.clock.idle_for(now) < limit
+        return waiting_spares(self.clock.idle_for(now), self.rules.waiting_limit)
 
     def _begin_warning(self, now: float) -> None:
         self.warning_since = now

@@ -192,14 +192,12 @@ def stop(force: bool, wait: str | None, idle: str | None, target: str | None) ->
     if idle is not None and target is not None:
         raise click.UsageError("--idle and an ID exclude each other: choose one")
     settings, paths = _load()
-    if idle == "":
-        idle_at_least = settings.idle_limit
-        if idle_at_least is None:
-            raise click.UsageError("--idle without a duration uses idle_limit, which is off: give one, e.g. "
-                                   "--idle 30m")
+    if idle == "" and settings.idle_limit is None and settings.background_idle_limit is None:
+        raise click.UsageError("--idle without a duration uses each kind's idle limit (idle_limit, "
+                               "background_idle_limit), and both are off: give one, e.g. --idle 30m")
     reporter = TerminalReporter()
     outcome = stop_session(paths, settings, _census(settings), force=force, patience=patience,
-                           reporter=reporter, target=target, idle_at_least=idle_at_least)
+                           reporter=reporter, target=target, idle=idle is not None, idle_at_least=idle_at_least)
     live_line("")
     click.echo("\n".join(stop_lines(outcome, reporter.here)))
     if outcome.incomplete:

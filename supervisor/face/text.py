@@ -19,8 +19,10 @@ from supervisor.core.sizes import format_size
 from supervisor.flows.census import UnmanagedSession
 from supervisor.flows.refusals import (
     AtLimit,
+    GateBusy,
     GaveUpWaiting,
     LineAhead,
+    NothingToEnd,
     SessionHeld,
     TakeoverLost,
     UnmanagedRunning,
@@ -98,6 +100,13 @@ def error_text(err: CsupError, now: float | None = None) -> str:
         text = refusal_unmanaged(err.sessions, err.background, now, err.left_running)
     elif isinstance(err, WatcherRunning):
         text = watcher_running(err.data.get("running"), now)
+    elif isinstance(err, NothingToEnd):
+        text = "\n".join(["csup: every session is in use, so none was chosen:",
+                          *(f"  {session_line(session, now)} — {why}" for session, why in err.kept),
+                          "Name the one to end: csup stop ID (or csup takeover ID)"])
+    elif isinstance(err, GateBusy):
+        text = (f"csup: another csup start has been deciding for {format_duration(err.waited)} and still holds "
+                "the gate; nothing was started.\n  csup status        see the sessions and who waits")
     else:
         text = err.message if err.message.startswith("csup:") or "\n" in err.message else f"csup: {err.message}"
     if isinstance(err, AtLimit) and err.make_room is not None:
@@ -405,10 +414,11 @@ def stop_lines(outcome: StopOutcome, here: str = "") -> list[str]:
         lines += unmanaged_lines(outcome.declined.unmanaged, outcome.declined.background, time.time())
         lines.append("They were left running; to end them: csup stop --force")
     if not outcome.stopped and not outcome.incomplete and not (outcome.declined and outcome.declined.total):
-        if outcome.running and outcome.idle_at_least is not None:
-            lines.append(f"csup: none of the {outcome.running} session(s) has been idle "
-                         f"{format_duration(outcome.idle_at_least)} (or each is busy, waiting, attached or "
-                         "pinned); nothing was ended. See them: csup status")
+        if outcome.running and outcome.idle:
+            enough = format_duration(outcome.idle_at_least) if outcome.idle_at_least is not None \
+                else "past its idle limit"
+            lines.append(f"csup: none of the {outcome.running} session(s) has been idle {enough} (or each is busy, "
+                         "waiting, attached or pinned); nothing was ended. See them: csup status")
         else:
             lines.append("csup: no session is running.")
     return lines

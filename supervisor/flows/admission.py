@@ -1,22 +1,26 @@
-"""Who gets a session: a plain `run` (now or refused), a waiter (in line), a takeover (ends a session first).
-Each supervised session holds one of `max_sessions` slot locks. The gate lock makes the line binding: whoever
-is first in line holds it while waiting, a plain `run` admits itself only while holding it, so nobody slips in
-between. Side effects: locks, tickets, signals through `ending`, the log."""
+"""Who gets a session, decided in one place under one gate: a plain `run` (now or refused), a waiter (in line), a
+takeover (ends a session first), `claude --bg`, and a wake. Each supervised session holds one of `max_sessions`
+slot locks; the gate lock in front of them is held by one start at a time from the claim of a place to the
+policy's final word, making room included, so racing starts are decided one after another on fresh snapshots and
+none slips in between. Whoever takes the gate gives it back; nothing else releases it. What admission reads and
+acts on (the snapshot, how a session is ended, the clock) is a `World` passed in: tests hand in their own.
+Side effects: locks, tickets, the log, and ending a session through the world."""
 
 from __future__ import annotations
 
 import os
 import signal
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
 from supervisor.claude.adapter import CliAdapter, Conversation, LiveSession
 from supervisor.core.settings import Settings
-from supervisor.flows.refusals import GaveUpWaiting, LineAhead, SessionHeld, TakeoverLost
+from supervisor.flows.refusals import GateBusy, GaveUpWaiting, LineAhead, SessionHeld, TakeoverLost
 from supervisor.flows.sessions import supervised
 from supervisor.flows.waitline import TAKEOVER, WAIT, Ticket, drop, first_in_line, position, take_ticket
 from supervisor.machine import processes
+from supervisor.machine.clock import SYSTEM, Clock
 from supervisor.machine.events import log_event
 from supervisor.machine.lock import FileFlock
 from supervisor.machine.paths import Paths, Slot
@@ -24,11 +28,12 @@ from supervisor.machine.record import Holder, SessionRecord, live_record
 
 if TYPE_CHECKING:  # a plain `run` (every aliased `claude`) needs none of these: imported where used
     from supervisor.flows.reporting import Reporter, RoomMade
-    from supervisor.flows.sessions import AnySession
+    from supervisor.flows.sessions import AnySession, Snapshot
     from supervisor.flows.stop import OthersEnded
 
 STEP = 0.25  # how often a waiter looks at the line and refreshes its live line
-GATE_PATIENCE = 2.0  # a plain run waits this long for another plain run's admission (it takes milliseconds)
+GATE_POLL = 0.05  # how often a start asks for the gate while another one decides
+GATE_MARGIN = 5.0  # beyond the longest a decision that makes room may take (ask, SIGTERM, the CLI's exit)
 
 
 class Locks:
@@ -38,7 +43,6 @@ class Locks:
         self.gate = gate
         self.slots = slots
         self.slot: Slot | None = None
-        self.others_held = 0  # places held by other csups when ours was claimed (some may not have a record yet)
 
     @classmethod
     def open(cls, paths: Paths, max_sessions: int) -> Locks:
@@ -55,6 +59,8 @@ class Locks:
 
     def claim_free(self, max_sessions: int) -> bool:
         """Take a free slot when fewer than `max_sessions` are held (one attempt each; the gate is ours)."""
+        if self.slot is not None:
+            return True
         held = 0
         free: list[tuple[Slot, FileFlock]] = []
         for slot, lock in self.slots:
@@ -70,13 +76,25 @@ class Locks:
                 lock.release()
         if chosen is None:
             return False
-        self.slot, self.others_held = chosen[0], held
+        self.slot = chosen[0]
         return True
+
+    def held_by_others(self) -> int:
+        """Places other csups hold now: each is a session, or one about to start (no record written yet)."""
+        held = 0
+        for slot, lock in self.slots:
+            if slot == self.slot:
+                continue
+            if lock.try_acquire():
+                lock.release()
+            else:
+                held += 1
+        return held
 
     def claim(self, slot: Slot, wait: float) -> bool:
         lock = self._lock_of(slot)
         if lock.try_acquire(timeout=wait):
-            self.slot, self.others_held = slot, 0
+            self.slot = slot
             return True
         return False
 
@@ -86,88 +104,209 @@ class Locks:
             self.slot = None
 
 
-def take_now(paths: Paths, locks: Locks, max_sessions: int) -> None:
-    """A plain `run`: a place now, or SessionBusy naming who has them."""
-    if first_in_line(paths.queue_dir) is not None or not locks.gate.try_acquire(timeout=GATE_PATIENCE):
-        holders = supervised(paths, max_sessions)
-        log_event(paths.log_file, "refused", reason="line", holder=holders[0].record.session_id if holders else None,
-                  cwd=os.getcwd())
-        raise LineAhead(holders[0].record if holders else None)
+class World(NamedTuple):
+    """What admission reads and acts on: every session now, how one is ended (for a reason; returns whether it
+    is gone and the command that brings it back), and the clock."""
+
+    snapshot: Callable[[], Snapshot]
+    end: Callable[[AnySession, str], tuple[bool, str | None]]
+    clock: Clock = SYSTEM
+
+
+def world_of(paths: Paths, settings: Settings, adapter: CliAdapter, reporter: Reporter,
+             clock: Clock = SYSTEM) -> World:
+    """The real world: the snapshot of every session (measured where a memory budget needs it), and a session
+    ended its kind's way (flows/room.py)."""
+    from supervisor.flows.room import end_session
+    from supervisor.flows.sessions import take_snapshot
+
+    def snapshot() -> Snapshot:
+        measure = None
+        if settings.memory_budget is not None:  # only with a budget: it reads every tree (and imports its reader)
+            from supervisor.machine.memory import of_trees
+
+            measure = of_trees
+        return take_snapshot(paths, settings.max_sessions, adapter, memory=measure, clock=clock)
+
+    def end(session: AnySession, reason: str) -> tuple[bool, str | None]:
+        from supervisor.flows.ending import MAKE_ROOM
+
+        return end_session(paths, settings, adapter, reporter, session, reason, MAKE_ROOM, clock=clock)
+
+    return World(snapshot, end, clock)
+
+
+# --- the gate -------------------------------------------------------------------------------------------------
+
+
+def gate_patience(settings: Settings) -> float:
+    """How long a start waits for the gate: another start's decision takes milliseconds, but one that makes
+    room waits for a session to end (asked, then SIGTERM), and a start refused then would be refused falsely."""
+    return settings.stop_wait + settings.term_wait + GATE_MARGIN
+
+
+def take_gate(paths: Paths, locks: Locks, settings: Settings, clock: Clock) -> None:
+    """The gate, for a start that does not queue: taken once no other start is deciding. Refused only for a true
+    reason: someone in line goes first (LineAhead), or the gate stayed held past all patience (GateBusy)."""
+    deadline = clock.mono() + gate_patience(settings)
+    while True:
+        if first_in_line(paths.queue_dir) is not None:
+            holders = supervised(paths, settings.max_sessions)
+            log_event(paths.log_file, "refused", reason="line",
+                      holder=holders[0].record.session_id if holders else None, cwd=os.getcwd())
+            raise LineAhead(holders[0].record if holders else None)
+        if locks.gate.try_acquire():
+            return
+        if clock.mono() >= deadline:
+            log_event(paths.log_file, "refused", reason="gate", waited=round(gate_patience(settings), 1),
+                      cwd=os.getcwd())
+            raise GateBusy(gate_patience(settings))
+        clock.sleep(GATE_POLL)
+
+
+def admit_now(paths: Paths, locks: Locks, settings: Settings, world: World, reporter: Reporter,
+              bringing_here: str | None = None) -> RoomMade | None:
+    """A plain start (`run`, `claude --bg`, a wake): the gate, then the one decision; a place held, or refused."""
+    take_gate(paths, locks, settings, world.clock)
     try:
-        if not locks.claim_free(max_sessions):
-            _refuse_full(paths, max_sessions)
+        return decide(paths, locks, settings, world, reporter, bringing_here)
     except BaseException:
-        locks.gate.release()
+        locks.release()
         raise
-    # Admitted to a place: the gate stays ours until the policy has decided (the caller releases it), so racing
-    # starts are decided one at a time and none counts another, still deciding, as already starting.
+    finally:
+        locks.gate.release()
 
 
-def _refuse_full(paths: Paths, max_sessions: int) -> NoReturn:
+# --- the decision ---------------------------------------------------------------------------------------------
+
+
+def decide(paths: Paths, locks: Locks, settings: Settings, world: World, reporter: Reporter,
+           bringing_here: str | None = None, *, quiet: bool = False) -> RoomMade | None:
+    """The gate is ours: claim a place, then the policy (core/policy.admit) decides over every other session. At
+    the limit with `make_room`, the session it names is ended its kind's way and waited for, and it decides
+    again, once, on a fresh snapshot. Returns what was ended to make room (None: nothing was). Refused: every
+    place held by a supervised session (SessionHeld, from the records alone: a refusal stays fast), or the
+    policy's AtLimit. `quiet`: a waiter asks again and again, and its refusals are not events."""
+    from supervisor.core.policy import admit, may_end
+    from supervisor.flows.refusals import AtLimit
+
+    made: RoomMade | None = None
+    while True:
+        claimed = locks.claim_free(settings.max_sessions)
+        if not claimed and (settings.make_room is None or made is not None):
+            _refuse_full(paths, settings.max_sessions, quiet)
+        snapshot = world.snapshot()
+        others = others_than_this(snapshot, settings, locks, bringing_here)
+        starting = max(0, locks.held_by_others() - sum(1 for s in others if s.kind == "supervised"))
+        decision = admit([s.seen() for s in others], settings.max_sessions, starting=starting,
+                         make_room_after=settings.make_room if made is None else None,
+                         may_end=may_end(settings.end_unmanaged, free_place=claimed),
+                         memory_budget=settings.memory_budget, waiting_limit=settings.waiting_limit)
+        if decision.admitted and claimed:
+            return made
+        chosen = snapshot.by_key(decision.make_room.key) if decision.make_room is not None else None
+        if chosen is None:
+            if not claimed:
+                _refuse_full(paths, settings.max_sessions, quiet)
+            if not quiet:
+                log_event(paths.log_file, "refused", reason="memory" if decision.over == "memory" else "limit",
+                          count=decision.total, max_sessions=settings.max_sessions, held=decision.memory,
+                          memory_budget=settings.memory_budget, sessions=[f"{s.kind} {s.id}" for s in others],
+                          cwd=os.getcwd())
+            raise AtLimit(others, settings.max_sessions, over=decision.over or "count", held=decision.memory,
+                          budget=settings.memory_budget, end_unmanaged=settings.end_unmanaged,
+                          make_room=settings.make_room if made is None else None)
+        made = _make_room(paths, settings, world, reporter, chosen, others)
+
+
+def _make_room(paths: Paths, settings: Settings, world: World, reporter: Reporter, chosen: AnySession,
+               others: list[AnySession]) -> RoomMade:
+    """End the session the policy named, and wait until it is gone; the usual refusal when it would not go."""
+    from supervisor.flows.refusals import AtLimit
+    from supervisor.flows.reporting import RoomMade
+
+    reason = f"made room for pid {os.getpid()} on {processes.own_tty() or 'no terminal'} (make_room)"
+    idle = chosen.idle_seconds or 0.0
+    gone, resume = world.end(chosen, reason)
+    log_event(paths.log_file, "made-room", kind=chosen.kind, id=chosen.id, cli_pid=chosen.pid, cwd=chosen.cwd,
+              idle=round(idle, 1), gone=gone, resume=resume, reason=reason)
+    if not gone:
+        raise AtLimit(others, settings.max_sessions)
+    made = RoomMade(chosen, idle, resume, chosen.cwd)
+    reporter.room_made(made)
+    return made
+
+
+def others_than_this(snapshot: Snapshot, settings: Settings, locks: Locks,
+                     bringing_here: str | None) -> list[AnySession]:
+    """Every session but this start's own: not its place, not the background session it brings here (`claude
+    attach X` is that session), and with allow_unmanaged only the supervised ones."""
+    from supervisor.flows.census import resolve_target
+
+    shown = resolve_target(snapshot.census.background, bringing_here)
+    others = [s for s in snapshot.others_than(locks.slot)
+              if not (s.background is not None and s.background.short == shown)]
+    return [s for s in others if s.kind == "supervised"] if settings.allow_unmanaged else others
+
+
+def _refuse_full(paths: Paths, max_sessions: int, quiet: bool = False) -> NoReturn:
     """Every place is held by a supervised session: say who holds them (their records alone: no census)."""
     from supervisor.flows.sessions import supervised_sessions
 
     sessions = supervised_sessions(paths, max_sessions)
-    log_event(paths.log_file, "refused", reason="held", holders=[s.id for s in sessions], cwd=os.getcwd())
+    if not quiet:
+        log_event(paths.log_file, "refused", reason="held", holders=[s.id for s in sessions], cwd=os.getcwd())
     raise SessionHeld(sessions, max_sessions)
 
 
-def take_making_room(paths: Paths, locks: Locks, settings: Settings, adapter: CliAdapter,
-                     reporter: Reporter) -> RoomMade | None:
-    """Every place is held and `make_room` is on: under the gate (so that racing starts decide one at a time),
-    end the most idle supervised session the policy allows and take its place. None when a place freed by
-    itself meanwhile."""
-    from supervisor.flows.room import make_room
-    from supervisor.flows.sessions import take_snapshot
-
-    if first_in_line(paths.queue_dir) is not None or not locks.gate.try_acquire(timeout=GATE_PATIENCE):
-        holders = supervised(paths, settings.max_sessions)
-        raise LineAhead(holders[0].record if holders else None)
-    try:
-        if locks.claim_free(settings.max_sessions):
-            return None
-        from supervisor.machine.memory import of_trees
-
-        snapshot = take_snapshot(paths, settings.max_sessions, adapter,
-                                 memory=of_trees if settings.memory_budget is not None else None)
-        made = make_room(paths, settings, adapter, reporter, snapshot, snapshot.sessions, supervised_only=True)
-        if not locks.claim_free(settings.max_sessions):
-            _refuse_full(paths, settings.max_sessions)
-        return made  # the gate stays ours until the policy has decided, as in take_now
-    except BaseException:
-        locks.gate.release()
-        raise
+# --- in line ----------------------------------------------------------------------------------------------------
 
 
-def wait_turn(paths: Paths, locks: Locks, max_sessions: int, patience: float | None, reporter: Reporter) -> None:
-    """`run --wait`: queue behind the sessions (first come, first served) until one ends, or give up."""
+def wait_for_room(paths: Paths, locks: Locks, settings: Settings, world: World, reporter: Reporter,
+                  patience: float | None, bringing_here: str | None = None) -> RoomMade | None:
+    """`run --wait`: in line (first come, first served; takeovers first) until the one decision admits it — a
+    place free and, with a memory budget, room — or patience runs out. First in line, it keeps the gate, so
+    nobody who came later slips in; a refused decision gives its place back and keeps its turn."""
+    from supervisor.flows.refusals import AtLimit
     from supervisor.flows.reporting import WaitProgress
 
+    clock = world.clock
     ticket = take_ticket(paths.queue_dir, WAIT)
-    started = time.monotonic()
+    started = clock.mono()
+    have_gate = False
     try:
         while True:
-            if _first_with_gate(paths, locks, ticket) and locks.claim_free(max_sessions):
-                return  # with the gate, as in take_now: the caller releases it once the policy has decided
-            holders = supervised(paths, max_sessions)
+            claimed = False
+            if first_in_line(paths.queue_dir) == ticket.path:
+                have_gate = have_gate or locks.gate.try_acquire()
+                if have_gate:
+                    try:
+                        return decide(paths, locks, settings, world, reporter, bringing_here, quiet=True)
+                    except (SessionHeld, AtLimit) as refused:
+                        claimed = isinstance(refused, AtLimit)  # a place was free: the sessions fill the limit
+                        locks.release()
+            elif have_gate:
+                locks.gate.release()  # someone ahead (a takeover) must get the gate
+                have_gate = False
+            waited = clock.mono() - started
+            holders = supervised(paths, settings.max_sessions)
             reporter.waiting(WaitProgress(holders[0].record if holders else None,
-                                          position(paths.queue_dir, ticket), time.monotonic() - started))
-            if patience is not None and time.monotonic() - started >= patience:
+                                          position(paths.queue_dir, ticket), waited))
+            if patience is not None and waited >= patience:
                 log_event(paths.log_file, "refused", reason="gave-up-waiting", waited=round(patience, 1))
                 raise GaveUpWaiting(patience)
-            time.sleep(STEP)
+            # A place frees by a lock (cheap to look at); room by a session ending (a snapshot: look less often).
+            clock.sleep(STEP * 4 if claimed else STEP)
     except BaseException:
-        locks.gate.release()
+        locks.release()
         raise
     finally:
+        if have_gate:
+            locks.gate.release()
         drop(ticket.path)
 
 
-def _first_with_gate(paths: Paths, locks: Locks, ticket: Ticket) -> bool:
-    if first_in_line(paths.queue_dir) != ticket.path:
-        locks.gate.release()  # someone ahead (a takeover) must get the gate
-        return False
-    return locks.gate.held or locks.gate.try_acquire()
+# --- taking over ------------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -182,10 +321,11 @@ class Handover:
 
 
 def take_over(paths: Paths, locks: Locks, settings: Settings, adapter: CliAdapter, *, force: bool,
-              reporter: Reporter, named: str | None = None) -> Handover:
+              reporter: Reporter, named: str | None = None, clock: Clock = SYSTEM) -> Handover:
     """End what holds the session — the session `named`; with one session allowed, everything there is
-    (unmanaged ones with consent); else the most idle one — and keep a slot for the new one. Which one is decided
-    first in line, so racing takeovers each take a different session."""
+    (unmanaged ones with consent); else the one the policy chooses (the most idle one nobody uses) — and keep a
+    slot for the new one. Which one is decided first in line, under the gate, so racing takeovers each take a
+    different session."""
     from supervisor.flows import ending
     from supervisor.flows.census import Census
     from supervisor.flows.sessions import take_snapshot
@@ -193,26 +333,31 @@ def take_over(paths: Paths, locks: Locks, settings: Settings, adapter: CliAdapte
 
     ticket = take_ticket(paths.queue_dir, TAKEOVER)
     handover = Handover()
+    have_gate = False
     try:
-        while not _first_with_gate(paths, locks, ticket):
-            time.sleep(STEP)  # earlier takeovers go first
-        target = _target(paths, settings, adapter, named, reporter)
+        while True:  # earlier takeovers go first
+            if first_in_line(paths.queue_dir) == ticket.path:
+                have_gate = have_gate or locks.gate.try_acquire()
+                if have_gate:
+                    break
+            clock.sleep(STEP)
+        target = _target(paths, settings, adapter, named, reporter, clock)
         if target is not None and target.kind == "background" and target.background is not None:
             handover.attach = target.background  # brought here, not ended
-            _claim_slot(paths, locks, settings, ticket)
+            _claim_slot(paths, locks, settings)
             return handover
         if target is not None and target.unmanaged is not None:
             one = end_others(paths, settings, adapter, Census([target.unmanaged], []), force=True,
                              reporter=reporter, how_to="csup takeover --force", cause="takeover")
             handover.unmanaged_ended = [s.pid for s in one.sessions]
             handover.conversations = one.conversations
-            _claim_slot(paths, locks, settings, ticket)
+            _claim_slot(paths, locks, settings)
             return handover
         holder = target.holder if target is not None else None
         ended: OthersEnded | None = None
-        current = _end_holder(paths, locks, settings, ticket, handover, reporter, holder)
+        current = _end_holder(paths, locks, settings, ticket, handover, reporter, holder, clock)
         if target is None:
-            found = take_snapshot(paths, settings.max_sessions, adapter).census
+            found = take_snapshot(paths, settings.max_sessions, adapter, clock=clock).census
             if current is None and found.background:
                 # A background session is brought here live (attach): no restart, no second writer.
                 handover.attach = max(found.background, key=lambda s: s.last_activity or 0.0)
@@ -223,9 +368,9 @@ def take_over(paths: Paths, locks: Locks, settings: Settings, adapter: CliAdapte
         if current is not None:
             if current.claude_session_id:
                 handover.conversations.append(Conversation(current.claude_session_id, current.cwd))
-            if not ending.wait_gone(current.cli, settings.term_wait) and current.cli is not None:
-                processes.signal_verified(current.cli, signal.SIGKILL)
-                ending.wait_gone(current.cli, ending.KILL_GRACE)
+            if not ending.wait_gone(current.cli, settings.term_wait, clock) and current.cli is not None:
+                processes.signal_verified(current.cli, signal.SIGKILL)  # two CLIs on one conversation corrupt it
+                ending.wait_gone(current.cli, ending.KILL_GRACE, clock)
         if ended is not None:
             handover.conversations += ended.conversations
         return handover
@@ -233,39 +378,41 @@ def take_over(paths: Paths, locks: Locks, settings: Settings, adapter: CliAdapte
         locks.release()
         raise
     finally:
-        locks.gate.release()
+        if have_gate:
+            locks.gate.release()
         drop(ticket.path)
 
 
 def _target(paths: Paths, settings: Settings, census: CliAdapter, named: str | None,
-            reporter: Reporter) -> AnySession | None:
+            reporter: Reporter, clock: Clock) -> AnySession | None:
+    """The session a takeover ends: the one named; with one session allowed, none in particular (all of them);
+    else the policy's choice, said first — or, when every session is in use, a refusal listing why."""
     from supervisor.flows.sessions import resolve, take_snapshot
 
     if named is None and settings.max_sessions == 1:
         return None
-    found = take_snapshot(paths, settings.max_sessions, census).sessions
+    snapshot = take_snapshot(paths, settings.max_sessions, census, clock=clock)
     if named is not None:
-        return resolve(found, named)
-    if not found:
-        return None
-    reporter.chosen(found[0])
-    return found[0]
+        return resolve(snapshot.sessions, named)
+    from supervisor.flows.stop import choose
+
+    return choose(snapshot, settings, reporter)
 
 
-def _claim_slot(paths: Paths, locks: Locks, settings: Settings, ticket: Ticket) -> None:
+def _claim_slot(paths: Paths, locks: Locks, settings: Settings) -> None:
     if not locks.claim_free(settings.max_sessions):
         _refuse_full(paths, settings.max_sessions)
 
 
 def _end_holder(paths: Paths, locks: Locks, settings: Settings, ticket: Ticket, handover: Handover,
-                reporter: Reporter, chosen: Holder | None) -> SessionRecord | None:
+                reporter: Reporter, chosen: Holder | None, clock: Clock) -> SessionRecord | None:
     """End the supervised session in `chosen` (by default the one in slot 0) and take its slot — unless it was
     itself started after our ticket (a racing takeover won): then refuse rather than take over the winner. A
     holder with no record yet is starting: wait. A free slot needs no ending (with room for one more)."""
     from supervisor.flows import ending
 
     slot = chosen.slot if chosen is not None else paths.slot(0)
-    deadline = time.monotonic() + settings.stop_wait
+    deadline = clock.mono() + settings.stop_wait
     while True:
         current = live_record(slot.record_file)
         if current is not None and current.started_at > ticket.created_at:
@@ -279,6 +426,6 @@ def _end_holder(paths: Paths, locks: Locks, settings: Settings, ticket: Ticket, 
             locks.slot = slot
             log_event(paths.log_file, "took-over", holder=current.session_id, how=how)
             return current
-        if time.monotonic() >= deadline:
+        if clock.mono() >= deadline:
             raise SessionHeld([])
-        time.sleep(STEP)
+        clock.sleep(STEP)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING
 from supervisor.core.errors import SessionBusy
 from supervisor.core.identity import ProcessIdentity
 from supervisor.machine import processes
+from supervisor.machine.clock import SYSTEM, Clock, wait_until
 from supervisor.machine.events import log_event
 from supervisor.machine.jsonfile import read_json, write_json_atomic
 from supervisor.machine.lock import FileFlock
@@ -68,11 +68,11 @@ def is_proven_holder(holder: SessionRecord, lock_file: Path) -> bool:
         or processes.parent_of(holder.cli.pid) == holder.csup.pid
 
 
-def send_request(slot: Slot, holder: SessionRecord, kind: str) -> bool:
+def send_request(slot: Slot, holder: SessionRecord, kind: str, clock: Clock = SYSTEM) -> bool:
     """Leave the request where the holder looks, then wake it; False when the holder is not a proven csup."""
     if not is_proven_holder(holder, slot.lock_file):
         return False
-    write_json_atomic(slot.request_file, asdict(StopRequest(kind, os.getpid(), processes.own_tty(), time.time())))
+    write_json_atomic(slot.request_file, asdict(StopRequest(kind, os.getpid(), processes.own_tty(), clock.wall())))
     sent = processes.signal_verified(holder.csup, signal.SIGUSR1)
     # A holder suspended in its shell (Ctrl-Z) gets the request only once it runs: continue it. It ends the
     # session in the background, without taking the terminal from the shell.
@@ -132,13 +132,8 @@ def _wait_for(lock: FileFlock, seconds: float) -> bool:
     return lock.try_acquire(timeout=seconds)
 
 
-def wait_gone(identity: ProcessIdentity | None, seconds: float) -> bool:
+def wait_gone(identity: ProcessIdentity | None, seconds: float, clock: Clock = SYSTEM) -> bool:
     """Wait for a process to end (two CLIs on one conversation corrupt it); True when it is gone."""
     if identity is None:
         return True
-    deadline = time.monotonic() + seconds
-    while processes.is_running(identity):
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(POLL)
-    return True
+    return wait_until(lambda: not processes.is_running(identity), seconds, clock, POLL)

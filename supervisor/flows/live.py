@@ -176,7 +176,12 @@ def _live_actions(cli_pid: int, adapter: CliAdapter, census: CliAdapter, paths: 
             end_reason=published.reason))
 
     def find_strays() -> list[ProcessIdentity]:
-        return [view.identity for view in processes.find_unmanaged(census, managed={cli_pid})]
+        """Unmanaged sessions, as the one snapshot sees them: every supervised CLI (this one's siblings under
+        max_sessions too) is managed, never a stray."""
+        from supervisor.flows.sessions import take_snapshot
+
+        snapshot = take_snapshot(paths, settings.max_sessions, census)
+        return [s.unmanaged.view.identity for s in snapshot.sessions if s.unmanaged is not None]
 
     def take_request() -> tuple[str, str] | None:
         from supervisor.flows import ending

@@ -44,6 +44,22 @@ class LineAhead(SessionBusy):
         self.holder = holder
 
 
+class GateBusy(SessionBusy):
+    """Another start held the gate past all patience (a decision that hangs: a stuck csup)."""
+
+    def __init__(self, waited: float) -> None:
+        super().__init__(f"another csup start has been deciding for {waited:.0f}s")
+        self.waited = waited
+
+
+class NothingToEnd(SessionBusy):
+    """A stop or takeover named no session, and every one is in use: each with why it is kept."""
+
+    def __init__(self, kept: list[tuple[AnySession | None, str]]) -> None:
+        super().__init__("every session is in use")
+        self.kept = [(session, why) for session, why in kept if session is not None]
+
+
 class TakeoverLost(SessionBusy):
     """A racing takeover got the session first."""
 

@@ -82,7 +82,8 @@ class StopOutcome:
     background_ended: list[BackgroundEnded] = field(default_factory=list)  # each says whether it is gone
     declined: Census | None = None  # sessions outside csup the user chose to keep
     running: int = 0  # sessions there were to choose from
-    idle_at_least: float | None = None  # `stop --idle`: what was asked
+    idle: bool = False  # `stop --idle`
+    idle_at_least: float | None = None  # `stop --idle DURATION`: what was asked (None: each kind's own limit)
 
     @property
     def incomplete(self) -> bool:

@@ -7,7 +7,6 @@ a pid, or a terminal. Side effects: reads the records, the process table and the
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
@@ -18,6 +17,7 @@ from supervisor.core.policy import Seen, idle_seconds
 from supervisor.flows.census import Census, UnmanagedSession, take_census
 from supervisor.flows.census import names as names_session
 from supervisor.machine import processes
+from supervisor.machine.clock import SYSTEM, Clock
 from supervisor.machine.paths import Paths, Slot
 from supervisor.machine.record import Holder, is_live, live_holders, read_record
 
@@ -123,21 +123,21 @@ def supervised(paths: Paths, max_sessions: int) -> list[Holder]:
     return live_holders(paths.known_slots(max_sessions))
 
 
-def supervised_sessions(paths: Paths, max_sessions: int) -> list[AnySession]:
+def supervised_sessions(paths: Paths, max_sessions: int, clock: Clock = SYSTEM) -> list[AnySession]:
     """The supervised sessions alone, from their records (no census): what a refusal at full places names."""
-    now, now_mono = _clock()
+    now, now_mono = clock.both()
     found = [_supervised(holder, now, now_mono) for holder in supervised(paths, max_sessions)]
     return sorted(found, key=lambda s: -(s.idle_seconds or 0.0))
 
 
 def take_snapshot(paths: Paths, max_sessions: int, adapter: CliAdapter, *,
                   census: Callable[[set[int], ProcessIdentity | None], Census] | None = None,
-                  clock: Callable[[], tuple[float, float]] | None = None,
+                  clock: Clock = SYSTEM,
                   memory: Callable[[list[int]], dict[int, TreeMemory]] | None = None) -> Snapshot:
     """Every session of the user, now. With `memory` (machine/memory.of_trees, or a test's), each session's
     process tree is measured: only when a decision or a report needs it. `census` and `clock` are collaborators
     too: tests hand in their own views of the processes and the registry, and a clock."""
-    now, now_mono = (clock or _clock)()
+    now, now_mono = clock.both()
     slots = paths.known_slots(max_sessions)
     holders = live_holders(slots)  # as supervised() reads them: the slots are listed once for both
     managed = {h.record.cli.pid for h in holders if h.record.cli is not None}
@@ -167,10 +167,6 @@ def take_snapshot(paths: Paths, max_sessions: int, adapter: CliAdapter, *,
         sessions = [s._replace(memory=held.get(s.pid)) if s.pid else s for s in sessions]
     sessions.sort(key=lambda s: -(s.idle_seconds if s.idle_seconds is not None else float("inf")))
     return Snapshot(sessions, now, found, holders, orphan, measured=memory is not None)
-
-
-def _clock() -> tuple[float, float]:
-    return time.time(), time.monotonic()
 
 
 def _supervised(holder: Holder, now: float, now_mono: float, shown: LiveSession | None = None,

@@ -6,19 +6,23 @@ log."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from supervisor.claude.adapter import CliAdapter, Conversation, LiveSession
-from supervisor.core.policy import spared
 from supervisor.core.settings import Settings
 from supervisor.flows import ending
 from supervisor.flows.census import Census, UnmanagedSession
 from supervisor.flows.refusals import UnmanagedRunning
 from supervisor.flows.reporting import BackgroundEnded, HolderEnded, Reporter, StopOutcome
 from supervisor.machine import processes
+from supervisor.machine.clock import SYSTEM, Clock
 from supervisor.machine.events import log_event
 from supervisor.machine.lock import FileFlock
 from supervisor.machine.paths import Paths
 from supervisor.machine.record import Holder
+
+if TYPE_CHECKING:
+    from supervisor.flows.sessions import AnySession, Snapshot
 
 
 @dataclass
@@ -93,27 +97,32 @@ def end_background(paths: Paths, adapter: CliAdapter, session: LiveSession, caus
 
 
 def stop(paths: Paths, settings: Settings, adapter: CliAdapter, *, force: bool, patience: float | None,
-         reporter: Reporter, target: str | None = None, idle_at_least: float | None = None) -> StopOutcome:
-    """`csup stop`: end sessions from anywhere; start nothing. Which ones: those idle at least `idle_at_least`;
-    else the one `target` names; else, with one session allowed, every session there is (there should be one);
-    else the most idle one, said before it is ended. Naming a session is consent to end it; sessions outside
-    csup are otherwise asked about first, before anything is ended."""
+         reporter: Reporter, target: str | None = None, idle: bool = False, idle_at_least: float | None = None,
+         clock: Clock = SYSTEM) -> StopOutcome:
+    """`csup stop`: end sessions from anywhere; start nothing. Which ones: with `idle`, every session idle at
+    least `idle_at_least` (without it, past its own kind's limit) that nobody uses; else the one `target` names;
+    else, with one session allowed, every session there is (there should be one); else the policy's choice —
+    the most idle one nobody uses, said before it is ended. Naming a session is consent to end it; sessions
+    outside csup are otherwise asked about first, before anything is ended."""
+    from supervisor.core.policy import idle_past
     from supervisor.flows.sessions import resolve, take_snapshot
 
-    found = take_snapshot(paths, settings.max_sessions, adapter).sessions
-    if idle_at_least is not None:  # what the policy spares (busy, waiting, attached, pinned) is spared here too
-        chosen = [s for s in found if s.idle_seconds is not None and s.idle_seconds >= idle_at_least
-                  and spared(s.seen()) is None]
+    snapshot = take_snapshot(paths, settings.max_sessions, adapter, clock=clock)
+    found = snapshot.sessions
+    if idle:  # what the policy spares (busy, waiting, attached, pinned) is spared here too
+        past = {seen.key for seen in idle_past([s.seen() for s in found], idle_limit=settings.idle_limit,
+                                               background_idle_limit=settings.background_idle_limit,
+                                               at_least=idle_at_least, waiting_limit=settings.waiting_limit)}
+        chosen = [s for s in found if s.key in past]
     elif target is not None:
         chosen = [resolve(found, target)]
         force = True
     elif settings.max_sessions == 1:
         chosen = found
     else:
-        chosen = found[:1]
-        if chosen:
-            reporter.chosen(chosen[0])
-    outcome = StopOutcome(stopped=False, running=len(found), idle_at_least=idle_at_least)
+        one = choose(snapshot, settings, reporter)
+        chosen = [one] if one is not None else []
+    outcome = StopOutcome(stopped=False, running=len(found), idle=idle, idle_at_least=idle_at_least)
     outside = Census([s.unmanaged for s in chosen if s.unmanaged is not None],
                      [s.background for s in chosen if s.background is not None])
     if outside.total and not force and not reporter.confirm_end(outside):
@@ -171,3 +180,20 @@ def _attached_session(adapter: CliAdapter, attached: str | None) -> LiveSession 
     from supervisor.flows.census import names
 
     return next((s for s in adapter.live_sessions() if s.kind == "background" and names(s, attached)), None)
+
+
+def choose(snapshot: Snapshot, settings: Settings, reporter: Reporter) -> AnySession | None:
+    """The session a stop or takeover that names none means (core/policy.choose_to_end), said before anything is
+    done to it; None when there is none at all; NothingToEnd when every one is in use."""
+    from supervisor.core.policy import choose_to_end
+    from supervisor.flows.refusals import NothingToEnd
+
+    if not snapshot.sessions:
+        return None
+    choice = choose_to_end([s.seen() for s in snapshot.sessions], settings.waiting_limit)
+    if choice.chosen is None:
+        raise NothingToEnd([(snapshot.by_key(seen.key), why) for seen, why in choice.kept])
+    chosen = snapshot.by_key(choice.chosen.key)
+    assert chosen is not None
+    reporter.chosen(chosen)
+    return chosen

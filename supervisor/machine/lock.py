@@ -13,7 +13,10 @@ from supervisor.machine.paths import PRIVATE_FILE_MODE
 
 
 class FileFlock:
-    """One flock on one path. Not thread-local (csup releases from wherever it acquired), never singleton."""
+    """One flock on one path. Not thread-local (csup releases from wherever it acquired), never singleton.
+    Re-entry is counted: a second acquire by the holder is one more hold, and a release gives back one hold —
+    the lock is let go only by the release that matches the first acquire, and a release with no hold is
+    nothing. So no code path can drop a lock that an outer one took (the gate held from claim to decision)."""
 
     def __init__(self, path: Path) -> None:
         from filelock import FileLock  # lazily: a pass-through `claude -p` never needs it
@@ -21,11 +24,15 @@ class FileFlock:
         self.path = path
         self._lock: Any = FileLock(str(path), mode=PRIVATE_FILE_MODE, thread_local=False, is_singleton=False,
                                    preserve_lock_file=True)
+        self.holds = 0
 
     def try_acquire(self, timeout: float = 0) -> bool:
         """One attempt when timeout is 0; True when this process now holds the lock."""
         from filelock import Timeout
 
+        if self.holds:
+            self.holds += 1
+            return True
         try:
             self._lock.acquire(timeout=timeout, poll_interval=0.05)
         except Timeout:
@@ -34,15 +41,20 @@ class FileFlock:
             reason = "is a symlink" if err.errno == errno.ELOOP else f"cannot be locked: {err.strerror}"
             raise UnsafePath(f"{self.path} {reason}; csup does not use it", hint=f"remove it: rm {self.path}",
                              path=str(self.path)) from None
+        self.holds = 1
         return True
 
     def release(self) -> None:
-        if self._lock.is_locked:
+        """Give back one hold; the last one unlocks the file."""
+        if not self.holds:
+            return
+        self.holds -= 1
+        if not self.holds and self._lock.is_locked:
             self._lock.release(force=True)
 
     @property
     def held(self) -> bool:
-        return bool(self._lock.is_locked)
+        return self.holds > 0
 
     def __enter__(self) -> FileFlock:
         return self
