@@ -5,6 +5,7 @@ is mypy --strict clean (ruff is in test_lint.py)."""
 from __future__ import annotations
 
 import ast
+import re
 import shutil
 import subprocess
 import sys
@@ -113,3 +114,15 @@ def test_mypy_strict_is_clean() -> None:
     result = subprocess.run([mypy, "--strict", "--no-incremental", "--cache-dir", "/dev/null", str(PACKAGE)],
                             capture_output=True, text=True, timeout=240, cwd=ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+CLOCK_READS = re.compile(r"\btime\.(time|monotonic|sleep|time_ns|monotonic_ns|perf_counter)\(")
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if _layer(m) in ("flows", "face")))
+def test_flows_and_the_face_take_their_clock(module: str) -> None:
+    """Flows take a clock (machine/clock.Clock) as an argument, so their logic runs in tables with a fake one;
+    the face words the `now` it is given. Neither reads the time itself."""
+    source = MODULES[module].read_text()
+    found = [match.group(0) for match in CLOCK_READS.finditer(source)]
+    assert not found, f"{module} reads the clock directly ({', '.join(found)}): take a Clock"

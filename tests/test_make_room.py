@@ -9,8 +9,11 @@ import json
 import re
 import threading
 import time
+import uuid
 
 import pexpect
+import psutil
+import pytest
 
 from conftest import Env, alive, exit_status, finish, ready_pid, wait_for
 
@@ -135,3 +138,50 @@ def test_with_an_unmanaged_session_beside_it_the_room_made_is_room_enough(env: E
     exit_status(old)
     assert stray.isalive()
     finish(new)
+
+
+def _live_clis(token: str) -> int:
+    """This test's CLIs alive now, supervised or not (each was given `token` as an argument): zombies are gone."""
+    count = 0
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        cmdline = proc.info["cmdline"] or []
+        if token in cmdline and "run" not in cmdline and proc.info["status"] != psutil.STATUS_ZOMBIE:
+            count += 1
+    return count
+
+
+@pytest.mark.parametrize("limit", [1, 2])
+def test_racing_starts_never_run_more_than_the_limit_while_a_slow_victim_dies(env: Env, limit: int) -> None:
+    """The gate is held from the claim to the decision, making room included: while the session chosen to make
+    room takes its time to die (it ignores SIGTERM: term_wait, then SIGKILL), no racing start gets in, and at
+    no moment do more sessions run than max_sessions (with 2, an unmanaged session holds the other place)."""
+    token = f"race-{uuid.uuid4().hex[:8]}"
+    env.vars.update(ROOM | {"CSUP_TERM_WAIT": "2s", "CSUP_TREE_WAIT": "1s", "CSUP_MAX_SESSIONS": str(limit)})
+    program = str(env.unmanaged_program())  # recognised by the census: the unmanaged one counts
+    if limit == 2:
+        env.stray(token)
+    victim = env.csup("run", "--claude", program, "--", "--ignore-term", token)
+    ready_pid(victim)
+    _idle_record(env, 1.5)
+    most, stop = [0], threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            most[0] = max(most[0], _live_clis(token))
+            time.sleep(0.01)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    racers = [env.csup("run", "--claude", program, "--", token, timeout=40) for _ in range(3)]
+    outcomes = [racer.expect([rb"ready pid=", pexpect.EOF], timeout=40) for racer in racers]
+    time.sleep(0.5)
+    stop.set()
+    sampler.join()
+    assert sorted(outcomes) == [0, 1, 1], outcomes  # one runs, the others are refused at the limit
+    assert most[0] == limit, f"{most[0]} sessions ran at once with max_sessions {limit}"
+    for racer, outcome in zip(racers, outcomes, strict=True):
+        if outcome == 1:
+            racer.close()
+            assert racer.exitstatus == 75
+    exit_status(victim, timeout=20)
+    finish(racers[outcomes.index(0)])

@@ -265,7 +265,7 @@ def test_a_warning_as_long_as_the_limit_is_clamped_to_half_and_says_so() -> None
 def test_config_shows_every_duration_as_people_type_it() -> None:
     from supervisor.face.text import render_config
 
-    text = render_config(resolve({}, "", {}), "config.toml")
+    text = render_config(resolve({}, "", {}), "config.toml", True)
     assert re.search(r'^stray_check\s+= "5m"\s', text, re.M) and "300" not in text
 
 
@@ -276,7 +276,7 @@ def test_config_output_is_toml_that_reads_back_as_the_same_settings() -> None:
 
     settings = resolve({"end_unmanaged": True, "claude_config_dirs": ["~/work/.claude"], "waiting_limit": "2h"},
                        "config.toml", {})
-    parsed = tomllib.loads(render_config(settings, "config.toml"))
+    parsed = tomllib.loads(render_config(settings, "config.toml", True))
     assert parsed["end_unmanaged"] is True and parsed["notify"] is True and parsed["idle_limit"] == "30m"
     assert resolve(parsed, "config.toml", {}).values == settings.values
 

@@ -10,9 +10,10 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from supervisor.core.errors import CsupError, ExitCode
+from supervisor.machine.clock import SYSTEM, Clock
 
 
-def guarded(action: Callable[[], object]) -> NoReturn:
+def guarded(action: Callable[[], object], clock: Clock = SYSTEM) -> NoReturn:
     """Run a command and exit: 0, or the error's code after its message."""
     try:
         action()
@@ -20,7 +21,7 @@ def guarded(action: Callable[[], object]) -> NoReturn:
     except CsupError as err:
         from supervisor.face.text import error_text
 
-        _say(error_text(err))
+        _say(error_text(err, clock.wall()))
         sys.exit(int(err.exit_code))
     except KeyboardInterrupt:
         sys.exit(130)

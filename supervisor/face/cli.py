@@ -199,7 +199,7 @@ def stop(force: bool, wait: str | None, idle: str | None, target: str | None) ->
     outcome = stop_session(paths, settings, _census(settings), force=force, patience=patience,
                            reporter=reporter, target=target, idle=idle is not None, idle_at_least=idle_at_least)
     live_line("")
-    click.echo("\n".join(stop_lines(outcome, reporter.here)))
+    click.echo("\n".join(stop_lines(outcome, reporter.clock.wall(), reporter.here)))
     if outcome.incomplete:
         sys.exit(75)
 
@@ -303,17 +303,16 @@ def service_uninstall() -> None:
 @service.command("status")
 def service_status() -> None:
     """Whether the service is installed and the watcher runs, and when it last swept. Exits 0 when it runs."""
-    import time
-
     from supervisor.face.text import watcher_line
     from supervisor.flows.watch import watcher_state
+    from supervisor.machine.clock import SYSTEM
     from supervisor.machine.service import installed
 
     _, paths = _load()
     unit = installed(os.environ)
     state = watcher_state(paths)
     click.echo(f"service: {'installed: ' + str(unit.path) if unit else 'not installed (csup service install)'}")
-    click.echo(watcher_line(state, time.time()))
+    click.echo(watcher_line(state, SYSTEM.wall()))
     sys.exit(0 if state else 1)
 
 
@@ -344,10 +343,13 @@ def config(as_json: bool) -> None:
       CSUP_IDLE_LIMIT=2h csup config --json
     """
     from supervisor.face.text import render_config
+    from supervisor.machine.config_file import config_file_exists
 
     settings, paths = _load()
-    _emit(as_json, lambda: {"file": str(paths.config_file), "values": settings.values,
-                            "sources": dict(settings.sources)}, lambda: render_config(settings, str(paths.config_file)))
+    exists = config_file_exists(paths.config_file)
+    _emit(as_json, lambda: {"file": str(paths.config_file), "exists": exists, "values": settings.values,
+                            "sources": dict(settings.sources)},
+          lambda: render_config(settings, str(paths.config_file), exists))
 
 
 @cli.command()

@@ -4,8 +4,9 @@ takeover notes, the session's last line, [y/N] questions and the words of notifi
 from __future__ import annotations
 
 import sys
-import time
 from typing import TYPE_CHECKING
+
+from supervisor.machine.clock import SYSTEM, Clock
 
 if TYPE_CHECKING:  # the values it words; the words (face/text.py) are imported when first needed: start-up
     from supervisor.core.notice import Notice
@@ -22,9 +23,12 @@ if TYPE_CHECKING:  # the values it words; the words (face/text.py) are imported 
 
 
 class TerminalReporter:
-    def __init__(self) -> None:
+    """Words what the flows report, as of the clock's `now` (the same clock the flows were given)."""
+
+    def __init__(self, clock: Clock = SYSTEM) -> None:
         import os
 
+        self.clock = clock
         try:
             self.here = os.getcwd()  # the shell's directory (csup moves only for a takeover's resume, later)
         except OSError:
@@ -33,7 +37,7 @@ class TerminalReporter:
     def waiting(self, progress: WaitProgress) -> None:
         from supervisor.face.text import waiting_line
 
-        live_line(waiting_line(progress, time.time()))
+        live_line(waiting_line(progress, self.clock.wall()))
 
     def escalation(self, step: Escalation) -> None:
         from supervisor.face.text import ESCALATION_LINES
@@ -69,13 +73,13 @@ class TerminalReporter:
     def chosen(self, session: AnySession) -> None:
         from supervisor.face.text import chosen_line
 
-        sys.stderr.write(chosen_line(session, time.time()) + "\n")
+        sys.stderr.write(chosen_line(session, self.clock.wall()) + "\n")
 
     def confirm_end(self, found: Census) -> bool:
         from supervisor.face.text import confirm_question
 
         live_line("")  # a live line (the waiting line, an escalation) must not run into the question
-        return confirm(confirm_question(found, time.time()))
+        return confirm(confirm_question(found, self.clock.wall()))
 
     def room_made(self, made: RoomMade) -> None:
         """Before the CLI's screen: which session was ended to make room, and how to bring it back."""
@@ -89,7 +93,7 @@ class TerminalReporter:
         """The watcher's account, on stdout: a terminal shows it, a service's journal keeps it."""
         from supervisor.face.text import watch_lines
 
-        lines = watch_lines(event, time.time())
+        lines = watch_lines(event, self.clock.wall())
         try:
             sys.stdout.write("\n".join(lines) + "\n")
             sys.stdout.flush()

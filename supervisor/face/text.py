@@ -81,9 +81,8 @@ def megabytes(size: int) -> str:
 # --- errors and refusals -----------------------------------------------------------------------------------------
 
 
-def error_text(err: CsupError, now: float | None = None) -> str:
+def error_text(err: CsupError, now: float) -> str:
     """The one wording of every error csup reports: its message (or refusal block) and the hint."""
-    now = time.time() if now is None else now
     if isinstance(err, AtLimit) and err.over == "memory" and err.budget is not None:
         text = refusal_memory(err.sessions, err.held, err.budget, now)
     elif isinstance(err, SessionHeld | AtLimit):
@@ -129,12 +128,11 @@ def refusal(sessions: Sequence[AnySession], max_sessions: int, now: float) -> st
 
 def describe_holder(record: SessionRecord, now: float, idle: float | None = None) -> str:
     """A supervised session as a refusal names it; `idle` is the snapshot's (core/policy.idle_seconds), else
-    worked out by that same function from the record."""
+    worked out by that same function from the record's wall-clock time."""
     from supervisor.core.policy import idle_seconds
 
     if idle is None:
-        idle = idle_seconds(now, time.monotonic(), last_wall=record.last_activity_at,
-                            last_mono=record.last_activity_mono)
+        idle = idle_seconds(now, 0.0, last_wall=record.last_activity_at)
     cli = f"claude pid {record.cli.pid}" if record.cli else "claude starting"
     return (f"{cli} (csup pid {record.csup.pid}) on {clean(record.tty) or 'no tty'} in {short_path(record.cwd)}, "
             f"started {clock_time(record.started_at, now)} ({format_duration(now - record.started_at)} ago), "
@@ -382,7 +380,7 @@ def countdown_title(left: float) -> str:
     return f"csup: idle, session ends in {format_duration(left)} - press a key to keep it"
 
 
-def stop_lines(outcome: StopOutcome, here: str = "") -> list[str]:
+def stop_lines(outcome: StopOutcome, now: float, here: str = "") -> list[str]:
     """What `csup stop` did: only what happened — "ended" once a session is gone, otherwise what is left."""
     lines = []
     for ended_holder in outcome.holders:
@@ -411,7 +409,7 @@ def stop_lines(outcome: StopOutcome, here: str = "") -> list[str]:
         lines.append(f"csup: could not end claude pid {', '.join(map(str, outcome.unmanaged_left))}: it is still "
                      "running after SIGTERM and SIGKILL (see it: csup status)")
     if outcome.declined is not None and outcome.declined.total:
-        lines += unmanaged_lines(outcome.declined.unmanaged, outcome.declined.background, time.time())
+        lines += unmanaged_lines(outcome.declined.unmanaged, outcome.declined.background, now)
         lines.append("They were left running; to end them: csup stop --force")
     if not outcome.stopped and not outcome.incomplete and not (outcome.declined and outcome.declined.total):
         if outcome.running and outcome.idle:
@@ -606,11 +604,11 @@ def toml_value(value: object, duration: bool, size: bool = False) -> str:
     return json.dumps(str(value))
 
 
-def render_config(settings: Settings, config_file: str) -> str:
+def render_config(settings: Settings, config_file: str, exists: bool) -> str:
     """Every setting as a line of TOML (paste any into the file as it is), with where its value came from."""
     from supervisor.core.settings import SETTINGS
 
-    missing = "" if os.path.exists(config_file) else " (no such file yet: every value here is a default or from " \
+    missing = "" if exists else " (no such file yet: every value here is a default or from " \
         "the environment)"
     lines = [f"# {config_file}{missing}"]
     width = max(len(setting.key) for setting in SETTINGS)

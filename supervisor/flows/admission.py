@@ -206,8 +206,6 @@ def decide(paths: Paths, locks: Locks, settings: Settings, world: World, reporte
             return made
         chosen = snapshot.by_key(decision.make_room.key) if decision.make_room is not None else None
         if chosen is None:
-            if not claimed:
-                _refuse_full(paths, settings.max_sessions, quiet)
             if not quiet:
                 log_event(paths.log_file, "refused", reason="memory" if decision.over == "memory" else "limit",
                           count=decision.total, max_sessions=settings.max_sessions, held=decision.memory,

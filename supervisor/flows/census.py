@@ -5,7 +5,6 @@ csup's own. Side effects: reads the process table and the registry through the a
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
@@ -13,6 +12,7 @@ from supervisor.claude.adapter import CliAdapter, LiveSession
 from supervisor.core.identity import ProcessIdentity, ProcessView
 from supervisor.core.policy import idle_seconds
 from supervisor.machine import processes
+from supervisor.machine.clock import SYSTEM, Clock
 
 
 class UnmanagedSession(NamedTuple):
@@ -76,7 +76,7 @@ def resolve_target(sessions: list[LiveSession], target: str | None) -> str | Non
 def take_census(census: CliAdapter, managed: set[int] | None = None,
                 stale_cli: ProcessIdentity | None = None,
                 starting: Callable[[int], bool] = lambda pid: False,
-                views: Callable[[], Iterable[ProcessView]] | None = None) -> Census:
+                views: Callable[[], Iterable[ProcessView]] | None = None, clock: Clock = SYSTEM) -> Census:
     """Sessions outside csup's own (`managed`: the CLI pids csup supervises). A process the registry calls
     background is counted as background, whatever its command line says (a claimed spare keeps a spare's).
     A CLI whose parent is a csup holding a place (`starting`) is supervised even before its csup has written
@@ -84,7 +84,7 @@ def take_census(census: CliAdapter, managed: set[int] | None = None,
     managed = managed or set()
     registered = {session.pid: session for session in census.live_sessions() if session.pid not in managed}
     background = [s for s in registered.values() if s.kind == "background"]
-    now = time.time()
+    now = clock.wall()
     found = [view for view in processes.find_unmanaged(census, managed=managed, views=views)
              if not starting(view.ppid)]
     seen = {view.pid for view in found}

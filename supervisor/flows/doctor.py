@@ -10,6 +10,7 @@ from typing import Any
 from supervisor.claude.adapter import CliAdapter
 from supervisor.flows.status import StatusReport, gather
 from supervisor.machine import processes
+from supervisor.machine.clock import SYSTEM, Clock
 from supervisor.machine.paths import Paths
 
 SCHEMA_VERSION = 1
@@ -48,21 +49,20 @@ class Checkup:
                     for s in self.status.sessions if s.memory is not None]}
 
 
-def examine(paths: Paths, census: CliAdapter, max_sessions: int = 1, memory_budget: int | None = None) -> Checkup:
+def examine(paths: Paths, census: CliAdapter, max_sessions: int = 1, memory_budget: int | None = None,
+            clock: Clock = SYSTEM) -> Checkup:
     import psutil
 
     status = gather(paths, census, max_sessions=max_sessions, memory_budget=memory_budget)
     memory = psutil.virtual_memory()
     sessions = _processes(status)
     found = sessions + _helpers(census, status, {p.pid for p in sessions})
-    return Checkup(_sample_cpu(found), status.load, status.cores, memory.total, memory.available, status)
+    return Checkup(_sample_cpu(found, clock), status.load, status.cores, memory.total, memory.available, status)
 
 
-def _sample_cpu(found: list[ClaudeProcess], span: float = SAMPLE) -> list[ClaudeProcess]:
+def _sample_cpu(found: list[ClaudeProcess], clock: Clock, span: float = SAMPLE) -> list[ClaudeProcess]:
     """Each process's CPU now, over a short sample: a lifetime average blames a session that was busy an hour
     ago for a load it no longer makes."""
-    import time
-
     import psutil
 
     procs: dict[int, psutil.Process] = {}
@@ -72,7 +72,7 @@ def _sample_cpu(found: list[ClaudeProcess], span: float = SAMPLE) -> list[Claude
             procs[proc.pid].cpu_percent(None)
         except psutil.Error:
             continue
-    time.sleep(span if procs else 0)
+    clock.sleep(span if procs else 0)
     sampled = []
     for proc in found:
         now = None

@@ -5,7 +5,6 @@ held, so a refused `run` never pays for it. Side effects: everything a session d
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Mapping
 from functools import partial
 from typing import TYPE_CHECKING, cast
@@ -19,6 +18,7 @@ from supervisor.core.notice import Notice
 from supervisor.core.settings import SESSION_ENV, Settings
 from supervisor.flows.census import names, resolve_target
 from supervisor.machine import processes
+from supervisor.machine.clock import SYSTEM, Clock, wait_until
 from supervisor.machine.events import log_event
 from supervisor.machine.paths import Paths, Slot
 from supervisor.machine.record import SessionRecord, remove_record, write_record
@@ -37,7 +37,7 @@ NOTICE_POLL = 0.1
 
 
 def supervise(adapter: CliAdapter, args: list[str], settings: Settings, paths: Paths, slot: Slot,
-              environ: Mapping[str, str], reporter: Reporter) -> int:
+              environ: Mapping[str, str], reporter: Reporter, clock: Clock = SYSTEM) -> int:
     session_id = new_uuid().replace("-", "")
     args, conversation_id = adapter.prepare(args)
     census = adapter_for(settings, environ)
@@ -45,7 +45,7 @@ def supervise(adapter: CliAdapter, args: list[str], settings: Settings, paths: P
     target = adapter.foreground_target(args)
     bringing_here = resolve_target(census.live_sessions(), target) if target else None
     tty_fd = rawmode.terminal_fd(0, 1)
-    started_wall, started_mono = time.time(), time.monotonic()
+    started_wall, started_mono = clock.both()
     record = SessionRecord(
         session_id=session_id, csup=ProcessIdentity(os.getpid(), 0.0), cli=None, tty=_tty_name(tty_fd),
         cwd=os.getcwd(), argv=(adapter.path, *args), started_at=started_wall, last_activity_at=started_wall,
@@ -63,7 +63,8 @@ def supervise(adapter: CliAdapter, args: list[str], settings: Settings, paths: P
         # Only now: the CLI boots while csup builds what decides (and imports it).
         record = record.with_changes(csup=processes.identity_of(os.getpid()) or record.csup,
                                      cli=processes.identity_of(child.pid), state="active")
-        actions = _live_actions(child.pid, adapter, census, paths, slot, record, settings, environ, log, reporter)
+        actions = _live_actions(child.pid, adapter, census, paths, slot, record, settings, environ, log, reporter,
+                                clock)
         relay = PtyRelay(child, Terminal(0, 1, tty_fd), partial(_policy, settings, started_mono, actions),
                          saved_attrs=saved, keeper=guardian)
         policy = cast("SessionPolicy", relay.listener)
@@ -91,7 +92,7 @@ def supervise(adapter: CliAdapter, args: list[str], settings: Settings, paths: P
     final = int(ExitCode.IDLE_TIMEOUT) if policy.end_kind == "idle" else code
     log("ended", reason=policy.end_reason or f"the CLI exited ({code})",
         how=policy.end_kind or ("detached" if bringing_here and code == 0 else "exit"),
-        code=final, duration=round(time.monotonic() - started_mono, 1), idle=round(policy.idle_at_end, 1),
+        code=final, duration=round(clock.mono() - started_mono, 1), idle=round(policy.idle_at_end, 1),
         steps=policy.shutdown.taken if policy.shutdown else [], cwd=record.cwd, started=started_wall,
         resume=None if policy.end_kind == "takeover" else resume)
     # `/background` leaves the CLI first and registers the background session a moment later: give it that
@@ -99,7 +100,7 @@ def supervise(adapter: CliAdapter, args: list[str], settings: Settings, paths: P
     may_have_moved = bringing_here is None and policy.end_kind is None and code == 0 \
         and census.background_daemon_running()
     moved = _gone_to_background(census, bringing_here, started_wall, record.cwd,
-                                BACKGROUND_NOTICE if may_have_moved else 0.0)
+                                BACKGROUND_NOTICE if may_have_moved else 0.0, clock)
     if moved is not None:  # the conversation lives on in Claude Code's daemon, and counts there from now on
         log("detached" if bringing_here else "backgrounded", short=moved.short, name=moved.name,
             resume=census.bring_back_command(moved), cwd=moved.conversation.cwd)
@@ -119,23 +120,24 @@ def supervise(adapter: CliAdapter, args: list[str], settings: Settings, paths: P
 
 
 def _gone_to_background(census: CliAdapter, bringing_here: str | None, started_wall: float,
-                        cwd: str, wait: float) -> LiveSession | None:
+                        cwd: str, wait: float, clock: Clock) -> LiveSession | None:
     """Where the conversation went when the CLI left: the background session an attach showed (detached with
     Ctrl+Z, still running), or one the CLI moved itself into (`/background`) — started since, in our directory;
     looked for until `wait` has passed."""
-    deadline = time.monotonic() + wait
-    while True:
+    found: list[LiveSession] = []
+
+    def look() -> bool:
         for session in census.live_sessions():
             if session.kind != "background":
                 continue
-            if bringing_here is not None and names(session, bringing_here):
-                return session
-            if bringing_here is None and session.conversation.cwd == cwd \
-                    and (session.started_at or 0) >= started_wall:
-                return session
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(NOTICE_POLL)
+            shown = bringing_here is not None and names(session, bringing_here)
+            moved = bringing_here is None and session.conversation.cwd == cwd \
+                and (session.started_at or 0) >= started_wall
+            if shown or moved:
+                found.append(session)
+        return bool(found)
+
+    return found[0] if wait_until(look, wait, clock, NOTICE_POLL) else None
 
 
 def _policy(settings: Settings, started_mono: float, actions: Actions, relay: RelayHandle) -> SessionPolicy:
@@ -155,7 +157,7 @@ def _policy(settings: Settings, started_mono: float, actions: Actions, relay: Re
 
 def _live_actions(cli_pid: int, adapter: CliAdapter, census: CliAdapter, paths: Paths, slot: Slot,
                   record: SessionRecord, settings: Settings, environ: Mapping[str, str], log: Callable[..., None],
-                  reporter: Reporter) -> Actions:
+                  reporter: Reporter, clock: Clock) -> Actions:
     """The policy's window on the running CLI (its process tree, its CPU, its own state), the record, requests
     from other terminals, and what waits until the first screen is drawn."""
     from supervisor.core.session_policy import Actions, CliState
@@ -166,11 +168,13 @@ def _live_actions(cli_pid: int, adapter: CliAdapter, census: CliAdapter, paths: 
             return None
         changed = None
         if status.changed_wall is not None:
-            changed = time.monotonic() - (time.time() - status.changed_wall)
+            now_wall, now_mono = clock.both()
+            changed = now_mono - (now_wall - status.changed_wall)
         return CliState(status.status, changed)
 
     def publish(published: Published) -> None:
-        wall = time.time() - (time.monotonic() - published.last_activity)
+        now_wall, now_mono = clock.both()
+        wall = now_wall - (now_mono - published.last_activity)
         write_record(slot.record_file, record.with_changes(
             state=published.state, last_activity_at=wall, last_activity_mono=published.last_activity,
             end_reason=published.reason))
@@ -180,7 +184,7 @@ def _live_actions(cli_pid: int, adapter: CliAdapter, census: CliAdapter, paths: 
         max_sessions too) is managed, never a stray."""
         from supervisor.flows.sessions import take_snapshot
 
-        snapshot = take_snapshot(paths, settings.max_sessions, census)
+        snapshot = take_snapshot(paths, settings.max_sessions, census, clock=clock)
         return [s.unmanaged.view.identity for s in snapshot.sessions if s.unmanaged is not None]
 
     def take_request() -> tuple[str, str] | None:

@@ -148,7 +148,10 @@ def take_snapshot(paths: Paths, max_sessions: int, adapter: CliAdapter, *,
         """A csup that holds a place (its lock open) and has not written its record yet."""
         return processes.runs_csup(pid) and any(processes.holds_open(pid, slot.lock_file) for slot in slots)
 
-    found = (census or (lambda known, stale: take_census(adapter, known, stale, starting)))(managed, orphan)
+    def counted(known: set[int], stale: ProcessIdentity | None) -> Census:
+        return take_census(adapter, known, stale, starting, clock=clock)
+
+    found = (census or counted)(managed, orphan)
     sessions = []
     for holder in holders:  # the background session a supervised `claude attach` shows is that session
         attached = holder.record.attached

@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 import os
 import stat
-import time
 from pathlib import Path
 from typing import NamedTuple
 
 from supervisor.core.errors import UnsafePath
 from supervisor.core.identity import ProcessIdentity
 from supervisor.machine import processes
+from supervisor.machine.clock import SYSTEM, Clock
 from supervisor.machine.jsonfile import read_json
 from supervisor.machine.paths import ensure_private_dir, open_private
 
@@ -28,12 +28,12 @@ class Ticket(NamedTuple):
     tty: str = ""  # where the one waiting is: status shows the line
 
 
-def take_ticket(folder: Path, priority: int) -> Ticket:
+def take_ticket(folder: Path, priority: int, clock: Clock = SYSTEM) -> Ticket:
     ensure_private_dir(folder)
     me = processes.identity_of(os.getpid()) or ProcessIdentity(os.getpid(), 0.0)
-    now = time.time()
+    now = clock.wall()
     tty = processes.own_tty()
-    path = folder / f"{priority}-{time.time_ns():020d}-{os.getpid()}.ticket"
+    path = folder / f"{priority}-{int(now * 1e9):020d}-{os.getpid()}.ticket"
     fd = open_private(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
     try:
         os.write(fd, json.dumps(me.to_json() | {"tty": tty, "at": now}).encode())

@@ -13,7 +13,6 @@ import os
 import select
 import signal
 import sys
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -38,6 +37,7 @@ from supervisor.flows.reporting import Done, Reporter, Sweep
 from supervisor.flows.sessions import AnySession, Snapshot, take_snapshot
 from supervisor.flows.stop import end_background, end_unmanaged
 from supervisor.machine import processes
+from supervisor.machine.clock import SYSTEM, Clock
 from supervisor.machine.events import log_event
 from supervisor.machine.jsonfile import read_json, write_json_atomic
 from supervisor.machine.lock import FileFlock
@@ -71,10 +71,10 @@ def enforces_anything(settings: Settings) -> bool:
 
 def sweep(paths: Paths, settings: Settings, adapter: CliAdapter, memory: Memory,
           notify: Callable[[str, str], None], reporter: Reporter, *, now: float | None = None,
-          snapshot: Snapshot | None = None, act: bool = True) -> Sweep:
+          snapshot: Snapshot | None = None, act: bool = True, clock: Clock = SYSTEM) -> Sweep:
     """One look at every session, and what is due done (with `act` False, only said); returns what came of each
     step and when to look again."""
-    snap = snapshot or take_snapshot(paths, settings.max_sessions, adapter,
+    snap = snapshot or take_snapshot(paths, settings.max_sessions, adapter, clock=clock,
                                      memory=of_trees if settings.memory_budget is not None else None)
     now = snap.time if now is None else now
     views = [session.seen() for session in snap.sessions]
@@ -182,7 +182,7 @@ def _mode(once: bool, on_demand: bool, environ: Mapping[str, str]) -> Mode:
 
 def watch(paths: Paths, settings: Settings, adapter: CliAdapter, reporter: Reporter,
           notify: Callable[[str, str], None], *, once: bool, on_demand: bool = False,
-          environ: Mapping[str, str] = os.environ) -> Sweep:
+          environ: Mapping[str, str] = os.environ, clock: Clock = SYSTEM) -> Sweep:
     """Sweep once, or at every deadline the sweeps name (and whenever the registry changes) until SIGTERM or
     SIGINT — or, on demand, until nothing has been left to watch for a while. `--once` while a watcher runs is a
     look: what the sweep would do, done by nobody but that watcher."""
@@ -198,7 +198,7 @@ def watch(paths: Paths, settings: Settings, adapter: CliAdapter, reporter: Repor
         state = watcher_state(paths)
         if once:
             memory = Memory.from_json(read_json(memory_file, limit=1 << 20, private=True))
-            look = sweep(paths, settings, adapter, memory, notify, reporter, act=False)
+            look = sweep(paths, settings, adapter, memory, notify, reporter, act=False, clock=clock)
             reporter.watch_event(WatchEvent("looked", look, state))
             return look
         if on_demand:
@@ -208,18 +208,18 @@ def watch(paths: Paths, settings: Settings, adapter: CliAdapter, reporter: Repor
     me = processes.identity_of(os.getpid())
     try:
         if once:
-            result = sweep(paths, settings, adapter, memory, notify, reporter)
+            result = sweep(paths, settings, adapter, memory, notify, reporter, clock=clock)
             write_json_atomic(memory_file, memory.to_json())
             reporter.watch_event(WatchEvent("swept", result, {"once": True}))
             return result
-        return _forever(paths, settings, adapter, reporter, notify, memory, memory_file, mode, me, environ)
+        return _forever(paths, settings, adapter, reporter, notify, memory, memory_file, mode, me, environ, clock)
     finally:
         lock.release()
 
 
 def _forever(paths: Paths, settings: Settings, adapter: CliAdapter, reporter: Reporter,
              notify: Callable[[str, str], None], memory: Memory, memory_file: Path, mode: Mode,
-             me: ProcessIdentity | None, environ: Mapping[str, str]) -> Sweep:
+             me: ProcessIdentity | None, environ: Mapping[str, str], clock: Clock) -> Sweep:
     from supervisor.claude.registry import registry_folders
     from supervisor.flows.reporting import WatchEvent
     from supervisor.machine.dirwatch import DirWatch
@@ -234,9 +234,9 @@ def _forever(paths: Paths, settings: Settings, adapter: CliAdapter, reporter: Re
     try:
         with signal_wakeup((signal.SIGTERM, signal.SIGINT, signal.SIGHUP)) as wake_fd:
             while True:
-                result = _sweep_safely(paths, settings, adapter, memory, notify, reporter)
+                result = _sweep_safely(paths, settings, adapter, memory, notify, reporter, clock)
                 _keep(memory_file, memory.to_json())
-                now = time.time()
+                now = clock.wall()
                 empty_since = None if result.total else (empty_since or now)
                 wake_at = result.next_at
                 if mode == "on-demand":
@@ -244,7 +244,7 @@ def _forever(paths: Paths, settings: Settings, adapter: CliAdapter, reporter: Re
                         why = "nothing to enforce: every limit is off"
                         break
                     if empty_since is not None and now - empty_since >= settings.watch_linger:
-                        if _leave(paths, settings, adapter):
+                        if _leave(paths, settings, adapter, clock):
                             why = "nothing left to watch"
                             break
                         empty_since = None  # a session came meanwhile: watch on
@@ -255,7 +255,7 @@ def _forever(paths: Paths, settings: Settings, adapter: CliAdapter, reporter: Re
                     "next_sweep": wake_at, "sessions": result.seen, "rules": _rules_json(settings)})
                 if result.done:
                     reporter.watch_event(WatchEvent("swept", result, None))
-                if _wait(wake_fd, registry, wake_at):
+                if _wait(wake_fd, registry, wake_at, clock):
                     break
     finally:
         registry.close()
@@ -269,14 +269,14 @@ def _forever(paths: Paths, settings: Settings, adapter: CliAdapter, reporter: Re
 
 
 def _sweep_safely(paths: Paths, settings: Settings, adapter: CliAdapter, memory: Memory,
-                  notify: Callable[[str, str], None], reporter: Reporter) -> Sweep:
+                  notify: Callable[[str, str], None], reporter: Reporter, clock: Clock) -> Sweep:
     """A sweep that fails (a CLI that cannot be found to stop a session, a full disk) is logged and tried again
     later: a service that died on it would restart into the same failure, and nobody would watch meanwhile."""
     try:
-        return sweep(paths, settings, adapter, memory, notify, reporter)
+        return sweep(paths, settings, adapter, memory, notify, reporter, clock=clock)
     except (CsupError, OSError) as err:
         log_event(paths.log_file, "watch-error", error=str(err)[:300])
-        return Sweep(next_at=time.time() + RETRY_AFTER_ERROR, total=1)
+        return Sweep(next_at=clock.wall() + RETRY_AFTER_ERROR, total=1)
 
 
 def _keep(path: Path, data: dict[str, object]) -> None:
@@ -287,7 +287,7 @@ def _keep(path: Path, data: dict[str, object]) -> None:
         pass
 
 
-def _leave(paths: Paths, settings: Settings, adapter: CliAdapter) -> bool:
+def _leave(paths: Paths, settings: Settings, adapter: CliAdapter, clock: Clock) -> bool:
     """An on-demand watcher with nothing left to watch: first say so (its state file goes, so a `csup run` from
     now on starts the next watcher, which waits for this one's lock), then look once more — a session that
     came meanwhile keeps it. True when it may leave."""
@@ -296,19 +296,20 @@ def _leave(paths: Paths, settings: Settings, adapter: CliAdapter) -> bool:
     except OSError:
         pass
     try:
-        return not take_snapshot(paths, settings.max_sessions, adapter).sessions
+        return not take_snapshot(paths, settings.max_sessions, adapter, clock=clock).sessions
     except (CsupError, OSError):
         return False  # it cannot tell: it stays
 
 
-def _wait(wake_fd: int, registry: DirWatch, wake_at: float) -> bool:
+def _wait(wake_fd: int, registry: DirWatch, wake_at: float, clock: Clock) -> bool:
     """Sleep until `wake_at`, a change in the registry, or a signal; True when a signal says stop. The wait
     runs on the monotonic clock: a wall clock set back would otherwise postpone every deadline."""
     from supervisor.machine.signals import drain
 
-    until = time.monotonic() + (wake_at - time.time())
+    now_wall, now_mono = clock.both()
+    until = now_mono + (wake_at - now_wall)
     while True:
-        timeout = min(MAX_SLEEP, max(MIN_SLEEP, until - time.monotonic()))
+        timeout = min(MAX_SLEEP, max(MIN_SLEEP, until - clock.mono()))
         if registry.poll_every is not None:
             timeout = min(timeout, registry.poll_every)
         fd = registry.fileno()
@@ -316,10 +317,10 @@ def _wait(wake_fd: int, registry: DirWatch, wake_at: float) -> bool:
         if wake_fd in ready and drain(wake_fd):
             return True
         if registry.changed():
-            time.sleep(SETTLE)  # a session writes its registry and job files in a burst
+            clock.sleep(SETTLE)  # a session writes its registry and job files in a burst
             registry.changed()
             return False
-        if time.monotonic() >= until:
+        if clock.mono() >= until:
             return False
 
 

@@ -20,6 +20,11 @@ def load_settings(config_file: Path | None, environ: Mapping[str, str],
     return resolve(file_values, str(config_file), environ, flags)
 
 
+def config_file_exists(path: Path) -> bool:
+    """Whether there is a config file at all (`csup config` says when every value is a default)."""
+    return path.exists()
+
+
 def read_config_file(path: Path) -> dict[str, Any]:
     """The file's table; {} when it does not exist; ConfigError for anything unreadable, naming the file."""
     try:
