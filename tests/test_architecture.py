@@ -126,3 +126,12 @@ def test_flows_and_the_face_take_their_clock(module: str) -> None:
     source = MODULES[module].read_text()
     found = [match.group(0) for match in CLOCK_READS.finditer(source)]
     assert not found, f"{module} reads the clock directly ({', '.join(found)}): take a Clock"
+
+
+MAX_MODULE_LINES = 500
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_each_module_stays_one_job_in_at_most_500_lines(module: str) -> None:
+    lines = len(MODULES[module].read_text().splitlines())
+    assert lines <= MAX_MODULE_LINES, f"{module} has {lines} lines: split it by what its parts do"

@@ -263,7 +263,7 @@ def test_a_warning_as_long_as_the_limit_is_clamped_to_half_and_says_so() -> None
 
 
 def test_config_shows_every_duration_as_people_type_it() -> None:
-    from supervisor.face.text import render_config
+    from supervisor.face.report_text import render_config
 
     text = render_config(resolve({}, "", {}), "config.toml", True)
     assert re.search(r'^stray_check\s+= "5m"\s', text, re.M) and "300" not in text
@@ -272,49 +272,13 @@ def test_config_shows_every_duration_as_people_type_it() -> None:
 def test_config_output_is_toml_that_reads_back_as_the_same_settings() -> None:
     import tomllib
 
-    from supervisor.face.text import render_config
+    from supervisor.face.report_text import render_config
 
     settings = resolve({"end_unmanaged": True, "claude_config_dirs": ["~/work/.claude"], "waiting_limit": "2h"},
                        "config.toml", {})
     parsed = tomllib.loads(render_config(settings, "config.toml", True))
     assert parsed["end_unmanaged"] is True and parsed["notify"] is True and parsed["idle_limit"] == "30m"
     assert resolve(parsed, "config.toml", {}).values == settings.values
-
-
-def test_doctor_flags_an_unmanaged_session_idle_past_the_limit() -> None:
-    from supervisor.face.text import findings
-    from supervisor.flows.doctor import Checkup, ClaudeProcess
-    from supervisor.flows.status import StatusReport
-
-    def process(idle: float) -> ClaudeProcess:
-        return ClaudeProcess(pid=7, kind="unmanaged", age_seconds=9000, cpu_seconds=1.0, cpu_percent=0.1,
-                             rss_bytes=200 << 20, idle_seconds=idle, tcp_connections=3, https_connections=2)
-
-    def verdicts(idle: float) -> list[str]:
-        status = StatusReport(None, [], (0.1, 0.1, 0.1), 2, 0.0)
-        return [f.what for f in findings(Checkup([process(idle)], (0.1, 0.1, 0.1), 2, 1 << 34, 1 << 33, status), 1800)]
-
-    assert any("idle 1h" in what for what in verdicts(3600))
-    assert not any("idle" in what for what in verdicts(60))
-
-
-def test_doctor_blames_the_load_on_claude_only_when_claude_uses_the_cpu() -> None:
-    from supervisor.face.text import findings
-    from supervisor.flows.doctor import Checkup, ClaudeProcess
-    from supervisor.flows.status import StatusReport
-
-    def verdicts(cpu_now: float) -> list[tuple[str, str | None]]:
-        process = ClaudeProcess(pid=7, kind="managed", age_seconds=90, cpu_seconds=1.0, cpu_percent=60.0,
-                                rss_bytes=200 << 20, idle_seconds=5, tcp_connections=3, https_connections=2,
-                                cpu_now_percent=cpu_now)
-        status = StatusReport(None, [], (4.93, 3.0, 2.0), 2, 0.0)
-        return [(f.what, f.fix) for f in findings(Checkup([process], (4.93, 3.0, 2.0), 2, 1 << 34, 1 << 33, status),
-                                                  1800) if "load" in f.what]
-
-    [(what, fix)] = verdicts(2.0)  # the session idles at 2 % of a core: the load is someone else's
-    assert "comes from elsewhere" in what and fix == "find the busy process: top"
-    [(what, fix)] = verdicts(150.0)
-    assert "use 150% of a core" in what and fix is not None and "csup stop" in fix
 
 
 def test_the_cli_is_found_under_a_local_npm_prefix(tmp_path: Path) -> None:

@@ -216,7 +216,7 @@ def status(as_json: bool) -> None:
       csup status
       csup status --json | jq .session.idle_seconds
     """
-    from supervisor.face.text import render_status
+    from supervisor.face.status_text import render_status
     from supervisor.flows.status import gather
 
     settings, paths = _load()
@@ -238,14 +238,14 @@ def doctor(as_json: bool) -> None:
       csup doctor
       csup doctor --json | jq '.findings[]'
     """
-    from supervisor.face.text import doctor_json, findings, needs_action, render_doctor
+    from supervisor.core.checkup import needs_action
+    from supervisor.face.doctor_text import doctor_json, render_doctor
     from supervisor.flows.doctor import examine
 
     settings, paths = _load()
-    checkup = examine(paths, _census(settings), settings.max_sessions, settings.memory_budget)
-    verdicts = findings(checkup, settings.idle_limit, settings.background_idle_limit, settings.max_sessions)
-    _emit(as_json, lambda: doctor_json(checkup, verdicts), lambda: render_doctor(checkup, verdicts))
-    sys.exit(1 if needs_action(verdicts) else 0)
+    checkup = examine(paths, _census(settings), settings)
+    _emit(as_json, lambda: doctor_json(checkup), lambda: render_doctor(checkup))
+    sys.exit(1 if needs_action(checkup.findings) else 0)
 
 
 @cli.command()
@@ -303,7 +303,7 @@ def service_uninstall() -> None:
 @service.command("status")
 def service_status() -> None:
     """Whether the service is installed and the watcher runs, and when it last swept. Exits 0 when it runs."""
-    from supervisor.face.text import watcher_line
+    from supervisor.face.status_text import watcher_line
     from supervisor.flows.watch import watcher_state
     from supervisor.machine.clock import SYSTEM
     from supervisor.machine.service import installed
@@ -342,7 +342,7 @@ def config(as_json: bool) -> None:
       csup config
       CSUP_IDLE_LIMIT=2h csup config --json
     """
-    from supervisor.face.text import render_config
+    from supervisor.face.report_text import render_config
     from supervisor.machine.config_file import config_file_exists
 
     settings, paths = _load()
@@ -365,7 +365,7 @@ def log(count: int, as_json: bool) -> None:
       csup log -n 50 --json
     """
     from supervisor.core.log_summary import summarise_log
-    from supervisor.face.text import render_log
+    from supervisor.face.report_text import render_log
     from supervisor.machine.events import read_events
 
     _, paths = _load()

@@ -91,7 +91,7 @@ class TerminalReporter:
 
     def watch_event(self, event: WatchEvent) -> None:
         """The watcher's account, on stdout: a terminal shows it, a service's journal keeps it."""
-        from supervisor.face.text import watch_lines
+        from supervisor.face.status_text import watch_lines
 
         lines = watch_lines(event, self.clock.wall())
         try:

@@ -1,5 +1,6 @@
-"""Everything csup says to people, worded from the values the flows hand over: refusals, the waiting line,
-takeover notes, end-of-session lines, status, doctor's verdicts, config, log, notifications and errors.
+"""What csup says to people about starting and ending sessions, worded from the values the flows hand over:
+errors and refusals, the waiting line, takeover notes, end-of-session lines, stop's report and notifications
+(status and the watcher: status_text.py; doctor: doctor_text.py; config and log: report_text.py).
 Pure: values in, text out. Text that came from a file or another process is shown without its control bytes."""
 
 from __future__ import annotations
@@ -8,8 +9,7 @@ import os
 import re
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from supervisor.claude.adapter import LiveSession
 from supervisor.core.durations import format_duration
@@ -31,9 +31,7 @@ from supervisor.flows.refusals import (
 from supervisor.machine.record import SessionRecord
 
 if TYPE_CHECKING:  # values it words; a refusal (every refused `claude`) needs none of their modules
-    from supervisor.core.settings import Settings
     from supervisor.flows.census import Census
-    from supervisor.flows.doctor import Checkup
     from supervisor.flows.reporting import (
         Escalation,
         ResumeDecision,
@@ -41,11 +39,8 @@ if TYPE_CHECKING:  # values it words; a refusal (every refused `claude`) needs n
         SessionEnd,
         StopOutcome,
         WaitProgress,
-        WatchEvent,
     )
     from supervisor.flows.sessions import AnySession
-    from supervisor.flows.status import StatusReport
-    from supervisor.flows.waitline import Ticket
 
 RESOLVE_LINES = (
     "  csup takeover      end it and carry the conversation on here",
@@ -422,108 +417,6 @@ def stop_lines(outcome: StopOutcome, now: float, here: str = "") -> list[str]:
     return lines
 
 
-# --- status, doctor, config, log ------------------------------------------------------------------------------
-
-
-def render_status(status: StatusReport) -> str:
-    now = status.time
-    lines = []
-    if status.max_sessions > 1:
-        lines.append(f"{len(status.sessions)} of at most {status.max_sessions} claude session(s) (max_sessions)")
-    if not status.supervised:
-        lines.append("○ no csup session is running")
-    many = len(status.supervised) > 1 or status.max_sessions > 1
-    for session in sorted(status.supervised, key=lambda s: -s.idle_seconds):
-        limit = (f"limit {format_duration(session.idle_limit)}, ends in {format_duration(session.time_left or 0)}"
-                 " if idle" if session.idle_limit else "no idle limit")
-        state = "suspended (Ctrl-Z; `fg` in its terminal)" if session.state == "suspended" else session.state
-        which = f"claude session {session.id}" if many else "claude session"
-        lines.append(f"● {which} {state}: idle {format_duration(session.idle_seconds)} ({limit})")
-        cli = f"claude pid {session.cli_pid}" if session.cli_pid else "claude starting"
-        lines.append(f"    {cli} (csup pid {session.csup_pid}) on {clean(session.tty) or 'no tty'}")
-        lines.append(f"    in {short_path(session.cwd)}, started {clock_time(session.started_at, now)} "
-                     f"({format_duration(now - session.started_at)} ago)")
-        if session.claude_session_id:
-            lines.append(f"    conversation {clean(session.claude_session_id)}")
-        if session.attached:
-            lines.append(f"    shows background session {clean(session.attached)} (Ctrl+Z there detaches it)")
-    if status.unmanaged:
-        lines.append(f"! {len(status.unmanaged)} claude session(s) outside csup:")
-        for other in status.unmanaged:
-            idle = "idle ?" if other.idle_seconds is None else f"idle {format_duration(other.idle_seconds)}"
-            cpu = "" if other.cpu_seconds is None else f", cpu {other.cpu_seconds:.1f}s"
-            rss = "" if other.rss_bytes is None else f", {megabytes(other.rss_bytes)}"
-            orphan = " [orphaned: its csup is gone]" if other.orphaned else ""
-            up = "" if other.started_at is None else f", up {format_duration(now - other.started_at)}"
-            lines.append(f"    pid {other.pid} on {clean(other.tty) or 'no tty'}{up}, {idle}{cpu}{rss}{orphan}")
-            if other.cwd:
-                lines.append(f"      in {short_path(other.cwd)}")
-        lines.append("  end them: csup stop --force   (or take over: csup takeover)")
-    if status.background:
-        bg_limit = status.background_idle_limit
-        enforced = watcher_rule(status.watcher, "background_idle_limit", bg_limit)
-        if status.watcher is not None and isinstance(enforced, int | float):
-            ends = f"ended after {format_duration(enforced)} idle by the watcher"  # its rule, not this shell's
-        elif status.watcher is not None:
-            ends = "the watcher ends none of them for idleness (its background_idle_limit is off)"
-        elif bg_limit is None:
-            ends = "no idle limit"
-        else:
-            ends = f"limit {format_duration(bg_limit)}, but nothing ends them: no watcher runs"
-        bg_idle = {s.background.short: s.idle_seconds for s in status.sessions if s.background is not None}
-        lines.append(f"◆ {len(status.background)} background session(s) in Claude Code's daemon ({ends}):")
-        lines += [f"    {background_line(session, bg_idle.get(session.short))}" for session in status.background]
-        lines.append("  bring one here: csup takeover   (end them: csup stop --force)")
-    lines += memory_lines(status)
-    for waiter in status.waiting:
-        lines.append(f"… waiting in line: {waiter_line(waiter, now)}")
-    lines.append(watcher_line(status.watcher, now))
-    one, five, fifteen = status.load
-    lines.append(f"load {one:.2f} {five:.2f} {fifteen:.2f} on {status.cores} core(s)")
-    return "\n".join(lines)
-
-
-def memory_lines(status: StatusReport) -> list[str]:
-    """What the sessions hold, each and together, against the budget (heaviest first)."""
-    from supervisor.machine.memory import MEASURE
-
-    measured = sorted(((s, s.memory.total) for s in status.sessions if s.memory is not None), key=lambda p: -p[1])
-    if not measured:
-        return []
-    budget = f" of a budget of {format_size(status.memory_budget)}" if status.memory_budget else ""
-    over = " — over it" if status.memory_budget and status.memory_total > status.memory_budget else ""
-    lines = [f"memory: {format_size(status.memory_total)}{budget} ({MEASURE} of each session's process tree){over}"]
-    lines += [f"    {session.kind} {clean(session.id)}: {format_size(size)}" for session, size in measured]
-    return lines
-
-
-def watcher_rule(watcher: Mapping[str, object] | None, key: str, unknown: object = None) -> object:
-    """A rule the running watcher carries out; `unknown` for one that does not say (an older watcher)."""
-    rules = watcher.get("rules") if watcher is not None else None
-    return rules[key] if isinstance(rules, dict) and key in rules else unknown
-
-
-def waiter_line(waiter: Ticket, now: float) -> str:
-    what = "a takeover" if waiter.priority == 0 else "csup run --wait"
-    return (f"{what} (pid {waiter.owner.pid}) on {clean(waiter.tty) or 'no tty'}, for "
-            f"{format_duration(max(0.0, now - waiter.created_at))}")
-
-
-WATCHER_MODES = {"service": "the service", "on-demand": "started on demand; it exits when nothing is left to "
-                 "watch", "terminal": "in a terminal"}
-
-
-def watcher_line(watcher: Mapping[str, object] | None, now: float) -> str:
-    if watcher is None:
-        return ("watcher: none runs, so nothing ends idle sessions outside csup's terminals "
-                "(csup service install; any csup run starts one)")
-    last, upcoming = watcher.get("last_sweep"), watcher.get("next_sweep")
-    swept = f", last sweep {format_duration(now - last)} ago" if isinstance(last, float | int) else ""
-    due = f", next in {format_duration(max(0.0, upcoming - now))}" if isinstance(upcoming, float | int) else ""
-    mode = WATCHER_MODES.get(str(watcher.get("mode")), "running")
-    return f"watcher: {mode} (pid {watcher.get('pid')}){swept}{due}"
-
-
 def watcher_running(state: Mapping[str, object] | None, now: float) -> str:
     """A second `csup watch`: where the first runs, and how to reach it."""
     if state is None:
@@ -534,252 +427,3 @@ def watcher_running(state: Mapping[str, object] | None, now: float) -> str:
     return f"csup: csup watch already runs (pid {state.get('pid')}) {where}; one watcher per user is enough."
 
 
-STEP_WORDS = {
-    ("end-background", "ended"): "ended background session", ("end-background", "failed"):
-    "could not end background session", ("end-unmanaged", "ended"): "ended unmanaged session",
-    ("end-unmanaged", "asked"): "signalled unmanaged session, still running:",
-    ("notify-unmanaged", "reported"): "reported unmanaged session", ("warn-unmanaged", "warned"):
-    "warned unmanaged session", ("warn-memory", "warned"): "over the memory budget, warned session",
-    ("end-memory", "ended"): "over the memory budget, ended session",
-    ("end-memory", "failed"): "over the memory budget, could not end session",
-}
-WOULD_WORDS = {"end-background": "would end background session", "end-unmanaged": "would end unmanaged session",
-               "notify-unmanaged": "would report unmanaged session", "warn-unmanaged": "would warn unmanaged session",
-               "warn-memory": "over the memory budget, would warn session",
-               "end-memory": "over the memory budget, would end session"}
-
-
-def watch_lines(event: WatchEvent, now: float) -> list[str]:
-    """What the watcher says on its terminal: that it started, what each sweep did, when it looks again, and
-    why it stopped."""
-    if event.kind == "started":
-        about = event.about or {}
-        return [f"csup watch: watching every Claude session outside csup's terminals (pid {about.get('pid')}); "
-                "Ctrl-C stops it"]
-    if event.kind == "stopped":
-        return [f"csup watch: stopped ({clean(str((event.about or {}).get('reason', 'stopped')))})"]
-    sweep = event.sweep
-    lines = []
-    for done in sweep.done:
-        words = WOULD_WORDS[done.step.action] if done.outcome == "would" else \
-            STEP_WORDS.get((done.step.action, done.outcome), f"{done.step.action} ({done.outcome})")
-        why = f": {clean(done.why)}" if done.why else ""
-        lines.append(f"csup watch: {words} {clean(done.detail)} (idle {format_duration(done.step.idle)}){why}")
-    if event.kind == "looked":
-        state = event.about
-        who = f"the watcher (pid {state.get('pid')})" if state else "the running watcher"
-        upcoming = state.get("next_sweep") if state else None
-        when = f"; its next sweep is in {format_duration(max(0.0, upcoming - now))}" \
-            if isinstance(upcoming, int | float) else ""
-        lines.append(f"csup watch: {sweep.seen} session(s) outside csup looked at; {who} acts on them, not this "
-                     f"look{when}")
-        return lines
-    summary = f"csup watch: {sweep.seen} session(s) outside csup looked at, {len(sweep.done)} action(s)"
-    if (event.about or {}).get("once"):  # nothing sweeps again unless cron runs this again
-        return [*lines, summary, "csup watch: no watcher runs, so nothing acts until the next `csup watch --once` "
-                "(cron: */5 * * * * csup watch --once), or: csup service install"]
-    lines.append(f"{summary}; the next sweep is due in {format_duration(max(0.0, sweep.next_at - now))}")
-    return lines
-
-
-def toml_value(value: object, duration: bool, size: bool = False) -> str:
-    """A setting's value as the config file takes it back: a duration as people type it, true/false, lists."""
-    import json
-
-    if value is None:
-        return '"off"'
-    if duration and isinstance(value, int | float):
-        return json.dumps(format_duration(value))
-    if size and isinstance(value, int):
-        from supervisor.core.sizes import parse_size
-
-        shown = format_size(value).replace(" ", "")
-        return json.dumps(shown) if parse_size(shown) == value else str(value)  # exact, or in bytes
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, tuple):
-        return "[" + ", ".join(json.dumps(item) for item in value) + "]"
-    if isinstance(value, int | float):
-        return repr(value)
-    return json.dumps(str(value))
-
-
-def render_config(settings: Settings, config_file: str, exists: bool) -> str:
-    """Every setting as a line of TOML (paste any into the file as it is), with where its value came from."""
-    from supervisor.core.settings import SETTINGS
-
-    missing = "" if exists else " (no such file yet: every value here is a default or from " \
-        "the environment)"
-    lines = [f"# {config_file}{missing}"]
-    width = max(len(setting.key) for setting in SETTINGS)
-    for setting in SETTINGS:
-        shown = toml_value(getattr(settings, setting.key), setting.is_duration, setting.is_size)
-        source = settings.sources.get(setting.key, "default")
-        if setting.key in ("claude_names", "passthrough_commands") and not getattr(settings, setting.key):
-            source += ": the CLI's own"
-        lines.append(f"{setting.key:<{width}} = {shown:<16} # {clean(source)}")
-    return "\n".join(lines)
-
-
-def render_log(summary: dict[str, Any]) -> str:
-    """Everything csup did, one line each in time order: when it began and ended, the session, what happened."""
-    lines = []
-    for entry in summary["entries"]:
-        at, begun = entry["at"], entry["started"]
-        end = time.strftime("%H:%M", time.localtime(at)) if at else "?"
-        if begun:
-            span = f"{time.strftime('%b %d %H:%M', time.localtime(begun))}–{end}"
-            duration = format_duration(entry["duration"] if entry["duration"] is not None
-                                       else max(0.0, (at or begun) - begun))
-        else:
-            span = time.strftime("%b %d %H:%M", time.localtime(at)) if at else "?"
-            duration = ""
-        who = "" if entry["kind"] == "refused" else f"{entry['kind']} {clean(str(entry['id'] or ''))[:8]}"
-        who = who or "a new session"
-        where = f"  in {short_path(entry['cwd'])}" if entry["cwd"] else ""
-        reason = f"  {clean(entry['reason'])}" if entry["reason"] else ""
-        lines.append(f"{span:<18} {duration:>7}  {who:<19} {clean(str(entry['how'])):<10}{reason}{where}")
-    if not lines:
-        lines.append("nothing logged yet")
-    ended = ", ".join(f"{clean(how)} {n}" for how, n in sorted(summary["ended_by"].items())) or "none"
-    lines.append(f"{summary['total']} supervised session(s); ended: {ended}; refused {summary['refused']}; "
-                 f"idle time the limit ended: {summary['idle_hours_ended']} h")
-    return "\n".join(lines)
-
-
-# --- doctor: the verdicts, each with the command that fixes it ------------------------------------------------
-
-MANY_CONNECTIONS = 10  # a session at its prompt keeps a handful; 20+ is the pile-up csup exists to prevent
-BIG_RSS = 1 << 30  # 1 GiB: idle sessions have been reported growing to several
-LOW_MEMORY = 0.10  # available memory below this share of the total
-LONG_IDLE = 3600.0
-CLAUDE_BUSY = 0.5  # cores: Claude's processes using this much now may be what loads the machine
-
-
-@dataclass(frozen=True)
-class Finding:
-    severity: str  # action, warn, ok
-    what: str
-    fix: str | None = None
-
-
-SESSION_KINDS = ("managed", "unmanaged", "orphaned", "background")
-
-
-def findings(checkup: Checkup, idle_limit: float | None, background_limit: float | None = None,
-             max_sessions: int = 1) -> list[Finding]:
-    """The verdicts, each with the command that fixes it."""
-    found = []
-    sessions = [p for p in checkup.processes if p.kind in SESSION_KINDS]
-    helpers = [p for p in checkup.processes if p.kind not in SESSION_KINDS]
-    outside = [p for p in sessions if p.kind in ("unmanaged", "orphaned")]
-    orphans = [p for p in outside if p.kind == "orphaned"]
-    if orphans:
-        found.append(Finding("action", f"{len(orphans)} orphaned claude process(es) (their csup is gone): pid "
-                             + ", ".join(str(p.pid) for p in orphans), "csup stop --force"))
-    if len(outside) > len(orphans):
-        found.append(Finding("action", f"{len(outside) - len(orphans)} claude session(s) running outside csup",
-                             "csup takeover (continue here) or csup stop --force"))
-    if len(sessions) > max_sessions:
-        rule = "the rule is one" if max_sessions == 1 else f"max_sessions is {max_sessions}"
-        found.append(Finding("action", f"{len(sessions)} claude sessions of yours ({rule})",
-                             "csup stop --force, then use `claude` through csup (csup init)" if max_sessions == 1
-                             else "csup stop --idle 30m (or csup stop ID), then use `claude` through csup"))
-    long_idle = idle_limit if idle_limit is not None else LONG_IDLE
-    for proc in [p for p in sessions if p.kind == "background"]:
-        limit = background_limit if background_limit is not None else LONG_IDLE
-        if proc.idle_seconds is not None and proc.idle_seconds >= limit:
-            found.append(Finding("warn", f"background session (pid {proc.pid}) has been idle "
-                                 f"{format_duration(proc.idle_seconds)}",
-                                 "csup stop --force (claude attach brings it back)"))
-    if checkup.status.watcher is None and (checkup.status.unmanaged or checkup.status.background):
-        found.append(Finding("info", "no watcher: sessions outside csup end only while a csup session runs",
-                             "csup service install"))
-    if helpers:
-        memory = sum(p.rss_bytes or 0 for p in helpers)
-        roles = ", ".join(f"{sum(1 for p in helpers if p.kind == role)} {role}"
-                          for role in dict.fromkeys(p.kind for p in helpers))
-        found.append(Finding("info", f"Claude Code's background machinery: {roles}, {megabytes(memory)} in all",
-                             None if any(p.kind == "background" for p in sessions)
-                             else "no background session uses it; it ends by itself (claude daemon stop --any)"))
-    for proc in sessions:
-        if proc.tcp_connections is not None and proc.tcp_connections >= MANY_CONNECTIONS:
-            found.append(Finding("warn", f"claude pid {proc.pid} holds {proc.tcp_connections} TCP connections",
-                                 "csup takeover (a fresh process resumes the same conversation)"))
-        if proc.rss_bytes is not None and proc.rss_bytes >= BIG_RSS:
-            found.append(Finding("warn", f"claude pid {proc.pid} uses {proc.rss_bytes / 2**30:.1f} GiB of memory",
-                                 "csup takeover (a fresh process resumes the same conversation)"))
-        if proc.kind in ("unmanaged", "orphaned") and proc.idle_seconds is not None \
-                and proc.idle_seconds >= long_idle:
-            found.append(Finding("warn", f"claude pid {proc.pid} outside csup has been idle "
-                                 f"{format_duration(proc.idle_seconds)}", "csup stop --force"))
-    for session in checkup.status.supervised:
-        which = "the session" if len(checkup.status.supervised) == 1 else f"session {session.id}"
-        stop = "csup stop" if len(checkup.status.supervised) == 1 else f"csup stop {session.id}"
-        if session.idle_limit is None:
-            found.append(Finding("warn", f"{which} has no idle limit", "csup run --idle-limit 30m"))
-        if session.idle_seconds > LONG_IDLE:
-            found.append(Finding("warn", f"{which} has been idle {format_duration(session.idle_seconds)}", stop))
-        if session.state == "suspended":
-            found.append(Finding("warn", f"{which} is suspended (Ctrl-Z) in its terminal", f"fg there, or {stop}"))
-    one_minute = checkup.load[0]
-    if one_minute > checkup.cores:
-        claude_cpu = sum(p.cpu_now_percent or 0.0 for p in checkup.processes)
-        if claude_cpu >= CLAUDE_BUSY * 100:
-            found.append(Finding("warn", f"load {one_minute:.2f} is above the {checkup.cores} core(s); Claude's "
-                                 f"processes use {claude_cpu:.0f}% of a core", "csup stop --idle (the idle ones)"))
-        else:
-            found.append(Finding("info", f"load {one_minute:.2f} is above the {checkup.cores} core(s), but Claude's "
-                                 f"processes use only {claude_cpu:.0f}% of a core: the load comes from elsewhere",
-                                 "find the busy process: top"))
-    found += heaviest(checkup.status)
-    if checkup.memory_total and checkup.memory_available / checkup.memory_total < LOW_MEMORY:
-        found.append(Finding("warn", f"only {checkup.memory_available / 2**30:.1f} GiB of memory available",
-                             None))
-    if not any(finding.severity in ("action", "warn") for finding in found):
-        found.append(Finding("ok", "nothing needs attention"))
-    return found
-
-
-def heaviest(status: StatusReport, count: int = 3) -> list[Finding]:
-    """The sessions that hold the most memory, each with its biggest processes (an MCP server is often most of
-    it), and the total against the budget."""
-    measured = sorted(((s, s.memory) for s in status.sessions if s.memory is not None), key=lambda p: -p[1].total)
-    found = []
-    for session, held in measured[:count]:
-        parts = ", ".join(f"{clean(name)} (pid {pid}) {format_size(size)}" for pid, size, name in held.members[:3])
-        found.append(Finding("info", f"{session.kind} {clean(session.id)} holds {format_size(held.total)} "
-                             f"({held.measure}): {parts}", None))
-    budget = status.memory_budget
-    if budget is not None and status.memory_total > budget:
-        found.append(Finding("warn", f"your Claude sessions hold {format_size(status.memory_total)}, over the "
-                             f"memory budget of {format_size(budget)}", "csup stop --idle (the idle ones)"))
-    return found
-
-
-def doctor_json(checkup: Checkup, verdicts: list[Finding]) -> dict[str, Any]:
-    return {**checkup.to_json(), "needs_action": needs_action(verdicts), "findings": [asdict(f) for f in verdicts]}
-
-
-def needs_action(verdicts: list[Finding]) -> bool:
-    return any(finding.severity == "action" for finding in verdicts)
-
-
-def render_doctor(checkup: Checkup, verdicts: list[Finding]) -> str:
-    lines = [f"claude processes: {len(checkup.processes)}"]
-    for proc in checkup.processes:
-        cpu = "cpu ?" if proc.cpu_percent is None else f"cpu {proc.cpu_percent:.1f}%"
-        rss = "rss ?" if proc.rss_bytes is None else f"rss {megabytes(proc.rss_bytes)}"
-        idle = "idle ?" if proc.idle_seconds is None else f"idle {format_duration(proc.idle_seconds)}"
-        tcp = "tcp ?" if proc.tcp_connections is None else \
-            f"tcp {proc.tcp_connections} ({proc.https_connections} to :443)"
-        lines.append(f"  pid {proc.pid:<7} {proc.kind:<9} up {format_duration(proc.age_seconds):<7} {cpu}, "
-                     f"{rss}, {idle}, {tcp}")
-    one, five, fifteen = checkup.load
-    lines.append(f"load {one:.2f} {five:.2f} {fifteen:.2f} on {checkup.cores} core(s); memory "
-                 f"{checkup.memory_available / 2**30:.1f} of {checkup.memory_total / 2**30:.1f} GiB available")
-    marks = {"action": "✗", "warn": "!", "ok": "✓", "info": "·"}
-    for finding in verdicts:
-        fix = f"  → {finding.fix}" if finding.fix else ""
-        lines.append(f"{marks[finding.severity]} {finding.what}{fix}")
-    return "\n".join(lines)

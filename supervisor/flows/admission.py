@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
@@ -269,39 +270,59 @@ def wait_for_room(paths: Paths, locks: Locks, settings: Settings, world: World, 
     from supervisor.flows.reporting import WaitProgress
 
     clock = world.clock
-    ticket = take_ticket(paths.queue_dir, WAIT)
     started = clock.mono()
-    have_gate = False
-    try:
+    with in_line(paths, locks, WAIT, clock) as turn:
         while True:
             claimed = False
-            if first_in_line(paths.queue_dir) == ticket.path:
-                have_gate = have_gate or locks.gate.try_acquire()
-                if have_gate:
-                    try:
-                        return decide(paths, locks, settings, world, reporter, bringing_here, quiet=True)
-                    except (SessionHeld, AtLimit) as refused:
-                        claimed = isinstance(refused, AtLimit)  # a place was free: the sessions fill the limit
-                        locks.release()
-            elif have_gate:
-                locks.gate.release()  # someone ahead (a takeover) must get the gate
-                have_gate = False
+            if turn.first_with_gate():
+                try:
+                    return decide(paths, locks, settings, world, reporter, bringing_here, quiet=True)
+                except (SessionHeld, AtLimit) as refused:
+                    claimed = isinstance(refused, AtLimit)  # a place was free: the sessions fill the limit
+                    locks.release()
             waited = clock.mono() - started
             holders = supervised(paths, settings.max_sessions)
             reporter.waiting(WaitProgress(holders[0].record if holders else None,
-                                          position(paths.queue_dir, ticket), waited))
+                                          position(paths.queue_dir, turn.ticket), waited))
             if patience is not None and waited >= patience:
                 log_event(paths.log_file, "refused", reason="gave-up-waiting", waited=round(patience, 1))
                 raise GaveUpWaiting(patience)
             # A place frees by a lock (cheap to look at); room by a session ending (a snapshot: look less often).
             clock.sleep(STEP * 4 if claimed else STEP)
+
+
+class Turn:
+    """A place in the waiting line: its ticket, and the gate while it is this place's turn."""
+
+    def __init__(self, paths: Paths, locks: Locks, ticket: Ticket) -> None:
+        self.paths, self.locks, self.ticket = paths, locks, ticket
+        self.have_gate = False
+
+    def first_with_gate(self) -> bool:
+        """First in line, and holding the gate (kept from then on, so nobody who came later slips in)."""
+        if first_in_line(self.paths.queue_dir) != self.ticket.path:
+            if self.have_gate:
+                self.locks.gate.release()  # someone ahead (a takeover) must get the gate
+                self.have_gate = False
+            return False
+        self.have_gate = self.have_gate or self.locks.gate.try_acquire()
+        return self.have_gate
+
+
+@contextmanager
+def in_line(paths: Paths, locks: Locks, priority: int, clock: Clock) -> Iterator[Turn]:
+    """A ticket in the line for as long as the block runs; on the way out the gate (if it was ours) is given
+    back and the ticket removed, and on an error the place too."""
+    turn = Turn(paths, locks, take_ticket(paths.queue_dir, priority, clock))
+    try:
+        yield turn
     except BaseException:
         locks.release()
         raise
     finally:
-        if have_gate:
+        if turn.have_gate:
             locks.gate.release()
-        drop(ticket.path)
+        drop(turn.ticket.path)
 
 
 # --- taking over ------------------------------------------------------------------------------------------------
@@ -329,15 +350,9 @@ def take_over(paths: Paths, locks: Locks, settings: Settings, adapter: CliAdapte
     from supervisor.flows.sessions import take_snapshot
     from supervisor.flows.stop import end_others
 
-    ticket = take_ticket(paths.queue_dir, TAKEOVER)
     handover = Handover()
-    have_gate = False
-    try:
-        while True:  # earlier takeovers go first
-            if first_in_line(paths.queue_dir) == ticket.path:
-                have_gate = have_gate or locks.gate.try_acquire()
-                if have_gate:
-                    break
+    with in_line(paths, locks, TAKEOVER, clock) as turn:
+        while not turn.first_with_gate():  # earlier takeovers go first
             clock.sleep(STEP)
         target = _target(paths, settings, adapter, named, reporter, clock)
         if target is not None and target.kind == "background" and target.background is not None:
@@ -353,7 +368,7 @@ def take_over(paths: Paths, locks: Locks, settings: Settings, adapter: CliAdapte
             return handover
         holder = target.holder if target is not None else None
         ended: OthersEnded | None = None
-        current = _end_holder(paths, locks, settings, ticket, handover, reporter, holder, clock)
+        current = _end_holder(paths, locks, settings, turn.ticket, handover, reporter, holder, clock)
         if target is None:
             found = take_snapshot(paths, settings.max_sessions, adapter, clock=clock).census
             if current is None and found.background:
@@ -372,13 +387,6 @@ def take_over(paths: Paths, locks: Locks, settings: Settings, adapter: CliAdapte
         if ended is not None:
             handover.conversations += ended.conversations
         return handover
-    except BaseException:
-        locks.release()
-        raise
-    finally:
-        if have_gate:
-            locks.gate.release()
-        drop(ticket.path)
 
 
 def _target(paths: Paths, settings: Settings, census: CliAdapter, named: str | None,

@@ -1,34 +1,22 @@
 """`csup doctor`: the manual investigation csup replaces, automated — every claude process with its CPU, memory,
-age and open TCP connections, the load against the cores, and memory. Reads the process table; the face judges
-and words the findings."""
+age and open TCP connections, the load against the cores, and memory — gathered as facts for the rules in
+core/checkup.py; the face words the findings. Reads the process table."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from supervisor.claude.adapter import CliAdapter
+from supervisor.core.checkup import ClaudeProcess, Facts, Finding, HeldMemory, SupervisedFacts, findings
+from supervisor.core.settings import Settings
 from supervisor.flows.status import StatusReport, gather
 from supervisor.machine import processes
 from supervisor.machine.clock import SYSTEM, Clock
 from supervisor.machine.paths import Paths
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: each finding has a code (and the processes every supervised session, not the first)
 SAMPLE = 0.3  # seconds: how long doctor watches the claude processes' CPU
-
-
-@dataclass(frozen=True)
-class ClaudeProcess:
-    pid: int
-    kind: str  # managed, unmanaged, orphaned, background; or a helper: daemon, pty host, spare, client
-    age_seconds: float
-    cpu_seconds: float | None
-    cpu_percent: float | None  # over the process's lifetime
-    rss_bytes: int | None
-    idle_seconds: float | None
-    tcp_connections: int | None  # established
-    https_connections: int | None  # established to port 443
-    cpu_now_percent: float | None = None  # of one core, over a short sample now (what weighs on the load now)
 
 
 @dataclass(frozen=True)
@@ -39,25 +27,35 @@ class Checkup:
     memory_total: int
     memory_available: int
     status: StatusReport
+    findings: list[Finding] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"schema": SCHEMA_VERSION, "processes": [asdict(p) for p in self.processes], "load": list(self.load),
-                "cores": self.cores, "memory": {"total": self.memory_total, "available": self.memory_available},
+        return {"schema": SCHEMA_VERSION, "processes": [p._asdict() for p in self.processes],
+                "load": list(self.load), "cores": self.cores,
+                "memory": {"total": self.memory_total, "available": self.memory_available},
                 "sessions_memory": [
                     {"kind": s.kind, "id": s.id, "bytes": s.memory.total, "measure": s.memory.measure,
                      "processes": [{"pid": pid, "bytes": size, "name": name} for pid, size, name in s.memory.members]}
                     for s in self.status.sessions if s.memory is not None]}
 
 
-def examine(paths: Paths, census: CliAdapter, max_sessions: int = 1, memory_budget: int | None = None,
-            clock: Clock = SYSTEM) -> Checkup:
+def examine(paths: Paths, census: CliAdapter, settings: Settings, clock: Clock = SYSTEM) -> Checkup:
     import psutil
 
-    status = gather(paths, census, max_sessions=max_sessions, memory_budget=memory_budget)
+    status = gather(paths, census, max_sessions=settings.max_sessions, memory_budget=settings.memory_budget)
     memory = psutil.virtual_memory()
     sessions = _processes(status)
-    found = sessions + _helpers(census, status, {p.pid for p in sessions})
-    return Checkup(_sample_cpu(found, clock), status.load, status.cores, memory.total, memory.available, status)
+    found = _sample_cpu(sessions + _helpers(census, status, {p.pid for p in sessions}), clock)
+    facts = Facts(
+        processes=found,
+        supervised=[SupervisedFacts(s.id, s.idle_seconds, s.idle_limit, s.state) for s in status.supervised],
+        memory=[HeldMemory(s.kind, s.id, s.memory.total, s.memory.measure, tuple(s.memory.members))
+                for s in status.sessions if s.memory is not None],
+        load=status.load[0], cores=status.cores, memory_total=memory.total, memory_available=memory.available,
+        watcher_runs=status.watcher is not None, sessions_outside=bool(status.unmanaged or status.background),
+        idle_limit=settings.idle_limit, background_idle_limit=settings.background_idle_limit,
+        max_sessions=settings.max_sessions, memory_budget=settings.memory_budget)
+    return Checkup(found, status.load, status.cores, memory.total, memory.available, status, findings(facts))
 
 
 def _sample_cpu(found: list[ClaudeProcess], clock: Clock, span: float = SAMPLE) -> list[ClaudeProcess]:
@@ -80,7 +78,7 @@ def _sample_cpu(found: list[ClaudeProcess], clock: Clock, span: float = SAMPLE) 
             now = round(procs[proc.pid].cpu_percent(None), 1) if proc.pid in procs else None
         except psutil.Error:
             pass
-        sampled.append(replace(proc, cpu_now_percent=now))
+        sampled.append(proc._replace(cpu_now_percent=now))
     return sampled
 
 
@@ -98,9 +96,10 @@ def _helpers(census: CliAdapter, status: StatusReport, sessions: set[int]) -> li
 def _processes(status: StatusReport) -> list[ClaudeProcess]:
     now = status.time
     found = []
-    if status.session is not None and status.session.cli_pid is not None:
-        info = processes.describe(status.session.cli_pid)
-        found.append(_process(status.session.cli_pid, "managed", info, status.session.idle_seconds, now))
+    for managed in status.supervised:  # every supervised session
+        if managed.cli_pid is not None:
+            found.append(_process(managed.cli_pid, "managed", processes.describe(managed.cli_pid),
+                                  managed.idle_seconds, now))
     for session in status.unmanaged:
         info = processes.describe(session.pid)
         kind = "orphaned" if session.orphaned else "unmanaged"

@@ -19,6 +19,7 @@ from supervisor.machine.signals import drain, signal_wakeup
 from supervisor.machine.system import fast_paths
 from supervisor.machine.trace import mark
 from supervisor.terminal import rawmode
+from supervisor.terminal.jobcontrol import CTRL_Z, JobControl
 from supervisor.terminal.modes import ModeJournal
 
 READ_SIZE = 1 << 16
@@ -27,13 +28,7 @@ SHORT_READ = 512  # a flood comes in pieces of the pty's buffer (1-4 KiB); a rea
 MAX_PENDING_INPUT = 1 << 20  # stop reading keys while this much waits for a CLI that is not reading
 DRAIN_QUIET = 0.1  # after the CLI exits, how long without output before we stop waiting for the pty's EOF
 DRAIN_CAP = 2.0  # a background child holding the pty open must not keep csup alive
-SUSPEND_WATCH = 3.0  # after Ctrl-Z, how long we watch for the CLI handing the terminal back (cooked mode):
-# generous, since a loaded machine may take a while to run the CLI's handler, and it costs polls only after a Ctrl-Z
-SUSPEND_POLL = 0.02
-SUSPEND_SETTLE = 0.05  # the CLI's last words before it stops are shown before csup stops too
-HELD_MAX = 1 << 20  # CLI output held while csup runs in the background
 INJECT_WAIT = 0.2  # how long csup's own bytes wait for the CLI to finish an escape sequence it began
-CTRL_Z = b"\x1a"
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGQUIT)
 HANDLED_SIGNALS = (
     signal.SIGCHLD, signal.SIGWINCH, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGTSTP,
@@ -146,16 +141,40 @@ class PtyRelay:
         self._input_open = True
         self._exited_at: float | None = None
         self._last_output_at = 0.0
-        self._suspend_watch_until: float | None = None
-        self._suspend_due: float | None = None
-        self._suspended = False
-        # Continued while the shell owns the terminal (woken by the alarm, or asked to stop): csup must not
-        # read it, write to it or change its modes; the CLI's output is held until `fg`, or dropped at the end.
-        self.in_background = False
-        self._held = bytearray()
+        self.jobs = JobControl(self, terminal.tty_fd, saved_attrs, clock, keeper)
         self._abandoned = False
         self._injections = bytearray()
         self.listener = listen(self)
+
+    @property
+    def in_background(self) -> bool:
+        """Continued while the shell owns the terminal (woken by the alarm, or asked to stop): csup must not read
+        it, write to it or change its modes; the CLI's output is held until `fg`, or dropped at the end."""
+        return self.jobs.in_background
+
+    # --- what job control needs (jobcontrol.JobHost) ---------------------------------------------------------
+
+    @property
+    def last_output_at(self) -> float:
+        return self._last_output_at
+
+    def cli_attrs(self) -> list[Any] | None:
+        return rawmode.get_attrs(self.child.master_fd)
+
+    def show(self, data: bytes) -> None:
+        self.write_terminal(data)
+
+    def suspended(self, now: float) -> float | None:
+        return self.listener.on_suspend(now)
+
+    def continued(self, now: float, foreground: bool) -> None:
+        self.listener.on_continue(now, foreground=foreground)
+
+    def undo_modes(self) -> bytes:
+        return self.journal.undo()
+
+    def redo_modes(self) -> bytes:
+        return self.journal.redo()
 
     # --- what the listener may do - -------------------------------------------------------------------------
 
@@ -205,8 +224,7 @@ class PtyRelay:
         if self.terminal_gone or not data:
             return
         if self.in_background:
-            self._held += data
-            del self._held[:-HELD_MAX]  # a screen's worth is what a redraw needs; older frames are moot
+            self.jobs.hold(data)
             return
         try:
             written = os.write(self.terminal.out_fd, data)
@@ -283,8 +301,8 @@ class PtyRelay:
                 now = clock()
                 if writable:
                     self._flush_to_child()
-                if self._suspend_watch_until is not None:
-                    self._check_suspend_watch(now)
+                if self.jobs.watch_until is not None:
+                    self.jobs.check(now)
                 if due is not None and now >= due:
                     listener.on_wake(now)
                 if self._injections:
@@ -292,11 +310,12 @@ class PtyRelay:
         return self.exit_code()
 
     def _timeout(self, now: float, deadline: float | None) -> float | None:
-        if self._suspend_watch_until is None and self._exited_at is None and not self._injections:
+        watch = self.jobs.poll_due(now)
+        if watch is None and self._exited_at is None and not self._injections:
             return None if deadline is None else max(0.0, deadline - now)
         deadlines = [] if deadline is None else [deadline]
-        if self._suspend_watch_until is not None:
-            deadlines.append(now + SUSPEND_POLL)
+        if watch is not None:
+            deadlines.append(watch)
         if self._exited_at is not None:
             deadlines.append(max(self._last_output_at, self._exited_at) + DRAIN_QUIET)
         if self._injections:
@@ -319,7 +338,7 @@ class PtyRelay:
         return (self._input_open and not self.terminal_gone and not self.child_exited and not self.in_background
                 and len(self._to_child) < MAX_PENDING_INPUT)
 
-    def _pump_output(self) -> None:
+    def pump_output(self) -> None:
         """What the CLI printed, read and shown (the loop does its first read itself)."""
         try:
             chunk: bytes | None = os.read(self.child.master_fd, READ_SIZE)
@@ -384,11 +403,8 @@ class PtyRelay:
         if not data:
             self._end_of_input()
             return
-        if not sent and CTRL_Z in data and self.terminal.tty_fd is not None and self._child_reads_raw():
-            # Whether the CLI reads raw is asked before the Ctrl-Z reaches it (the loop never sends one
-            # straight): a quick CLI may have switched to cooked mode, its way into suspension, by the time we
-            # look afterwards.
-            self._suspend_watch_until = self.clock() + SUSPEND_WATCH
+        if not sent and CTRL_Z in data:  # the loop never sends one straight: job control looks first
+            self.jobs.typed_ctrl_z(self._child_reads_raw())
         if sent < len(data):
             self._to_child += data[sent:]
             self._flush_to_child()
@@ -432,12 +448,12 @@ class PtyRelay:
             if signum == signal.SIGCHLD:
                 self._reap()
             elif signum == signal.SIGWINCH:
-                self._sync_size()
+                self.sync_size()
                 self.listener.on_resize(now)
             elif signum == signal.SIGTSTP:
-                self._suspend()
+                self.jobs.suspend(gone=self.terminal_gone)
             elif signum == signal.SIGCONT:
-                self._resume()
+                self.jobs.resume()
             elif signum in FORWARDED_SIGNALS:
                 self.signal_child(signum, group=True)
             else:
@@ -453,9 +469,9 @@ class PtyRelay:
         if pid == self.child.pid:
             self.wait_status = status
             self._exited_at = self.clock()
-            self._suspend_watch_until = None
+            self.jobs.child_gone()
 
-    def _sync_size(self) -> None:
+    def sync_size(self) -> None:
         size = rawmode.get_size(self.terminal.tty_fd)
         if size is not None and self._master_open:
             try:
@@ -463,68 +479,3 @@ class PtyRelay:
             except OSError as err:
                 if err.errno not in rawmode.TERMINAL_GONE:
                     raise
-
-    def _check_suspend_watch(self, now: float) -> None:
-        if self._suspend_watch_until is None:
-            return
-        attrs = rawmode.get_attrs(self.child.master_fd)
-        if attrs is not None and attrs[3] & termios.ICANON:
-            # The CLI handed the terminal back and sent itself SIGTSTP, which the kernel discards for a process
-            # group with no parent in its session: suspend on its behalf, as a shell would — once what it
-            # printed on its way out ("suspended, run fg") has settled and reached the screen.
-            if self._suspend_due is None:
-                self._suspend_due = now + SUSPEND_SETTLE
-            elif now >= self._suspend_due and now - self._last_output_at >= SUSPEND_SETTLE:
-                self._suspend_watch_until = self._suspend_due = None
-                self._pump_output()
-                self._suspend()
-        elif now >= self._suspend_watch_until:
-            self._suspend_watch_until = self._suspend_due = None
-
-    def _suspend(self) -> None:
-        if self.terminal.tty_fd is None or self.terminal_gone or self.in_background:
-            return
-        self._suspended = True
-        self.write_terminal(self.journal.undo())
-        if self.saved_attrs is not None:
-            rawmode.set_attrs(self.terminal.tty_fd, self.saved_attrs)
-        wake_at = self.listener.on_suspend(self.clock())
-        if self._keeper is not None:
-            self._keeper.suspended(wake_at)
-        previous = signal.signal(signal.SIGTSTP, signal.SIG_DFL)
-        try:
-            os.kill(0, signal.SIGTSTP)  # the whole job stops here, as for any program; `fg` continues it
-        finally:
-            signal.signal(signal.SIGTSTP, previous)
-        self._resume()  # no SIGCONT comes when no shell does job control; resuming twice is harmless
-
-    def _resume(self) -> None:
-        if not self._suspended:
-            return
-        if not rawmode.in_foreground(self.terminal.tty_fd):
-            if not self.in_background:
-                # Woken while the shell has the terminal (the idle deadline came, or a stop request): carry on
-                # without it. SIGTTOU ignored: csup's own last line may still be written, as `bg` jobs do.
-                self.in_background = True
-                signal.signal(signal.SIGTTOU, signal.SIG_IGN)
-                self.listener.on_continue(self.clock(), foreground=False)
-            return
-        self._suspended = False
-        self.in_background = False
-        signal.signal(signal.SIGTTOU, signal.SIG_DFL)
-        if self.terminal.tty_fd is not None:
-            try:
-                rawmode.enter_raw(self.terminal.tty_fd)
-            except termios.error as err:
-                if err.args[0] not in rawmode.TERMINAL_GONE:
-                    raise
-        self.write_terminal(self.journal.redo())
-        if self._held:
-            held, self._held = bytes(self._held), bytearray()
-            self.write_terminal(held)
-        if self._keeper is not None:
-            self._keeper.foreground()
-        self._sync_size()
-        self.signal_child(signal.SIGCONT, group=True)
-        self.signal_child(signal.SIGWINCH, group=True)  # the size may be unchanged: ask for a redraw anyway
-        self.listener.on_continue(self.clock(), foreground=True)

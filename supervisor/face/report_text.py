@@ -1,0 +1,75 @@
+"""The words of `csup config` and `csup log`: every setting as TOML that reads back as the same settings (written
+by tomlkit, a maintained TOML library, imported only here), with where each value came from; and the log, one line
+an event. Pure: values in, text out."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from supervisor.core.durations import format_duration
+from supervisor.core.sizes import format_size, parse_size
+from supervisor.face.text import clean, short_path
+
+if TYPE_CHECKING:
+    from supervisor.core.settings import Setting, Settings
+
+
+def config_value(setting: Setting, value: object) -> object:
+    """A setting's value as the config file takes it back: "off", a duration or a size as people type them (a
+    size that does not read back exactly stays in bytes), true/false, lists, numbers, text."""
+    if value is None:
+        return "off"
+    if setting.is_duration and isinstance(value, int | float):
+        return format_duration(value)
+    if setting.is_size and isinstance(value, int):
+        shown = format_size(value).replace(" ", "")
+        return shown if parse_size(shown) == value else value
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def render_config(settings: Settings, config_file: str, exists: bool) -> str:
+    """Every setting as a line of TOML (paste any into the file as it is), with where its value came from."""
+    import tomlkit
+
+    from supervisor.core.settings import SETTINGS
+
+    missing = "" if exists else " (no such file yet: every value here is a default or from the environment)"
+    document = tomlkit.document()
+    document.add(tomlkit.comment(clean(config_file) + missing))
+    for setting in SETTINGS:
+        source = settings.sources.get(setting.key, "default")
+        if setting.key in ("claude_names", "passthrough_commands") and not getattr(settings, setting.key):
+            source += ": the CLI's own"
+        item = tomlkit.item(config_value(setting, getattr(settings, setting.key)))
+        item.comment(clean(source))
+        document.add(setting.key, item)
+    return tomlkit.dumps(document).rstrip("\n")
+
+
+def render_log(summary: dict[str, Any]) -> str:
+    """Everything csup did, one line each in time order: when it began and ended, the session, what happened."""
+    lines = []
+    for entry in summary["entries"]:
+        at, begun = entry["at"], entry["started"]
+        end = time.strftime("%H:%M", time.localtime(at)) if at else "?"
+        if begun:
+            span = f"{time.strftime('%b %d %H:%M', time.localtime(begun))}–{end}"
+            duration = format_duration(entry["duration"] if entry["duration"] is not None
+                                       else max(0.0, (at or begun) - begun))
+        else:
+            span = time.strftime("%b %d %H:%M", time.localtime(at)) if at else "?"
+            duration = ""
+        who = "" if entry["kind"] == "refused" else f"{entry['kind']} {clean(str(entry['id'] or ''))[:8]}"
+        who = who or "a new session"
+        where = f"  in {short_path(entry['cwd'])}" if entry["cwd"] else ""
+        reason = f"  {clean(entry['reason'])}" if entry["reason"] else ""
+        lines.append(f"{span:<18} {duration:>7}  {who:<19} {clean(str(entry['how'])):<10}{reason}{where}")
+    if not lines:
+        lines.append("nothing logged yet")
+    ended = ", ".join(f"{clean(how)} {n}" for how, n in sorted(summary["ended_by"].items())) or "none"
+    lines.append(f"{summary['total']} supervised session(s); ended: {ended}; refused {summary['refused']}; "
+                 f"idle time the limit ended: {summary['idle_hours_ended']} h")
+    return "\n".join(lines)
