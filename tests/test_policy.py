@@ -13,10 +13,15 @@ from supervisor.core.policy import (
     Rules,
     Seen,
     admit,
+    choose_to_end,
+    idle_past,
     idle_seconds,
+    may_end,
     most_idle_first,
     spared,
     sweep,
+    time_left,
+    waiting_spares,
 )
 
 NOW = 10_000.0
@@ -231,3 +236,61 @@ def test_one_session_gets_one_end_in_a_sweep_even_when_two_rules_want_it() -> No
     sweep([session], rules, remembered, NOW)  # the memory rule warns
     steps, _ = sweep([Seen("background", "bg:x", 1830, memory=200 * mib)], rules, remembered, NOW + 60)
     assert [step.action for step in steps] == ["end-memory"]
+
+
+# --- which one, and may it: stop and takeover with no id, stop --idle, the waiting rule, deadlines -------------
+
+
+@pytest.mark.parametrize("sessions, chosen", [
+    ([sup(10, "csup:a"), bg(500, "bg:b")], "bg:b"),  # the most idle one
+    ([sup(10, "csup:a"), bg(500, "bg:b", busy=True)], "csup:a"),  # never a busy one
+    ([sup(10, "csup:a"), bg(500, "bg:b", attached=True)], "csup:a"),
+    ([sup(10, "csup:a"), bg(500, "bg:b", pinned=True)], "csup:a"),
+    ([um(900, "pid:1:1", waiting=True), sup(10, "csup:a")], "csup:a"),
+    ([um(None, "pid:1:1"), sup(10, "csup:a")], "pid:1:1"),  # an unknown idle time counts as the most idle
+    ([bg(500, "bg:b", busy=True)], None),  # every one in use: none, and why
+    ([], None),
+])
+def test_stop_or_takeover_without_an_id_take_the_most_idle_one_nobody_uses(sessions: list[Seen],
+                                                                           chosen: str | None) -> None:
+    choice = choose_to_end(sessions)
+    assert (choice.chosen.key if choice.chosen else None) == chosen
+    if chosen is None:
+        assert [why for _, why in choice.kept] == [spared(s) for s in most_idle_first(sessions)]
+
+
+@pytest.mark.parametrize("at_least, expected", [
+    (None, ["bg:b"]),  # each kind its own limit: background 300 s, the others 600 s
+    (100.0, ["csup:a", "bg:b", "pid:1:1"]),  # a duration given applies to every kind
+    (1000.0, []),
+])
+def test_stop_idle_applies_each_kinds_limit_unless_given_one(at_least: float | None, expected: list[str]) -> None:
+    sessions = [sup(400, "csup:a"), bg(400, "bg:b"), bg(900, "bg:c", busy=True), um(200, "pid:1:1")]
+    found = idle_past(sessions, idle_limit=600, background_idle_limit=300, at_least=at_least)
+    assert [s.key for s in found] == expected
+
+
+@pytest.mark.parametrize("idle, waiting_limit, kept", [
+    (5000.0, None, True),  # off: a prompt keeps its session for as long as it waits
+    (50.0, 600.0, True),
+    (700.0, 600.0, False),  # waited that long: idle like any other
+    (None, 600.0, True),
+])
+def test_one_waiting_rule(idle: float | None, waiting_limit: float | None, kept: bool) -> None:
+    assert waiting_spares(idle, waiting_limit) is kept
+    waiting = Seen("background", "bg:w", idle, waiting=True)
+    assert (spared(waiting, waiting_limit) == "waiting for you") is kept
+    steps, _ = sweep([waiting], RULES._replace(waiting_limit=waiting_limit), Memory(), NOW)
+    assert (steps == []) is (kept or idle is None)
+
+
+@pytest.mark.parametrize("idle, limit, left", [(100.0, 600.0, 500.0), (700.0, 600.0, 0.0), (5.0, None, None),
+                                               (None, 600.0, None)])
+def test_time_left(idle: float | None, limit: float | None, left: float | None) -> None:
+    assert time_left(idle, limit) == left
+
+
+def test_what_a_new_session_may_end_to_make_room() -> None:
+    assert may_end(False) == {"supervised", "background"}
+    assert may_end(True) == {"supervised", "background", "unmanaged"}
+    assert may_end(True, free_place=False) == {"supervised"}  # every place held: only a supervised end frees one

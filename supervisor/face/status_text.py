@@ -25,8 +25,13 @@ def render_status(status: StatusReport) -> str:
         lines.append("○ no csup session is running")
     many = len(status.supervised) > 1 or status.max_sessions > 1
     for session in sorted(status.supervised, key=lambda s: -s.idle_seconds):
-        limit = (f"limit {format_duration(session.idle_limit)}, ends in {format_duration(session.time_left or 0)}"
-                 " if idle" if session.idle_limit else "no idle limit")
+        if not session.idle_limit:
+            limit = "no idle limit"
+        elif session.kept is not None:
+            limit = f"limit {format_duration(session.idle_limit)}; kept awake: {session.kept}"
+        else:
+            left = format_duration(session.time_left or 0)
+            limit = f"limit {format_duration(session.idle_limit)}, ends in {left} if idle"
         state = "suspended (Ctrl-Z; `fg` in its terminal)" if session.state == "suspended" else session.state
         which = f"claude session {session.id}" if many else "claude session"
         lines.append(f"● {which} {state}: idle {format_duration(session.idle_seconds)} ({limit})")

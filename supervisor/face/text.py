@@ -273,12 +273,14 @@ def waiting_line(progress: WaitProgress, now: float) -> str:
     queue = f", {progress.ahead} ahead of you" if progress.ahead else ""
     if holder is None:
         return f"csup: waiting for the session{queue} ({format_duration(progress.waited)}; Ctrl-C leaves the line)"
-    idle = format_duration(now - holder.last_activity_at)
-    left = ""
-    if holder.idle_limit:
-        left = f", ends in {format_duration(max(0.0, holder.last_activity_at + holder.idle_limit - now))} if idle"
+    from supervisor.core.policy import idle_seconds, time_left
+
+    idle = idle_seconds(now, 0.0, last_wall=holder.last_activity_at)
+    due = time_left(idle, holder.idle_limit)
+    left = f", ends in {format_duration(due)} if idle" if due is not None else ""
     who = f"claude pid {holder.cli.pid}" if holder.cli else "claude"
-    return (f"csup: waiting for {who} on {clean(holder.tty) or 'no tty'} (idle {idle}{left}){queue}; "
+    return (f"csup: waiting for {who} on {clean(holder.tty) or 'no tty'} (idle {format_duration(idle or 0.0)}{left})"
+            f"{queue}; "
             "Ctrl-C leaves the line")
 
 

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from supervisor.claude.adapter import CliAdapter, LiveSession
+from supervisor.core.policy import spared, time_left
 from supervisor.flows.census import UnmanagedSession
 from supervisor.flows.sessions import AnySession, Snapshot, short_id, take_snapshot
 from supervisor.flows.waitline import TAKEOVER, Ticket, line
@@ -31,6 +32,7 @@ class ManagedSession:
     state: str  # active, warning, suspended, ending
     claude_session_id: str | None
     attached: str | None = None  # the background session it shows, live
+    kept: str | None = None  # why no idle limit ends it now (busy, waiting for you…): the policy's word
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ class StatusReport:
         if session.holder is not None:
             managed = next(m for m in self.supervised if m.csup_pid == session.holder.record.csup.pid)
             return common | {"state": managed.state, "idle_limit": managed.idle_limit, "time_left": managed.time_left,
-                             "claude_session_id": managed.claude_session_id}
+                             "claude_session_id": managed.claude_session_id, "kept_awake": managed.kept}
         if session.background is not None:
             return common | {"state": session.background.state or session.background.status,
                              "idle_limit": self.background_idle_limit,
@@ -104,9 +106,9 @@ def background_json(listed: AnySession, limit: float | None) -> dict[str, Any]:
 
 def gather(paths: Paths, census_adapter: CliAdapter, background_idle_limit: float | None = None,
            max_sessions: int = 1, snapshot: Snapshot | None = None,
-           memory_budget: int | None = None) -> StatusReport:
+           memory_budget: int | None = None, waiting_limit: float | None = None) -> StatusReport:
     snap = snapshot or take_snapshot(paths, max_sessions, census_adapter, memory=of_trees)
-    supervised = [_managed(session) for session in snap.of_kind("supervised")]
+    supervised = [_managed(session, waiting_limit) for session in snap.of_kind("supervised")]
     from supervisor.flows.watch import watcher_state
 
     return StatusReport(supervised[0] if supervised else None, snap.census.unmanaged, os.getloadavg(),
@@ -114,15 +116,16 @@ def gather(paths: Paths, census_adapter: CliAdapter, background_idle_limit: floa
                         snap.sessions, max_sessions, watcher_state(paths), line(paths.queue_dir), memory_budget)
 
 
-def _managed(session: AnySession) -> ManagedSession:
+def _managed(session: AnySession, waiting_limit: float | None) -> ManagedSession:
     assert session.holder is not None
     record = session.holder.record
     idle = session.idle_seconds or 0.0
     cwd = session.cwd  # an attach shows its background session's directory, not the attaching terminal's
-    left = None if record.idle_limit is None else max(0.0, record.idle_limit - idle)
+    kept = spared(session.seen(), waiting_limit)
+    left = None if kept is not None else time_left(idle, record.idle_limit)
     return ManagedSession(
         id=short_id(record.session_id), csup_pid=record.csup.pid, cli_pid=record.cli.pid if record.cli else None,
         tty=record.tty, cwd=cwd, started_at=record.started_at, idle_seconds=round(idle, 1),
         idle_limit=record.idle_limit, time_left=None if left is None else round(left, 1), state=record.state,
-        claude_session_id=record.claude_session_id, attached=record.attached,
+        claude_session_id=record.claude_session_id, attached=record.attached, kept=kept,
     )
