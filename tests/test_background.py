@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from supervisor.claude.claude_code import ClaudeCode
+from supervisor.claude.claude_code import ClaudeCode, ClaudeLauncher
 from supervisor.claude.registry import RegistryEntry, live_entries, parse_entry
 from supervisor.core.identity import ProcessView
 from supervisor.core.settings import resolve
@@ -244,13 +244,15 @@ def test_doctor_shows_the_background_session_and_the_daemons_machinery(env: Env)
 def test_what_brings_a_background_session_here() -> None:
     entry = RegistryEntry(300, "conv-1", "/w", "bg", Path("/c"), job="aaaa0001", name="fix the bug")
     adapter = _adapter([entry])
-    assert adapter.foreground_target(["attach", "aaaa0001"]) == "aaaa0001"
+    launcher = ClaudeLauncher("claude", resolve({}, "", {}))
+    live = adapter.live_sessions()
+    assert launcher.foreground_target(["attach", "aaaa0001"], live) == "aaaa0001"
     # Claude Code turns `--resume` of a live background session into an attach: csup counts it as that one.
-    assert adapter.foreground_target(["--resume", "conv-1"]) == "conv-1"
-    assert adapter.foreground_target(["--resume", "conv-2"]) is None
-    assert adapter.foreground_target(["--model", "opus"]) is None
-    assert adapter.starts_background(["--bg", "-n", "x"]) and not adapter.starts_background(["-n", "x"])
-    assert adapter.prepare(["attach", "aaaa0001"]) == (["attach", "aaaa0001"], None)  # no --session-id added
+    assert launcher.foreground_target(["--resume", "conv-1"], live) == "conv-1"
+    assert launcher.foreground_target(["--resume", "conv-2"], live) is None
+    assert launcher.foreground_target(["--model", "opus"], live) is None
+    assert launcher.starts_background(["--bg", "-n", "x"]) and not launcher.starts_background(["-n", "x"])
+    assert launcher.prepare(["attach", "aaaa0001"]) == (["attach", "aaaa0001"], None)  # no --session-id added
     session = adapter.live_sessions()[0]
     # The census sees only the views handed in: a `claude` the user runs meanwhile is no part of this test.
     # A name fragment names it, as `claude attach` takes one — when it names only one.
@@ -263,7 +265,7 @@ def test_what_brings_a_background_session_here() -> None:
     assert resolve_target(both.background, "fix") is None  # names two: both go on counting
     assert both.without(resolve_target(both.background, "fix the bug")).total == 1
 
-    assert adapter.attach_args(session) == ["attach", "aaaa0001"]
+    assert launcher.attach_args(session) == ["attach", "aaaa0001"]
     assert adapter.bring_back_command(session) == "claude attach aaaa0001"
 
 

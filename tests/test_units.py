@@ -328,10 +328,10 @@ def test_after_a_takeover_the_old_terminal_promises_no_command_it_did_not_show()
 
 
 def test_only_claudes_own_bg_flag_starts_a_background_session() -> None:
-    from supervisor.claude.claude_code import ClaudeCode
+    from supervisor.claude.claude_code import ClaudeLauncher
     from supervisor.core.settings import resolve
 
-    adapter = ClaudeCode("", resolve({}, "", {}), {"HOME": "/nonexistent"}, entries=list)
+    adapter = ClaudeLauncher("claude", resolve({}, "", {}))
     assert adapter.starts_background(["--bg"]) and adapter.starts_background(["-n", "x", "--bg", "fix it"])
     assert not adapter.starts_background(["mcp", "add", "s", "--", "srv", "--bg"])  # a subcommand's own argument
     assert not adapter.starts_background(["-p", "hi", "--bg"])  # print mode is no session

@@ -1,11 +1,13 @@
-"""The one interface between csup and the program it supervises: what the flows may ask of a CLI (is this
-invocation a session, which conversation will it open, what is it doing now, how is it resumed, which processes
-are its sessions). Claude Code answers in claude_code.py, any other program in generic.py; choose.py picks
-one. Pure: values and the Protocol."""
+"""The two interfaces between csup and a CLI, one per role: a `Launcher` (what csup launches: arguments, resume
+arguments, pass-through rules, a background start) and a `SessionSource` (where sessions come from: the CLI's
+registry and processes, what each is doing, how its conversations resume, how a background session ends).
+Claude Code implements both in claude_code.py; any other program given with `--claude` is only a launcher
+(generic.py); choose.py picks them. Pure: values and the Protocols."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Literal, NamedTuple, Protocol
 
 from supervisor.core.identity import ProcessView
@@ -48,10 +50,12 @@ class LiveSession(NamedTuple):
         return 0.0 if self.status == "busy" else idle_seconds(now, 0.0, last_wall=self.last_activity)
 
 
-class CliAdapter(Protocol):
-    """What csup asks of the supervised CLI. A second CLI besides Claude Code is one new module with this shape."""
+class Launcher(Protocol):
+    """What csup launches: the CLI's arguments (is this invocation a session, which conversation it opens, how one
+    is resumed), its pass-through rules, and how a background start is recognised. Any program given with
+    `--claude` is one; a CLI csup knows answers more."""
 
-    path: str  # the executable ("" when only the census and registry are needed)
+    path: str  # the executable
 
     def is_session(self, args: Sequence[str]) -> bool:
         """Whether `args` start an interactive session (not `-p`, `--version`, a subcommand…)."""
@@ -62,6 +66,30 @@ class CliAdapter(Protocol):
     def chooses_conversation(self, args: Sequence[str]) -> bool:
         """Whether the user already named the conversation to open."""
 
+    def resume_args(self, conversation_id: str) -> list[str]:
+        """Arguments that reopen a conversation ([] when the CLI cannot)."""
+
+    def starts_background(self, args: Sequence[str]) -> bool:
+        """Whether `args` start a new session in the background (it leaves at once, the session stays)."""
+
+    def foreground_target(self, args: Sequence[str], live: Sequence[LiveSession]) -> str | None:
+        """The background session (of `live`) that `args` bring into this terminal: an attach, or a resume of a
+        live one."""
+
+    def attach_args(self, session: LiveSession) -> list[str]:
+        """Arguments that bring a background session into this terminal, live."""
+
+
+class SessionSource(Protocol):
+    """Where sessions come from: the CLI's own registry and its processes (which are sessions, which are its
+    helpers), what each session is doing and which conversation it has, how a conversation is resumed, how a
+    background session is ended (its daemon's way) and which folders announce new sessions."""
+
+    counts: str  # what it counts, in words ("Claude Code sessions")
+
+    def live_sessions(self) -> list[LiveSession]:
+        """Every live session the CLI's own registry lists (interactive and background)."""
+
     def live_state(self, pid: int) -> CliStatus | None:
         """What the CLI process `pid` says it is doing, when it says."""
 
@@ -71,11 +99,11 @@ class CliAdapter(Protocol):
     def can_resume(self, conversation: Conversation) -> bool:
         """Whether the conversation was saved (so resuming it works)."""
 
-    def resume_args(self, conversation_id: str) -> list[str]:
-        """Arguments that reopen a conversation."""
-
     def resume_command(self, conversation_id: str | None) -> str:
         """The command a person types to reopen it (or the newest one, without an id)."""
+
+    def bring_back_command(self, session: LiveSession) -> str:
+        """The command a person types to bring a background session back."""
 
     def is_session_process(self, view: ProcessView) -> bool:
         """Whether a process is one of this CLI's interactive sessions."""
@@ -91,23 +119,11 @@ class CliAdapter(Protocol):
     def process_hints(self) -> tuple[bytes, ...]:
         """Substrings every such process's command line holds: a cheap filter before a process is read further."""
 
-    def live_sessions(self) -> list[LiveSession]:
-        """Every live session the CLI's own registry lists (interactive and background)."""
-
     def background_daemon_running(self) -> bool:
         """Whether the CLI's background machinery runs (so a session may just have moved into it)."""
 
     def end_background(self, session: LiveSession, wait: float) -> bool:
         """End a background session the way its daemon expects (never a signal); True once it is gone."""
 
-    def attach_args(self, session: LiveSession) -> list[str]:
-        """Arguments that bring a background session into this terminal, live."""
-
-    def bring_back_command(self, session: LiveSession) -> str:
-        """The command a person types to bring a background session back."""
-
-    def starts_background(self, args: Sequence[str]) -> bool:
-        """Whether `args` start a new session in the background (it leaves at once, the session stays)."""
-
-    def foreground_target(self, args: Sequence[str]) -> str | None:
-        """The background session `args` bring into this terminal (an attach, or a resume of a live one)."""
+    def folders_to_watch(self) -> list[Path]:
+        """The folders whose changes announce a new or ended session (a watcher waits on them)."""

@@ -1,6 +1,7 @@
-"""Claude Code's side of the adapter: its arguments (sessions, subcommands, --session-id/--resume), its
-live-session registry (`sessions/<pid>.json`), its transcripts, and how its processes look (CLAUDE_CLI.md).
-Reads Claude Code's files; runs nothing."""
+"""Claude Code, in both roles: what csup launches (`ClaudeLauncher`: sessions, subcommands, --session-id/--resume,
+`--bg`, `attach`) and where its sessions come from (`ClaudeCode`: the live-session registry `sessions/<pid>.json`
+in every config dir, transcripts, how its processes look, its daemon) — CLAUDE_CLI.md and CLAUDE_BG.md.
+Reads Claude Code's files; runs `claude stop` to end a background session."""
 
 from __future__ import annotations
 
@@ -103,19 +104,11 @@ def registry_status(entry: Mapping[str, object]) -> CliStatus:
     return CliStatus(status if isinstance(status, str) else "unknown", changed_wall)
 
 
-class ClaudeCode:
-    """The adapter for Claude Code (see adapter.CliAdapter for what each method answers)."""
+class ClaudeLauncher:
+    """What csup launches when it runs Claude Code (see adapter.Launcher for what each method answers)."""
 
-    def __init__(self, path: str, settings: Settings, environ: Mapping[str, str],
-                 entries: Callable[[], list[registry.RegistryEntry]] | None = None) -> None:
+    def __init__(self, path: str, settings: Settings) -> None:
         self.path = path
-        self._environ = environ
-        self._explicit = settings.claude
-        self._dirs = registry.config_dirs(environ, settings.claude_config_dirs)
-        # The registry as the census sees it; tests hand in their own.
-        self._entries = entries or (lambda: registry.live_entries(self._dirs))
-        # `claude.exe`: the daemon and the sessions it starts run the native binary under that name.
-        self._names = frozenset(settings.claude_names or (NAME, f"{NAME}.exe"))
         self._subcommands = frozenset(settings.passthrough_commands or SUBCOMMANDS)
 
     def is_session(self, args: Sequence[str]) -> bool:
@@ -132,6 +125,50 @@ class ClaudeCode:
 
     def chooses_conversation(self, args: Sequence[str]) -> bool:
         return chooses_session(args)
+
+    def resume_args(self, conversation_id: str) -> list[str]:
+        return ["--resume", conversation_id]
+
+    def starts_background(self, args: Sequence[str]) -> bool:
+        """`claude --bg …` (csup's own flag position: before any `--`), not `claude mcp add s -- srv --bg`."""
+        own = args[:args.index("--")] if "--" in args else args
+        return self.is_session(args) and any(arg in ("--bg", "--background") for arg in own)
+
+    def foreground_target(self, args: Sequence[str], live: Sequence[LiveSession]) -> str | None:
+        if len(args) >= 2 and args[0] == "attach":
+            return args[1]
+        resumed = session_id_from_args(args)
+        if resumed is not None and any(s.kind == "background" and s.conversation.id == resumed for s in live):
+            return resumed  # Claude Code turns `--resume` of a live background session into an attach
+        return None
+
+    def attach_args(self, session: LiveSession) -> list[str]:
+        return ["attach", session.short]
+
+
+class ClaudeCode:
+    """Where Claude Code's sessions come from: its registry in every config dir, its processes, its transcripts
+    and its daemon (see adapter.SessionSource for what each method answers)."""
+
+    counts = "Claude Code sessions"
+
+    def __init__(self, path: str, settings: Settings, environ: Mapping[str, str],
+                 entries: Callable[[], list[registry.RegistryEntry]] | None = None) -> None:
+        self.path = path
+        self._environ = environ
+        self._explicit = settings.claude
+        self._dirs = registry.config_dirs(environ, settings.claude_config_dirs)
+        # The registry as the census sees it; tests hand in their own.
+        self._entries = entries or (lambda: registry.live_entries(self._dirs))
+        # `claude.exe`: the daemon and the sessions it starts run the native binary under that name.
+        self._names = frozenset(settings.claude_names or (NAME, f"{NAME}.exe"))
+        self._subcommands = frozenset(settings.passthrough_commands or SUBCOMMANDS)
+
+    def is_session(self, args: Sequence[str]) -> bool:
+        return is_session_invocation(args, self._subcommands)
+
+    def folders_to_watch(self) -> list[Path]:
+        return [directory / "sessions" for directory in self._dirs]
 
     def live_state(self, pid: int) -> CliStatus | None:
         entry = read_registry(self._environ, pid)
@@ -152,17 +189,12 @@ class ClaudeCode:
             return False
         return True
 
-    def resume_args(self, conversation_id: str) -> list[str]:
-        return ["--resume", conversation_id]
-
     def resume_command(self, conversation_id: str | None) -> str:
         return f"{NAME} --resume {conversation_id}" if conversation_id else f"{NAME} --continue"
 
     def process_hints(self) -> tuple[bytes, ...]:
         return (*(name.encode(errors="surrogateescape") for name in self._names), _VERSIONS_DIR.encode(),
                 b"claude-code")
-
-    # --- every session the registry knows, background ones above all ---------------------------------------
 
     def live_sessions(self) -> list[LiveSession]:
         found = []
@@ -216,25 +248,8 @@ class ClaudeCode:
     def _program(self) -> str:
         return self.path or find_program(self._explicit, self._environ, ())
 
-    def attach_args(self, session: LiveSession) -> list[str]:
-        return ["attach", session.short]
-
     def bring_back_command(self, session: LiveSession) -> str:
         return f"{NAME} attach {session.short}"
-
-    def starts_background(self, args: Sequence[str]) -> bool:
-        """`claude --bg …` (csup's own flag position: before any `--`), not `claude mcp add s -- srv --bg`."""
-        own = args[:args.index("--")] if "--" in args else args
-        return self.is_session(args) and any(arg in ("--bg", "--background") for arg in own)
-
-    def foreground_target(self, args: Sequence[str]) -> str | None:
-        if len(args) >= 2 and args[0] == "attach":
-            return args[1]
-        resumed = session_id_from_args(args)
-        if resumed is not None and any(s.kind == "background" and s.conversation.id == resumed
-                                       for s in self.live_sessions()):
-            return resumed  # Claude Code turns `--resume` of a live background session into an attach
-        return None
 
     def is_session_process(self, view: ProcessView) -> bool:
         """Recognised by command line and executable path, never by process name alone (the native binary often

@@ -60,11 +60,6 @@ def config_dirs(environ: Mapping[str, str], extra: Iterable[str] = ()) -> list[P
     return unique
 
 
-def registry_folders(environ: Mapping[str, str], extra: Iterable[str] = ()) -> list[Path]:
-    """The folders whose files are the live sessions (what a watcher waits on for news)."""
-    return [directory / "sessions" for directory in config_dirs(environ, extra)]
-
-
 _SHORT_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")  # a daemon short id as `claude stop|attach` take it
 _SESSION_ID = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 

@@ -14,7 +14,7 @@ from supervisor import __version__
 from supervisor.face.shellinit import SHELLS
 
 if TYPE_CHECKING:
-    from supervisor.claude.adapter import CliAdapter
+    from supervisor.claude.adapter import SessionSource
     from supervisor.core.settings import Settings
     from supervisor.machine.paths import Paths
 
@@ -30,10 +30,10 @@ def _load() -> tuple[Settings, Paths]:
     return settings, paths
 
 
-def _census(settings: Settings) -> CliAdapter:
-    from supervisor.claude.choose import adapter_for
+def _census(settings: Settings) -> SessionSource:
+    from supervisor.claude.choose import sessions_from
 
-    return adapter_for(settings, os.environ)
+    return sessions_from(settings, os.environ)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
-from supervisor.claude.adapter import CliAdapter, Conversation, LiveSession
+from supervisor.claude.adapter import Conversation, LiveSession, SessionSource
 from supervisor.core.settings import Settings
 from supervisor.flows.refusals import GateBusy, GaveUpWaiting, LineAhead, SessionHeld, TakeoverLost
 from supervisor.flows.sessions import supervised
@@ -114,7 +114,7 @@ class World(NamedTuple):
     clock: Clock = SYSTEM
 
 
-def world_of(paths: Paths, settings: Settings, adapter: CliAdapter, reporter: Reporter,
+def world_of(paths: Paths, settings: Settings, adapter: SessionSource, reporter: Reporter,
              clock: Clock = SYSTEM) -> World:
     """The real world: the snapshot of every session (measured where a memory budget needs it), and a session
     ended its kind's way (flows/room.py)."""
@@ -339,7 +339,7 @@ class Handover:
     attach: LiveSession | None = None  # a background session to bring here, live, instead of a resume
 
 
-def take_over(paths: Paths, locks: Locks, settings: Settings, adapter: CliAdapter, *, force: bool,
+def take_over(paths: Paths, locks: Locks, settings: Settings, adapter: SessionSource, *, force: bool,
               reporter: Reporter, named: str | None = None, clock: Clock = SYSTEM) -> Handover:
     """End what holds the session — the session `named`; with one session allowed, everything there is
     (unmanaged ones with consent); else the one the policy chooses (the most idle one nobody uses) — and keep a
@@ -389,7 +389,7 @@ def take_over(paths: Paths, locks: Locks, settings: Settings, adapter: CliAdapte
         return handover
 
 
-def _target(paths: Paths, settings: Settings, census: CliAdapter, named: str | None,
+def _target(paths: Paths, settings: Settings, census: SessionSource, named: str | None,
             reporter: Reporter, clock: Clock) -> AnySession | None:
     """The session a takeover ends: the one named; with one session allowed, none in particular (all of them);
     else the policy's choice, said first — or, when every session is in use, a refusal listing why."""

@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
-from supervisor.claude.adapter import CliAdapter, LiveSession
+from supervisor.claude.adapter import LiveSession, SessionSource
 from supervisor.core.identity import ProcessIdentity, ProcessView
 from supervisor.core.policy import idle_seconds
 from supervisor.machine import processes
@@ -73,7 +73,7 @@ def resolve_target(sessions: list[LiveSession], target: str | None) -> str | Non
     return found[0].short if len(found) == 1 else None
 
 
-def take_census(census: CliAdapter, managed: set[int] | None = None,
+def take_census(census: SessionSource, managed: set[int] | None = None,
                 stale_cli: ProcessIdentity | None = None,
                 starting: Callable[[int], bool] = lambda pid: False,
                 views: Callable[[], Iterable[ProcessView]] | None = None, clock: Clock = SYSTEM) -> Census:
@@ -120,7 +120,7 @@ def _nested(pid: int, managed: set[int]) -> bool:
     return False
 
 
-def describe_unmanaged(view: ProcessView, census: CliAdapter, now: float,
+def describe_unmanaged(view: ProcessView, census: SessionSource, now: float,
                        stale_cli: ProcessIdentity | None) -> UnmanagedSession:
     """A session outside csup with its terminal, directory, cost and idle time (from the CLI's own state, else
     the last input on its terminal, as `w` reads it)."""

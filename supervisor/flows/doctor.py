@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from supervisor.claude.adapter import CliAdapter
+from supervisor.claude.adapter import SessionSource
 from supervisor.core.checkup import ClaudeProcess, Facts, Finding, HeldMemory, SupervisedFacts, findings
 from supervisor.core.settings import Settings
 from supervisor.flows.status import StatusReport, gather
@@ -39,7 +39,7 @@ class Checkup:
                     for s in self.status.sessions if s.memory is not None]}
 
 
-def examine(paths: Paths, census: CliAdapter, settings: Settings, clock: Clock = SYSTEM) -> Checkup:
+def examine(paths: Paths, census: SessionSource, settings: Settings, clock: Clock = SYSTEM) -> Checkup:
     import psutil
 
     status = gather(paths, census, max_sessions=settings.max_sessions, memory_budget=settings.memory_budget)
@@ -82,7 +82,7 @@ def _sample_cpu(found: list[ClaudeProcess], clock: Clock, span: float = SAMPLE) 
     return sampled
 
 
-def _helpers(census: CliAdapter, status: StatusReport, sessions: set[int]) -> list[ClaudeProcess]:
+def _helpers(census: SessionSource, status: StatusReport, sessions: set[int]) -> list[ClaudeProcess]:
     """The CLI's processes that are not sessions (its daemon, pty hosts, spares, attach clients): no session
     counts them, but the machine pays for them."""
     found = []

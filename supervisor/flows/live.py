@@ -9,8 +9,7 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from typing import TYPE_CHECKING, cast
 
-from supervisor.claude.adapter import CliAdapter, Conversation, LiveSession
-from supervisor.claude.choose import adapter_for
+from supervisor.claude.adapter import Conversation, Launcher, LiveSession, SessionSource
 from supervisor.claude.claude_code import new_uuid
 from supervisor.core.errors import ExitCode
 from supervisor.core.identity import ProcessIdentity
@@ -36,19 +35,19 @@ BACKGROUND_NOTICE = 2.0  # `/background`: how long the new background session ma
 NOTICE_POLL = 0.1
 
 
-def supervise(adapter: CliAdapter, args: list[str], settings: Settings, paths: Paths, slot: Slot,
-              environ: Mapping[str, str], reporter: Reporter, clock: Clock = SYSTEM) -> int:
+def supervise(launcher: Launcher, census: SessionSource, args: list[str], settings: Settings, paths: Paths,
+              slot: Slot, environ: Mapping[str, str], reporter: Reporter, clock: Clock = SYSTEM) -> int:
     session_id = new_uuid().replace("-", "")
-    args, conversation_id = adapter.prepare(args)
-    census = adapter_for(settings, environ)
+    args, conversation_id = launcher.prepare(args)
     # A background session attached here, by its short id (a name fragment resolved to the one it names).
-    target = adapter.foreground_target(args)
-    bringing_here = resolve_target(census.live_sessions(), target) if target else None
+    live = census.live_sessions()
+    target = launcher.foreground_target(args, live)
+    bringing_here = resolve_target(live, target) if target else None
     tty_fd = rawmode.terminal_fd(0, 1)
     started_wall, started_mono = clock.both()
     record = SessionRecord(
         session_id=session_id, csup=ProcessIdentity(os.getpid(), 0.0), cli=None, tty=_tty_name(tty_fd),
-        cwd=os.getcwd(), argv=(adapter.path, *args), started_at=started_wall, last_activity_at=started_wall,
+        cwd=os.getcwd(), argv=(launcher.path, *args), started_at=started_wall, last_activity_at=started_wall,
         idle_limit=settings.idle_limit, warn_before=settings.warn_before, claude_session_id=conversation_id,
         last_activity_mono=started_mono, attached=bringing_here,
     )
@@ -58,12 +57,12 @@ def supervise(adapter: CliAdapter, args: list[str], settings: Settings, paths: P
     guardian = _guard(tty_fd)
     with rawmode.raw_mode(tty_fd) as saved:
         mark("prepared")
-        child = spawn([adapter.path, *args], env=env, size=rawmode.get_size(tty_fd))
+        child = spawn([launcher.path, *args], env=env, size=rawmode.get_size(tty_fd))
         mark("spawn")
         # Only now: the CLI boots while csup builds what decides (and imports it).
         record = record.with_changes(csup=processes.identity_of(os.getpid()) or record.csup,
                                      cli=processes.identity_of(child.pid), state="active")
-        actions = _live_actions(child.pid, adapter, census, paths, slot, record, settings, environ, log, reporter,
+        actions = _live_actions(child.pid, census, paths, slot, record, settings, environ, log, reporter,
                                 clock)
         relay = PtyRelay(child, Terminal(0, 1, tty_fd), partial(_policy, settings, started_mono, actions),
                          saved_attrs=saved, keeper=guardian)
@@ -87,8 +86,8 @@ def supervise(adapter: CliAdapter, args: list[str], settings: Settings, paths: P
     processes.terminate(policy.leftover_descendants(), settings.tree_wait)
     # After a takeover the conversation lives on in the other terminal: resuming it here too would corrupt it.
     resume = None
-    if conversation_id and adapter.can_resume(Conversation(conversation_id, record.cwd)):
-        resume = adapter.resume_command(conversation_id)
+    if conversation_id and census.can_resume(Conversation(conversation_id, record.cwd)):
+        resume = census.resume_command(conversation_id)
     final = int(ExitCode.IDLE_TIMEOUT) if policy.end_kind == "idle" else code
     log("ended", reason=policy.end_reason or f"the CLI exited ({code})",
         how=policy.end_kind or ("detached" if bringing_here and code == 0 else "exit"),
@@ -119,7 +118,7 @@ def supervise(adapter: CliAdapter, args: list[str], settings: Settings, paths: P
     return final
 
 
-def _gone_to_background(census: CliAdapter, bringing_here: str | None, started_wall: float,
+def _gone_to_background(census: SessionSource, bringing_here: str | None, started_wall: float,
                         cwd: str, wait: float, clock: Clock) -> LiveSession | None:
     """Where the conversation went when the CLI left: the background session an attach showed (detached with
     Ctrl+Z, still running), or one the CLI moved itself into (`/background`) — started since, in our directory;
@@ -155,7 +154,7 @@ def _policy(settings: Settings, started_mono: float, actions: Actions, relay: Re
     )
 
 
-def _live_actions(cli_pid: int, adapter: CliAdapter, census: CliAdapter, paths: Paths, slot: Slot,
+def _live_actions(cli_pid: int, census: SessionSource, paths: Paths, slot: Slot,
                   record: SessionRecord, settings: Settings, environ: Mapping[str, str], log: Callable[..., None],
                   reporter: Reporter, clock: Clock) -> Actions:
     """The policy's window on the running CLI (its process tree, its CPU, its own state), the record, requests
@@ -163,7 +162,7 @@ def _live_actions(cli_pid: int, adapter: CliAdapter, census: CliAdapter, paths: 
     from supervisor.core.session_policy import Actions, CliState
 
     def cli_state() -> CliState | None:
-        status = adapter.live_state(cli_pid)
+        status = census.live_state(cli_pid)
         if status is None:
             return None
         changed = None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from supervisor.claude.adapter import CliAdapter, Conversation
+from supervisor.claude.adapter import Conversation, SessionSource
 from supervisor.core.settings import Settings
 from supervisor.flows import ending
 from supervisor.flows.sessions import AnySession
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from supervisor.flows.reporting import Reporter
 
 
-def end_session(paths: Paths, settings: Settings, adapter: CliAdapter, reporter: Reporter, chosen: AnySession,
+def end_session(paths: Paths, settings: Settings, adapter: SessionSource, reporter: Reporter, chosen: AnySession,
                 reason: str, cause: str, clock: Clock = SYSTEM) -> tuple[bool, str | None]:
     """End one session its kind's way, for `cause` (make-room, memory); (gone, the command that brings it back)."""
     from supervisor.flows.stop import end_background, end_unmanaged

@@ -8,8 +8,8 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Literal, NamedTuple, NoReturn
 
-from supervisor.claude.adapter import CliAdapter
-from supervisor.claude.choose import adapter_for
+from supervisor.claude.adapter import Launcher, SessionSource
+from supervisor.claude.choose import launcher_for, sessions_from
 from supervisor.claude.locate import find_program
 from supervisor.core.errors import CliNotExecutable, CliNotFound, UsageError
 from supervisor.core.settings import SESSION_ENV, Settings
@@ -38,12 +38,12 @@ class RunRequest(NamedTuple):
 def run(request: RunRequest, settings: Settings, paths: Paths, environ: Mapping[str, str],
         reporter: Reporter, clock: Clock = SYSTEM) -> int:
     program = find_program(settings.claude, environ, request.self_paths)
-    adapter = adapter_for(settings, environ, program)
+    launcher = launcher_for(settings, program)
     args = list(request.claude_args)
-    if request.mode == "now" and adapter.starts_background(args):
+    if request.mode == "now" and launcher.starts_background(args):
         # A new session, from a terminal or a script alike: the rule applies before the CLI leaves at once.
         return _launch_background(program, args, paths, settings, environ, reporter, clock)
-    if request.mode == "now" and _passes_through(adapter, args, paths, environ):
+    if request.mode == "now" and _passes_through(launcher, args, paths, environ):
         _exec(program, args, environ)
     mark("program")
     if not os.isatty(1):
@@ -59,19 +59,19 @@ def run(request: RunRequest, settings: Settings, paths: Paths, environ: Mapping[
     mark("admission code")
     ensure_private_dir(paths.runtime_dir)
     locks = admission.Locks.open(paths, settings.max_sessions)
-    census = adapter_for(settings, environ)
+    census = sessions_from(settings, environ)
     world = admission.world_of(paths, settings, census, reporter, clock)
-    bringing_here = adapter.foreground_target(args)
+    bringing_here = launcher.foreground_target(args, census.live_sessions())
     cwd = None
     if request.mode == "takeover":
         handover = admission.take_over(paths, locks, settings, census, force=request.force, reporter=reporter,
                                        named=request.target, clock=clock)
         reporter.done_waiting()
-        args, cwd, decision = _resumed(adapter, args, handover, request.resume)
+        args, cwd, decision = _resumed(launcher, census, args, handover, request.resume)
         if handover.attach is not None:
             from supervisor.flows.reporting import ResumeDecision
 
-            args, cwd = adapter.attach_args(handover.attach), None
+            args, cwd = launcher.attach_args(handover.attach), None
             decision = ResumeDecision("attached", handover.attach.conversation.id, handover.attach.conversation.cwd,
                                       short=handover.attach.short)
         if decision is not None:
@@ -90,17 +90,17 @@ def run(request: RunRequest, settings: Settings, paths: Paths, environ: Mapping[
         from supervisor.flows.live import supervise  # only now: a refused run never imports the relay
 
         assert locks.slot is not None
-        return supervise(adapter, args, settings, paths, locks.slot, environ, reporter)
+        return supervise(launcher, census, args, settings, paths, locks.slot, environ, reporter, clock)
 
 
-def _resumed(adapter: CliAdapter, args: list[str], handover: admission.Handover,
+def _resumed(launcher: Launcher, sessions: SessionSource, args: list[str], handover: admission.Handover,
              resume: bool) -> tuple[list[str], str | None, ResumeDecision | None]:
     """The arguments and directory that carry the old conversation on, and what was decided."""
     from supervisor.flows.reporting import ResumeDecision
 
     if not resume:
         return args, None, ResumeDecision("declined") if handover.conversations else None
-    if adapter.chooses_conversation(args):
+    if launcher.chooses_conversation(args):
         return args, None, None
     if not handover.conversations:
         if handover.previous is None and not handover.unmanaged_ended:
@@ -110,20 +110,20 @@ def _resumed(adapter: CliAdapter, args: list[str], handover: admission.Handover,
             return args, None, ResumeDecision("no-transcript", previous.claude_session_id, previous.cwd)
         return args, None, ResumeDecision("unknown")
     first, *others = handover.conversations
-    other_commands = tuple(f"cd {c.cwd} && {adapter.resume_command(c.id)}" for c in others)
-    if not adapter.can_resume(first):
+    other_commands = tuple(f"cd {c.cwd} && {sessions.resume_command(c.id)}" for c in others)
+    if not sessions.can_resume(first):
         return args, None, ResumeDecision("no-transcript", first.id, first.cwd, other_commands)
     if not os.path.isdir(first.cwd):
         return args, None, ResumeDecision("cwd-gone", first.id, first.cwd, other_commands)
-    return [*adapter.resume_args(first.id), *args], first.cwd, \
+    return [*launcher.resume_args(first.id), *args], first.cwd, \
         ResumeDecision("resumed", first.id, first.cwd, other_commands)
 
 
-def _passes_through(adapter: CliAdapter, args: Sequence[str], paths: Paths, environ: Mapping[str, str]) -> bool:
+def _passes_through(launcher: Launcher, args: Sequence[str], paths: Paths, environ: Mapping[str, str]) -> bool:
     """Scripts, pipes, `claude -p`, subcommands and a `claude` nested in a session go straight to the CLI."""
     if not os.isatty(1):
         return True
-    if not adapter.is_session(args):
+    if not launcher.is_session(args):
         return True
     nested_id = environ.get(SESSION_ENV)
     if nested_id:
@@ -154,7 +154,7 @@ def _launch_background(program: str, args: list[str], paths: Paths, settings: Se
 
     ensure_private_dir(paths.runtime_dir)
     locks = admission.Locks.open(paths, settings.max_sessions)
-    census = adapter_for(settings, environ)
+    census = sessions_from(settings, environ)
     world = admission.world_of(paths, settings, census, reporter, clock)
     admission.admit_now(paths, locks, settings, world, reporter)
     with locks.session:
@@ -170,7 +170,7 @@ def _launch_background(program: str, args: list[str], paths: Paths, settings: Se
     return code
 
 
-def _background_ids(census: CliAdapter) -> set[str]:
+def _background_ids(census: SessionSource) -> set[str]:
     return {session.short for session in census.live_sessions() if session.kind == "background"}
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
-from supervisor.claude.adapter import CliAdapter, LiveSession
+from supervisor.claude.adapter import LiveSession, SessionSource
 from supervisor.core.errors import UsageError
 from supervisor.core.identity import ProcessIdentity
 from supervisor.core.policy import Seen, idle_seconds
@@ -130,7 +130,7 @@ def supervised_sessions(paths: Paths, max_sessions: int, clock: Clock = SYSTEM) 
     return sorted(found, key=lambda s: -(s.idle_seconds or 0.0))
 
 
-def take_snapshot(paths: Paths, max_sessions: int, adapter: CliAdapter, *,
+def take_snapshot(paths: Paths, max_sessions: int, adapter: SessionSource, *,
                   census: Callable[[set[int], ProcessIdentity | None], Census] | None = None,
                   clock: Clock = SYSTEM,
                   memory: Callable[[list[int]], dict[int, TreeMemory]] | None = None) -> Snapshot:

@@ -7,7 +7,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from supervisor.claude.adapter import CliAdapter, LiveSession
+from supervisor.claude.adapter import LiveSession, SessionSource
 from supervisor.core.policy import spared, time_left
 from supervisor.flows.census import UnmanagedSession
 from supervisor.flows.sessions import AnySession, Snapshot, short_id, take_snapshot
@@ -104,7 +104,7 @@ def background_json(listed: AnySession, limit: float | None) -> dict[str, Any]:
             "attached": session.attached}
 
 
-def gather(paths: Paths, census_adapter: CliAdapter, background_idle_limit: float | None = None,
+def gather(paths: Paths, census_adapter: SessionSource, background_idle_limit: float | None = None,
            max_sessions: int = 1, snapshot: Snapshot | None = None,
            memory_budget: int | None = None, waiting_limit: float | None = None) -> StatusReport:
     snap = snapshot or take_snapshot(paths, max_sessions, census_adapter, memory=of_trees)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from supervisor.claude.adapter import CliAdapter, Conversation, LiveSession
+from supervisor.claude.adapter import Conversation, LiveSession, SessionSource
 from supervisor.core.settings import Settings
 from supervisor.flows import ending
 from supervisor.flows.census import Census, UnmanagedSession
@@ -33,7 +33,7 @@ class OthersEnded:
     left_running: list[UnmanagedSession] = field(default_factory=list)  # signalled, and still there
 
 
-def end_others(paths: Paths, settings: Settings, adapter: CliAdapter, found: Census, *, force: bool,
+def end_others(paths: Paths, settings: Settings, adapter: SessionSource, found: Census, *, force: bool,
                reporter: Reporter, how_to: str, cause: str) -> OthersEnded:
     """Claude sessions outside csup: ended only with consent (--force, or a yes on the terminal). Interactive
     ones get SIGTERM, then SIGKILL with their trees; background ones `claude stop` through their daemon."""
@@ -60,7 +60,7 @@ def end_others(paths: Paths, settings: Settings, adapter: CliAdapter, found: Cen
     return ended
 
 
-def end_unmanaged(paths: Paths, settings: Settings, adapter: CliAdapter, sessions: list[UnmanagedSession],
+def end_unmanaged(paths: Paths, settings: Settings, adapter: SessionSource, sessions: list[UnmanagedSession],
                   cause: str, reason: str | None = None) -> bool:
     """The CLI's own graceful exit first (SIGTERM: it saves and prints its resume line), then SIGKILL, each with
     the process tree taken before the first signal (its tool children left its group); only processes proven by
@@ -85,7 +85,7 @@ def end_unmanaged(paths: Paths, settings: Settings, adapter: CliAdapter, session
     return all_gone
 
 
-def end_background(paths: Paths, adapter: CliAdapter, session: LiveSession, cause: str,
+def end_background(paths: Paths, adapter: SessionSource, session: LiveSession, cause: str,
                    reason: str | None = None) -> BackgroundEnded:
     gone = adapter.end_background(session, ending.BACKGROUND_WAIT)
     bring_back = adapter.bring_back_command(session)
@@ -96,7 +96,7 @@ def end_background(paths: Paths, adapter: CliAdapter, session: LiveSession, caus
                            None if gone else "Claude Code's daemon did not end it in time")
 
 
-def stop(paths: Paths, settings: Settings, adapter: CliAdapter, *, force: bool, patience: float | None,
+def stop(paths: Paths, settings: Settings, adapter: SessionSource, *, force: bool, patience: float | None,
          reporter: Reporter, target: str | None = None, idle: bool = False, idle_at_least: float | None = None,
          clock: Clock = SYSTEM) -> StopOutcome:
     """`csup stop`: end sessions from anywhere; start nothing. Which ones: with `idle`, every session idle at
@@ -146,7 +146,7 @@ def stop(paths: Paths, settings: Settings, adapter: CliAdapter, *, force: bool, 
     return outcome
 
 
-def _end_supervised(paths: Paths, settings: Settings, adapter: CliAdapter, holder: Holder, patience: float | None,
+def _end_supervised(paths: Paths, settings: Settings, adapter: SessionSource, holder: Holder, patience: float | None,
                     reporter: Reporter) -> HolderEnded:
     """Ask the holder's csup to end its session (escalating when it does not answer). A supervised `claude
     attach` shows a background session: that session is what the user means, and it ends through its daemon
@@ -174,7 +174,7 @@ def _end_supervised(paths: Paths, settings: Settings, adapter: CliAdapter, holde
     return HolderEnded(record, how, resume)
 
 
-def _attached_session(adapter: CliAdapter, attached: str | None) -> LiveSession | None:
+def _attached_session(adapter: SessionSource, attached: str | None) -> LiveSession | None:
     if attached is None:
         return None
     from supervisor.flows.census import names

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from supervisor.claude.adapter import CliAdapter
+from supervisor.claude.adapter import SessionSource
 from supervisor.core.durations import format_duration
 from supervisor.core.errors import CsupError
 from supervisor.core.identity import ProcessIdentity
@@ -69,7 +69,7 @@ def enforces_anything(settings: Settings) -> bool:
         or (settings.end_unmanaged and settings.idle_limit is not None)
 
 
-def sweep(paths: Paths, settings: Settings, adapter: CliAdapter, memory: Memory,
+def sweep(paths: Paths, settings: Settings, adapter: SessionSource, memory: Memory,
           notify: Callable[[str, str], None], reporter: Reporter, *, now: float | None = None,
           snapshot: Snapshot | None = None, act: bool = True, clock: Clock = SYSTEM) -> Sweep:
     """One look at every session, and what is due done (with `act` False, only said); returns what came of each
@@ -92,7 +92,7 @@ def sweep(paths: Paths, settings: Settings, adapter: CliAdapter, memory: Memory,
     return Sweep(done, next_at, outside, len(views))
 
 
-def _carry_out(step: Step, session: AnySession, paths: Paths, settings: Settings, adapter: CliAdapter,
+def _carry_out(step: Step, session: AnySession, paths: Paths, settings: Settings, adapter: SessionSource,
                reporter: Reporter, notify: Callable[[str, str], None]) -> Done:
     if step.action in ("warn-memory", "end-memory"):
         return _memory_step(step, session, paths, settings, adapter, reporter, notify)
@@ -118,7 +118,7 @@ def _carry_out(step: Step, session: AnySession, paths: Paths, settings: Settings
     return Done(step, "ended" if gone else "asked", session.id)
 
 
-def _memory_step(step: Step, session: AnySession, paths: Paths, settings: Settings, adapter: CliAdapter,
+def _memory_step(step: Step, session: AnySession, paths: Paths, settings: Settings, adapter: SessionSource,
                  reporter: Reporter, notify: Callable[[str, str], None]) -> Done:
     """Over the memory budget: warn (a notification naming the session), then end it its kind's way."""
     from supervisor.core.sizes import format_size
@@ -180,7 +180,7 @@ def _mode(once: bool, on_demand: bool, environ: Mapping[str, str]) -> Mode:
     return "service" if started_by_manager(environ) else "terminal"
 
 
-def watch(paths: Paths, settings: Settings, adapter: CliAdapter, reporter: Reporter,
+def watch(paths: Paths, settings: Settings, adapter: SessionSource, reporter: Reporter,
           notify: Callable[[str, str], None], *, once: bool, on_demand: bool = False,
           environ: Mapping[str, str] = os.environ, clock: Clock = SYSTEM) -> Sweep:
     """Sweep once, or at every deadline the sweeps name (and whenever the registry changes) until SIGTERM or
@@ -217,16 +217,15 @@ def watch(paths: Paths, settings: Settings, adapter: CliAdapter, reporter: Repor
         lock.release()
 
 
-def _forever(paths: Paths, settings: Settings, adapter: CliAdapter, reporter: Reporter,
+def _forever(paths: Paths, settings: Settings, adapter: SessionSource, reporter: Reporter,
              notify: Callable[[str, str], None], memory: Memory, memory_file: Path, mode: Mode,
              me: ProcessIdentity | None, environ: Mapping[str, str], clock: Clock) -> Sweep:
-    from supervisor.claude.registry import registry_folders
     from supervisor.flows.reporting import WatchEvent
     from supervisor.machine.dirwatch import DirWatch
     from supervisor.machine.signals import signal_wakeup
 
     log_event(paths.log_file, "watch-started", watcher=os.getpid(), mode=mode)
-    registry = DirWatch(registry_folders(environ, settings.claude_config_dirs))
+    registry = DirWatch(adapter.folders_to_watch())
     empty_since: float | None = None
     result = Sweep()
     reporter.watch_event(WatchEvent("started", result, {"mode": mode, "pid": os.getpid()}))
@@ -268,7 +267,7 @@ def _forever(paths: Paths, settings: Settings, adapter: CliAdapter, reporter: Re
     return result
 
 
-def _sweep_safely(paths: Paths, settings: Settings, adapter: CliAdapter, memory: Memory,
+def _sweep_safely(paths: Paths, settings: Settings, adapter: SessionSource, memory: Memory,
                   notify: Callable[[str, str], None], reporter: Reporter, clock: Clock) -> Sweep:
     """A sweep that fails (a CLI that cannot be found to stop a session, a full disk) is logged and tried again
     later: a service that died on it would restart into the same failure, and nobody would watch meanwhile."""
@@ -287,7 +286,7 @@ def _keep(path: Path, data: dict[str, object]) -> None:
         pass
 
 
-def _leave(paths: Paths, settings: Settings, adapter: CliAdapter, clock: Clock) -> bool:
+def _leave(paths: Paths, settings: Settings, adapter: SessionSource, clock: Clock) -> bool:
     """An on-demand watcher with nothing left to watch: first say so (its state file goes, so a `csup run` from
     now on starts the next watcher, which waits for this one's lock), then look once more — a session that
     came meanwhile keeps it. True when it may leave."""
