@@ -27,7 +27,8 @@ lines (ended by Enter, i.e. `\\r` in raw mode):
 
 Flags: --ignore-term (SIGTERM is reported, not obeyed), --ignore-hup, --survive-hangup, --exit-on-term N,
 --allocate MB (holds that much memory of its own, every page touched, as a session's heap would),
-and Claude Code's `--session-id ID` / `--resume ID`, which it records and uses for its registry and transcript files.
+and Claude Code's `--session-id ID` / `--resume ID`, which it records and uses for its registry and transcript files
+(`--resume` of an ID with no transcript says "No conversation found…" and exits 1, as Claude Code does).
 """
 
 from __future__ import annotations
@@ -90,10 +91,13 @@ def write_registry(status: str) -> None:
     os.replace(REGISTRY + ".tmp", REGISTRY)
 
 
+def transcript_path() -> str:
+    return os.path.join(CONFIG_DIR, "projects", re.sub(r"[^A-Za-z0-9]", "-", os.getcwd()), f"{SESSION_ID}.jsonl")
+
+
 def transcript() -> str:
-    folder = os.path.join(CONFIG_DIR, "projects", re.sub(r"[^A-Za-z0-9]", "-", os.getcwd()))
-    os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, f"{SESSION_ID}.jsonl")
+    path = transcript_path()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "a") as handle:
         handle.write(json.dumps({"type": "user", "pid": os.getpid()}) + "\n")
     return path
@@ -144,6 +148,9 @@ def main() -> int:
     if raw:
         tty.setraw(0)
     if SESSION_ID and option("--session-id") is None and option("--resume") is not None:
+        if not os.path.exists(transcript_path()):  # as Claude Code: nothing to resume is an error, at once
+            say(f"No conversation found with session ID: {SESSION_ID}")
+            return 1
         say(f"resumed {SESSION_ID}")
     held = bytearray(int(option("--allocate") or 0) << 20)
     for page in range(0, len(held), 4096):  # touched: resident and its own, as a real heap

@@ -10,7 +10,9 @@ from conftest import Env, alive, exit_status, finish, ready_pid, wait_for
 
 
 def _short_limits(env: Env, limit: str = "2s", warn: str = "1s") -> None:
-    env.vars.update({"CSUP_IDLE_LIMIT": limit, "CSUP_WARN_BEFORE": warn, "CSUP_NOTIFY": "off"})
+    """Ends, not sleeps (idle_action end; sleeping is test_sleep_pty.py's)."""
+    env.vars.update({"CSUP_IDLE_LIMIT": limit, "CSUP_WARN_BEFORE": warn, "CSUP_NOTIFY": "off",
+                     "CSUP_IDLE_ACTION": "end"})
 
 
 def _events(env: Env) -> list[dict[str, object]]:

@@ -45,14 +45,17 @@ def test_an_idle_session_is_ended_to_make_room_and_both_terminals_say_so(env: En
     new.expect(rb"csup: ended session ([0-9a-f]{8}) idle \S+ in \S+ to make room \xe2\x80\x94 resume: ")
     new.expect(f"claude --resume {conversation}".encode())
     ready_pid(new)  # then it runs
-    old.expect(rb"session ended: made room for pid \d+ on /dev/pts/\d+ \(make_room\)\. Resume it: ")
-    old.expect(f"claude --resume {conversation}".encode())
-    exit_status(old)
+    # Made room for: asleep, its CLI's tree gone and its place free; q leaves with the resume line.
+    old.expect(rb"csup: asleep \xe2\x80\x94 made room for pid \d+ on /dev/pts/\d+ \(make_room\)")
     assert not alive(old_cli)
+    old.send(b"q\r")
+    old.expect(f"claude --resume {conversation}".encode())
+    assert exit_status(old) == 124
     events = _log(env)
     [made] = [e for e in events if e["event"] == "made-room"]
     assert made["kind"] == "supervised" and made["gone"] is True and "made room for pid" in str(made["reason"])
-    assert any(e["event"] == "ended" and e.get("how") == "make-room" for e in events)
+    assert any(e["event"] == "slept" and "made room for pid" in str(e["reason"]) for e in events)
+    assert any(e["event"] == "ended" and e.get("how") == "left" for e in events)
     finish(new)
 
 
@@ -140,14 +143,14 @@ def test_with_an_unmanaged_session_beside_it_the_room_made_is_room_enough(env: E
     finish(new)
 
 
-def _live_clis(token: str) -> int:
+def _live_clis(token: str) -> list[tuple[int, int, str]]:
     """This test's CLIs alive now, supervised or not (each was given `token` as an argument): zombies are gone."""
-    count = 0
-    for proc in psutil.process_iter(["cmdline", "status"]):
+    found = []
+    for proc in psutil.process_iter(["cmdline", "status", "ppid"]):
         cmdline = proc.info["cmdline"] or []
         if token in cmdline and "run" not in cmdline and proc.info["status"] != psutil.STATUS_ZOMBIE:
-            count += 1
-    return count
+            found.append((proc.pid, proc.info["ppid"], " ".join(cmdline)[-60:]))
+    return found
 
 
 @pytest.mark.parametrize("limit", [1, 2])
@@ -163,11 +166,13 @@ def test_racing_starts_never_run_more_than_the_limit_while_a_slow_victim_dies(en
     victim = env.csup("run", "--claude", program, "--", "--ignore-term", token)
     ready_pid(victim)
     _idle_record(env, 1.5)
-    most, stop = [0], threading.Event()
+    most, stop, seen = [0], threading.Event(), []
 
     def sample() -> None:
         while not stop.is_set():
-            most[0] = max(most[0], _live_clis(token))
+            clis = _live_clis(token)
+            if len(clis) > most[0]:
+                most[0], seen[:] = len(clis), clis
             time.sleep(0.01)
 
     sampler = threading.Thread(target=sample)
@@ -178,10 +183,12 @@ def test_racing_starts_never_run_more_than_the_limit_while_a_slow_victim_dies(en
     stop.set()
     sampler.join()
     assert sorted(outcomes) == [0, 1, 1], outcomes  # one runs, the others are refused at the limit
-    assert most[0] == limit, f"{most[0]} sessions ran at once with max_sessions {limit}"
+    assert most[0] == limit, f"{most[0]} sessions ran at once with max_sessions {limit}: {seen}"
     for racer, outcome in zip(racers, outcomes, strict=True):
         if outcome == 1:
             racer.close()
             assert racer.exitstatus == 75
-    exit_status(victim, timeout=20)
+    # Made room for with no conversation to resume (it never had a prompt): it ends rather than sleeps.
+    victim.expect(rb"session ended: made room for pid \d+", timeout=20)
+    exit_status(victim)
     finish(racers[outcomes.index(0)])

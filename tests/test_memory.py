@@ -176,7 +176,7 @@ def test_the_third_session_is_refused_over_the_budget_and_admitted_once_one_ends
     assert "the memory budget is 130 MiB (memory_budget)" in text and text.count(" MiB") >= 3
     assert text.count("supervised ") == 2 and "csup stop ID" in text
     status = _status(env)
-    assert status["schema"] == 3 and status["memory"]["budget"] == 130 * MIB  # type: ignore[index]
+    assert status["schema"] == 4 and status["memory"]["budget"] == 130 * MIB  # type: ignore[index]
     assert all(entry["memory_bytes"] >= 80 * MIB for entry in status["sessions"])  # type: ignore[union-attr]
     assert status["memory"]["total"] == sum(e["memory_bytes"] for e in status["sessions"])  # type: ignore[index, union-attr]
     text = subprocess.run([*CSUP, "status"], env=env.vars, capture_output=True, text=True, timeout=DEADLINE).stdout
@@ -212,6 +212,7 @@ def test_with_the_budget_lowered_the_enforcer_ends_the_most_idle_idle_one_never_
                            timeout=DEADLINE * 3, stdin=subprocess.DEVNULL)
     assert "over the memory budget, ended session" in ended.stdout, ended.stdout + ended.stderr
     victim = started[1][0]
+    # No conversation to resume (it never had a prompt): the memory end is an end, not a sleep.
     victim.expect(rb"session ended: the sessions held more than the memory budget")  # type: ignore[attr-defined]
     exit_status(victim)  # type: ignore[arg-type]
     wait_for(lambda: len(_status(env)["sessions"]) == 2, what="two sessions left")  # type: ignore[arg-type]
@@ -234,7 +235,9 @@ def test_make_room_makes_room_for_memory_too(env: Env) -> None:
     new = env.csup("run", "--claude", str(env.program()))
     new.expect(rb"to make room")
     ready_pid(new)
-    exit_status(first)  # type: ignore[arg-type]
-    assert not alive(first_cli)  # the idle one made the room; the one in use runs on
+    first.expect(rb"csup: asleep \xe2\x80\x94 made room for pid \d+")  # type: ignore[attr-defined]
+    assert not alive(first_cli)  # the idle one made the room (asleep: its CLI is gone); the one in use runs on
+    first.send(b"q\r")  # type: ignore[attr-defined]
+    assert exit_status(first) == 124  # type: ignore[arg-type]
     finish(new)
     finish(second)  # type: ignore[arg-type]

@@ -148,3 +148,40 @@ def test_background_typed_in_a_supervised_real_session_is_noticed_counted_and_en
                                    (real.root / "state" / "events.jsonl").read_text().splitlines())),
              timeout=3 + 20, what="the enforcer to end the background session through the daemon")
     assert _status(real)["background"] == []
+
+
+def _registered(env: Env) -> list[dict[str, object]]:
+    found = []
+    for path in (env.home / ".claude" / "sessions").glob("*.json"):
+        with contextlib.suppress(OSError, ValueError):
+            found.append(json.loads(path.read_text()))
+    return found
+
+
+def test_a_real_session_falls_asleep_and_wakes_with_the_same_conversation(real: Env) -> None:
+    """Asleep: the real CLI's tree ended, its registry entry gone; Enter: the same conversation again, under a
+    new pid — Claude Code's own registry names the same session id."""
+    work = str(real.root / "work")
+    real.vars.update({"CSUP_IDLE_LIMIT": "8s", "CSUP_WARN_BEFORE": "2s", "CSUP_NOTIFY": "off",
+                      "CSUP_BACKGROUND_IDLE_LIMIT": "off"})
+    child = real.csup("run", cwd=work, timeout=40, dimensions=(30, 100))
+    child.expect("/login")
+    record = json.loads((real.runtime / "session.json").read_text())
+    conversation, first = record["claude_session_id"], record["cli"]["pid"]
+    child.send("hello from csup")
+    time.sleep(0.5)
+    child.send("\r")
+    wait_for(lambda: any((real.home / ".claude" / "projects").rglob(f"{conversation}.jsonl")), timeout=20,
+             what="the transcript")
+    child.expect(rb"csup: asleep \xe2\x80\x94 idle for \S+ \(limit 8s\) in \S+, \d+ MiB freed", timeout=40)
+    assert not psutil.pid_exists(first) or psutil.Process(first).status() == psutil.STATUS_ZOMBIE
+    assert not [e for e in _registered(real) if e.get("sessionId") == conversation]
+    child.send("\r")
+    child.expect("/login", timeout=40)
+    wait_for(lambda: [e for e in _registered(real) if e.get("sessionId") == conversation], timeout=20,
+             what="the woken CLI in Claude Code's registry")
+    [entry] = [e for e in _registered(real) if e.get("sessionId") == conversation]
+    assert entry["pid"] != first  # a new process, the same conversation
+    os.kill(child.pid, signal.SIGTERM)
+    child.expect(rf"Resume it: claude --resume {conversation}".encode(), timeout=20)
+    assert exit_status(child, timeout=20) == 143

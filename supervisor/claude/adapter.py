@@ -69,6 +69,9 @@ class Launcher(Protocol):
     def resume_args(self, conversation_id: str) -> list[str]:
         """Arguments that reopen a conversation ([] when the CLI cannot)."""
 
+    def without_conversation(self, args: Sequence[str]) -> list[str]:
+        """`args` less the conversation they name (a wake names it again, by its id)."""
+
     def starts_background(self, args: Sequence[str]) -> bool:
         """Whether `args` start a new session in the background (it leaves at once, the session stays)."""
 

@@ -101,7 +101,7 @@ def registry_status(entry: Mapping[str, object]) -> CliStatus:
     changed_wall = None
     if isinstance(changed, int | float) and not isinstance(changed, bool) and 0 < changed < 1e15:
         changed_wall = changed / 1000.0
-    return CliStatus(status if isinstance(status, str) else "unknown", changed_wall)
+    return CliStatus(registry.working(status) if isinstance(status, str) else "unknown", changed_wall)
 
 
 class ClaudeLauncher:
@@ -128,6 +128,19 @@ class ClaudeLauncher:
 
     def resume_args(self, conversation_id: str) -> list[str]:
         return ["--resume", conversation_id]
+
+    def without_conversation(self, args: Sequence[str]) -> list[str]:
+        kept: list[str] = []
+        index = 0
+        while index < len(args):
+            arg = args[index]
+            index += 1
+            if arg in ("--session-id", "--resume", "-r"):
+                if index < len(args) and not args[index].startswith("-"):
+                    index += 1  # its value
+            elif not (arg in ("--continue", "-c") or arg.startswith(("--session-id=", "--resume="))):
+                kept.append(arg)
+        return kept
 
     def starts_background(self, args: Sequence[str]) -> bool:
         """`claude --bg …` (csup's own flag position: before any `--`), not `claude mcp add s -- srv --bg`."""

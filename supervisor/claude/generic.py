@@ -28,6 +28,9 @@ class GenericCli:
     def resume_args(self, conversation_id: str) -> list[str]:
         return []
 
+    def without_conversation(self, args: Sequence[str]) -> list[str]:
+        return list(args)
+
     def starts_background(self, args: Sequence[str]) -> bool:
         return False
 

@@ -64,6 +64,16 @@ _SHORT_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")  # a daemon short id as `claude s
 _SESSION_ID = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 
 
+# Claude Code's registry says `shell` while a command the CLI sent to the background still runs (CLAUDE_CLI.md): work
+# going on, as `busy` is — a session doing it is never ended or put to sleep, and its idle clock restarts after.
+WORKING = {"shell": "busy"}
+
+
+def working(status: str) -> str:
+    """The CLI's status in the words the policy knows: a background command running is `busy`."""
+    return WORKING.get(status, status)
+
+
 def parse_entry(data: object, config_dir: Path) -> RegistryEntry | None:
     """A registry file's content as an entry, or None when it is not one (odd types, a spare, an unknown kind).
     Every field is checked before use: an id goes into a command line (`claude stop ID`) and a file name, so
@@ -83,7 +93,7 @@ def parse_entry(data: object, config_dir: Path) -> RegistryEntry | None:
     name = data.get("name")
     return RegistryEntry(
         pid=pid, session_id=session_id, cwd=str(cwd), kind=kind, config_dir=config_dir,
-        status=status[:32] if isinstance(status, str) else "unknown",
+        status=working(status[:32]) if isinstance(status, str) else "unknown",
         status_since=_millis(data.get("statusUpdatedAt", data.get("updatedAt"))),
         started_at=_millis(data.get("startedAt")),
         name=name.replace("\0", "")[:100] if isinstance(name, str) else "",

@@ -10,6 +10,8 @@ from typing import Any
 # Each logged event that is a line of `csup log`: what kind of session it concerns, and how to say what happened.
 ENTRIES: dict[str, tuple[str, str | None]] = {
     "ended": ("supervised", None),  # `how` says how
+    "slept": ("supervised", "slept"),  # its CLI's tree ended, its terminal kept its place
+    "woke": ("supervised", "woke"),
     "ended-background": ("background", None),
     "backgrounded": ("background", "moved"),
     "detached": ("background", "detached"),
@@ -37,7 +39,7 @@ def summarise_log(events: Sequence[dict[str, Any]], count: int) -> dict[str, Any
         if kind_and_how is None:
             continue
         kind, how = kind_and_how
-        begin = started.get(event.get("session"), {}) if kind == "supervised" else {}
+        begin = started.get(event.get("session"), {}) if event.get("event") == "ended" else {}
         how = how or _text(event.get("how")) or "ended"
         if kind in ("background", "unmanaged") and event.get("gone") is False:
             how = "not-ended"  # asked, and it kept running: the log says what happened, not what was tried
@@ -55,10 +57,10 @@ def summarise_log(events: Sequence[dict[str, Any]], count: int) -> dict[str, Any
             "cwd": _text(begin.get("cwd")) or _text(event.get("cwd")), "resume": _text(event.get("resume")),
         })
     entries.sort(key=lambda entry: entry["at"] or 0.0)
-    sessions = [e for e in entries if e["kind"] == "supervised"]
+    sessions = [e for e in entries if e["kind"] == "supervised" and e["how"] not in ("slept", "woke")]
     totals: dict[str, int] = {}
     for entry in entries:
-        if entry["kind"] != "refused" and entry["how"] not in ("warned", "reported", "moved", "detached"):
+        if entry["kind"] != "refused" and entry["how"] not in ("warned", "reported", "moved", "detached", "woke"):
             key = entry["how"] if entry["kind"] == "supervised" else f"{entry['how']} ({entry['kind']})"
             totals[str(key)] = totals.get(str(key), 0) + 1
     idle_ended = sum(float(s["idle"] or 0) for s in sessions if s["how"] == "idle")

@@ -15,6 +15,7 @@ from supervisor.core.notice import Notice
 from supervisor.core.policy import waiting_spares
 from supervisor.core.shutdown import Action, ShutdownPlan, Step
 
+DRAFT_SETTLE = 0.5  # a woken CLI's first screen settles this long before the line that woke it goes to its prompt
 REPAINT_GRACE = 0.5  # output this soon after a resize csup forwarded is the CLI's repaint, not activity
 PUBLISH_EVERY = 5.0  # the record's last activity is rewritten at most this often (never per keystroke)
 TITLE_EVERY = 5.0  # the warning's countdown in the terminal title moves this often
@@ -97,7 +98,7 @@ class SessionPolicy:
 
     def __init__(self, steps: list[Step], actions: Actions, rules: IdleRules, clock: IdleClock, relay: RelayHandle,
                  exit_keys: bytes = b"", start_tasks_at: float | None = None,
-                 stray_every: float | None = None) -> None:
+                 stray_every: float | None = None, draft: bytes = b"", woke_at: float | None = None) -> None:
         self.steps, self.actions, self.rules, self.clock, self.relay = steps, actions, rules, clock, relay
         self.exit_keys = exit_keys
         self.start_tasks_at = start_tasks_at  # when `actions.after_start` runs (monotonic); None: never
@@ -121,6 +122,12 @@ class SessionPolicy:
         # deadlines later, so a cached one is a safe lower bound (an early wake recomputes it).
         self._due: float | None = None
         self._due_known = False
+        # The line typed to wake the session, for the CLI's prompt once its first screen has settled: sooner, a
+        # CLI that flushes its input as it enters raw mode would lose it.
+        self.draft = draft
+        self._draft_at: float | None = None
+        self.woke_at = woke_at  # a woken session: the moment of the Enter (monotonic), until the wake is logged
+        self.first_output_at: float | None = None
 
     # --- relay events ---
 
@@ -133,7 +140,7 @@ class SessionPolicy:
         if self.shutdown is not None:
             done = self.relay.child_exited or self.shutdown.past_last_wait(now)
             return None if done else self.shutdown.deadline()
-        due = [self.clock.next_deadline(now), self.next_stray_check, self.start_tasks_at]
+        due = [self.clock.next_deadline(now), self.next_stray_check, self.start_tasks_at, self._draft_at]
         if self.warning_since is not None and self.clock.phase(now) == "warning":
             due.append(self._title_at + TITLE_EVERY)
         if self._waiting_noticed and self.rules.waiting_limit is not None:
@@ -156,6 +163,10 @@ class SessionPolicy:
                 if self.start_tasks_at is not None and now >= self.start_tasks_at:
                     self.start_tasks_at = None
                     self.actions.after_start()
+                    self.log_wake()
+                if self._draft_at is not None and now >= self._draft_at:
+                    self.relay.send_to_child(self.draft)  # in its prompt, not sent: the user presses Enter
+                    self.draft, self._draft_at = b"", None
         self._due_known = False
 
     def on_input(self, data: bytes, now: float) -> None:
@@ -163,8 +174,13 @@ class SessionPolicy:
             self._activity(now, "keystroke")
 
     def on_output(self, data: bytes, now: float) -> None:
+        if self.first_output_at is None:
+            self.first_output_at = now
         if self.rules.count_output and now >= self._repaint_until:
             self._activity(now, "output")
+        if self.draft:
+            self._draft_at = now + DRAFT_SETTLE  # output moves it on: it waits until the screen is quiet
+            self._due_known = False
 
     def on_resize(self, now: float) -> None:
         self._repaint_until = now + REPAINT_GRACE
@@ -189,6 +205,14 @@ class SessionPolicy:
             self.suspended = False
             self._publish(now, force=True)
         self._due_known = False  # woken at a deadline, or by a request: look at everything again
+
+    def log_wake(self) -> None:
+        """A woken session's event, once: how long from the Enter to the CLI's first output."""
+        if self.woke_at is None:
+            return
+        took = None if self.first_output_at is None else round(self.first_output_at - self.woke_at, 3)
+        self.actions.event("woke", to_first_output=took)
+        self.woke_at = None
 
     # --- strays ---
 

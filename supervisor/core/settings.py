@@ -137,6 +137,9 @@ class Setting(NamedTuple):
 SETTINGS: tuple[Setting, ...] = (
     Setting("idle_limit", "30m", _Duration(True), "End a session after this long idle; 0 or off disables."),
     Setting("warn_before", "1m", _Duration(True), "Warn this long before the idle limit ends a session."),
+    Setting("idle_action", "sleep", _choice("sleep", "end"),
+            "At the idle limit (and when make_room or the memory budget chooses it): sleep = end the CLI's whole "
+            "tree, keep the terminal, Enter wakes the same conversation; end = end the session (exit 124)."),
     Setting("waiting_limit", "off", _Duration(True),
             "Idle limit while the CLI waits on a permission prompt; off = never end it, only warn."),
     Setting("activity", "input+output", _choice("input+output", "input"),
@@ -185,6 +188,7 @@ class Settings(NamedTuple):
 
     idle_limit: float | None
     warn_before: float | None
+    idle_action: str
     waiting_limit: float | None
     activity: str
     cpu_threshold: float

@@ -347,9 +347,20 @@ def config(as_json: bool) -> None:
 
     settings, paths = _load()
     exists = config_file_exists(paths.config_file)
+    sleeps = _sleeps(settings)
     _emit(as_json, lambda: {"file": str(paths.config_file), "exists": exists, "values": settings.values,
-                            "sources": dict(settings.sources)},
-          lambda: render_config(settings, str(paths.config_file), exists))
+                            "sources": dict(settings.sources), "sleeps": sleeps},
+          lambda: render_config(settings, str(paths.config_file), exists, sleeps))
+
+
+def _sleeps(settings: Settings) -> bool:
+    """Whether idle_action "sleep" can take effect: a program given with `--claude`/`claude` that csup does not
+    know names no conversation csup could resume, so its sessions end instead."""
+    if settings.idle_action != "sleep" or not settings.claude:
+        return settings.idle_action == "sleep"
+    from supervisor.claude.choose import launcher_for
+
+    return bool(launcher_for(settings, settings.claude).resume_args("x"))
 
 
 @cli.command()

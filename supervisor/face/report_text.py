@@ -30,7 +30,7 @@ def config_value(setting: Setting, value: object) -> object:
     return value
 
 
-def render_config(settings: Settings, config_file: str, exists: bool) -> str:
+def render_config(settings: Settings, config_file: str, exists: bool, sleeps: bool = True) -> str:
     """Every setting as a line of TOML (paste any into the file as it is), with where its value came from."""
     import tomlkit
 
@@ -46,7 +46,16 @@ def render_config(settings: Settings, config_file: str, exists: bool) -> str:
         item = tomlkit.item(config_value(setting, getattr(settings, setting.key)))
         item.comment(clean(source))
         document.add(setting.key, item)
+    if settings.idle_action == "sleep" and not sleeps:
+        document.add(tomlkit.comment(f"idle_action: {clean(settings.claude)} names no conversation csup can resume: "
+                                     "its sessions end at the idle limit instead of sleeping"))
     return tomlkit.dumps(document).rstrip("\n")
+
+
+# Why a start was refused, as the log's `reason` says it.
+REFUSED_WORDS = {"held": "every place held", "limit": "at the limit", "memory": "memory budget",
+                 "line": "someone in line", "gate": "gate busy", "unmanaged": "sessions outside csup",
+                 "declined": "declined", "gave-up-waiting": "gave up waiting", "wake": "wake at the limit"}
 
 
 def render_log(summary: dict[str, Any]) -> str:
@@ -62,11 +71,14 @@ def render_log(summary: dict[str, Any]) -> str:
         else:
             span = time.strftime("%b %d %H:%M", time.localtime(at)) if at else "?"
             duration = ""
-        who = "" if entry["kind"] == "refused" else f"{entry['kind']} {clean(str(entry['id'] or ''))[:8]}"
-        who = who or "a new session"
+        if entry["kind"] == "refused":
+            who, how = "start refused", REFUSED_WORDS.get(str(entry["how"]), clean(str(entry["how"])))
+        else:
+            who, how = f"{entry['kind']} {clean(str(entry['id'] or ''))[:8]}", clean(str(entry["how"]))
         where = f"  in {short_path(entry['cwd'])}" if entry["cwd"] else ""
         reason = f"  {clean(entry['reason'])}" if entry["reason"] else ""
-        lines.append(f"{span:<18} {duration:>7}  {who:<19} {clean(str(entry['how'])):<10}{reason}{where}")
+        resume = f"  → {clean(entry['resume'])}" if entry["resume"] else ""
+        lines.append(f"{span:<18} {duration:>7}  {who:<19} {how:<10}{reason}{where}{resume}")
     if not lines:
         lines.append("nothing logged yet")
     ended = ", ".join(f"{clean(how)} {n}" for how, n in sorted(summary["ended_by"].items())) or "none"

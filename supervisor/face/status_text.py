@@ -3,7 +3,7 @@ each sweep did. Pure: values in, text out."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from supervisor.core.durations import format_duration
@@ -12,6 +12,7 @@ from supervisor.face.text import background_line, clean, clock_time, megabytes, 
 
 if TYPE_CHECKING:
     from supervisor.flows.reporting import WatchEvent
+    from supervisor.flows.sessions import AnySession
     from supervisor.flows.status import StatusReport
     from supervisor.flows.waitline import Ticket
 
@@ -70,6 +71,7 @@ def render_status(status: StatusReport) -> str:
         lines.append(f"◆ {len(status.background)} background session(s) in Claude Code's daemon ({ends}):")
         lines += [f"    {background_line(session, bg_idle.get(session.short))}" for session in status.background]
         lines.append("  bring one here: csup takeover   (end them: csup stop --force)")
+    lines += asleep_lines(status.asleep, now)
     lines += memory_lines(status)
     for waiter in status.waiting:
         lines.append(f"… waiting in line: {waiter_line(waiter, now)}")
@@ -77,6 +79,22 @@ def render_status(status: StatusReport) -> str:
     one, five, fifteen = status.load
     lines.append(f"load {one:.2f} {five:.2f} {fifteen:.2f} on {status.cores} core(s)")
     return "\n".join(lines)
+
+
+def asleep_lines(asleep: Sequence[AnySession], now: float) -> list[str]:
+    """Asleep sessions, apart: they hold no place and count against nothing, but their conversations wait."""
+    if not asleep:
+        return []
+    lines = [f"☾ {len(asleep)} asleep session(s) (no place held, nothing counted; Enter in its terminal wakes it):"]
+    for session in asleep:
+        assert session.holder is not None
+        record = session.holder.record
+        since = f"asleep since {clock_time(record.asleep_since, now)}" if record.asleep_since else "asleep"
+        freed = f", {megabytes(record.freed)} freed" if record.freed else ""
+        lines.append(f"    {clean(session.id)} on {clean(record.tty) or 'no tty'} in {short_path(record.cwd)}, "
+                     f"{since} ({clean(record.end_reason or 'idle')}){freed}")
+    lines.append("  bring one here: csup takeover ID   (end it: csup stop ID)")
+    return lines
 
 
 def memory_lines(status: StatusReport) -> list[str]:

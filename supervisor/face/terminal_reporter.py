@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING
 from supervisor.machine.clock import SYSTEM, Clock
 
 if TYPE_CHECKING:  # the values it words; the words (face/text.py) are imported when first needed: start-up
+    from supervisor.core.errors import CsupError
     from supervisor.core.notice import Notice
     from supervisor.flows.census import Census
     from supervisor.flows.reporting import (
+        AsleepNote,
         Escalation,
         ResumeDecision,
         RoomMade,
@@ -87,6 +89,19 @@ class TerminalReporter:
 
         live_line("")
         sys.stderr.write(room_line(made, self.here) + "\n")
+        sys.stderr.flush()
+
+    def asleep(self, note: AsleepNote) -> None:
+        from supervisor.face.text import asleep_text
+
+        live_line("")
+        sys.stderr.write(asleep_text(note, self.here) + "\n")
+        sys.stderr.flush()
+
+    def wake_refused(self, refusal: CsupError) -> None:
+        from supervisor.face.text import wake_refused_text
+
+        sys.stderr.write(wake_refused_text(refusal, self.clock.wall()) + "\n")
         sys.stderr.flush()
 
     def watch_event(self, event: WatchEvent) -> None:

@@ -33,6 +33,7 @@ from supervisor.machine.record import SessionRecord
 if TYPE_CHECKING:  # values it words; a refusal (every refused `claude`) needs none of their modules
     from supervisor.flows.census import Census
     from supervisor.flows.reporting import (
+        AsleepNote,
         Escalation,
         ResumeDecision,
         RoomMade,
@@ -351,6 +352,24 @@ def session_end_text(end: SessionEnd, here: str = "") -> str:
     return lead + ended_line(end.reason or "", resume) + "\n"
 
 
+def asleep_text(note: AsleepNote, here: str) -> str:
+    """The block an asleep session shows (and shows again when a wake can offer only a new conversation)."""
+    freed = f", {megabytes(note.freed)} freed" if note.freed else ""
+    by_hand = f"{cd_prefix(note.cwd, here)}{clean(note.resume)}"
+    if note.offer == "open-elsewhere":
+        return (f"csup: its conversation is open elsewhere ({clean(note.open_in)}); waking it here would open it "
+                "twice.\n  n + Enter starts a new conversation here; q leaves.")
+    if note.offer == "resume-failed":
+        return (f"csup: the conversation could not be resumed (the CLI exited at once); by hand: {by_hand}\n"
+                "  n + Enter starts a new conversation here; q leaves.")
+    return (f"csup: asleep — {clean(note.reason)} in {short_path(note.cwd)}{freed}. Enter wakes it (same "
+            "conversation); q or Ctrl-C leaves.")
+
+
+def wake_refused_text(err: CsupError, now: float) -> str:
+    return error_text(err, now) + "\ncsup: still asleep; Enter tries again, q leaves."
+
+
 def notice_text(notice: Notice) -> tuple[str, str]:
     """(title, body) of a desktop notification."""
     if notice.kind == "stray":
@@ -388,8 +407,12 @@ def stop_lines(outcome: StopOutcome, now: float, here: str = "") -> list[str]:
                          f"its shell. Bring it back: {clean(ended_holder.background.bring_back)}")
             continue
         how = f", escalated to {ended_holder.how}" if ended_holder.how not in (None, "asked") else ""
-        lines.append(f"csup: ended the session {holder.session_id[:8]} "
-                     f"(claude pid {holder.cli.pid if holder.cli else '?'}{how}).")
+        if holder.state == "asleep":
+            lines.append(f"csup: ended the asleep session {holder.session_id[:8]}{how}; its terminal "
+                         f"({clean(holder.tty) or 'no tty'}) is back at its shell.")
+        else:
+            lines.append(f"csup: ended the session {holder.session_id[:8]} "
+                         f"(claude pid {holder.cli.pid if holder.cli else '?'}{how}).")
         if ended_holder.resume:
             lines.append(f"  resume it: {cd_prefix(holder.cwd, here)}{clean(ended_holder.resume)}")
     for ended in outcome.background_ended:

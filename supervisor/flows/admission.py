@@ -355,6 +355,21 @@ def take_over(paths: Paths, locks: Locks, settings: Settings, adapter: SessionSo
         while not turn.first_with_gate():  # earlier takeovers go first
             clock.sleep(STEP)
         target = _target(paths, settings, adapter, named, reporter, clock)
+        if target is not None and target.kind == "asleep" and target.holder is not None:
+            # Asleep: its CLI is gone already; its csup is asked to leave, and its conversation comes here.
+            asleep = target.holder
+            lock = FileFlock(asleep.slot.lock_file)
+            try:
+                if not lock.try_acquire():
+                    ending.end_holder(paths, asleep.slot, asleep.record, "takeover", lock, settings.stop_wait,
+                                      reporter.escalation)
+            finally:
+                lock.release()
+            handover.previous = asleep.record
+            if asleep.record.claude_session_id:
+                handover.conversations.append(Conversation(asleep.record.claude_session_id, asleep.record.cwd))
+            _claim_slot(paths, locks, settings)
+            return handover
         if target is not None and target.kind == "background" and target.background is not None:
             handover.attach = target.background  # brought here, not ended
             _claim_slot(paths, locks, settings)
@@ -391,15 +406,19 @@ def take_over(paths: Paths, locks: Locks, settings: Settings, adapter: SessionSo
 
 def _target(paths: Paths, settings: Settings, census: SessionSource, named: str | None,
             reporter: Reporter, clock: Clock) -> AnySession | None:
-    """The session a takeover ends: the one named; with one session allowed, none in particular (all of them);
-    else the policy's choice, said first — or, when every session is in use, a refusal listing why."""
+    """The session a takeover ends: the one named (an asleep one too); with nothing running, the session that
+    fell asleep last (its conversation is what a new terminal wants back); with one session allowed, none in
+    particular (all of them); else the policy's choice, said first — or, when every session is in use, a
+    refusal listing why."""
     from supervisor.flows.sessions import resolve, take_snapshot
 
-    if named is None and settings.max_sessions == 1:
-        return None
     snapshot = take_snapshot(paths, settings.max_sessions, census, clock=clock)
     if named is not None:
-        return resolve(snapshot.sessions, named)
+        return resolve(snapshot.nameable, named)
+    if not snapshot.sessions and snapshot.asleep:
+        return max(snapshot.asleep, key=lambda s: (s.holder.record.asleep_since or 0.0) if s.holder else 0.0)
+    if settings.max_sessions == 1:
+        return None
     from supervisor.flows.stop import choose
 
     return choose(snapshot, settings, reporter)

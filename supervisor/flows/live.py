@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from functools import partial
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 from supervisor.claude.adapter import Conversation, Launcher, LiveSession, SessionSource
 from supervisor.claude.claude_code import new_uuid
@@ -15,6 +15,7 @@ from supervisor.core.errors import ExitCode
 from supervisor.core.identity import ProcessIdentity
 from supervisor.core.notice import Notice
 from supervisor.core.settings import SESSION_ENV, Settings
+from supervisor.core.sleep import Freed
 from supervisor.flows.census import names, resolve_target
 from supervisor.machine import processes
 from supervisor.machine.clock import SYSTEM, Clock, wait_until
@@ -35,9 +36,36 @@ BACKGROUND_NOTICE = 2.0  # `/background`: how long the new background session ma
 NOTICE_POLL = 0.1
 
 
+class Asleep(NamedTuple):
+    """A session whose CLI's tree was ended at its idle limit (or to make room, or for the memory budget) while its
+    terminal keeps its place: what a wake needs, and what status and the log say of it."""
+
+    session_id: str  # csup's, the same across sleeps and wakes
+    conversation_id: str
+    cwd: str
+    args: tuple[str, ...]  # the user's own arguments, without the conversation csup chose
+    tty: str
+    started_at: float  # when the session first started (wall)
+    reason: str  # why it fell asleep ("idle for 30m (limit 30m)")
+    idle: float
+    freed: Freed
+    resume: str  # the command that reopens the conversation by hand
+
+
+class Outcome(NamedTuple):
+    code: int  # the exit status csup leaves with, unless the session is asleep
+    asleep: Asleep | None = None
+    resume_failed: bool = False  # a wake's resume ended at once with an error: the conversation did not come back
+
+
 def supervise(launcher: Launcher, census: SessionSource, args: list[str], settings: Settings, paths: Paths,
-              slot: Slot, environ: Mapping[str, str], reporter: Reporter, clock: Clock = SYSTEM) -> int:
-    session_id = new_uuid().replace("-", "")
+              slot: Slot, environ: Mapping[str, str], reporter: Reporter, clock: Clock = SYSTEM, *,
+              session_id: str | None = None, started: float | None = None, draft: bytes = b"",
+              woke_at: float | None = None) -> Outcome:
+    """Run one CLI on a pty until it ends; a woken session (`woke_at`, the monotonic moment of its Enter) keeps
+    its `session_id` and `started` time, and its CLI gets `draft` as typed input it has not sent."""
+    user_args = tuple(args)
+    session_id = session_id or new_uuid().replace("-", "")
     args, conversation_id = launcher.prepare(args)
     # A background session attached here, by its short id (a name fragment resolved to the one it names).
     live = census.live_sessions()
@@ -47,7 +75,8 @@ def supervise(launcher: Launcher, census: SessionSource, args: list[str], settin
     started_wall, started_mono = clock.both()
     record = SessionRecord(
         session_id=session_id, csup=ProcessIdentity(os.getpid(), 0.0), cli=None, tty=_tty_name(tty_fd),
-        cwd=os.getcwd(), argv=(launcher.path, *args), started_at=started_wall, last_activity_at=started_wall,
+        cwd=os.getcwd(), argv=(launcher.path, *args), started_at=started or started_wall,
+        last_activity_at=started_wall,
         idle_limit=settings.idle_limit, warn_before=settings.warn_before, claude_session_id=conversation_id,
         last_activity_mono=started_mono, attached=bringing_here,
     )
@@ -62,20 +91,23 @@ def supervise(launcher: Launcher, census: SessionSource, args: list[str], settin
         # Only now: the CLI boots while csup builds what decides (and imports it).
         record = record.with_changes(csup=processes.identity_of(os.getpid()) or record.csup,
                                      cli=processes.identity_of(child.pid), state="active")
+        measured: list[tuple[int | None, list[ProcessIdentity]]] = []  # the tree before its end, and its memory
         actions = _live_actions(child.pid, census, paths, slot, record, settings, environ, log, reporter,
-                                clock)
-        relay = PtyRelay(child, Terminal(0, 1, tty_fd), partial(_policy, settings, started_mono, actions),
-                         saved_attrs=saved, keeper=guardian)
+                                clock, measured)
+        decides = partial(_policy, settings, started_mono, actions, draft, woke_at)
+        relay = PtyRelay(child, Terminal(0, 1, tty_fd), decides, saved_attrs=saved, keeper=guardian)
         policy = cast("SessionPolicy", relay.listener)
         try:
             # After the spawn: psutil's import and the record write must not delay the CLI's first screen.
             write_record(slot.record_file, record)
             if guardian is not None and record.cli is not None:
                 guardian.watch_cli(record.cli, settings.term_wait)
-            log("started", cli_pid=child.pid, cwd=record.cwd, tty=record.tty, idle_limit=settings.idle_limit,
-                attached=bringing_here)
+            if woke_at is None:
+                log("started", cli_pid=child.pid, cwd=record.cwd, tty=record.tty, idle_limit=settings.idle_limit,
+                    attached=bringing_here)
             mark("relaying")
             code = relay.run()
+            policy.log_wake()  # a CLI that ended within its first seconds: the wake is logged all the same
         finally:
             relay.write_terminal(relay.journal.undo())
             child.close()
@@ -88,6 +120,26 @@ def supervise(launcher: Launcher, census: SessionSource, args: list[str], settin
     resume = None
     if conversation_id and census.can_resume(Conversation(conversation_id, record.cwd)):
         resume = census.resume_command(conversation_id)
+    from supervisor.core.sleep import RESUME_GRACE, why_not_asleep
+
+    ran = clock.mono() - started_mono
+    stays = why_not_asleep(settings.idle_action, policy.end_kind, resumable=resume is not None,
+                           attached=bringing_here is not None, suspended=relay.in_background,
+                           terminal_gone=relay.terminal_gone)
+    if stays is None and conversation_id is not None and resume is not None:
+        freed = _freed(measured)
+        log("slept", reason=policy.end_reason, idle=round(policy.idle_at_end, 1), freed=freed.bytes,
+            measured=freed.held, survivors=list(freed.survivors), steps=policy.shutdown.taken if policy.shutdown
+            else [], cwd=record.cwd, resume=resume, conversation=conversation_id)
+        return Outcome(int(ExitCode.IDLE_TIMEOUT), Asleep(
+            session_id, conversation_id, record.cwd, tuple(launcher.without_conversation(user_args)), record.tty,
+            record.started_at,
+            policy.end_reason or "idle", policy.idle_at_end, freed, resume))
+    resume_failed = woke_at is not None and policy.end_kind is None and code != 0 and ran < RESUME_GRACE \
+        and not relay.terminal_gone
+    if resume_failed:
+        log("resume-failed", code=code, ran=round(ran, 1), conversation=conversation_id, cwd=record.cwd)
+        return Outcome(code, None, resume_failed=True)
     final = int(ExitCode.IDLE_TIMEOUT) if policy.end_kind == "idle" else code
     log("ended", reason=policy.end_reason or f"the CLI exited ({code})",
         how=policy.end_kind or ("detached" if bringing_here and code == 0 else "exit"),
@@ -115,7 +167,21 @@ def supervise(launcher: Launcher, census: SessionSource, args: list[str], settin
             at_line_start=relay.at_line_start, continued_elsewhere=policy.end_reason if took_over else None,
             in_background=census.bring_back_command(moved) if moved is not None and not took_over else None,
             cwd=record.cwd))
-    return final
+    return Outcome(final)
+
+
+def _freed(measured: list[tuple[int | None, list[ProcessIdentity]]]) -> Freed:
+    """What the sleep gave back: the tree's memory measured before the end, less what its survivors hold (each
+    proven by pid and start time: a reused pid is no survivor)."""
+    if not measured:
+        return Freed(None)
+    held, tree = measured[0]
+    alive = [member for member in tree if processes.is_running(member)]
+    if not alive:
+        return Freed(held)
+    from supervisor.machine.memory import of_process
+
+    return Freed(held, sum(of_process(member.pid) or 0 for member in alive), tuple(m.pid for m in alive))
 
 
 def _gone_to_background(census: SessionSource, bringing_here: str | None, started_wall: float,
@@ -139,7 +205,8 @@ def _gone_to_background(census: SessionSource, bringing_here: str | None, starte
     return found[0] if wait_until(look, wait, clock, NOTICE_POLL) else None
 
 
-def _policy(settings: Settings, started_mono: float, actions: Actions, relay: RelayHandle) -> SessionPolicy:
+def _policy(settings: Settings, started_mono: float, actions: Actions, draft: bytes, woke_at: float | None,
+            relay: RelayHandle) -> SessionPolicy:
     from supervisor.core.idle import IdleClock
     from supervisor.core.session_policy import IdleRules, SessionPolicy
     from supervisor.core.shutdown import default_steps
@@ -151,12 +218,14 @@ def _policy(settings: Settings, started_mono: float, actions: Actions, relay: Re
                         waiting_limit=settings.waiting_limit),
         clock=IdleClock(settings.idle_limit, settings.warn_before or 0.0, started_mono),
         relay=relay, actions=actions, stray_every=settings.stray_check, start_tasks_at=started_mono + FIRST_LOOK,
+        draft=draft, woke_at=woke_at,
     )
 
 
 def _live_actions(cli_pid: int, census: SessionSource, paths: Paths, slot: Slot,
                   record: SessionRecord, settings: Settings, environ: Mapping[str, str], log: Callable[..., None],
-                  reporter: Reporter, clock: Clock) -> Actions:
+                  reporter: Reporter, clock: Clock, measured: list[tuple[int | None, list[ProcessIdentity]]]
+                  ) -> Actions:
     """The policy's window on the running CLI (its process tree, its CPU, its own state), the record, requests
     from other terminals, and what waits until the first screen is drawn."""
     from supervisor.core.session_policy import Actions, CliState
@@ -200,7 +269,19 @@ def _live_actions(cli_pid: int, census: SessionSource, paths: Paths, slot: Slot,
 
         ensure_watcher(paths, settings, environ)  # the one enforcer outside the ptys, on demand
 
-    return Actions(snapshot_tree=lambda: processes.descendants(cli_pid), signal_verified=processes.signal_verified,
+    def snapshot_tree() -> list[ProcessIdentity]:
+        """Before the first signal: the CLI's tree (its tool children left its group) and, where the end may be a
+        sleep, what the tree holds — the memory a sleep gives back is measured, not guessed."""
+        tree = processes.descendants(cli_pid)
+        if settings.idle_action == "sleep":
+            from supervisor.machine.memory import of_trees
+
+            held = of_trees([cli_pid]).get(cli_pid)
+            cli = processes.identity_of(cli_pid)
+            measured.append((held.total if held is not None else None, [*([cli] if cli else []), *tree]))
+        return tree
+
+    return Actions(snapshot_tree=snapshot_tree, signal_verified=processes.signal_verified,
                    cpu_seconds=lambda: processes.tree_cpu_seconds(cli_pid), cli_state=cli_state, publish=publish,
                    find_strays=find_strays, take_request=take_request, after_start=after_start, event=log,
                    notify=partial(_notify, reporter) if settings.notify else lambda notice: None,

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol
 
+from supervisor.core.errors import CsupError
 from supervisor.core.notice import Notice
 from supervisor.core.policy import Step
 
@@ -134,6 +135,18 @@ class RoomMade:
     cwd: str
 
 
+@dataclass(frozen=True)
+class AsleepNote:
+    """A session fallen asleep, or still asleep after a wake that could not resume it: what the terminal shows."""
+
+    reason: str  # why it fell asleep ("idle for 30m (limit 30m)")
+    cwd: str
+    freed: int | None  # bytes the CLI's tree gave back (None: not measured)
+    resume: str  # the command that reopens the conversation by hand
+    offer: Literal["", "open-elsewhere", "resume-failed"] = ""  # why only a new conversation is offered now
+    open_in: str = ""  # where the conversation is open (pid and terminal)
+
+
 class Reporter(Protocol):
     """The face's side: how each thing the flows report reaches the user."""
 
@@ -148,3 +161,5 @@ class Reporter(Protocol):
     def chosen(self, session: AnySession) -> None: ...
     def watch_event(self, event: WatchEvent) -> None: ...
     def room_made(self, made: RoomMade) -> None: ...
+    def asleep(self, note: AsleepNote) -> None: ...
+    def wake_refused(self, refusal: CsupError) -> None: ...

@@ -19,7 +19,9 @@ from supervisor.machine.trace import mark
 
 if TYPE_CHECKING:  # a pass-through (`claude --version`, `claude -p`) imports none of these: its start-up is all
     from supervisor.flows import admission
+    from supervisor.flows.live import Asleep, Outcome
     from supervisor.flows.reporting import Reporter, ResumeDecision
+    from supervisor.flows.sleep import Wake
 
 
 BACKGROUND_REGISTERS = 3.0  # `claude --bg`: its session registers ~0.1 to 0.4 s after the CLI leaves (CLAUDE_BG.md)
@@ -84,13 +86,34 @@ def run(request: RunRequest, settings: Settings, paths: Paths, environ: Mapping[
     else:
         admission.admit_now(paths, locks, settings, world, reporter, bringing_here)
     mark("admission")
-    with locks.session:
-        if cwd is not None:
-            os.chdir(cwd)  # Claude Code finds a conversation from the directory it was started in
-        from supervisor.flows.live import supervise  # only now: a refused run never imports the relay
+    from supervisor.flows.live import supervise  # only now: a refused run never imports the relay
 
-        assert locks.slot is not None
-        return supervise(launcher, census, args, settings, paths, locks.slot, environ, reporter, clock)
+    outcome: Outcome | None = None
+    wake: Wake | None = None
+    asleep: Asleep | None = None
+    while True:
+        try:
+            if cwd is not None:
+                os.chdir(cwd)  # Claude Code finds a conversation from the directory it was started in
+            assert locks.slot is not None
+            asleep = outcome.asleep if outcome is not None else None
+            outcome = supervise(launcher, census, args, settings, paths, locks.slot, environ, reporter, clock,
+                                session_id=asleep.session_id if asleep else None,
+                                started=asleep.started_at if asleep else None,
+                                draft=wake.draft if wake else b"", woke_at=wake.woke_at if wake else None)
+        finally:
+            locks.release()  # the place is free the moment the CLI is gone: asleep, a session holds none
+        if outcome.resume_failed and asleep is not None:
+            outcome = outcome._replace(asleep=asleep)
+        if outcome.asleep is None:
+            return outcome.code
+        from supervisor.flows.sleep import doze
+
+        woken = doze(paths, settings, launcher, census, outcome.asleep, world, reporter, clock,
+                     resume_failed=outcome.resume_failed)
+        if isinstance(woken, int):
+            return woken
+        wake, locks, args, cwd = woken, woken.locks, woken.args, woken.cwd
 
 
 def _resumed(launcher: Launcher, sessions: SessionSource, args: list[str], handover: admission.Handover,

@@ -24,7 +24,7 @@ from supervisor.machine.record import Holder, is_live, live_holders, read_record
 if TYPE_CHECKING:  # measured only when a decision or a report needs it: a plain run does not import it
     from supervisor.machine.memory import TreeMemory
 
-Kind = Literal["supervised", "unmanaged", "background"]
+Kind = Literal["supervised", "unmanaged", "background", "asleep"]
 MIN_PREFIX = 4  # an id may be shortened to this many characters, when that is unambiguous
 
 
@@ -94,6 +94,12 @@ class Snapshot(NamedTuple):
     holders: list[Holder]
     orphan: ProcessIdentity | None = None  # a CLI whose csup is gone (SIGKILL), left running
     measured: bool = False  # whether each session's memory was measured
+    asleep: list[AnySession] = []  # noqa: RUF012  # asleep sessions: they hold no place and count for nothing
+
+    @property
+    def nameable(self) -> list[AnySession]:
+        """Every session a command may name: the running ones and the asleep ones."""
+        return [*self.sessions, *self.asleep]
 
     @property
     def memory_total(self) -> int:
@@ -169,7 +175,9 @@ def take_snapshot(paths: Paths, max_sessions: int, adapter: SessionSource, *,
         held = memory([s.pid for s in sessions if s.pid])
         sessions = [s._replace(memory=held.get(s.pid)) if s.pid else s for s in sessions]
     sessions.sort(key=lambda s: -(s.idle_seconds if s.idle_seconds is not None else float("inf")))
-    return Snapshot(sessions, now, found, holders, orphan, measured=memory is not None)
+    asleep = [_supervised(holder, now, now_mono)._replace(kind="asleep", state="asleep")
+              for holder in live_holders(paths.asleep_places())]
+    return Snapshot(sessions, now, found, holders, orphan, measured=memory is not None, asleep=asleep)
 
 
 def _supervised(holder: Holder, now: float, now_mono: float, shown: LiveSession | None = None,

@@ -15,7 +15,7 @@ from supervisor.flows.waitline import TAKEOVER, Ticket, line
 from supervisor.machine.memory import MEASURE, of_trees
 from supervisor.machine.paths import Paths
 
-SCHEMA_VERSION = 3  # 2: `sessions` lists every session of every kind; `max_sessions`. 3: memory
+SCHEMA_VERSION = 4  # 2: `sessions` lists every session of every kind; `max_sessions`. 3: memory. 4: `asleep`
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,7 @@ class StatusReport:
     watcher: dict[str, object] | None = None  # the running `csup watch`: pid, mode, last_sweep, next_sweep
     waiting: list[Ticket] = field(default_factory=list)  # terminals in line for a place (run --wait, takeover)
     memory_budget: int | None = None
+    asleep: list[AnySession] = field(default_factory=list)  # asleep sessions: no place held, nothing counted
 
     @property
     def memory_total(self) -> int:
@@ -58,6 +59,7 @@ class StatusReport:
     @property
     def running(self) -> bool:
         return bool(self.sessions) or self.session is not None or bool(self.unmanaged) or bool(self.background)
+
 
     def to_json(self) -> dict[str, Any]:
         return {"schema": SCHEMA_VERSION, "time": self.time, "running": self.running,
@@ -71,6 +73,7 @@ class StatusReport:
                 "watcher": self.watcher, "enforcer": self.enforcer,
                 "waiting": [{"pid": t.owner.pid, "tty": t.tty, "since": t.created_at,
                              "kind": "takeover" if t.priority == TAKEOVER else "wait"} for t in self.waiting],
+                "asleep": [asleep_json(session) for session in self.asleep],
                 "load": list(self.load), "cores": self.cores}
 
     @property
@@ -104,6 +107,14 @@ def background_json(listed: AnySession, limit: float | None) -> dict[str, Any]:
             "attached": session.attached}
 
 
+def asleep_json(session: AnySession) -> dict[str, Any]:
+    assert session.holder is not None
+    record = session.holder.record
+    return {"id": session.id, "csup_pid": record.csup.pid, "tty": record.tty, "cwd": record.cwd,
+            "asleep_since": record.asleep_since, "reason": record.end_reason, "freed_bytes": record.freed,
+            "claude_session_id": record.claude_session_id, "started_at": record.started_at}
+
+
 def gather(paths: Paths, census_adapter: SessionSource, background_idle_limit: float | None = None,
            max_sessions: int = 1, snapshot: Snapshot | None = None,
            memory_budget: int | None = None, waiting_limit: float | None = None) -> StatusReport:
@@ -113,7 +124,8 @@ def gather(paths: Paths, census_adapter: SessionSource, background_idle_limit: f
 
     return StatusReport(supervised[0] if supervised else None, snap.census.unmanaged, os.getloadavg(),
                         os.cpu_count() or 1, snap.time, snap.census.background, background_idle_limit, supervised,
-                        snap.sessions, max_sessions, watcher_state(paths), line(paths.queue_dir), memory_budget)
+                        snap.sessions, max_sessions, watcher_state(paths), line(paths.queue_dir), memory_budget,
+                        snap.asleep)
 
 
 def _managed(session: AnySession, waiting_limit: float | None) -> ManagedSession:

@@ -115,7 +115,7 @@ def stop(paths: Paths, settings: Settings, adapter: SessionSource, *, force: boo
                                                at_least=idle_at_least, waiting_limit=settings.waiting_limit)}
         chosen = [s for s in found if s.key in past]
     elif target is not None:
-        chosen = [resolve(found, target)]
+        chosen = [resolve(snapshot.nameable, target)]  # an asleep session too, when named
         force = True
     elif settings.max_sessions == 1:
         chosen = found

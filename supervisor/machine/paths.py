@@ -31,6 +31,7 @@ class Slot(NamedTuple):
 
 _SLOT_FILE = re.compile(r"session(?:-([0-9]{1,3}))?\.(?:lock|json)")
 MAX_SLOTS = 256
+_ASLEEP_FILE = re.compile(r"asleep-([0-9a-f]{32})\.json")
 
 
 class Paths(NamedTuple):
@@ -58,6 +59,20 @@ class Paths(NamedTuple):
             if match and int(match.group(1) or 0) < MAX_SLOTS:
                 indices.add(int(match.group(1) or 0))
         return [self.slot(index) for index in sorted(indices)]
+
+    def asleep_place(self, session_id: str) -> Slot:
+        """Where an asleep session is found (it holds no slot): its lock (held by its csup), record, requests."""
+        return Slot(-1, self.runtime_dir / f"asleep-{session_id}.lock", self.runtime_dir / f"asleep-{session_id}.json",
+                    self.runtime_dir / f"asleep-{session_id}.request")
+
+    def asleep_places(self) -> list[Slot]:
+        """Every asleep session's place that has a record (csup's own session ids only: 32 hex digits)."""
+        try:
+            names = os.listdir(self.runtime_dir)
+        except OSError:
+            return []
+        return [self.asleep_place(match.group(1)) for match in map(_ASLEEP_FILE.fullmatch, sorted(names))
+                if match]
 
     @property
     def gate_file(self) -> Path:

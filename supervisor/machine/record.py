@@ -16,7 +16,7 @@ from supervisor.machine.jsonfile import read_json, write_json_atomic
 from supervisor.machine.paths import Slot
 
 SCHEMA_VERSION = 1
-STATES = ("starting", "active", "warning", "suspended", "ending")
+STATES = ("starting", "active", "warning", "suspended", "ending", "asleep")
 MAX_TIME = 1e11  # seconds: anything later is forged or corrupt
 MAX_RECORD_BYTES = 1 << 20
 
@@ -37,6 +37,8 @@ class SessionRecord(NamedTuple):
     last_activity_mono: float | None = None  # the machine-wide monotonic clock: idle time without sleep
     end_reason: str | None = None
     attached: str | None = None  # the background session this one shows (`claude attach`), by its short id
+    asleep_since: float | None = None  # asleep: when its CLI's tree was ended (wall clock)
+    freed: int | None = None  # asleep: the memory its CLI's tree held, measured before the end and gone after it
 
     def with_changes(self, **changes: Any) -> SessionRecord:
         return self._replace(**changes)
@@ -75,6 +77,8 @@ class SessionRecord(NamedTuple):
                 last_activity_mono=_optional_number(data.get("last_activity_mono")),
                 end_reason=data.get("end_reason") if isinstance(data.get("end_reason"), str) else None,
                 attached=str(data["attached"])[:64] if isinstance(data.get("attached"), str) else None,
+                asleep_since=_optional_number(data.get("asleep_since")),
+                freed=int(data["freed"]) if type(data.get("freed")) is int and 0 <= data["freed"] < 1 << 50 else None,
             )
         except (TypeError, ValueError):
             return None
