@@ -407,12 +407,10 @@ def stop_lines(outcome: StopOutcome, now: float, here: str = "") -> list[str]:
                          f"its shell. Bring it back: {clean(ended_holder.background.bring_back)}")
             continue
         how = f", escalated to {ended_holder.how}" if ended_holder.how not in (None, "asked") else ""
-        if holder.state == "asleep":
-            lines.append(f"csup: ended the asleep session {holder.session_id[:8]}{how}; its terminal "
-                         f"({clean(holder.tty) or 'no tty'}) is back at its shell.")
-        else:
-            lines.append(f"csup: ended the session {holder.session_id[:8]} "
-                         f"(claude pid {holder.cli.pid if holder.cli else '?'}{how}).")
+        which = holder.session_id[:8]
+        lines.append(f"csup: ended the asleep session {which}{how}; its terminal ({clean(holder.tty) or 'no tty'}) "
+                     "is back at its shell." if holder.state == "asleep" else
+                     f"csup: ended the session {which} (claude pid {holder.cli.pid if holder.cli else '?'}{how}).")
         if ended_holder.resume:
             lines.append(f"  resume it: {cd_prefix(holder.cwd, here)}{clean(ended_holder.resume)}")
     for ended in outcome.background_ended:

@@ -113,6 +113,24 @@ def _die_with_parent(parent: int, prctl: Callable[..., int] | None) -> None:
         os._exit(1)
 
 
+def _pass_on(source: int, target: int, straight: bool, failed: Callable[[OSError], bytes | None],
+             held: bytes | None = None) -> tuple[bytes | None, int]:
+    """The one fast path of both directions: read what `source` has and, where it may go `straight` (and holds
+    no `held` byte), write it to `target` at once; (what was read, how much of it was written). A failed read is
+    `failed`'s to answer (None: nothing after all; b"": the end); a failed or short write leaves the rest to the
+    caller's slower way, which knows every case."""
+    try:
+        data = os.read(source, READ_SIZE)
+    except OSError as err:
+        return failed(err), 0
+    if data and straight and (held is None or held not in data):
+        try:
+            return data, os.write(target, data)
+        except OSError:
+            pass
+    return data, 0
+
+
 class Terminal(NamedTuple):
     in_fd: int = 0
     out_fd: int = 1
@@ -251,7 +269,7 @@ class PtyRelay:
         with signal_wakeup(HANDLED_SIGNALS) as wake_fd:
             self._reap()  # a child that died before the handlers were in place sent its SIGCHLD to nobody
             master, in_fd, out_fd = self.child.master_fd, self.terminal.in_fd, self.terminal.out_fd
-            listener, clock, read, write, wait = self.listener, self.clock, os.read, os.write, select.select
+            listener, clock, wait = self.listener, self.clock, select.select
             everything, no_input, nothing = [wake_fd, master, in_fd], [wake_fd, master], list[int]()
             now = clock()
             while (self._exited_at is None and not self._abandoned) or not self._finished():
@@ -272,32 +290,15 @@ class PtyRelay:
                     self._on_signals(drain(wake_fd), clock())
                     reading = keys_straight = screen_straight = False  # the methods' way, which asks again
                 if in_fd in readable and (reading or self._reading_input()):
-                    try:
-                        keys: bytes | None = read(in_fd, READ_SIZE)
-                    except OSError as err:
-                        keys = self._input_failed(err)
+                    # A Ctrl-Z never goes straight: job control looks at the CLI before the key reaches it.
+                    keys, sent = _pass_on(in_fd, master, keys_straight, self._input_failed, CTRL_Z)
                     if keys is not None:
-                        sent = 0
-                        if keys and keys_straight and CTRL_Z not in keys:
-                            try:
-                                sent = write(master, keys)
-                            except OSError:
-                                pass  # the CLI is not reading (EAGAIN) or is gone (EIO): the methods know each
-                        self._took_input(keys, sent)
+                        self._took_input(keys, sent)  # the CLI not reading (EAGAIN) or gone (EIO): it knows each
                     screen_straight = screen_straight and not self.terminal_gone  # an input EIO loses it too
                 if master in readable:
-                    try:
-                        shown: bytes | None = read(master, READ_SIZE)
-                    except OSError as err:
-                        shown = self._output_failed(err)
+                    shown, written = _pass_on(master, out_fd, screen_straight, self._output_failed)
                     if shown is not None:
-                        written = 0
-                        if shown and screen_straight:
-                            try:
-                                written = write(out_fd, shown)
-                            except OSError:
-                                pass  # a full non-blocking stdout, a lost terminal: write_terminal knows each
-                        self._took_output(shown, written)
+                        self._took_output(shown, written)  # a full stdout, a lost terminal: write_terminal knows
                 now = clock()
                 if writable:
                     self._flush_to_child()
