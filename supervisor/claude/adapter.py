@@ -111,6 +111,9 @@ class SessionSource(Protocol):
     def is_session_process(self, view: ProcessView) -> bool:
         """Whether a process is one of this CLI's interactive sessions."""
 
+    def proven(self, pid: int, cmdline: Sequence[str]) -> bool:
+        """Whether a process its registry names runs this CLI's executable (a registry file may name any pid)."""
+
     def has_session_arguments(self, cmdline: Sequence[str]) -> bool:
         """Whether a process the CLI's registry calls a session, under a name csup does not know (renamed, a
         version string), was given a session's arguments — not a helper's, a client's or `-p`'s."""

@@ -17,6 +17,7 @@ from supervisor.claude.locate import NAME, find_program
 from supervisor.core.errors import CsupError
 from supervisor.core.identity import ProcessView
 from supervisor.core.settings import Settings
+from supervisor.machine import processes
 from supervisor.machine.jsonfile import read_json
 
 # Claude Code's own subcommands: invocations that are not sessions and go straight to the CLI (CLAUDE_CLI.md).
@@ -271,6 +272,13 @@ class ClaudeCode:
         if args is None or (args[:1] and args[0] in _HELPERS):
             return False
         return self.is_session(args)
+
+    def proven(self, pid: int, cmdline: Sequence[str]) -> bool:
+        """Claude Code's executable runs there (under a name csup knows, in the native installer's versions
+        folder, or the npm package), or node runs Claude Code's own script."""
+        exe = processes.exe_of(pid)
+        view = ProcessView(pid, 0, 0, 0.0, tuple(cmdline), exe)
+        return bool(exe) and (self._claude_args(view) is not None or looks_like_claude_code(exe))
 
     def has_session_arguments(self, cmdline: Sequence[str]) -> bool:
         args = list(cmdline[1:])

@@ -32,6 +32,7 @@ class RegistryEntry(NamedTuple):
     name: str = ""
     job: str = ""  # a background session's short id
     proc_start: object = None
+    pid_domain: str | None = None  # the PID namespace the entry was written in (another one's pid is not ours)
 
     @property
     def is_background(self) -> bool:
@@ -99,6 +100,7 @@ def parse_entry(data: object, config_dir: Path) -> RegistryEntry | None:
         name=name.replace("\0", "")[:100] if isinstance(name, str) else "",
         job=str(job) if kind == "bg" else "",
         proc_start=data.get("procStart"),
+        pid_domain=data["pidDomain"][:200] if isinstance(data.get("pidDomain"), str) else None,
     )
 
 
@@ -113,6 +115,12 @@ def _millis(value: object) -> float | None:
 
 
 def _alive(entry: RegistryEntry) -> bool:
+    """The entry's pid runs with its recorded start — and was written in this PID namespace: the same number in
+    another one (a container's) names another process here."""
+    if entry.pid_domain is not None:
+        ours = processes.pid_domain()
+        if ours is not None and entry.pid_domain != ours:
+            return False
     return processes.matches_start(entry.pid, entry.proc_start, entry.started_at)
 
 

@@ -96,9 +96,10 @@ def take_census(census: SessionSource, managed: set[int] | None = None,
         if starting(processes.parent_of(session.pid) or 0):
             continue
         cmdline = processes.cmdline_of(session.pid)
-        # Its executable went unrecognised (renamed, a version string); its arguments still tell a session
-        # from `claude -p` or a client.
-        if not census.has_session_arguments(cmdline):
+        # Its command line went unrecognised (renamed, a version string): only its executable proves it is the
+        # CLI — a registry entry alone may name any process of the user — and its arguments tell a session from
+        # `claude -p` or a client.
+        if not census.proven(session.pid, cmdline) or not census.has_session_arguments(cmdline):
             continue
         identity = processes.identity_of(session.pid)  # its start as this machine stamps it, for every signal
         if identity is None:

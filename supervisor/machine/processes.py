@@ -8,6 +8,7 @@ import itertools
 import os
 import re
 import signal
+import sys
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
@@ -261,6 +262,35 @@ class SessionRecogniser(Protocol):
     def process_hints(self) -> tuple[bytes, ...]: ...
 
 
+def exe_of(pid: int) -> str:
+    """The executable a process of ours runs ("" when it cannot be read): what a registry entry alone cannot
+    prove — that the pid it names is the CLI's."""
+    if _LINUX:
+        try:
+            return os.readlink(f"/proc/{pid}/exe")
+        except OSError:
+            return ""
+    ps = _psutil()
+    try:
+        return str(ps.Process(pid).exe())
+    except (ps.NoSuchProcess, ps.AccessDenied, ps.ZombieProcess, OSError):
+        return ""
+
+
+def pid_domain() -> str | None:
+    """This machine's PID namespace as Claude Code writes it in its registry (`pidDomain`,
+    `linux:<machine-id>:pid:[<inode>]`); None where there is none to compare (not Linux, or unreadable). A fact
+    of the system, not a fast path: the portable pass compares it too."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        with open("/etc/machine-id", encoding="ascii") as handle:
+            machine = handle.read().strip()
+        return f"linux:{machine}:{os.readlink('/proc/self/ns/pid')}"
+    except (OSError, ValueError):
+        return None
+
+
 def iter_process_views(hints: Collection[bytes] = ()) -> Iterator[ProcessView]:
     """Every process of this user, read once; processes that vanish mid-read are skipped. On Linux straight
     from /proc without psutil: a stat and a read of the command line each, and the stat file only for command
@@ -369,15 +399,22 @@ def tree_cpu_seconds(pid: int) -> float | None:
     return total
 
 
+KILL_WAIT = 1.0  # after SIGKILL: a process dies at once, but its death takes the kernel a moment to record
+
+
 def terminate(victims: list[ProcessIdentity], wait: float, poll: float = 0.05) -> None:
-    """SIGTERM to each verified process, a grace period, then SIGKILL to the verified survivors."""
+    """SIGTERM to each verified process, a grace period, then SIGKILL to the verified survivors, and a moment
+    for them to die (a zombie is gone: it only waits for its parent to read its status)."""
     alive = [proc for proc in victims if signal_verified(proc, signal.SIGTERM)]
     deadline = time.monotonic() + wait
     while alive and time.monotonic() < deadline:
         time.sleep(poll)
         alive = [proc for proc in alive if is_running(proc)]
-    for proc in alive:
-        signal_verified(proc, signal.SIGKILL)
+    alive = [proc for proc in alive if signal_verified(proc, signal.SIGKILL)]
+    deadline = time.monotonic() + KILL_WAIT
+    while alive and time.monotonic() < deadline:
+        time.sleep(poll)
+        alive = [proc for proc in alive if is_running(proc)]
 
 
 def tcp_connections(pid: int) -> tuple[int | None, int | None]:

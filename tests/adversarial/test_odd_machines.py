@@ -10,9 +10,11 @@ import json
 import os
 import pty
 import select
+import shutil
 import subprocess
 import sys
 import termios
+import time
 import tty
 from pathlib import Path
 
@@ -257,7 +259,11 @@ def test_a_cli_known_only_by_its_registry_is_ended_itself_and_only_then_called_e
 
     from conftest import STANDIN, as_a_terminal_starts_it
 
-    renamed = pexpect.spawn("bash", ["-c", f"exec -a 2.1.330 {sys.executable} {STANDIN}"], env=env.vars,
+    # As the native installer lays it out: the binary in a versions folder, its name its version.
+    binary = env.home / ".local" / "share" / "claude" / "versions" / "2.1.330"
+    binary.parent.mkdir(parents=True)
+    shutil.copy2(os.path.realpath(sys.executable), binary)
+    renamed = pexpect.spawn("bash", ["-c", f"exec -a 2.1.330 {binary} {STANDIN}"], env=env.vars,
                             cwd=str(env.root), timeout=DEADLINE, preexec_fn=as_a_terminal_starts_it)
     env.spawned.append(renamed)
     cli = ready_pid(renamed)
@@ -266,3 +272,49 @@ def test_a_cli_known_only_by_its_registry_is_ended_itself_and_only_then_called_e
     result = _csup(env, "stop", "--force")
     assert result.returncode == 0 and f"pid {cli}" in result.stdout, result.stdout + result.stderr
     wait_for(lambda: not alive(cli), what="the renamed CLI itself to end")
+
+
+@pytest.mark.parametrize("command", [["stop", "--force"], ["stop", "PID"], ["takeover", "--force"],
+                                     ["watch", "--once"]])
+def test_a_registry_entry_naming_an_unrelated_process_with_its_real_start_gets_no_signal(
+        env: Env, command: list[str]) -> None:
+    """A forged entry in Claude Code's registry may name any process of the user, with its real start: only a
+    process proven to be Claude Code (its executable) is ever counted or signalled."""
+    victim = subprocess.Popen(["sleep", "300"])
+    env.track(victim.pid)
+    with open(f"/proc/{victim.pid}/stat", "rb") as handle:
+        start = handle.read().rsplit(b")", 1)[1].split()[19].decode()
+    _plant(env, victim.pid, procStart=start, startedAt=int(time.time() * 1000))
+    env.vars.update({"CSUP_END_UNMANAGED": "1", "CSUP_IDLE_LIMIT": "1s", "CSUP_WARN_BEFORE": "0.5s",
+                     "CSUP_NOTIFY": "off", "CSUP_CLAUDE": "/bin/true"})
+    status = json.loads(_csup(env, "status", "--json").stdout)
+    assert status["unmanaged"] == [] and status["sessions"] == []
+    args = [str(victim.pid) if arg == "PID" else arg for arg in command]
+    for _ in range(2):
+        if args[0] == "takeover":  # it starts a session: in a terminal (the CLI here is /bin/true)
+            exit_status(env.csup(*args))
+        else:
+            _clean(_csup(env, *args))
+        time.sleep(0.6)
+    assert alive(victim.pid)
+
+
+def test_an_entry_written_in_another_pid_namespace_names_no_process_here(tmp_path: Path) -> None:
+    """A container's Claude Code writes its own pids (`pidDomain` says whose): the same number here is another
+    process, and the entry is no session of this machine."""
+    from supervisor.claude.registry import live_entries
+    from supervisor.machine.processes import pid_domain
+
+    here = pid_domain()
+    if here is None:  # macOS: no PID namespaces; an entry is judged by its pid and start alone
+        pytest.skip("no PID namespaces on this system")
+    with open(f"/proc/{os.getpid()}/stat", "rb") as handle:
+        start = handle.read().rsplit(b")", 1)[1].split()[19].decode()
+    folder = tmp_path / ".claude" / "sessions"
+    folder.mkdir(parents=True)
+    entry = {"pid": os.getpid(), "sessionId": "c-1", "cwd": str(tmp_path), "kind": "interactive",
+             "procStart": start, "startedAt": int(time.time() * 1000)}
+    (folder / f"{os.getpid()}.json").write_text(json.dumps(entry | {"pidDomain": here}))
+    assert [e.session_id for e in live_entries([tmp_path / ".claude"])] == ["c-1"]
+    (folder / f"{os.getpid()}.json").write_text(json.dumps(entry | {"pidDomain": "linux:other:pid:[1]"}))
+    assert live_entries([tmp_path / ".claude"]) == []
