@@ -307,7 +307,7 @@ def command(text: str) -> None:
         import standin_bg
 
         # The real CLI exits first; its background session registers 0.1-0.4 s later (CLAUDE_BG.md §6).
-        standin_bg.launch(["--bg"], wait=False, delay=0.4)
+        standin_bg.launch(["--bg"], wait=False, delay=0.4, forked_from=transcript_path())
         cleanup()
         os._exit(0)
     elif verb == "transcript":

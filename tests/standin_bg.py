@@ -53,9 +53,10 @@ def _detach(argv: list[str]) -> None:
                      close_fds=True, cwd=os.getcwd())
 
 
-def launch(args: list[str], wait: bool = True, delay: float = 0.0) -> int:
+def launch(args: list[str], wait: bool = True, delay: float = 0.0, forked_from: str | None = None) -> int:
     """`claude --bg`: a new background session; returns once its REPL has registered (`wait`). `/background`
-    leaves at once instead, and its REPL registers `delay` seconds later, as the real CLI's does."""
+    leaves at once instead, and its REPL registers `delay` seconds later, as the real CLI's does; the daemon's
+    roster records the transcript it was forked from (`dispatch.launch.sessionId`, measured on 2.1.330)."""
     short = os.urandom(4).hex()
     session = f"{short}-{os.urandom(2).hex()}-4{os.urandom(2).hex()[1:]}-8{os.urandom(2).hex()[1:]}-" \
               f"{os.urandom(6).hex()}"
@@ -65,6 +66,16 @@ def launch(args: list[str], wait: bool = True, delay: float = 0.0) -> int:
         "sessionId": session, "daemonShort": short, "cwd": os.getcwd(),
         "createdAt": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
         "updatedAt": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())})
+    if forked_from is not None:
+        roster_path = os.path.join(CONFIG_DIR, "daemon", "roster.json")
+        try:
+            with open(roster_path) as handle:
+                roster = json.load(handle)
+        except (OSError, ValueError):
+            roster = {"proto": 1, "workers": {}}
+        roster["workers"][short] = {"sessionId": session, "dispatch": {
+            "source": "slash", "launch": {"mode": "resume", "sessionId": forked_from, "fork": True}}}
+        _write_json(roster_path, roster)
     _detach([sys.executable, STANDIN, "_bg-host", short, session, name, str(delay)])
     deadline = time.monotonic() + 10
     if not wait:  # the CLI hands its conversation to the running daemon, then leaves

@@ -292,3 +292,32 @@ def test_stop_of_an_attached_background_session_ends_it_through_the_daemon_in_pl
     assert "\x1b[K" not in said.split("csup: ended")[-1]  # no live line written over the report
     assert exit_status(attach) == 0
     assert env.background_registry() == []
+
+
+def test_another_sessions_background_in_the_same_directory_is_never_claimed(env: Env) -> None:
+    """Two supervised sessions in one directory, then a third moves its conversation to the background there:
+    the two, stopped later, keep their own resume lines — the background session came from another
+    conversation (the daemon's roster says which) — and the log gains one `backgrounded`, the mover's."""
+    env.vars["CSUP_MAX_SESSIONS"] = "3"
+    first = env.csup("run", "--claude", str(env.program()))
+    ready_pid(first)
+    second = env.csup("run", "--claude", str(env.program()))
+    ready_pid(second)
+    for child in (first, second):
+        child.send(b"transcript\r")
+        child.expect(b"transcript ")
+    mover = env.csup("run", "--claude", str(env.program()))
+    ready_pid(mover)
+    mover.send(b"background\r")
+    mover.expect(rb"still running in the background; bring it back: claude attach ([0-9a-f]{8})")
+    assert exit_status(mover) == 0
+    wait_for(lambda: env.background_registry(), what="the background session")
+    stopped = subprocess.run([*CSUP, "stop", "--idle", "0.1s"], env=env.vars, capture_output=True, text=True,
+                             timeout=DEADLINE * 2, cwd=str(env.root), stdin=subprocess.DEVNULL)
+    assert stopped.stdout.count("resume it: claude --resume") == 2, stopped.stdout
+    for child in (first, second):
+        child.expect(rb"session ended: stopped by `csup stop`.*Resume it: claude --resume")
+        assert b"still running in the background" not in child.before
+        exit_status(child)
+    events = [json.loads(line) for line in (env.root / "state" / "events.jsonl").read_text().splitlines()]
+    assert [e["event"] for e in events].count("backgrounded") == 1

@@ -42,6 +42,7 @@ class LiveSession(NamedTuple):
     started_at: float | None = None  # wall-clock seconds
     attached: int = 0  # terminals attached to it (`claude attach`)
     pinned: bool = False  # pinned in Claude Code's agent view: its daemon never retires it
+    came_from: str = ""  # a background session's: the conversation it was forked from (`/background`), if known
 
     def idle_for(self, now: float) -> float | None:
         """Idle by the one idle function (core/policy.py): what its registry and job files last said."""

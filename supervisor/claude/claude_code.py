@@ -212,6 +212,7 @@ class ClaudeCode:
 
     def live_sessions(self) -> list[LiveSession]:
         found = []
+        sources: dict[Path, dict[str, str]] = {}
         for entry in self._entries():
             kind: Literal["interactive", "background"] = "background" if entry.is_background else "interactive"
             job = registry.job_state(entry) if entry.is_background else registry.JobState()
@@ -221,7 +222,9 @@ class ClaudeCode:
                 short=entry.job, name=entry.name, status=entry.status, state=job.state, needs=job.needs,
                 last_activity=max(moments) if moments else None, started_at=entry.started_at,
                 attached=registry.attached_clients(entry.config_dir, entry.job, entry.name) if entry.job else 0,
-                pinned=bool(entry.job) and entry.job in registry.pinned(entry.config_dir)))
+                pinned=bool(entry.job) and entry.job in registry.pinned(entry.config_dir),
+                came_from=sources.setdefault(entry.config_dir, registry.forked_from(entry.config_dir)).get(
+                    entry.job, "") if entry.job else ""))
         return found
 
     def background_daemon_running(self) -> bool:

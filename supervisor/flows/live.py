@@ -150,8 +150,10 @@ def supervise(launcher: Launcher, census: SessionSource, args: list[str], settin
     # moment, but only where it can happen (the CLI left by itself, and Claude Code's daemon runs).
     may_have_moved = bringing_here is None and policy.end_kind is None and code == 0 \
         and census.background_daemon_running()
-    moved = _gone_to_background(census, bringing_here, started_wall, record.cwd,
-                                BACKGROUND_NOTICE if may_have_moved else 0.0, clock)
+    moved = None
+    if bringing_here is not None or (may_have_moved and conversation_id is not None):
+        moved = _gone_to_background(census, bringing_here, conversation_id,
+                                    BACKGROUND_NOTICE if may_have_moved else 0.0, clock)
     if moved is not None:  # the conversation lives on in Claude Code's daemon, and counts there from now on
         log("detached" if bringing_here else "backgrounded", short=moved.short, name=moved.name,
             resume=census.bring_back_command(moved), cwd=moved.conversation.cwd)
@@ -184,11 +186,12 @@ def _freed(measured: list[tuple[int | None, list[ProcessIdentity]]]) -> Freed:
     return Freed(held, sum(of_process(member.pid) or 0 for member in alive), tuple(m.pid for m in alive))
 
 
-def _gone_to_background(census: SessionSource, bringing_here: str | None, started_wall: float,
-                        cwd: str, wait: float, clock: Clock) -> LiveSession | None:
+def _gone_to_background(census: SessionSource, bringing_here: str | None, conversation_id: str | None,
+                        wait: float, clock: Clock) -> LiveSession | None:
     """Where the conversation went when the CLI left: the background session an attach showed (detached with
-    Ctrl+Z, still running), or one the CLI moved itself into (`/background`) — started since, in our directory;
-    looked for until `wait` has passed."""
+    Ctrl+Z, still running), or the one the CLI moved this very conversation into (`/background`: the daemon
+    records the conversation a fork came from) — looked for until `wait` has passed. Another session's
+    `/background` in the same directory is no part of this one: nothing is guessed where the resume line goes."""
     found: list[LiveSession] = []
 
     def look() -> bool:
@@ -196,8 +199,7 @@ def _gone_to_background(census: SessionSource, bringing_here: str | None, starte
             if session.kind != "background":
                 continue
             shown = bringing_here is not None and names(session, bringing_here)
-            moved = bringing_here is None and session.conversation.cwd == cwd \
-                and (session.started_at or 0) >= started_wall
+            moved = bringing_here is None and bool(conversation_id) and session.came_from == conversation_id
             if shown or moved:
                 found.append(session)
         return bool(found)
