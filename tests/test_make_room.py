@@ -192,3 +192,19 @@ def test_racing_starts_never_run_more_than_the_limit_while_a_slow_victim_dies(en
     victim.expect(rb"session ended: made room for pid \d+", timeout=20)
     exit_status(victim)
     finish(racers[outcomes.index(0)])
+
+
+def test_a_session_typed_into_since_its_record_was_written_declines_and_is_not_ended(env: Env) -> None:
+    """A supervised session's record learns of activity every few seconds, so making room may choose a session
+    that was typed into a moment ago: the session itself confirms it is idle, and declines when it is not."""
+    env.vars.update(ROOM)
+    old = env.csup("run", "--claude", str(env.program()))
+    old_cli = ready_pid(old)
+    _idle_record(env, 1.5)
+    old.send(b"echo still here\r")  # in use now; its record will say so only at its next write
+    old.expect(b"echo: still here")
+    new = env.csup("run", "--claude", str(env.program()))
+    assert exit_status(new) == 75
+    assert alive(old_cli)
+    assert any(e["event"] == "declined" and e.get("reason", "").startswith("idle only") for e in _log(env))
+    finish(old)

@@ -63,7 +63,9 @@ class Actions(NamedTuple):
     find_strays: Callable[[], list[ProcessIdentity]] = list
     publish: Callable[[Published], None] = _nothing
     # Another terminal asked (stop, takeover; SIGUSR1): what it asks for as (why, kind), or None.
-    take_request: Callable[[], tuple[str, str] | None] = lambda: None
+    # (why, kind, and — for a request that chose it as idle — how long it must have been idle), or None.
+    take_request: Callable[[], tuple[str, str, float | None] | None] = lambda: None
+    decline: Callable[[str], None] = _nothing  # tell the asker the session is in use after all
     # Once the CLI has drawn its first screen: what can wait until then (the enforcer outside the pty).
     after_start: Callable[[], None] = _nothing
     event: Callable[..., None] = _nothing
@@ -188,10 +190,30 @@ class SessionPolicy:
     def on_signal(self, signum: int, now: float) -> None:
         if signum == signal.SIGUSR1:
             request = self.actions.take_request()
-            if request is not None:
-                self.request_shutdown(*request, now)
+            if request is None:
+                return
+            why, kind, min_idle = request
+            in_use = self._in_use(now, min_idle)
+            if in_use is not None:
+                self.actions.decline(in_use)  # chosen as idle from a record seconds old: it is not
+                return
+            self.request_shutdown(why, kind, now)
             return
         self.request_shutdown(SIGNAL_REASONS.get(signum, f"csup received {signal_name(signum)}"), "signal", now)
+
+    def _in_use(self, now: float, min_idle: float | None) -> str | None:
+        """Why a session asked to end as an idle one is not idle after all (its own clock, its CLI's state), or
+        None when it is — or when the request did not ask it as an idle one."""
+        if min_idle is None:
+            return None
+        state = self.actions.cli_state()
+        if state is not None and state.status == "busy":
+            return "busy"
+        if state is not None and state.status == "waiting" and waiting_spares(self.clock.idle_for(now),
+                                                                                self.rules.waiting_limit):
+            return "waiting for you"
+        idle = self.clock.idle_for(now)
+        return None if idle >= min_idle else f"idle only {format_duration(idle)}"
 
     def on_suspend(self, now: float) -> float | None:
         """Ctrl-Z: the session waits in the shell's job list, and its idle limit keeps running there. Returns when

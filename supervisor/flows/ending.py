@@ -46,6 +46,9 @@ class StopRequest:
     by_pid: int
     by_tty: str
     at: float
+    # Making room or the memory budget chose the session as idle at least this long, from its record (written
+    # every few seconds): the session itself knows better, and declines when it is not (its answer: `declined`).
+    min_idle: float | None = None
 
     def describe(self) -> str:
         if self.kind == MAKE_ROOM:
@@ -68,11 +71,22 @@ def is_proven_holder(holder: SessionRecord, lock_file: Path) -> bool:
         or processes.parent_of(holder.cli.pid) == holder.csup.pid
 
 
-def send_request(slot: Slot, holder: SessionRecord, kind: str, clock: Clock = SYSTEM) -> bool:
+def declined_file(slot: Slot) -> Path:
+    """Where a holder says it declined a request that assumed it idle (it was in use after all)."""
+    return slot.request_file.with_name(slot.request_file.name + ".declined")
+
+
+def send_request(slot: Slot, holder: SessionRecord, kind: str, clock: Clock = SYSTEM,
+                 min_idle: float | None = None) -> bool:
     """Leave the request where the holder looks, then wake it; False when the holder is not a proven csup."""
     if not is_proven_holder(holder, slot.lock_file):
         return False
-    write_json_atomic(slot.request_file, asdict(StopRequest(kind, os.getpid(), processes.own_tty(), clock.wall())))
+    try:
+        os.unlink(declined_file(slot))  # an answer to an earlier request is no answer to this one
+    except OSError:
+        pass
+    write_json_atomic(slot.request_file, asdict(StopRequest(kind, os.getpid(), processes.own_tty(), clock.wall(),
+                                                            min_idle)))
     sent = processes.signal_verified(holder.csup, signal.SIGUSR1)
     # A holder suspended in its shell (Ctrl-Z) gets the request only once it runs: continue it. It ends the
     # session in the background, without taking the terminal from the shell.
@@ -92,18 +106,33 @@ def take_request(slot: Slot) -> StopRequest | None:
     by_pid, by_tty, at = data.get("by_pid"), data.get("by_tty", ""), data.get("at")
     if type(by_pid) is not int or not isinstance(by_tty, str) or not isinstance(at, int | float):
         return None
-    return StopRequest(str(data["kind"]), by_pid, by_tty[:64], float(at))
+    min_idle = data.get("min_idle")
+    if not isinstance(min_idle, int | float) or isinstance(min_idle, bool) or not 0 <= min_idle < 1e9:
+        min_idle = None
+    return StopRequest(str(data["kind"]), by_pid, by_tty[:64], float(at), min_idle)
+
+
+def decline(slot: Slot, why: str) -> None:
+    """The holder's side: it was asked as an idle session and is not one; the asker reads this."""
+    write_json_atomic(declined_file(slot), {"why": why[:200]})
 
 
 def end_holder(paths: Paths, slot: Slot, holder: SessionRecord, kind: str, lock: FileFlock, answer_within: float,
-               report: Callable[[Escalation], None]) -> Escalation:
+               report: Callable[[Escalation], None], min_idle: float | None = None) -> Escalation | None:
     """Ask the holder to end the session and wait until `lock` is ours; escalate when it does not answer.
 
     Returns how it ended. Signals go only to a proven holder (see is_proven_holder), each checked by pid and
     start time right before it is sent; a forged or stale record gets none, and then only the lock is waited for.
     """
-    proven = send_request(slot, holder, kind)
+    proven = send_request(slot, holder, kind, min_idle=min_idle)
     report("asked")
+    if min_idle is not None:  # it may decline: wait for the lock or its answer
+        answered = wait_until(lambda: lock.try_acquire() or declined_file(slot).exists(), answer_within,
+                              every=POLL)
+        if answered and lock.held:
+            return "asked"
+        if answered:
+            return None  # in use after all: it stays, and nothing is escalated
     if _wait_for(lock, answer_within):
         return "asked"
     if not proven:

@@ -257,14 +257,20 @@ def _live_actions(cli_pid: int, census: SessionSource, paths: Paths, slot: Slot,
         snapshot = take_snapshot(paths, settings.max_sessions, census, clock=clock)
         return [s.unmanaged.view.identity for s in snapshot.sessions if s.unmanaged is not None]
 
-    def take_request() -> tuple[str, str] | None:
+    def take_request() -> tuple[str, str, float | None] | None:
         from supervisor.flows import ending
 
         request = ending.take_request(slot)
         if request is None:
             return None
-        log("request", kind=request.kind, by_pid=request.by_pid, by_tty=request.by_tty)
-        return request.describe(), request.kind
+        log("request", kind=request.kind, by_pid=request.by_pid, by_tty=request.by_tty, min_idle=request.min_idle)
+        return request.describe(), request.kind, request.min_idle
+
+    def decline(why: str) -> None:
+        from supervisor.flows import ending
+
+        log("declined", reason=why)
+        ending.decline(slot, why)
 
     def after_start() -> None:
         from supervisor.flows.watch import ensure_watcher
@@ -285,7 +291,8 @@ def _live_actions(cli_pid: int, census: SessionSource, paths: Paths, slot: Slot,
 
     return Actions(snapshot_tree=snapshot_tree, signal_verified=processes.signal_verified,
                    cpu_seconds=lambda: processes.tree_cpu_seconds(cli_pid), cli_state=cli_state, publish=publish,
-                   find_strays=find_strays, take_request=take_request, after_start=after_start, event=log,
+                   find_strays=find_strays, take_request=take_request, decline=decline, after_start=after_start,
+                   event=log,
                    notify=partial(_notify, reporter) if settings.notify else lambda notice: None,
                    countdown_title=reporter.countdown_title)
 

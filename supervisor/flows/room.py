@@ -37,10 +37,14 @@ def end_session(paths: Paths, settings: Settings, adapter: SessionSource, report
     assert chosen.holder is not None
     holder = chosen.holder
     lock = FileFlock(holder.slot.lock_file)
+    # It was chosen as idle at least this long by its record, which learns of activity every few seconds: the
+    # session itself confirms, and declines when it is in use after all.
+    min_idle = settings.make_room if cause == ending.MAKE_ROOM else settings.memory_min_idle
     try:
-        if not lock.try_acquire():
-            ending.end_holder(paths, holder.slot, holder.record, cause, lock, settings.stop_wait,
-                              reporter.escalation)
+        if not lock.try_acquire() and ending.end_holder(
+                paths, holder.slot, holder.record, cause, lock, settings.stop_wait, reporter.escalation,
+                min_idle=min_idle) is None:
+            return False, None
     finally:
         lock.release()  # the place is claimed by whoever holds the gate: the newcomer
     record = holder.record
