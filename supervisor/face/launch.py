@@ -29,4 +29,20 @@ def start(claude_args: tuple[str, ...], flags: dict[str, Any], **request: Any) -
     except KeyboardInterrupt:  # Ctrl-C while waiting in line or taking over: nothing was started
         sys.stderr.write("\ncsup: interrupted; nothing was started.\n")
         code = 130
+    settle_output()
     sys.exit(code)
+
+
+def settle_output() -> None:
+    """Whatever csup still has to say, said now; where the terminal is gone (closed under it), nothing is left
+    for the interpreter's last flush to fail on — that would turn the session's exit status into 120."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, stream.fileno())
+                os.close(devnull)
+            except (OSError, ValueError):
+                pass

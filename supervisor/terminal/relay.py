@@ -426,7 +426,12 @@ class PtyRelay:
         del self._to_child[:written]
 
     def _end_of_input(self) -> None:
-        """stdin reached its end (a pipe): tell a CLI reading lines, as a terminal's Ctrl-D would."""
+        """stdin reached its end. A terminal in raw mode never reads as empty but when it hung up (closed
+        without a SIGHUP reaching csup, as when a nohup'ed parent is the session leader): the terminal is gone.
+        A pipe: tell a CLI reading lines, as a terminal's Ctrl-D would."""
+        if self.terminal.tty_fd is not None and self.terminal.tty_fd == self.terminal.in_fd:
+            self._lose_terminal()
+            return
         self._input_open = False
         attrs = rawmode.get_attrs(self.child.master_fd)
         if attrs is not None and attrs[3] & termios.ICANON:

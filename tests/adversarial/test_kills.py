@@ -113,3 +113,28 @@ def test_cli_sigkilled_leaves_csup_exiting_137_with_the_lock_free(env: Env) -> N
     assert exit_status(child) == 137
     assert _status_code(env) == 1
     assert_session_starts(env)
+
+
+def test_a_terminal_closed_with_no_sighup_reaching_csup_ends_the_session_143_as_logged(env: Env) -> None:
+    """The terminal is closed while csup's parent is the session leader and takes the SIGHUP itself (nohup, a
+    wrapper): csup sees only its terminal read as empty. That is a hang-up, not the end of a pipe: the session
+    ends gracefully and csup leaves with the status its log gives (once: 120, the interpreter failing to
+    flush into the dead terminal)."""
+    import pexpect
+
+    code_file = env.root / "code"
+    wrapper = (f"import signal, subprocess, sys\nsignal.signal(signal.SIGHUP, signal.SIG_IGN)\n"
+               f"code = subprocess.call({[*CSUP, 'run', '--claude', str(env.program())]!r}, "
+               "preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))\n"
+               f"open({str(code_file)!r}, 'w').write(str(code))\n")
+    shell = pexpect.spawn(CSUP[0], ["-c", wrapper], env=env.vars, cwd=str(env.root), timeout=10)
+    env.spawned.append(shell)
+    cli = ready_pid(shell)
+    os.close(shell.child_fd)  # the terminal is gone
+    shell.child_fd = -1
+    wait_for(code_file.exists, timeout=15, what="csup to leave")
+    ended = [json.loads(line) for line in (env.root / "state" / "events.jsonl").read_text().splitlines()
+             if '"ended"' in line]
+    assert int(code_file.read_text()) == ended[-1]["code"] == 143
+    assert ended[-1]["reason"] == "its terminal was closed"
+    assert not alive(cli)
