@@ -321,3 +321,27 @@ def test_another_sessions_background_in_the_same_directory_is_never_claimed(env:
         exit_status(child)
     events = [json.loads(line) for line in (env.root / "state" / "events.jsonl").read_text().splitlines()]
     assert [e["event"] for e in events].count("backgrounded") == 1
+
+
+def test_stop_with_no_claude_to_ask_says_so_not_that_the_daemon_was_slow(env: Env) -> None:
+    """cron's PATH has no `claude`: the background session cannot be ended through its daemon, and the report
+    says what was not found (and how to name it), not that the daemon did not answer in time."""
+    short = env.background()
+    env.vars.pop("CSUP_CLAUDE")
+    env.vars["PATH"] = "/usr/bin:/bin"
+    result = subprocess.run([*CSUP, "stop", "--force"], env=env.vars, capture_output=True, text=True,
+                            timeout=DEADLINE * 2, cwd=str(env.root), stdin=subprocess.DEVNULL)
+    assert result.returncode == 75
+    assert f"background session {short}" in result.stdout and "no claude CLI to ask its daemon" in result.stdout
+    assert "did not end it in time" not in result.stdout
+    assert [e["jobId"] for e in env.background_registry()] == [short]
+
+
+def test_the_cli_is_found_where_npm_prefix_npm_global_puts_it(tmp_path: Path) -> None:
+    from supervisor.claude.locate import find_program
+
+    program = tmp_path / ".npm-global" / "node_modules" / ".bin" / "claude"
+    program.parent.mkdir(parents=True)
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
+    assert find_program("", {"HOME": str(tmp_path), "PATH": str(tmp_path / "empty")}, ()) == str(program)

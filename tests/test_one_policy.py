@@ -176,9 +176,9 @@ class FakeDaemon:
         self.ends = ends
         self.asked: list[str] = []
 
-    def end_background(self, session: LiveSession, wait: float) -> bool:
+    def end_background(self, session: LiveSession, wait: float) -> str | None:
         self.asked.append(session.short)
-        return self.ends
+        return None if self.ends else "Claude Code's daemon did not end it in time"
 
     def bring_back_command(self, session: LiveSession) -> str:
         return f"claude attach {session.short}"

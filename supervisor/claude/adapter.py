@@ -129,8 +129,9 @@ class SessionSource(Protocol):
     def background_daemon_running(self) -> bool:
         """Whether the CLI's background machinery runs (so a session may just have moved into it)."""
 
-    def end_background(self, session: LiveSession, wait: float) -> bool:
-        """End a background session the way its daemon expects (never a signal); True once it is gone."""
+    def end_background(self, session: LiveSession, wait: float) -> str | None:
+        """End a background session the way its daemon expects (never a signal): None once it is gone, else why
+        it is not, in words (the CLI to ask was not found, the daemon refused, it did not end in time)."""
 
     def folders_to_watch(self) -> list[Path]:
         """The folders whose changes announce a new or ended session (a watcher waits on them)."""

@@ -230,7 +230,7 @@ class ClaudeCode:
     def background_daemon_running(self) -> bool:
         return any(registry.daemon_alive(directory) for directory in self._dirs)
 
-    def end_background(self, session: LiveSession, wait: float) -> bool:
+    def end_background(self, session: LiveSession, wait: float) -> str | None:
         """`claude stop <short>`: the daemon SIGTERMs the session's process groups and keeps the conversation.
         A signal from csup would look like a crash, and the daemon would start the session again."""
         import subprocess
@@ -242,21 +242,23 @@ class ClaudeCode:
             env["CLAUDE_CONFIG_DIR"] = str(entry.config_dir)
         try:
             program = self._program()
-        except CsupError:  # no `claude` to ask (a service's PATH without it): it is not ended, and that is said
-            return False
+        except CsupError as err:  # no `claude` to ask (cron's PATH without it): it is not ended, and that is said
+            return f"no claude CLI to ask its daemon ({err.message}); name it: CSUP_CLAUDE=PATH or csup config"
         try:
             answer = subprocess.run([program, "stop", session.short], env=env, stdin=subprocess.DEVNULL,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=wait, check=False)
-        except (OSError, subprocess.TimeoutExpired):
-            return False
-        if answer.returncode != 0:
-            return False  # the daemon refused (or is not there): nothing to wait for
+        except subprocess.TimeoutExpired:
+            return f"`claude stop {session.short}` gave no answer within {wait:.0f}s"
+        except OSError as err:
+            return f"cannot run {program}: {err.strerror}"
+        if answer.returncode != 0:  # the daemon refused (or is not there): nothing to wait for
+            return f"`claude stop {session.short}` failed (exit {answer.returncode})"
         deadline = time.monotonic() + wait
         while self._entry_of(session) is not None:
             if time.monotonic() >= deadline:
-                return False
+                return "Claude Code's daemon did not end it in time"
             time.sleep(0.1)
-        return True
+        return None
 
     def _entry_of(self, session: LiveSession) -> registry.RegistryEntry | None:
         return next((e for e in self._entries() if e.pid == session.pid

@@ -44,7 +44,8 @@ def find_program(explicit: str, environ: Mapping[str, str], self_paths: Collecti
 # its own `claude migrate-installer` and native installer, Homebrew on Apple Silicon and Intel, npm's global
 # prefix, and a local npm install (`npm install --prefix DIR` puts it in DIR/node_modules/.bin).
 KNOWN_PLACES = ("~/.claude/local/claude", "~/.local/bin/claude", "/opt/homebrew/bin/claude", "/usr/local/bin/claude",
-                "~/.npm-global/bin/claude", "~/.local/node_modules/.bin/claude", "~/node_modules/.bin/claude")
+                "~/.npm-global/bin/claude", "~/.npm-global/node_modules/.bin/claude",
+                "~/.local/node_modules/.bin/claude", "~/node_modules/.bin/claude")
 
 
 def _places(environ: Mapping[str, str]) -> list[str]:

@@ -87,13 +87,13 @@ def end_unmanaged(paths: Paths, settings: Settings, adapter: SessionSource, sess
 
 def end_background(paths: Paths, adapter: SessionSource, session: LiveSession, cause: str,
                    reason: str | None = None) -> BackgroundEnded:
-    gone = adapter.end_background(session, ending.BACKGROUND_WAIT)
+    failure = adapter.end_background(session, ending.BACKGROUND_WAIT)
+    gone = failure is None
     bring_back = adapter.bring_back_command(session)
     log_event(paths.log_file, "ended-background", short=session.short, name=session.name, how=cause,
               reason=reason or f"csup {cause}", gone=gone, resume=bring_back, cli_pid=session.pid,
               cwd=session.conversation.cwd, started=session.started_at)
-    return BackgroundEnded(session.short, session.name, gone, bring_back,
-                           None if gone else "Claude Code's daemon did not end it in time")
+    return BackgroundEnded(session.short, session.name, gone, bring_back, failure)
 
 
 def stop(paths: Paths, settings: Settings, adapter: SessionSource, *, force: bool, patience: float | None,
