@@ -328,7 +328,7 @@ def test_stop_with_no_claude_to_ask_says_so_not_that_the_daemon_was_slow(env: En
     says what was not found (and how to name it), not that the daemon did not answer in time."""
     short = env.background()
     env.vars.pop("CSUP_CLAUDE")
-    env.vars["PATH"] = "/usr/bin:/bin"
+    env.vars["PATH"] = str(env.root / "no-bin")  # and none in the known places under this test's HOME
     result = subprocess.run([*CSUP, "stop", "--force"], env=env.vars, capture_output=True, text=True,
                             timeout=DEADLINE * 2, cwd=str(env.root), stdin=subprocess.DEVNULL)
     assert result.returncode == 75
