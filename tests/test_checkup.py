@@ -43,6 +43,8 @@ def codes(given: Facts) -> list[str]:
     (facts(process(cpu_now_percent=150.0), load=4.9), ["load-claude"]),
     (facts(process(cpu_now_percent=2.0), load=4.9), ["load-elsewhere", "ok"]),
     (facts(memory_available=1 << 30), ["low-memory"]),
+    (facts(notify_wanted=True, can_notify=False), ["no-notifications", "ok"]),
+    (facts(notify_wanted=False, can_notify=False), ["ok"]),
     (facts(memory=[HeldMemory("supervised", "a", 300 << 20, "pss", ((7, 300 << 20, "claude"),))],
            memory_budget=256 << 20), ["heaviest", "over-budget"]),
 ])

@@ -62,6 +62,8 @@ class Facts(NamedTuple):
     background_idle_limit: float | None
     max_sessions: int = 1
     memory_budget: int | None = None
+    notify_wanted: bool = False  # the notify setting is on
+    can_notify: bool = True  # and this machine has a way to show one (notify-send with a display, osascript)
 
 
 class Finding(NamedTuple):
@@ -124,6 +126,8 @@ def findings(facts: Facts) -> list[Finding]:
         found.append(Finding("warn", "over-budget", {"held": total, "budget": facts.memory_budget}))
     if facts.memory_total and facts.memory_available / facts.memory_total < LOW_MEMORY:
         found.append(Finding("warn", "low-memory", {"available": facts.memory_available}))
+    if facts.notify_wanted and not facts.can_notify:
+        found.append(Finding("info", "no-notifications", {}))
     if not any(finding.severity in ("action", "warn") for finding in found):
         found.append(Finding("ok", "ok", {}))
     return found

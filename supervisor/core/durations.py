@@ -12,6 +12,7 @@ _OFF_WORDS = frozenset({"off", "never", "none", "0"})
 MAX_SECONDS = 7 * 86400.0
 
 EXAMPLE = "90s, 30m, 1h30m or off"
+EXAMPLE_ON = "90s, 30m or 1h30m"  # for a duration that cannot be off
 
 
 class DurationError(ValueError):
@@ -34,11 +35,11 @@ def parse_duration(text: str, *, allow_off: bool = True) -> float | None:
             seconds += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
             pos = match.end()
         if pos != len(value) or not value:
-            raise DurationError(f"a duration like {EXAMPLE}")
+            raise DurationError(f"a duration like {EXAMPLE if allow_off else EXAMPLE_ON}")
     if not math.isfinite(seconds) or seconds > MAX_SECONDS:
         raise DurationError("a duration of at most 7d")
     if seconds == 0 and not allow_off:
-        raise DurationError(f"a duration longer than zero, like {EXAMPLE}")
+        raise DurationError(f"a duration longer than zero, like {EXAMPLE_ON}")
     return seconds if seconds > 0 else None
 
 

@@ -12,3 +12,6 @@ class Notice(NamedTuple):
     seconds: float = 0.0  # waiting: how long the prompt has waited; idle: time left; unmanaged-*: idle time
     pid: int | None = None  # stray, unmanaged-*: the other claude's pid
     left: float = 0.0  # unmanaged-ending: time before it is ended
+    cwd: str = ""  # idle, waiting: which session (its directory and terminal), so the right terminal is found
+    tty: str = ""
+    sleeps: bool = False  # idle: the limit puts it to sleep (idle_action sleep) rather than ending it

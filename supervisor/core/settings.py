@@ -9,6 +9,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from supervisor.core.durations import EXAMPLE as DURATION_EXAMPLE
+from supervisor.core.durations import EXAMPLE_ON as DURATION_EXAMPLE_ON
 from supervisor.core.durations import parse_duration
 from supervisor.core.errors import ConfigError, UsageError
 from supervisor.core.sizes import EXAMPLE as SIZE_EXAMPLE
@@ -35,7 +36,7 @@ class _Duration:
 
     def __call__(self, raw: Any) -> float | None:
         if isinstance(raw, bool) or not isinstance(raw, int | float | str):
-            raise ValueError(f"a duration like {DURATION_EXAMPLE}")
+            raise ValueError(f"a duration like {DURATION_EXAMPLE if self.allow_off else DURATION_EXAMPLE_ON}")
         return parse_duration(str(raw), allow_off=self.allow_off)  # DurationError is a ValueError
 
 

@@ -77,6 +77,10 @@ def worded(finding: Finding) -> tuple[str, str | None]:
     if code == "over-budget":
         return (f"your Claude sessions hold {format_size(data['held'])}, over the memory budget of "
                 f"{format_size(data['budget'])}", "csup stop --idle (the idle ones)")
+    if code == "no-notifications":
+        return ("desktop notifications cannot be shown here (no notify-send with a display, or no osascript): "
+                "idle warnings show only in the terminal's title and bell",
+                "install notify-send (libnotify-bin), or say so: notify = false in csup config")
     if code == "low-memory":
         return f"only {data['available'] / 2**30:.1f} GiB of memory available", None
     return "nothing needs attention", None

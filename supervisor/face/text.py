@@ -386,10 +386,14 @@ def notice_text(notice: Notice) -> tuple[str, str]:
         return ("Claude sessions over the memory budget",
                 f"The most idle one (pid {notice.pid}, idle {format_duration(notice.seconds)}) ends in "
                 f"{format_duration(notice.left)} unless you use it.")
+    where = f" in {short_path(notice.cwd)}" if notice.cwd else ""
+    on = f" on {clean(notice.tty).removeprefix('/dev/')}" if notice.tty else ""
     if notice.kind == "waiting":
-        return "Claude is waiting for you", f"A permission prompt has been waiting {format_duration(notice.seconds)}."
-    return ("Claude session idle",
-            f"It ends in {format_duration(notice.seconds)} unless you press a key in its terminal.")
+        return (f"Claude is waiting for you{where}",
+                f"A permission prompt{on} has been waiting {format_duration(notice.seconds)}.")
+    fate = "falls asleep (Enter wakes it)" if notice.sleeps else "ends"
+    return (f"Claude session idle{where}",
+            f"The session{on} {fate} in {format_duration(notice.seconds)} unless you press a key in its terminal.")
 
 
 def countdown_title(left: float) -> str:

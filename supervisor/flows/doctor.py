@@ -13,6 +13,7 @@ from supervisor.core.settings import Settings
 from supervisor.flows.status import StatusReport, gather
 from supervisor.machine import processes
 from supervisor.machine.clock import SYSTEM, Clock
+from supervisor.machine.notify import available as notify_available
 from supervisor.machine.paths import Paths
 
 SCHEMA_VERSION = 2  # 2: each finding has a code (and the processes every supervised session, not the first)
@@ -54,7 +55,8 @@ def examine(paths: Paths, census: SessionSource, settings: Settings, clock: Cloc
         load=status.load[0], cores=status.cores, memory_total=memory.total, memory_available=memory.available,
         watcher_runs=status.watcher is not None, sessions_outside=bool(status.unmanaged or status.background),
         idle_limit=settings.idle_limit, background_idle_limit=settings.background_idle_limit,
-        max_sessions=settings.max_sessions, memory_budget=settings.memory_budget)
+        max_sessions=settings.max_sessions, memory_budget=settings.memory_budget, notify_wanted=settings.notify,
+        can_notify=notify_available())
     return Checkup(found, status.load, status.cores, memory.total, memory.available, status, findings(facts))
 
 

@@ -293,7 +293,8 @@ def _live_actions(cli_pid: int, census: SessionSource, paths: Paths, slot: Slot,
                    cpu_seconds=lambda: processes.tree_cpu_seconds(cli_pid), cli_state=cli_state, publish=publish,
                    find_strays=find_strays, take_request=take_request, decline=decline, after_start=after_start,
                    event=log,
-                   notify=partial(_notify, reporter) if settings.notify else lambda notice: None,
+                   notify=partial(_notify, reporter, record.cwd, record.tty, settings.idle_action == "sleep")
+                   if settings.notify else lambda notice: None,
                    countdown_title=reporter.countdown_title)
 
 
@@ -305,10 +306,11 @@ def _guard(tty_fd: int | None) -> Guardian | None:
     return Guardian(tty_fd, 1, attrs)
 
 
-def _notify(reporter: Reporter, notice: Notice) -> None:
-    from supervisor.machine.notify import notify  # lazily: it imports subprocess, and most sessions never warn
+def _notify(reporter: Reporter, cwd: str, tty: str, sleeps: bool, notice: Notice) -> None:
+    """A notification about this session names it: its directory and terminal."""
+    from supervisor.machine.notify import notify  # lazily: most sessions never warn
 
-    notify(*reporter.notice(notice))
+    notify(*reporter.notice(notice._replace(cwd=cwd, tty=tty, sleeps=sleeps)))
 
 
 def _tty_name(fd: int | None) -> str:

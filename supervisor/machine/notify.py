@@ -1,14 +1,12 @@
-"""Desktop notifications (notify-send on Linux, osascript on macOS); absent tools are skipped quietly.
-Side effect: starts the notifier in the background and never waits for it."""
+"""Desktop notifications (notify-send on Linux, osascript on macOS); absent tools are skipped quietly (doctor
+says when there is no way to notify). Side effect: starts the notifier detached — its own session, reaped by
+nobody but init, so it is never left as a zombie of csup's — and never waits for it."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
-
-_started: list[subprocess.Popen[bytes]] = []
 
 
 def command_for(title: str, body: str, platform: str = sys.platform) -> list[str] | None:
@@ -30,17 +28,18 @@ def _applescript(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def available(platform: str = sys.platform) -> bool:
+    """Whether notifications can reach anyone here (doctor says when they cannot)."""
+    return command_for("", "", platform) is not None
+
+
 def notify(title: str, body: str) -> None:
     command = command_for(title, body)
-    _reap()
     if command is None:
         return
+    from supervisor.machine.detach import start_detached
+
     try:
-        _started.append(subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.DEVNULL, start_new_session=True))
+        start_detached(command, dict(os.environ))
     except OSError:
         return
-
-
-def _reap() -> None:
-    _started[:] = [proc for proc in _started if proc.poll() is None]
