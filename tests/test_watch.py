@@ -155,3 +155,26 @@ def test_an_on_demand_watcher_leaves_once_nothing_is_left_and_a_second_one_yield
     events = [e for e in _log(env) if e["event"] in ("watch-started", "watch-stopped")]
     assert [e["event"] for e in events] == ["watch-started", "watch-stopped"] * (len(events) // 2)  # never two
     assert all(e["reason"] == "nothing left to watch" for e in events if e["event"] == "watch-stopped")
+
+
+def test_a_running_watcher_follows_the_config_file_as_it_changes(env: Env) -> None:
+    config = Path(env.vars["CSUP_CONFIG"])
+    config.write_text('background_idle_limit = "off"\nnotify = false\n')
+    short = env.background()
+    watcher = subprocess.Popen([*CSUP, "watch"], env=env.vars, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env.track(watcher.pid)
+    wait_for((env.runtime / "watch.json").exists, what="the watcher's state file")
+
+    def rules() -> dict[str, object]:
+        status = json.loads(subprocess.run([*CSUP, "status", "--json"], env=env.vars, capture_output=True,
+                                           text=True, timeout=DEADLINE).stdout)
+        return dict(status["watcher"]["rules"]) if status["watcher"] else {}
+
+    assert rules()["background_idle_limit"] is None
+    time.sleep(1.5)
+    config.write_text('background_idle_limit = "1s"\nnotify = false\n')  # no restart, no kill
+    wait_for(lambda: any(e["event"] == "ended-background" and e["short"] == short for e in _log(env)),
+             timeout=DEADLINE, what="the new limit to be applied")
+    assert rules()["background_idle_limit"] == 1.0
+    watcher.send_signal(signal.SIGTERM)
+    assert watcher.wait(timeout=DEADLINE) == 0

@@ -270,7 +270,8 @@ def watch(once: bool, on_demand: bool) -> None:
 
     settings, paths = _load()
     result = run_watch(paths, settings, _census(settings), TerminalReporter(),
-                       notify if settings.notify else lambda title, body: None, once=once, on_demand=on_demand)
+                       notify if settings.notify else lambda title, body: None, once=once, on_demand=on_demand,
+                       reload=lambda: _load()[0])
     if result.failed:
         sys.exit(75)
 

@@ -182,10 +182,12 @@ def _mode(once: bool, on_demand: bool, environ: Mapping[str, str]) -> Mode:
 
 def watch(paths: Paths, settings: Settings, adapter: SessionSource, reporter: Reporter,
           notify: Callable[[str, str], None], *, once: bool, on_demand: bool = False,
-          environ: Mapping[str, str] = os.environ, clock: Clock = SYSTEM) -> Sweep:
+          environ: Mapping[str, str] = os.environ, clock: Clock = SYSTEM,
+          reload: Callable[[], Settings] | None = None) -> Sweep:
     """Sweep once, or at every deadline the sweeps name (and whenever the registry changes) until SIGTERM or
     SIGINT — or, on demand, until nothing has been left to watch for a while. `--once` while a watcher runs is a
-    look: what the sweep would do, done by nobody but that watcher."""
+    look: what the sweep would do, done by nobody but that watcher. A long-running watcher follows the config
+    file as it changes (`reload`, before each sweep; woken when the file's folder changes)."""
     from supervisor.flows.reporting import WatchEvent
 
     ensure_private_dir(paths.runtime_dir)
@@ -212,20 +214,22 @@ def watch(paths: Paths, settings: Settings, adapter: SessionSource, reporter: Re
             write_json_atomic(memory_file, memory.to_json())
             reporter.watch_event(WatchEvent("swept", result, {"once": True}))
             return result
-        return _forever(paths, settings, adapter, reporter, notify, memory, memory_file, mode, me, environ, clock)
+        return _forever(paths, settings, adapter, reporter, notify, memory, memory_file, mode, me, environ, clock,
+                        reload)
     finally:
         lock.release()
 
 
 def _forever(paths: Paths, settings: Settings, adapter: SessionSource, reporter: Reporter,
              notify: Callable[[str, str], None], memory: Memory, memory_file: Path, mode: Mode,
-             me: ProcessIdentity | None, environ: Mapping[str, str], clock: Clock) -> Sweep:
+             me: ProcessIdentity | None, environ: Mapping[str, str], clock: Clock,
+             reload: Callable[[], Settings] | None) -> Sweep:
     from supervisor.flows.reporting import WatchEvent
     from supervisor.machine.dirwatch import DirWatch
     from supervisor.machine.signals import signal_wakeup
 
     log_event(paths.log_file, "watch-started", watcher=os.getpid(), mode=mode)
-    registry = DirWatch(adapter.folders_to_watch())
+    registry = DirWatch([*adapter.folders_to_watch(), paths.config_file.parent])
     empty_since: float | None = None
     result = Sweep()
     reporter.watch_event(WatchEvent("started", result, {"mode": mode, "pid": os.getpid()}))
@@ -233,6 +237,7 @@ def _forever(paths: Paths, settings: Settings, adapter: SessionSource, reporter:
     try:
         with signal_wakeup((signal.SIGTERM, signal.SIGINT, signal.SIGHUP)) as wake_fd:
             while True:
+                settings = _follow(paths, settings, reload)
                 result = _sweep_safely(paths, settings, adapter, memory, notify, reporter, clock)
                 _keep(memory_file, memory.to_json())
                 now = clock.wall()
@@ -265,6 +270,17 @@ def _forever(paths: Paths, settings: Settings, adapter: SessionSource, reporter:
         log_event(paths.log_file, "watch-stopped", watcher=os.getpid(), mode=mode, reason=why)
         reporter.watch_event(WatchEvent("stopped", result, {"reason": why}))
     return result
+
+
+def _follow(paths: Paths, settings: Settings, reload: Callable[[], Settings] | None) -> Settings:
+    """The rules as the config file says them now; a file that went bad keeps the rules in force (and is said)."""
+    if reload is None:
+        return settings
+    try:
+        return reload()
+    except CsupError as err:
+        log_event(paths.log_file, "watch-error", error=f"config: {err.message}"[:300])
+        return settings
 
 
 def _sweep_safely(paths: Paths, settings: Settings, adapter: SessionSource, memory: Memory,
