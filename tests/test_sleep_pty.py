@@ -196,3 +196,19 @@ def test_idle_action_end_ends_as_before(env: Env) -> None:
     child.expect(rb"csup: session ended: idle for \ds \(limit 3s\)\. Resume it: claude --resume ")
     assert exit_status(child) == 124
     assert not re.search(rb"asleep", child.before)
+
+
+def test_stop_all_ends_every_session_of_every_kind_asleep_ones_too(env: Env) -> None:
+    _sleepy(env)
+    env.vars["CSUP_MAX_SESSIONS"] = "4"
+    sleeper, _, conversation = _asleep_session(env)
+    awake = env.csup("run", "--claude", str(env.program()))
+    awake_cli = ready_pid(awake)
+    short = env.background()
+    result = _csup(env, "stop", "--all", "--force")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ended the asleep session" in result.stdout and f"claude pid {awake_cli}" in result.stdout
+    assert f"background session {short}" in result.stdout
+    assert f"claude --resume {conversation}" in result.stdout
+    assert exit_status(sleeper) == 124 and exit_status(awake) in (0, 143)
+    assert _status(env)["sessions"] == [] and _status(env)["asleep"] == []

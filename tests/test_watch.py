@@ -178,3 +178,20 @@ def test_a_running_watcher_follows_the_config_file_as_it_changes(env: Env) -> No
     assert rules()["background_idle_limit"] == 1.0
     watcher.send_signal(signal.SIGTERM)
     assert watcher.wait(timeout=DEADLINE) == 0
+
+
+def test_a_running_watcher_is_stopped_by_a_command_and_an_uninstall_of_nothing_says_so(env: Env) -> None:
+    watcher = subprocess.Popen([*CSUP, "watch"], env=env.vars, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env.track(watcher.pid)
+    wait_for((env.runtime / "watch.json").exists, what="the watcher's state file")
+    stopped = subprocess.run([*CSUP, "watch", "--stop"], env=env.vars, capture_output=True, text=True,
+                             timeout=DEADLINE, stdin=subprocess.DEVNULL)
+    assert stopped.returncode == 0 and f"stopped the watcher (pid {watcher.pid})" in stopped.stdout
+    assert watcher.wait(timeout=DEADLINE) == 0
+    again = subprocess.run([*CSUP, "watch", "--stop"], env=env.vars, capture_output=True, text=True,
+                           timeout=DEADLINE, stdin=subprocess.DEVNULL)
+    assert again.returncode == 0 and "no watcher runs" in again.stdout
+    env.vars["XDG_CONFIG_HOME"] = str(env.root / "xdg")  # no unit in this test's world
+    nothing = subprocess.run([*CSUP, "service", "uninstall"], env=env.vars, capture_output=True, text=True,
+                             timeout=DEADLINE, stdin=subprocess.DEVNULL)
+    assert nothing.returncode == 0 and "no csup service is installed; nothing was removed" in nothing.stdout

@@ -166,8 +166,9 @@ def takeover(resume: bool, force: bool, claude_path: str | None, target: str | N
               "escalates to SIGTERM, then SIGKILL (default: the stop_wait setting, 15s).")
 @click.option("--idle", "idle", is_flag=False, flag_value="", default=None, metavar="[DURATION]",
               help="End every session idle at least this long (default: its kind's idle limit).")
+@click.option("--all", "everything", is_flag=True, help="End every session of every kind, asleep ones too.")
 @click.argument("target", metavar="[ID]", required=False)
-def stop(force: bool, wait: str | None, idle: str | None, target: str | None) -> None:
+def stop(force: bool, wait: str | None, idle: str | None, everything: bool, target: str | None) -> None:
     """End sessions from any terminal (or none, e.g. cron); start nothing. ID names one (csup's id, Claude's
     session or background id, a pid or a terminal, as `csup status` lists them); without one, every session with
     one allowed (max_sessions 1), else the most idle one, said first. Exits 75 when a session it was asked to
@@ -180,6 +181,7 @@ def stop(force: bool, wait: str | None, idle: str | None, target: str | None) ->
       csup stop 1a2b3c4d
       csup stop --idle              # every session idle past its limit
       csup stop --idle 30m          # every session idle half an hour or more
+      csup stop --all --force       # every session there is, gracefully
     """
     from supervisor.face.terminal_reporter import TerminalReporter, live_line
     from supervisor.face.text import stop_lines
@@ -189,15 +191,16 @@ def stop(force: bool, wait: str | None, idle: str | None, target: str | None) ->
     idle_at_least = _duration_arg(idle, "--idle")
     if idle and idle_at_least is None:
         raise click.BadParameter(f"{idle!r}: expected a duration longer than zero", param_hint="--idle")
-    if idle is not None and target is not None:
-        raise click.UsageError("--idle and an ID exclude each other: choose one")
+    if sum((idle is not None, target is not None, everything)) > 1:
+        raise click.UsageError("--idle, --all and an ID exclude each other: choose one")
     settings, paths = _load()
     if idle == "" and settings.idle_limit is None and settings.background_idle_limit is None:
         raise click.UsageError("--idle without a duration uses each kind's idle limit (idle_limit, "
                                "background_idle_limit), and both are off: give one, e.g. --idle 30m")
     reporter = TerminalReporter()
     outcome = stop_session(paths, settings, _census(settings), force=force, patience=patience,
-                           reporter=reporter, target=target, idle=idle is not None, idle_at_least=idle_at_least)
+                           reporter=reporter, target=target, idle=idle is not None, idle_at_least=idle_at_least,
+                           everything=everything)
     live_line("")
     click.echo("\n".join(stop_lines(outcome, reporter.clock.wall(), reporter.here)))
     if outcome.incomplete:
@@ -251,7 +254,8 @@ def doctor(as_json: bool) -> None:
 @cli.command()
 @click.option("--once", is_flag=True, help="One sweep, then exit (for cron); while a watcher runs, only a look.")
 @click.option("--on-demand", is_flag=True, hidden=True, help="Started by csup run: leave once nothing is left.")
-def watch(once: bool, on_demand: bool) -> None:
+@click.option("--stop", "stop_it", is_flag=True, help="Stop the watcher that runs (on demand or in a terminal).")
+def watch(once: bool, on_demand: bool, stop_it: bool) -> None:
     """Apply the policy to every Claude session outside csup's terminals: background sessions idle past
     background_idle_limit are ended through Claude Code's daemon; unmanaged ones idle past idle_limit are
     reported (and with end_unmanaged warned, then ended). Wakes only at the deadlines it knows, and when Claude
@@ -265,10 +269,21 @@ def watch(once: bool, on_demand: bool) -> None:
       csup service install          # as a user service (systemd or launchd)
     """
     from supervisor.face.terminal_reporter import TerminalReporter
+    from supervisor.flows.watch import stop_watcher
     from supervisor.flows.watch import watch as run_watch
     from supervisor.machine.notify import notify
 
     settings, paths = _load()
+    if stop_it:
+        stopped = stop_watcher(paths)
+        if stopped is None:
+            click.echo("csup: no watcher runs.")
+        else:
+            pid, mode = stopped
+            service = " It runs as the service and will start again; remove it: csup service uninstall" \
+                if mode == "service" else ""
+            click.echo(f"csup: stopped the watcher (pid {pid}).{service}")
+        return
     result = run_watch(paths, settings, _census(settings), TerminalReporter(),
                        notify if settings.notify else lambda title, body: None, once=once, on_demand=on_demand,
                        reload=lambda: _load()[0])
@@ -295,8 +310,12 @@ def service_install() -> None:
 @service.command("uninstall")
 def service_uninstall() -> None:
     """Stop the service and remove its file."""
-    from supervisor.machine.service import uninstall
+    from supervisor.machine.service import installed, uninstall
 
+    if installed(os.environ) is None:
+        click.echo("csup: no csup service is installed; nothing was removed. (A watcher started on demand leaves "
+                   "by itself; stop one now: csup watch --stop)")
+        return
     unit = uninstall(os.environ)
     click.echo(f"csup: removed {unit.path}; csup watch no longer runs by itself.")
 

@@ -98,10 +98,11 @@ def end_background(paths: Paths, adapter: SessionSource, session: LiveSession, c
 
 def stop(paths: Paths, settings: Settings, adapter: SessionSource, *, force: bool, patience: float | None,
          reporter: Reporter, target: str | None = None, idle: bool = False, idle_at_least: float | None = None,
-         clock: Clock = SYSTEM) -> StopOutcome:
+         everything: bool = False, clock: Clock = SYSTEM) -> StopOutcome:
     """`csup stop`: end sessions from anywhere; start nothing. Which ones: with `idle`, every session idle at
     least `idle_at_least` (without it, past its own kind's limit) that nobody uses; else the one `target` names;
-    else, with one session allowed, every session there is (there should be one); else the policy's choice —
+    with `everything` (`--all`), every session of every kind, asleep ones too; else, with one session allowed,
+    every session there is (there should be one); else the policy's choice —
     the most idle one nobody uses, said before it is ended. Naming a session is consent to end it; sessions
     outside csup are otherwise asked about first, before anything is ended."""
     from supervisor.core.policy import idle_past
@@ -117,12 +118,15 @@ def stop(paths: Paths, settings: Settings, adapter: SessionSource, *, force: boo
     elif target is not None:
         chosen = [resolve(snapshot.nameable, target)]  # an asleep session too, when named
         force = True
+    elif everything:
+        chosen = snapshot.nameable
     elif settings.max_sessions == 1:
         chosen = found
     else:
         one = choose(snapshot, settings, reporter)
         chosen = [one] if one is not None else []
-    outcome = StopOutcome(stopped=False, running=len(found), idle=idle, idle_at_least=idle_at_least)
+    outcome = StopOutcome(stopped=False, running=len(snapshot.nameable if everything else found), idle=idle,
+                          idle_at_least=idle_at_least)
     outside = Census([s.unmanaged for s in chosen if s.unmanaged is not None],
                      [s.background for s in chosen if s.background is not None])
     if outside.total and not force and not reporter.confirm_end(outside):

@@ -339,6 +339,22 @@ def _wait(wake_fd: int, registry: DirWatch, wake_at: float, clock: Clock) -> boo
             return False
 
 
+def stop_watcher(paths: Paths, clock: Clock = SYSTEM) -> tuple[int, str] | None:
+    """SIGTERM to the running watcher — proven a csup of ours that holds the watcher's lock — and wait until it
+    has gone: (its pid, its mode), or None when none runs."""
+    from supervisor.flows.ending import TERM_GRACE
+    from supervisor.machine.clock import wait_until
+
+    state = read_json(paths.runtime_dir / "watch.json", limit=4096, private=True)
+    me = ProcessIdentity.from_json(state.get("watcher")) if isinstance(state, dict) else None
+    if me is None or not processes.is_running(me) or not processes.runs_csup(me.pid) \
+            or not processes.holds_open(me.pid, paths.runtime_dir / "watch.lock"):
+        return None
+    processes.signal_verified(me, signal.SIGTERM)
+    wait_until(lambda: not processes.is_running(me), TERM_GRACE * 2, clock)
+    return me.pid, str(state.get("mode") if isinstance(state, dict) else "")
+
+
 # --- on demand ----------------------------------------------------------------------------------------------
 
 
