@@ -314,7 +314,8 @@ def test_another_sessions_background_in_the_same_directory_is_never_claimed(env:
     wait_for(lambda: env.background_registry(), what="the background session")
     stopped = subprocess.run([*CSUP, "stop", "--idle", "0.1s"], env=env.vars, capture_output=True, text=True,
                              timeout=DEADLINE * 2, cwd=str(env.root), stdin=subprocess.DEVNULL)
-    assert stopped.stdout.count("resume it: claude --resume") == 2, stopped.stdout
+    resumes = [line for line in stopped.stdout.splitlines() if "resume it:" in line]
+    assert len(resumes) == 2 and all("claude --resume" in line for line in resumes), stopped.stdout
     for child in (first, second):
         child.expect(rb"session ended: stopped by `csup stop`.*Resume it: claude --resume")
         assert b"still running in the background" not in child.before

@@ -98,3 +98,22 @@ def test_shell_files_are_what_init_prints() -> None:
     for shell in SHELLS:
         assert (shell_dir / f"csup.{shell}").read_text().startswith("# csup: shell integration")
     assert os.access(shell_dir / "csup.bash", os.R_OK)
+
+
+def test_after_an_idle_end_in_a_subshell_elsewhere_the_resume_line_says_where(env: Env) -> None:
+    """`(cd sub && claude)` from an interactive shell: the shell the user is back in is not in `sub`, so the
+    resume command starts with `cd …/sub &&` (a resume from elsewhere would open another tree's conversation)."""
+    import pexpect
+
+    sub = env.root / "sub"
+    sub.mkdir()
+    env.vars.update({"CSUP_IDLE_LIMIT": "2s", "CSUP_WARN_BEFORE": "1s", "CSUP_NOTIFY": "off",
+                     "CSUP_IDLE_ACTION": "end", "PS1": "$ "})
+    shell = pexpect.spawn("bash", ["--norc", "--noprofile", "-i"], env=env.vars, cwd=str(env.root),
+                          timeout=15, dimensions=(24, 200))
+    env.spawned.append(shell)
+    shell.sendline(f"(cd sub && {env.csup_cmd()} run --claude {env.program()})")
+    shell.expect(rb"ready pid=")
+    shell.send(b"transcript\r")
+    shell.expect(rb"Resume it: cd (\S+) && claude --resume [0-9a-f-]{36}")
+    assert shell.match.group(1).decode() == str(sub)

@@ -32,9 +32,21 @@ class TerminalReporter:
 
         self.clock = clock
         try:
-            self.here = os.getcwd()  # the shell's directory (csup moves only for a takeover's resume, later)
+            self._started_in = os.getcwd()  # csup moves only for a takeover's resume, later
         except OSError:
-            self.here = ""
+            self._started_in = ""
+        self._here: str | None = None
+
+    @property
+    def here(self) -> str:
+        """The shell's directory, where a resume command will be typed: the shell the user is back in (a
+        subshell may have changed directory), else the directory csup started in. Looked up when first needed:
+        a session's start pays nothing for it."""
+        if self._here is None:
+            from supervisor.machine.processes import returning_shell_dir
+
+            self._here = returning_shell_dir() or self._started_in
+        return self._here
 
     def waiting(self, progress: WaitProgress) -> None:
         from supervisor.face.text import waiting_line

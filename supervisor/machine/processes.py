@@ -277,6 +277,42 @@ def exe_of(pid: int) -> str:
         return ""
 
 
+def returning_shell_dir() -> str | None:
+    """The directory of the shell the user is back in when csup leaves: the nearest ancestor in another process
+    group of csup's own terminal session — a subshell that changed directory (`(cd sub && claude)`) runs in
+    csup's group, the interactive shell in its own. None when csup leads its session (nobody to return to) or
+    nothing can be read: then csup's own directory is the one."""
+    try:
+        session, group = os.getsid(0), os.getpgrp()
+    except OSError:
+        return None
+    pid, seen = os.getppid(), set()
+    while pid > 1 and pid not in seen:
+        seen.add(pid)
+        try:
+            if os.getsid(pid) != session:
+                return None
+            if os.getpgid(pid) != group:
+                return _cwd_of(pid)
+        except OSError:
+            return None
+        pid = parent_of(pid) or 0
+    return None
+
+
+def _cwd_of(pid: int) -> str | None:
+    if _LINUX:
+        try:
+            return os.readlink(f"/proc/{pid}/cwd")
+        except OSError:
+            return None
+    ps = _psutil()
+    try:
+        return str(ps.Process(pid).cwd())
+    except (ps.NoSuchProcess, ps.AccessDenied, ps.ZombieProcess, OSError):
+        return None
+
+
 def pid_domain() -> str | None:
     """This machine's PID namespace as Claude Code writes it in its registry (`pidDomain`,
     `linux:<machine-id>:pid:[<inode>]`); None where there is none to compare (not Linux, or unreadable). A fact
