@@ -69,6 +69,8 @@ def test_a_busy_session_is_never_chosen_and_the_usual_refusal_follows(env: Env) 
     new = env.csup("run", "--claude", str(env.program()))
     assert exit_status(new) == 75
     assert "a claude session is already running" in new.before.decode()
+    assert re.search(r"make_room ended none: none is idle 1s or more and free to end \(supervised \w+ busy\)",
+                     new.before.decode())
     assert old.isalive()
     finish(old)
 

@@ -22,6 +22,7 @@ from supervisor.core.policy import (
     sweep,
     time_left,
     waiting_spares,
+    why_not_room,
 )
 
 NOW = 10_000.0
@@ -294,3 +295,15 @@ def test_what_a_new_session_may_end_to_make_room() -> None:
     assert may_end(False) == {"supervised", "background"}
     assert may_end(True) == {"supervised", "background", "unmanaged"}
     assert may_end(True, free_place=False) == {"supervised"}  # every place held: only a supervised end frees one
+
+
+@pytest.mark.parametrize("session, reason", [
+    (sup(90, "csup:a")._replace(busy=True), "busy"),
+    (bg(90, "bg:b", waiting=True), "waiting for you"),
+    (bg(90, "bg:b", pinned=True), "pinned"),
+    (sup(20, "csup:a"), "idle 20s"),
+    (um(900, "pid:1:1"), "unmanaged (ended only with end_unmanaged)"),
+    (sup(900, "csup:a"), "ending it alone would not be enough"),
+])
+def test_a_make_room_refusal_says_why_each_session_was_not_ended(session: Seen, reason: str) -> None:
+    assert why_not_room(session, 60.0, may_end(False)) == reason

@@ -77,6 +77,23 @@ def may_end(end_unmanaged: bool, *, free_place: bool = True) -> frozenset[Kind]:
     return frozenset({"supervised", "background", "unmanaged"} if end_unmanaged else {"supervised", "background"})
 
 
+def why_not_room(session: Seen, make_room_after: float, may: frozenset[Kind],
+                 waiting_limit: float | None = None) -> str:
+    """Why making room did not end this session, in words a refusal shows: a kind it may not end, in use, not
+    idle long enough — or, when none of those, that ending it alone would not have been enough."""
+    from supervisor.core.durations import format_duration
+
+    if session.kind not in may:
+        return "unmanaged (ended only with end_unmanaged)" if session.kind == "unmanaged" \
+            else "ending it frees no place"
+    why = spared(session, waiting_limit)
+    if why is not None:
+        return why
+    if session.idle is not None and session.idle < make_room_after:
+        return f"idle {format_duration(session.idle)}"
+    return "ending it alone would not be enough"
+
+
 class Choice(NamedTuple):
     """Which session a command that names none means: `chosen`, or none — and why each one is kept."""
 

@@ -105,7 +105,7 @@ def error_text(err: CsupError, now: float) -> str:
     else:
         text = err.message if err.message.startswith("csup:") or "\n" in err.message else f"csup: {err.message}"
     if isinstance(err, AtLimit) and err.make_room is not None:
-        text += "\n" + no_room_line(err.make_room, err.end_unmanaged)
+        text += "\n" + no_room_line(err.make_room, err.end_unmanaged, err.sessions)
     return f"{text}\n  {err.hint}" if err.hint else text
 
 
@@ -168,11 +168,14 @@ def _listed_refusal(head: str, sessions: Sequence[AnySession], now: float, lead:
     return "\n".join([f"{head}; most idle first:", *(f"  {session_line(s, now)}" for s in sessions), lead, *ways])
 
 
-def no_room_line(make_room: float, end_unmanaged: bool) -> str:
-    """Why make_room, though on and tried, ended nothing."""
-    unmanaged = "" if end_unmanaged else "; unmanaged ones only with end_unmanaged"
-    return (f"make_room ({format_duration(make_room)}) ended none: no one session it may end would make room (it "
-            f"ends one idle {format_duration(make_room)} or more, not busy, waiting, attached or pinned{unmanaged}).")
+def no_room_line(make_room: float, end_unmanaged: bool, sessions: Sequence[AnySession] = ()) -> str:
+    """Why make_room, though on and tried, ended nothing — each session with the reason it was not chosen."""
+    from supervisor.core.policy import may_end, why_not_room
+
+    may = may_end(end_unmanaged)
+    reasons = "; ".join(f"{s.kind} {clean(s.id)} {why_not_room(s.seen(), make_room, may)}" for s in sessions)
+    return (f"make_room ended none: none is idle {format_duration(make_room)} or more and free to end"
+            + (f" ({reasons})." if reasons else "."))
 
 
 def refusal_memory(sessions: Sequence[AnySession], held: int, budget: int, now: float) -> str:
