@@ -89,6 +89,7 @@ class SessionSource(Protocol):
     helpers), what each session is doing and which conversation it has, how a conversation is resumed, how a
     background session is ended (its daemon's way) and which folders announce new sessions."""
 
+    name: str  # the CLI's own name, as people type it and metrics label it ("claude")
     counts: str  # what it counts, in words ("Claude Code sessions")
 
     def live_sessions(self) -> list[LiveSession]:

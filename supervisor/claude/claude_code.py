@@ -164,6 +164,7 @@ class ClaudeCode:
     """Where Claude Code's sessions come from: its registry in every config dir, its processes, its transcripts
     and its daemon (see adapter.SessionSource for what each method answers)."""
 
+    name = NAME
     counts = "Claude Code sessions"
 
     def __init__(self, path: str, settings: Settings, environ: Mapping[str, str],

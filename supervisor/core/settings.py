@@ -178,6 +178,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("stray_check", "5m", _Duration(True),
             "During a session, look this often for new claude processes outside csup and notify once each; off."),
     Setting("notify", True, _boolean, "Desktop notifications (notify-send, osascript) for warnings and strays."),
+    Setting("metrics_file", "", _text,
+            "A file the watcher keeps up to date with `csup metrics` (for node_exporter's textfile collector); "
+            "empty: none."),
     Setting("watch_linger", "1m", _Duration(False),
             "A watcher started on demand leaves after this long with no Claude session of any kind."),
 )
@@ -211,6 +214,7 @@ class Settings(NamedTuple):
     stop_wait: float
     stray_check: float | None
     notify: bool
+    metrics_file: str
     watch_linger: float
     # Where the values came from (read-only: a default shared by every Settings), and what was wrong with them.
     sources: Mapping[str, str] = MappingProxyType({})

@@ -384,6 +384,22 @@ def _sleeps(settings: Settings) -> bool:
 
 
 @cli.command()
+def metrics() -> None:
+    """The figures csup knows, in the Prometheus text format: sessions by CLI, kind and state, each one's memory
+    and idle time, the memory budget, and counters of ends, sleeps, wakes, refusals and memory freed.
+
+    \b
+    Examples:
+      csup metrics
+      csup metrics > /var/lib/node_exporter/textfile/csup.prom    # or: metrics_file in csup config
+    """
+    from supervisor.flows.metrics import gather, render
+
+    settings, paths = _load()
+    sys.stdout.buffer.write(render(gather(paths, settings, _census(settings))))
+
+
+@cli.command()
 @click.option("-n", "count", type=click.IntRange(min=1), default=10, show_default=True,
               help="How many recent sessions to show.")
 @click.option("--json", "as_json", is_flag=True, help="The recent sessions and the summary as one JSON object.")

@@ -212,6 +212,7 @@ def watch(paths: Paths, settings: Settings, adapter: SessionSource, reporter: Re
         if once:
             result = sweep(paths, settings, adapter, memory, notify, reporter, clock=clock)
             write_json_atomic(memory_file, memory.to_json())
+            _keep_metrics(paths, settings, adapter, clock)
             reporter.watch_event(WatchEvent("swept", result, {"once": True}))
             return result
         return _forever(paths, settings, adapter, reporter, notify, memory, memory_file, mode, me, environ, clock,
@@ -239,6 +240,7 @@ def _forever(paths: Paths, settings: Settings, adapter: SessionSource, reporter:
             while True:
                 settings = _follow(paths, settings, reload)
                 result = _sweep_safely(paths, settings, adapter, memory, notify, reporter, clock)
+                _keep_metrics(paths, settings, adapter, clock)
                 _keep(memory_file, memory.to_json())
                 now = clock.wall()
                 empty_since = None if result.total else (empty_since or now)
@@ -270,6 +272,18 @@ def _forever(paths: Paths, settings: Settings, adapter: SessionSource, reporter:
         log_event(paths.log_file, "watch-stopped", watcher=os.getpid(), mode=mode, reason=why)
         reporter.watch_event(WatchEvent("stopped", result, {"reason": why}))
     return result
+
+
+def _keep_metrics(paths: Paths, settings: Settings, adapter: SessionSource, clock: Clock) -> None:
+    """The metrics file, when one is asked for: a file it cannot write is said in the log, never fatal."""
+    if not settings.metrics_file:
+        return
+    from supervisor.flows.metrics import gather, write_textfile
+
+    try:
+        write_textfile(Path(os.path.expanduser(settings.metrics_file)), gather(paths, settings, adapter, clock))
+    except (OSError, CsupError) as err:
+        log_event(paths.log_file, "watch-error", error=f"metrics_file: {err}"[:300])
 
 
 def _follow(paths: Paths, settings: Settings, reload: Callable[[], Settings] | None) -> Settings:
