@@ -639,8 +639,14 @@ ROWS = [
     ("watch_cpu_pct", "`csup watch` between sweeps (% of a core)"),
     ("watch_wakeups_per_s", "`csup watch` wakeups while nothing is due (per s)"),
     ("watch_rss_mb", "`csup watch` RSS (MB)"),
+    ("running_pss_mib", "PSS of csup's processes, session running (relay + guardian, MiB)"),
+    ("asleep_pss_mib", "PSS of csup's processes, session asleep (MiB)"),
+    ("asleep_wakeups_per_s", "wakeups per second while asleep"),
+    ("wake_first_output_ms", "Enter → first output (stand-in; direct: `--resume ID` started) (ms)"),
+    ("real_wake_ms", "Enter → Claude Code's first screen (direct: `claude --resume ID`) (ms)"),
 ]
-ADDED = ("_us", "startup_ms", "first_byte_ms", "real_first_screen_ms", "passthrough_ms")  # shown as + direct
+ADDED = ("_us", "startup_ms", "first_byte_ms", "real_first_screen_ms", "passthrough_ms", "wake_first_output_ms",
+         "real_wake_ms")  # shown as + direct
 
 
 def _targets(median: Callable[[str, str], float | None]) -> dict[str, tuple[str, bool | None]]:
@@ -660,6 +666,11 @@ def _targets(median: Callable[[str, str], float | None]) -> dict[str, tuple[str,
         "passthrough_ms": ("≤ +35 ms", check(added("passthrough_ms"), 35)),
         "max_rss_mb": ("≤ 28 MB", check(median("csup", "max_rss_mb"), 28)),
         "idle_wakeups_per_s": ("0", check(median("csup", "idle_wakeups_per_s"), 0)),
+        "running_pss_mib": ("≤ 16 MiB", check(median("csup", "running_pss_mib"), 16)),
+        "asleep_pss_mib": ("≤ 16 MiB", check(median("csup", "asleep_pss_mib"), 16)),
+        "asleep_wakeups_per_s": ("0", check(median("csup", "asleep_wakeups_per_s"), 0)),
+        "wake_first_output_ms": ("no slower than direct", check(added("wake_first_output_ms"), 0)),
+        "real_wake_ms": ("no slower than direct", check(added("real_wake_ms"), 0)),
     }
 
 
@@ -719,7 +730,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes and counts: a smoke test")
     parser.add_argument("--no-interact", action="store_true", help="leave pexpect's interact() out")
     parser.add_argument("--out", default=str(HERE / "results" / "latest.json"))
-    parser.add_argument("--only", default="throughput,keystrokes,startup,real,idle,commands,watch",
+    parser.add_argument("--only", default="throughput,keystrokes,startup,real,idle,commands,watch,sleep",
                         help="comma-separated parts to run (default: all)")
     options = parser.parse_args()
     quick = options.quick
@@ -762,6 +773,12 @@ def main() -> int:
         if "watch" in parts:
             print("csup watch and status with 20 background sessions", file=sys.stderr)
             watcher(env, 20, 2.0 if quick else 20.0, results)
+        if "sleep" in parts:
+            import sleep
+
+            print("sleep and wake" + ("" if REAL_CLAUDE else " (the real CLI's row left out: no "
+                                      "CLAUDE_CLI_FOR_TESTS)"), file=sys.stderr)
+            sleep.measure(Run, _expect, CSUP, env, work, 1 if quick else 5, results, REAL_CLAUDE)
     if "startup_ms" in results.get("direct", {}):
         derive(results, size)
     report = table(results, names) + (f"\n\n{breakdown}" if breakdown else "")

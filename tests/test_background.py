@@ -228,7 +228,8 @@ def test_moving_to_the_background_says_where_the_conversation_went(env: Env) -> 
     child.expect(rb"still running in the background; bring it back: claude attach ([0-9a-f]{8})")
     short = child.match.group(1).decode()
     assert exit_status(child) == 0
-    assert [e["jobId"] for e in env.background_registry()] == [short]
+    # Said from the daemon's record of the fork, as it starts it: the session itself registers a moment later.
+    wait_for(lambda: [e["jobId"] for e in env.background_registry()] == [short], what="the session to register")
 
 
 def test_doctor_shows_the_background_session_and_the_daemons_machinery(env: Env) -> None:

@@ -42,7 +42,6 @@ class LiveSession(NamedTuple):
     started_at: float | None = None  # wall-clock seconds
     attached: int = 0  # terminals attached to it (`claude attach`)
     pinned: bool = False  # pinned in Claude Code's agent view: its daemon never retires it
-    came_from: str = ""  # a background session's: the conversation it was forked from (`/background`), if known
 
     def idle_for(self, now: float) -> float | None:
         """Idle by the one idle function (core/policy.py): what its registry and job files last said."""
@@ -133,6 +132,10 @@ class SessionSource(Protocol):
     def end_background(self, session: LiveSession, wait: float) -> str | None:
         """End a background session the way its daemon expects (never a signal): None once it is gone, else why
         it is not, in words (the CLI to ask was not found, the daemon refused, it did not end in time)."""
+
+    def fork_of(self, conversation_id: str) -> str | None:
+        """The background session the CLI's daemon started from this conversation (`/background`), by its id,
+        as soon as the daemon records it — before the session itself registers."""
 
     def folders_to_watch(self) -> list[Path]:
         """The folders whose changes announce a new or ended session (a watcher waits on them)."""

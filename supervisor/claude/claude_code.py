@@ -182,6 +182,13 @@ class ClaudeCode:
     def is_session(self, args: Sequence[str]) -> bool:
         return is_session_invocation(args, self._subcommands)
 
+    def fork_of(self, conversation_id: str) -> str | None:
+        for directory in self._dirs:
+            for short, source in registry.forked_from(directory).items():
+                if source == conversation_id:
+                    return short
+        return None
+
     def folders_to_watch(self) -> list[Path]:
         return [directory / "sessions" for directory in self._dirs]
 
@@ -213,7 +220,6 @@ class ClaudeCode:
 
     def live_sessions(self) -> list[LiveSession]:
         found = []
-        sources: dict[Path, dict[str, str]] = {}
         for entry in self._entries():
             kind: Literal["interactive", "background"] = "background" if entry.is_background else "interactive"
             job = registry.job_state(entry) if entry.is_background else registry.JobState()
@@ -223,9 +229,7 @@ class ClaudeCode:
                 short=entry.job, name=entry.name, status=entry.status, state=job.state, needs=job.needs,
                 last_activity=max(moments) if moments else None, started_at=entry.started_at,
                 attached=registry.attached_clients(entry.config_dir, entry.job, entry.name) if entry.job else 0,
-                pinned=bool(entry.job) and entry.job in registry.pinned(entry.config_dir),
-                came_from=sources.setdefault(entry.config_dir, registry.forked_from(entry.config_dir)).get(
-                    entry.job, "") if entry.job else ""))
+                pinned=bool(entry.job) and entry.job in registry.pinned(entry.config_dir)))
         return found
 
     def background_daemon_running(self) -> bool:

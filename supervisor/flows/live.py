@@ -192,19 +192,26 @@ def _gone_to_background(census: SessionSource, bringing_here: str | None, conver
     Ctrl+Z, still running), or the one the CLI moved this very conversation into (`/background`: the daemon
     records the conversation a fork came from) — looked for until `wait` has passed. Another session's
     `/background` in the same directory is no part of this one: nothing is guessed where the resume line goes."""
-    found: list[LiveSession] = []
+    if bringing_here is None:
+        # The daemon records the fork (its roster) as it starts it; the session registers a moment later. The
+        # record is enough to say where the conversation went; its registry entry, when there, names it too.
+        if not conversation_id:
+            return None
+        forked: list[str] = []
 
-    def look() -> bool:
-        for session in census.live_sessions():
-            if session.kind != "background":
-                continue
-            shown = bringing_here is not None and names(session, bringing_here)
-            moved = bringing_here is None and bool(conversation_id) and session.came_from == conversation_id
-            if shown or moved:
-                found.append(session)
-        return bool(found)
+        def recorded() -> bool:
+            short = census.fork_of(conversation_id)
+            if short:
+                forked.append(short)
+            return bool(short)
 
-    return found[0] if wait_until(look, wait, clock, NOTICE_POLL) else None
+        if not wait_until(recorded, wait, clock, NOTICE_POLL):
+            return None
+        short = forked[-1]
+        live = next((s for s in census.live_sessions() if s.kind == "background" and s.short == short), None)
+        return live or LiveSession(0, Conversation("", ""), "background", short=short)
+    shown = [s for s in census.live_sessions() if s.kind == "background" and names(s, bringing_here)]
+    return shown[0] if shown else None
 
 
 def _policy(settings: Settings, started_mono: float, actions: Actions, draft: bytes, woke_at: float | None,

@@ -426,10 +426,11 @@ class PtyRelay:
         del self._to_child[:written]
 
     def _end_of_input(self) -> None:
-        """stdin reached its end. A terminal in raw mode never reads as empty but when it hung up (closed
-        without a SIGHUP reaching csup, as when a nohup'ed parent is the session leader): the terminal is gone.
-        A pipe: tell a CLI reading lines, as a terminal's Ctrl-D would."""
-        if self.terminal.tty_fd is not None and self.terminal.tty_fd == self.terminal.in_fd:
+        """stdin reached its end. A terminal that hung up (closed without a SIGHUP reaching csup, as when a
+        nohup'ed parent is the session leader) reads as empty and answers no ioctl: the terminal is gone. A pipe
+        (or a terminal that still answers): tell a CLI reading lines, as a terminal's Ctrl-D would."""
+        if self.terminal.tty_fd is not None and self.terminal.tty_fd == self.terminal.in_fd \
+                and rawmode.get_attrs(self.terminal.in_fd) is None:  # a hung-up terminal answers no ioctl
             self._lose_terminal()
             return
         self._input_open = False
