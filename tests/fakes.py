@@ -75,3 +75,12 @@ class RecordingReporter:
 
     def room_made(self, made: Any) -> None:
         self.calls.append(("room_made", made))
+
+    def asleep(self, note: Any) -> None:
+        self.calls.append(("asleep", note))
+
+    def wake_refused(self, refusal: Any) -> None:
+        self.calls.append(("wake_refused", refusal))
+
+    def prepare_last_words(self) -> None:
+        self.calls.append(("prepare_last_words", None))

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import Env, as_a_terminal_starts_it, finish, ready_pid
+from conftest import Env, as_a_terminal_starts_it, exit_status, finish, ready_pid
 
 
 def _imported(env: Env, *args: str, tty: bool) -> set[str]:
@@ -59,3 +59,22 @@ def test_a_refused_run_without_a_memory_budget_reads_no_memory(env: Env) -> None
     assert "supervisor.core.policy" in modules  # the policy decided
     assert "supervisor.machine.memory" not in modules and "supervisor.flows.watch" not in modules
     finish(holder)
+
+
+def test_the_way_out_imports_nothing(env: Env) -> None:
+    """From the CLI's exit to csup's, nothing is imported (what the last lines need is loaded while the CLI
+    runs): the exit by the CLI itself, and the idle end with its resume line."""
+    trace = env.root / "after-exit.txt"
+    env.vars["CSUP_TRACE_EXIT"] = str(trace)
+    child = env.csup("run", "--claude", str(env.program()))
+    ready_pid(child)
+    finish(child)
+    assert trace.read_text() == ""
+    env.vars.update({"CSUP_IDLE_LIMIT": "2s", "CSUP_WARN_BEFORE": "1s", "CSUP_NOTIFY": "off",
+                     "CSUP_IDLE_ACTION": "end"})
+    child = env.csup("run", "--claude", str(env.program()))
+    ready_pid(child)
+    child.send(b"transcript\r")
+    child.expect(b"Resume it: ")
+    assert exit_status(child) == 124
+    assert trace.read_text() == ""

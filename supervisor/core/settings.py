@@ -23,8 +23,11 @@ RUNTIME_DIR_ENV, STATE_DIR_ENV, CONFIG_FILE_ENV = "CSUP_RUNTIME_DIR", "CSUP_STAT
 PORTABLE_ENV = "CSUP_PORTABLE"
 # bench/run.py: the file each start's phase marks are appended to (machine/trace.py).
 TRACE_STARTUP_ENV = "CSUP_TRACE_STARTUP"
+# Tests: the file the modules imported after the CLI's exit are written to (machine/trace.py): the way out
+# imports nothing.
+TRACE_EXIT_ENV = "CSUP_TRACE_EXIT"
 OTHER_VARIABLES = frozenset({SESSION_ENV, RUNTIME_DIR_ENV, STATE_DIR_ENV, CONFIG_FILE_ENV, PORTABLE_ENV,
-                             TRACE_STARTUP_ENV})
+                             TRACE_STARTUP_ENV, TRACE_EXIT_ENV})
 
 
 

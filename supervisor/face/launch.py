@@ -30,7 +30,12 @@ def start(claude_args: tuple[str, ...], flags: dict[str, Any], **request: Any) -
         sys.stderr.write("\ncsup: interrupted; nothing was started.\n")
         code = 130
     settle_output()
-    sys.exit(code)
+    from supervisor.machine.trace import write_exit_imports
+
+    write_exit_imports(os.environ)
+    # Everything is said, logged and closed (the lock went with the CLI): csup leaves without the interpreter's
+    # teardown, which the shell's prompt would wait for.
+    os._exit(code)
 
 
 def settle_output() -> None:

@@ -103,6 +103,10 @@ class TerminalReporter:
         sys.stderr.write(room_line(made, self.here) + "\n")
         sys.stderr.flush()
 
+    def prepare_last_words(self) -> None:
+        """The words a session's end needs, loaded while its CLI runs: after the exit, csup imports nothing."""
+        import supervisor.face.text  # noqa: F401
+
     def asleep(self, note: AsleepNote) -> None:
         from supervisor.face.text import asleep_text
 

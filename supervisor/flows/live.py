@@ -15,14 +15,15 @@ from supervisor.core.errors import ExitCode
 from supervisor.core.identity import ProcessIdentity
 from supervisor.core.notice import Notice
 from supervisor.core.settings import SESSION_ENV, Settings
-from supervisor.core.sleep import Freed
+from supervisor.core.sleep import RESUME_GRACE, Freed, why_not_asleep
 from supervisor.flows.census import names, resolve_target
+from supervisor.flows.reporting import SessionEnd  # the last line's value: loaded before the CLI exits
 from supervisor.machine import processes
 from supervisor.machine.clock import SYSTEM, Clock, wait_until
 from supervisor.machine.events import log_event
 from supervisor.machine.paths import Paths, Slot
 from supervisor.machine.record import SessionRecord, remove_record, write_record
-from supervisor.machine.trace import mark, write_startup_marks
+from supervisor.machine.trace import cli_exited, mark, write_startup_marks
 from supervisor.terminal import rawmode
 from supervisor.terminal.guardian import Guardian
 from supervisor.terminal.relay import PtyRelay, Terminal, spawn
@@ -61,9 +62,11 @@ class Outcome(NamedTuple):
 def supervise(launcher: Launcher, census: SessionSource, args: list[str], settings: Settings, paths: Paths,
               slot: Slot, environ: Mapping[str, str], reporter: Reporter, clock: Clock = SYSTEM, *,
               session_id: str | None = None, started: float | None = None, draft: bytes = b"",
-              woke_at: float | None = None) -> Outcome:
+              woke_at: float | None = None, release_place: Callable[[], None] = lambda: None) -> Outcome:
     """Run one CLI on a pty until it ends; a woken session (`woke_at`, the monotonic moment of its Enter) keeps
-    its `session_id` and `started` time, and its CLI gets `draft` as typed input it has not sent."""
+    its `session_id` and `started` time, and its CLI gets `draft` as typed input it has not sent. The place is
+    given back (`release_place`) the moment the CLI is gone and the terminal restored: a waiter starts then,
+    not once csup has said and logged its last."""
     user_args = tuple(args)
     session_id = session_id or new_uuid().replace("-", "")
     args, conversation_id = launcher.prepare(args)
@@ -106,12 +109,15 @@ def supervise(launcher: Launcher, census: SessionSource, args: list[str], settin
                 log("started", cli_pid=child.pid, cwd=record.cwd, tty=record.tty, idle_limit=settings.idle_limit,
                     attached=bringing_here)
             mark("relaying")
+            reporter.prepare_last_words()  # while the CLI runs: the way out imports nothing
             code = relay.run()
+            cli_exited()
             policy.log_wake()  # a CLI that ended within its first seconds: the wake is logged all the same
         finally:
             relay.write_terminal(relay.journal.undo())
             child.close()
             remove_record(slot.record_file, session_id)
+            release_place()
             write_startup_marks(environ)  # for the benchmark, now that no one waits on the session
     if guardian is not None:
         guardian.dismiss()  # the terminal is restored: nothing for it to do
@@ -120,8 +126,6 @@ def supervise(launcher: Launcher, census: SessionSource, args: list[str], settin
     resume = None
     if conversation_id and census.can_resume(Conversation(conversation_id, record.cwd)):
         resume = census.resume_command(conversation_id)
-    from supervisor.core.sleep import RESUME_GRACE, why_not_asleep
-
     ran = clock.mono() - started_mono
     stays = why_not_asleep(settings.idle_action, policy.end_kind, resumable=resume is not None,
                            attached=bringing_here is not None, suspended=relay.in_background,
@@ -161,8 +165,6 @@ def supervise(launcher: Launcher, census: SessionSource, args: list[str], settin
 
         ensure_watcher(paths, settings, environ)  # the enforcer looks after it from here
     if not relay.terminal_gone:
-        from supervisor.flows.reporting import SessionEnd
-
         took_over = policy.end_kind == "takeover"
         reporter.session_ended(SessionEnd(
             reason=policy.end_reason, resume=None if took_over or moved else resume, code=code,

@@ -100,7 +100,8 @@ def run(request: RunRequest, settings: Settings, paths: Paths, environ: Mapping[
             outcome = supervise(launcher, census, args, settings, paths, locks.slot, environ, reporter, clock,
                                 session_id=asleep.session_id if asleep else None,
                                 started=asleep.started_at if asleep else None,
-                                draft=wake.draft if wake else b"", woke_at=wake.woke_at if wake else None)
+                                draft=wake.draft if wake else b"", woke_at=wake.woke_at if wake else None,
+                                release_place=locks.release)
         finally:
             locks.release()  # the place is free the moment the CLI is gone: asleep, a session holds none
         if outcome.resume_failed and asleep is not None:

@@ -13,11 +13,34 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 MARKS: list[tuple[str, float]] = []
+AT_EXIT: list[frozenset[str]] = []  # the modules loaded when the CLI exited (the way out must import nothing)
 
 
 def mark(phase: str) -> None:
     """`phase` has just ended."""
     MARKS.append((phase, time.perf_counter()))
+
+
+def cli_exited() -> None:
+    """The CLI is gone: from here to csup's exit, the way out should import nothing (tests check it)."""
+    import sys
+
+    if not AT_EXIT:
+        AT_EXIT.append(frozenset(sys.modules))
+
+
+def write_exit_imports(environ: Mapping[str, str]) -> None:
+    """CSUP_TRACE_EXIT=FILE: the modules imported since the CLI exited, one per line (none, when all is well)."""
+    import sys
+
+    target = environ.get("CSUP_TRACE_EXIT")
+    if not target or not AT_EXIT:
+        return
+    try:
+        with open(target, "w", encoding="utf-8") as out:
+            out.write("".join(f"{name}\n" for name in sorted(set(sys.modules) - AT_EXIT[0])))
+    except OSError:
+        return
 
 
 def write_startup_marks(environ: Mapping[str, str]) -> None:

@@ -259,8 +259,9 @@ def test_a_cli_known_only_by_its_registry_is_ended_itself_and_only_then_called_e
 
     from conftest import STANDIN, as_a_terminal_starts_it
 
-    # As the native installer lays it out: the binary in a versions folder, its name its version.
-    binary = env.home / ".local" / "share" / "claude" / "versions" / "2.1.330"
+    # Its executable is the CLI's (under this test's own claude name: another test's census must not count it,
+    # as a binary in a real versions folder would be), its process named like its version.
+    binary = env.root / "native" / env.claude_name
     binary.parent.mkdir(parents=True)
     shutil.copy2(os.path.realpath(sys.executable), binary)
     renamed = pexpect.spawn("bash", ["-c", f"exec -a 2.1.330 {binary} {STANDIN}"], env=env.vars,
