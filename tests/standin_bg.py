@@ -74,7 +74,8 @@ def launch(args: list[str], wait: bool = True, delay: float = 0.0, forked_from: 
         except (OSError, ValueError):
             roster = {"proto": 1, "workers": {}}
         roster["workers"][short] = {"sessionId": session, "dispatch": {
-            "source": "slash", "launch": {"mode": "resume", "sessionId": forked_from, "fork": True}}}
+            "source": "slash", "createdAt": int(time.time() * 1000),
+            "launch": {"mode": "resume", "sessionId": forked_from, "fork": True}}}
         _write_json(roster_path, roster)
     _detach([sys.executable, STANDIN, "_bg-host", short, session, name, str(delay)])
     deadline = time.monotonic() + 10

@@ -347,3 +347,18 @@ def test_the_cli_is_found_where_npm_prefix_npm_global_puts_it(tmp_path: Path) ->
     program.write_text("#!/bin/sh\n")
     program.chmod(0o755)
     assert find_program("", {"HOME": str(tmp_path), "PATH": str(tmp_path / "empty")}, ()) == str(program)
+
+
+def test_only_a_fork_made_since_the_cli_started_is_where_its_conversation_went(tmp_path: Path) -> None:
+    """The daemon's roster keeps entries of sessions a killed daemon left: an old fork of the same conversation
+    is not where it went this time."""
+    roster = tmp_path / ".claude" / "daemon" / "roster.json"
+    roster.parent.mkdir(parents=True)
+    source = str(tmp_path / ".claude" / "projects" / "-w" / "conv-1.jsonl")
+    roster.write_text(json.dumps({"workers": {
+        "aaaa0001": {"dispatch": {"createdAt": 1_000_000, "launch": {"sessionId": source}}},
+        "aaaa0002": {"dispatch": {"createdAt": 2_000_000, "launch": {"sessionId": source}}}}}))
+    census = ClaudeCode("", resolve({}, "", {}), {"HOME": str(tmp_path)})
+    assert census.fork_of("conv-1", since=1500.0) == "aaaa0002"
+    assert census.fork_of("conv-1", since=2500.0) is None
+    assert census.fork_of("conv-2", since=0.0) is None

@@ -209,4 +209,5 @@ def test_a_session_typed_into_since_its_record_was_written_declines_and_is_not_e
     assert exit_status(new) == 75
     assert alive(old_cli)
     assert any(e["event"] == "declined" and e.get("reason", "").startswith("idle only") for e in _log(env))
+    assert not list(env.runtime.glob("*.declined"))  # the answer read is gone
     finish(old)

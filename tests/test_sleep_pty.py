@@ -121,6 +121,7 @@ def test_stop_ends_an_asleep_session_and_takeover_carries_its_conversation_here(
     assert stopped.returncode == 0 and "ended the asleep session" in stopped.stdout, stopped.stdout
     sleeper.expect(rb"stopped by `csup stop` .* while it was asleep\. Resume it: ")
     assert exit_status(sleeper) == 124
+    assert not list(env.runtime.glob("asleep-*"))  # nothing of csup's stays behind, the asker's lock try neither
 
     sleeper, old_cli, conversation = _asleep_session(env)
     taker = env.csup("takeover", "--claude", str(env.program()))  # nothing runs: the session asleep is meant
@@ -212,3 +213,22 @@ def test_stop_all_ends_every_session_of_every_kind_asleep_ones_too(env: Env) -> 
     assert f"claude --resume {conversation}" in result.stdout
     assert exit_status(sleeper) == 124 and exit_status(awake) in (0, 143)
     assert _status(env)["sessions"] == [] and _status(env)["asleep"] == []
+
+
+def test_a_takeover_of_an_asleep_session_is_admitted_by_the_policy_like_any_start(env: Env) -> None:
+    """Taking an asleep session's conversation over starts a session: at the limit (here an awake supervised
+    session and an unmanaged one fill max_sessions 2) it is refused, and the asleep one was not ended for it."""
+    _sleepy(env)
+    env.vars["CSUP_MAX_SESSIONS"] = "3"
+    sleeper, _, _ = _asleep_session(env)
+    env.vars["CSUP_IDLE_LIMIT"] = "1h"
+    awake = env.csup("run", "--claude", str(env.unmanaged_program()))
+    ready_pid(awake)
+    env.stray()
+    session = _status(env)["asleep"][0]["id"]  # type: ignore[index]
+    env.vars["CSUP_MAX_SESSIONS"] = "2"
+    taker = env.csup("takeover", session, "--claude", str(env.program()))
+    assert exit_status(taker) == 75
+    assert b"the limit is 2" in taker.before
+    finish(awake)
+    sleeper.send(b"q\r")

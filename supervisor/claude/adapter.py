@@ -133,9 +133,9 @@ class SessionSource(Protocol):
         """End a background session the way its daemon expects (never a signal): None once it is gone, else why
         it is not, in words (the CLI to ask was not found, the daemon refused, it did not end in time)."""
 
-    def fork_of(self, conversation_id: str) -> str | None:
-        """The background session the CLI's daemon started from this conversation (`/background`), by its id,
-        as soon as the daemon records it — before the session itself registers."""
+    def fork_of(self, conversation_id: str, since: float) -> str | None:
+        """The background session the CLI's daemon started from this conversation (`/background`) at `since`
+        (wall clock) or later, by its id, as soon as the daemon records it — before the session registers."""
 
     def folders_to_watch(self) -> list[Path]:
         """The folders whose changes announce a new or ended session (a watcher waits on them)."""

@@ -182,10 +182,10 @@ class ClaudeCode:
     def is_session(self, args: Sequence[str]) -> bool:
         return is_session_invocation(args, self._subcommands)
 
-    def fork_of(self, conversation_id: str) -> str | None:
+    def fork_of(self, conversation_id: str, since: float) -> str | None:
         for directory in self._dirs:
-            for short, source in registry.forked_from(directory).items():
-                if source == conversation_id:
+            for short, (source, created) in registry.forked_from(directory).items():
+                if source == conversation_id and created is not None and created >= since:
                     return short
         return None
 
@@ -287,8 +287,16 @@ class ClaudeCode:
         """Claude Code's executable runs there (under a name csup knows, in the native installer's versions
         folder, or the npm package), or node runs Claude Code's own script."""
         exe = processes.exe_of(pid)
-        view = ProcessView(pid, 0, 0, 0.0, tuple(cmdline), exe)
-        return bool(exe) and (self._claude_args(view) is not None or looks_like_claude_code(exe))
+        if not exe:
+            return False
+        name = os.path.basename(exe)
+        if name in self._names or looks_like_claude_code(exe):
+            return True  # its executable, not a name it gave itself (`exec -a claude` proves nothing)
+        if name.rstrip("0123456789.") not in _INTERPRETERS:
+            return False
+        script = _script_of(list(cmdline[1:]))
+        return script is not None and (os.path.basename(script[1]) in self._names
+                                       or script[1].endswith("claude-code/cli.js"))
 
     def has_session_arguments(self, cmdline: Sequence[str]) -> bool:
         args = list(cmdline[1:])

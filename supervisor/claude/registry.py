@@ -175,21 +175,23 @@ def _iso_time(value: object) -> float | None:
 ROSTER_LIMIT = 1 << 20
 
 
-def forked_from(config_dir: Path) -> dict[str, str]:
-    """Which conversation each background session came from, by its short id: the daemon's roster records the
-    transcript a `/background` fork (or a resume) was launched from (`dispatch.launch.sessionId`, a path or an
-    id). Measured on 2.1.330; an odd roster says nothing."""
+def forked_from(config_dir: Path) -> dict[str, tuple[str, float | None]]:
+    """Which conversation each background session came from, and when it was made, by its short id: the
+    daemon's roster records the transcript a `/background` fork (or a resume) was launched from
+    (`dispatch.launch.sessionId`, a path or an id) and when (`dispatch.createdAt`, ms). The roster keeps entries
+    of sessions a killed daemon left: only one made since a CLI started is that CLI's. Measured on 2.1.330; an
+    odd roster says nothing."""
     data = read_json(config_dir / "daemon" / "roster.json", limit=ROSTER_LIMIT)
     workers = data.get("workers") if isinstance(data, dict) else None
-    found: dict[str, str] = {}
+    found: dict[str, tuple[str, float | None]] = {}
     for short, worker in (workers.items() if isinstance(workers, dict) else ()):
         dispatch = worker.get("dispatch") if isinstance(worker, dict) else None
         launch = dispatch.get("launch") if isinstance(dispatch, dict) else None
         source = launch.get("sessionId") if isinstance(launch, dict) else None
-        if isinstance(short, str) and isinstance(source, str):
+        if isinstance(short, str) and isinstance(source, str) and isinstance(dispatch, dict):
             conversation = Path(source).name.removesuffix(".jsonl")
             if _SESSION_ID.fullmatch(conversation):
-                found[short] = conversation
+                found[short] = (conversation, _millis(dispatch.get("createdAt")))
     return found
 
 

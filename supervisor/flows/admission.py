@@ -363,12 +363,14 @@ def take_over(paths: Paths, locks: Locks, settings: Settings, adapter: SessionSo
                 if not lock.try_acquire():
                     ending.end_holder(paths, asleep.slot, asleep.record, "takeover", lock, settings.stop_wait,
                                       reporter.escalation)
+                ending.clear_asleep_place(asleep.slot)
             finally:
                 lock.release()
             handover.previous = asleep.record
             if asleep.record.claude_session_id:
                 handover.conversations.append(Conversation(asleep.record.claude_session_id, asleep.record.cwd))
-            _claim_slot(paths, locks, settings)
+            # Its conversation comes back here as a new session: the one admission decides (the gate is ours).
+            decide(paths, locks, settings, world_of(paths, settings, adapter, reporter, clock), reporter)
             return handover
         if target is not None and target.kind == "background" and target.background is not None:
             handover.attach = target.background  # brought here, not ended

@@ -71,20 +71,12 @@ def is_proven_holder(holder: SessionRecord, lock_file: Path) -> bool:
         or processes.parent_of(holder.cli.pid) == holder.csup.pid
 
 
-def declined_file(slot: Slot) -> Path:
-    """Where a holder says it declined a request that assumed it idle (it was in use after all)."""
-    return slot.request_file.with_name(slot.request_file.name + ".declined")
-
-
 def send_request(slot: Slot, holder: SessionRecord, kind: str, clock: Clock = SYSTEM,
                  min_idle: float | None = None) -> bool:
     """Leave the request where the holder looks, then wake it; False when the holder is not a proven csup."""
+    _forget_answer(slot)  # an answer to an earlier request is no answer to this one
     if not is_proven_holder(holder, slot.lock_file):
         return False
-    try:
-        os.unlink(declined_file(slot))  # an answer to an earlier request is no answer to this one
-    except OSError:
-        pass
     write_json_atomic(slot.request_file, asdict(StopRequest(kind, os.getpid(), processes.own_tty(), clock.wall(),
                                                             min_idle)))
     sent = processes.signal_verified(holder.csup, signal.SIGUSR1)
@@ -114,7 +106,7 @@ def take_request(slot: Slot) -> StopRequest | None:
 
 def decline(slot: Slot, why: str) -> None:
     """The holder's side: it was asked as an idle session and is not one; the asker reads this."""
-    write_json_atomic(declined_file(slot), {"why": why[:200]})
+    write_json_atomic(slot.declined_file, {"why": why[:200]})
 
 
 def end_holder(paths: Paths, slot: Slot, holder: SessionRecord, kind: str, lock: FileFlock, answer_within: float,
@@ -126,15 +118,18 @@ def end_holder(paths: Paths, slot: Slot, holder: SessionRecord, kind: str, lock:
     """
     proven = send_request(slot, holder, kind, min_idle=min_idle)
     report("asked")
-    if min_idle is not None:  # it may decline: wait for the lock or its answer
-        answered = wait_until(lambda: lock.try_acquire() or declined_file(slot).exists(), answer_within,
+    if min_idle is None:
+        if _wait_for(lock, answer_within):
+            return "asked"
+    else:  # it may decline: one wait for either answer, the lock or its word
+        answered = wait_until(lambda: lock.try_acquire() or slot.declined_file.exists(), answer_within,
                               every=POLL)
         if answered and lock.held:
+            _forget_answer(slot)
             return "asked"
         if answered:
+            _forget_answer(slot)
             return None  # in use after all: it stays, and nothing is escalated
-    if _wait_for(lock, answer_within):
-        return "asked"
     if not proven:
         raise HolderUnresponsive("the session lock is held by a process csup cannot prove is a csup",
                                  hint="see who holds it: csup status")
@@ -155,6 +150,23 @@ def end_holder(paths: Paths, slot: Slot, holder: SessionRecord, kind: str, lock:
         return "SIGKILL"
     raise HolderUnresponsive("the session lock is still held after SIGKILL of its csup",
                              hint="see what holds it: csup status")
+
+
+def clear_asleep_place(slot: Slot) -> None:
+    """An asleep session's place whose csup has gone (its lock now the asker's): its files go, so that nothing a
+    lock attempt re-made stays behind."""
+    for path in (slot.lock_file, slot.record_file, slot.request_file, slot.declined_file):
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+def _forget_answer(slot: Slot) -> None:
+    try:
+        os.unlink(slot.declined_file)
+    except OSError:
+        pass
 
 
 def _wait_for(lock: FileFlock, seconds: float) -> bool:

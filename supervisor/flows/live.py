@@ -4,6 +4,7 @@ held, so a refused `run` never pays for it. Side effects: everything a session d
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Mapping
 from functools import partial
@@ -117,6 +118,8 @@ def supervise(launcher: Launcher, census: SessionSource, args: list[str], settin
             relay.write_terminal(relay.journal.undo())
             child.close()
             remove_record(slot.record_file, session_id)
+            with contextlib.suppress(OSError):
+                os.unlink(slot.declined_file)  # an answer nobody came to read: nothing of csup's stays behind
             release_place()
             write_startup_marks(environ)  # for the benchmark, now that no one waits on the session
     if guardian is not None:
@@ -156,7 +159,7 @@ def supervise(launcher: Launcher, census: SessionSource, args: list[str], settin
         and census.background_daemon_running()
     moved = None
     if bringing_here is not None or (may_have_moved and conversation_id is not None):
-        moved = _gone_to_background(census, bringing_here, conversation_id,
+        moved = _gone_to_background(census, bringing_here, conversation_id, started_wall,
                                     BACKGROUND_NOTICE if may_have_moved else 0.0, clock)
     if moved is not None:  # the conversation lives on in Claude Code's daemon, and counts there from now on
         log("detached" if bringing_here else "backgrounded", short=moved.short, name=moved.name,
@@ -189,7 +192,7 @@ def _freed(measured: list[tuple[int | None, list[ProcessIdentity]]]) -> Freed:
 
 
 def _gone_to_background(census: SessionSource, bringing_here: str | None, conversation_id: str | None,
-                        wait: float, clock: Clock) -> LiveSession | None:
+                        started_wall: float, wait: float, clock: Clock) -> LiveSession | None:
     """Where the conversation went when the CLI left: the background session an attach showed (detached with
     Ctrl+Z, still running), or the one the CLI moved this very conversation into (`/background`: the daemon
     records the conversation a fork came from) — looked for until `wait` has passed. Another session's
@@ -202,7 +205,7 @@ def _gone_to_background(census: SessionSource, bringing_here: str | None, conver
         forked: list[str] = []
 
         def recorded() -> bool:
-            short = census.fork_of(conversation_id)
+            short = census.fork_of(conversation_id, started_wall)
             if short:
                 forked.append(short)
             return bool(short)

@@ -9,6 +9,7 @@ the log."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -30,11 +31,13 @@ from supervisor.machine.lock import FileFlock
 from supervisor.machine.paths import Paths, Slot
 from supervisor.machine.record import SessionRecord, write_record
 from supervisor.machine.signals import drain, signal_wakeup
+from supervisor.terminal.rawmode import get_attrs
 
 if TYPE_CHECKING:
     from supervisor.flows.reporting import Reporter
 
 ASLEEP_SIGNALS = (signal.SIGUSR1, signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+REFUSED_BY = {"LineAhead": "line", "GateBusy": "gate", "AtLimit": "limit", "SessionHeld": "limit"}
 
 
 class Wake(NamedTuple):
@@ -76,8 +79,16 @@ def doze(paths: Paths, settings: Settings, launcher: Launcher, census: SessionSo
                 try:
                     line = os.read(0, 4096)
                 except OSError:
-                    line = b""  # the terminal is gone: nobody can wake it
+                    line = b""
+                if not line and get_attrs(0) is None:  # the terminal hung up (no SIGHUP reached csup)
+                    return _leave(paths, asleep, reporter, "its terminal was closed", "signal",
+                                  code=128 + signal.SIGHUP, quiet=True)
                 answer = read_answer(line)
+                if answer != "leave" and not os.path.isdir(asleep.cwd):
+                    reporter.session_ended(SessionEnd(
+                        reason=f"its directory {asleep.cwd} is gone, so it cannot be woken there",
+                        resume=None, code=int(ExitCode.IDLE_TIMEOUT), at_line_start=True))
+                    return _leave(paths, asleep, reporter, "its directory was gone", "left", quiet=True)
                 open_in = [s for s in census.live_sessions() if s.conversation.id == asleep.conversation_id]
                 plan = plan_wake(answer, open_elsewhere=bool(open_in), resume_failed=resume_failed)
                 if plan == "leave":
@@ -94,20 +105,28 @@ def doze(paths: Paths, settings: Settings, launcher: Launcher, census: SessionSo
                 try:
                     admission.admit_now(paths, locks, settings, world, reporter)
                 except SessionBusy as refused:  # at the limit: it stays asleep, and says who holds the places
-                    log_event(paths.log_file, "wake-refused", session=asleep.session_id, reason="limit",
+                    log_event(paths.log_file, "wake-refused", session=asleep.session_id,
+                              reason=REFUSED_BY.get(type(refused).__name__, "limit"),
                               conversation=asleep.conversation_id)
                     reporter.wake_refused(refused)
                     continue
+                # A stop or takeover that came while admission decided is answered before anything starts.
+                left = _on_signals(paths, drain(wake_fd), place, asleep, reporter)
+                if left is not None:
+                    locks.release()
+                    return left
                 args = [*asleep.args] if plan == "new" else \
                     [*launcher.resume_args(asleep.conversation_id), *asleep.args]
                 return Wake(locks, args, asleep.cwd, draft_of(line, answer), woke_at)
     finally:
-        for path in (place.record_file, place.lock_file, place.request_file):
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
+        # The record first (nobody new finds it), the lock given back (an asker waiting on it proceeds and
+        # clears what it re-made), then its files: nothing of csup's stays behind.
+        with contextlib.suppress(OSError):
+            os.unlink(place.record_file)
         lock.release()
+        for path in (place.lock_file, place.request_file, place.declined_file):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
 
 
 def _on_signals(paths: Paths, signums: bytes, place: Slot, asleep: Asleep,

@@ -169,6 +169,8 @@ def _end_supervised(paths: Paths, settings: Settings, adapter: SessionSource, ho
                 return HolderEnded(record, "asked", None, background=ended)
         answer_within = patience if patience is not None else settings.stop_wait
         how = ending.end_holder(paths, holder.slot, record, "stop", lock, answer_within, reporter.escalation)
+        if record.state == "asleep":
+            ending.clear_asleep_place(holder.slot)
     finally:
         lock.release()
     log_event(paths.log_file, "stopped", holder=record.session_id, how=how)

@@ -28,6 +28,11 @@ class Slot(NamedTuple):
     record_file: Path
     request_file: Path
 
+    @property
+    def declined_file(self) -> Path:
+        """Where its holder says it declined a request that took it for idle (it was in use after all)."""
+        return self.request_file.with_name(self.request_file.name + ".declined")
+
 
 _SLOT_FILE = re.compile(r"session(?:-([0-9]{1,3}))?\.(?:lock|json)")
 MAX_SLOTS = 256
