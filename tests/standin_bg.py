@@ -197,6 +197,10 @@ def main(args: list[str]) -> int:
         return host(*args[1:5])
     if args[:1] == ["_bg-repl"]:
         return repl(*args[1:6])
+    if "--register-late" in args:  # as the real CLI: it leaves first, and its session registers a moment later
+        launch(args, wait=False, delay=0.5)
+        print("backgrounded · (registering)", flush=True)
+        return 0
     return launch(args)
 
 

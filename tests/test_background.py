@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -362,3 +363,18 @@ def test_only_a_fork_made_since_the_cli_started_is_where_its_conversation_went(t
     assert census.fork_of("conv-1", since=1500.0) == "aaaa0002"
     assert census.fork_of("conv-1", since=2500.0) is None
     assert census.fork_of("conv-2", since=0.0) is None
+
+
+def test_two_claude_bg_in_a_row_at_max_sessions_1_admit_one(env: Env) -> None:
+    """`claude --bg` leaves before its session registers (0.1 to 0.4 s later with the real CLI): csup keeps the
+    place until the daemon lists the new session, so the second `claude --bg` right after it is refused."""
+    env.vars.update({"CSUP_MAX_SESSIONS": "1", "CSUP_CLAUDE": str(env.program())})
+    first = subprocess.run([*CSUP, "run", "--", "--bg", "--register-late"], env=env.vars, capture_output=True,
+                           text=True, timeout=DEADLINE, cwd=str(env.root), stdin=subprocess.DEVNULL)
+    assert first.returncode == 0, first.stderr
+    second = subprocess.run([*CSUP, "run", "--", "--bg", "--register-late"], env=env.vars, capture_output=True,
+                            text=True, timeout=DEADLINE, cwd=str(env.root), stdin=subprocess.DEVNULL)
+    assert second.returncode == 75, second.stdout + second.stderr
+    wait_for(lambda: len(env.background_registry()) == 1, what="the one background session")
+    time.sleep(1.0)
+    assert len(env.background_registry()) == 1

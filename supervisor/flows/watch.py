@@ -230,7 +230,8 @@ def _forever(paths: Paths, settings: Settings, adapter: SessionSource, reporter:
     from supervisor.machine.signals import signal_wakeup
 
     log_event(paths.log_file, "watch-started", watcher=os.getpid(), mode=mode)
-    registry = DirWatch([*adapter.folders_to_watch(), paths.config_file.parent])
+    # The config file's folder (an editor replaces the file) and the file (written in place): either wakes it.
+    registry = DirWatch([*adapter.folders_to_watch(), paths.config_file.parent, paths.config_file])
     empty_since: float | None = None
     result = Sweep()
     reporter.watch_event(WatchEvent("started", result, {"mode": mode, "pid": os.getpid()}))
