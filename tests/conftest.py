@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import stat
+import subprocess
 import sys
 import time
 import uuid
@@ -245,3 +246,13 @@ def alive(pid: int) -> bool:
 def ready_pid(child: pexpect.spawn) -> int:
     child.expect(rb"ready pid=(\d+)")
     return int(child.match.group(1))
+
+
+def run_csup(env: Env, *args: str) -> subprocess.CompletedProcess[str]:
+    """A csup command with no terminal (as from a script or cron): its output and status."""
+    return subprocess.run([*CSUP, *args], env=env.vars, capture_output=True, text=True, timeout=DEADLINE * 2,
+                          stdin=subprocess.DEVNULL)
+
+
+def status_json(env: Env) -> dict[str, object]:
+    return dict(json.loads(run_csup(env, "status", "--json").stdout))

@@ -10,18 +10,15 @@ import time
 
 import pexpect
 
-from conftest import CSUP, DEADLINE, Env, alive, exit_status, finish, ready_pid, wait_for
+from conftest import CSUP, DEADLINE, Env, alive, exit_status, finish, ready_pid, run_csup, status_json, wait_for
 
 
 def _status(env: Env) -> dict[str, object]:
-    result = subprocess.run([*CSUP, "status", "--json"], env=env.vars, capture_output=True, text=True,
-                            timeout=DEADLINE)
-    return dict(json.loads(result.stdout))
+    return status_json(env)
 
 
 def _csup(env: Env, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CSUP, *args], env=env.vars, capture_output=True, text=True, timeout=DEADLINE * 2,
-                          stdin=subprocess.DEVNULL)
+    return run_csup(env, *args)
 
 
 def _three(env: Env) -> list[tuple[pexpect.spawn, int]]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pexpect
 
-from conftest import CSUP, DEADLINE, Env, alive, exit_status, finish, ready_pid, wait_for
+from conftest import DEADLINE, Env, alive, exit_status, finish, ready_pid, run_csup, status_json, wait_for
 
 ASLEEP = rb"csup: asleep \xe2\x80\x94 idle for \ds \(limit 3s\) in \S+, (\d+) MiB freed\. Enter wakes it"
 
@@ -31,14 +31,11 @@ def _events(env: Env) -> list[dict[str, object]]:
 
 
 def _status(env: Env) -> dict[str, object]:
-    result = subprocess.run([*CSUP, "status", "--json"], env=env.vars, capture_output=True, text=True,
-                            timeout=DEADLINE)
-    return dict(json.loads(result.stdout))
+    return status_json(env)
 
 
 def _csup(env: Env, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CSUP, *args], env=env.vars, capture_output=True, text=True, timeout=DEADLINE * 2,
-                          stdin=subprocess.DEVNULL)
+    return run_csup(env, *args)
 
 
 def _asleep_session(env: Env) -> tuple[pexpect.spawn, int, str]:
