@@ -299,10 +299,10 @@ def service() -> None:
 @service.command("install")
 def service_install() -> None:
     """Write the unit (or agent), enable it and start it now; it starts again at every login."""
-    from supervisor.face.shellinit import csup_path
+    from supervisor.machine.myself import csup_argv
     from supervisor.machine.service import install
 
-    unit = install(csup_path(sys.argv[0]), os.environ)
+    unit = install(csup_argv(sys.argv[0], search_path=True), os.environ)  # a unit runs with no PATH
     click.echo(f"csup: csup watch runs as a {unit.manager} user service ({unit.path}).\n"
                "  see it: csup service status    remove it: csup service uninstall")
 

@@ -23,17 +23,6 @@ def integration(shell: str, command: click.Command, argv0: str) -> str:
     return snippet.replace("@CSUP@", csup_command(argv0)) + "\n" + completion
 
 
-def csup_path(argv0: str) -> list[str]:
-    """This csup as an absolute command, for files that outlive the shell (a service unit runs without PATH)."""
-    import sys
-
-    me = os.path.realpath(argv0)
-    if os.path.basename(me) == "csup" and os.access(me, os.X_OK):
-        return [me]
-    found = shutil.which("csup")
-    return [os.path.realpath(found)] if found else [sys.executable, "-m", "supervisor"]
-
-
 def csup_command(argv0: str) -> str:
     """`csup` when that is what PATH finds, else the absolute path of this csup (a venv not on PATH)."""
     me = os.path.realpath(argv0)

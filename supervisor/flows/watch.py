@@ -380,17 +380,11 @@ def ensure_watcher(paths: Paths, settings: Settings, environ: Mapping[str, str],
     if not enforces_anything(settings) or (not always and watcher_state(paths) is not None):
         return False
     from supervisor.machine.detach import start_detached
+    from supervisor.machine.myself import csup_argv
 
-    start_detached([*_csup_command(), "watch", "--on-demand"], watcher_environment(environ))
+    start_detached([*csup_argv(sys.argv[0] if sys.argv else ""), "watch", "--on-demand"],
+                   watcher_environment(environ))
     return True
-
-
-def _csup_command() -> list[str]:
-    """How to start csup again: the installed `csup` (so `ps` shows `csup watch`), else this interpreter."""
-    me = sys.argv[0] if sys.argv else ""
-    if os.path.basename(me) == "csup" and os.access(me, os.X_OK):
-        return [os.path.abspath(me)]
-    return [sys.executable, "-m", "supervisor"]
 
 
 # What the watcher takes from the environment of the csup that starts it: where things are, and which processes
