@@ -16,9 +16,7 @@ from supervisor.core.errors import ExitCode
 from supervisor.core.identity import ProcessIdentity
 from supervisor.core.notice import Notice
 from supervisor.core.settings import SESSION_ENV, Settings
-from supervisor.core.sleep import RESUME_GRACE, Freed, why_not_asleep
 from supervisor.flows.census import names, resolve_target
-from supervisor.flows.reporting import SessionEnd  # the last line's value: loaded before the CLI exits
 from supervisor.machine import processes
 from supervisor.machine.clock import SYSTEM, Clock, wait_until
 from supervisor.machine.events import log_event
@@ -31,6 +29,7 @@ from supervisor.terminal.relay import PtyRelay, Terminal, spawn
 
 if TYPE_CHECKING:  # imported where used: nothing before the spawn may delay the CLI's first screen
     from supervisor.core.session_policy import Actions, Published, RelayHandle, SessionPolicy
+    from supervisor.core.sleep import Freed
     from supervisor.flows.reporting import Reporter
 
 FIRST_LOOK = 5.0  # what waits for the CLI's first screen (the enforcer on demand) is done this long after start
@@ -110,7 +109,12 @@ def supervise(launcher: Launcher, census: SessionSource, args: list[str], settin
                 log("started", cli_pid=child.pid, cwd=record.cwd, tty=record.tty, idle_limit=settings.idle_limit,
                     attached=bringing_here)
             mark("relaying")
-            reporter.prepare_last_words()  # while the CLI runs: the way out imports nothing
+            # While the CLI runs (after its spawn, so its first screen waits for none of it): what the end needs,
+            # so that the way out imports nothing.
+            from supervisor.core.sleep import RESUME_GRACE, why_not_asleep
+            from supervisor.flows.reporting import SessionEnd
+
+            reporter.prepare_last_words()
             code = relay.run()
             cli_exited()
             policy.log_wake()  # a CLI that ended within its first seconds: the wake is logged all the same
@@ -180,6 +184,7 @@ def supervise(launcher: Launcher, census: SessionSource, args: list[str], settin
 def _freed(measured: list[tuple[int | None, list[ProcessIdentity]]]) -> Freed:
     """What the sleep gave back: the tree's memory measured before the end, less what its survivors hold (each
     proven by pid and start time: a reused pid is no survivor)."""
+    from supervisor.core.sleep import Freed  # loaded with the rest of the end's code, while the CLI ran
     if not measured:
         return Freed(None)
     held, tree = measured[0]
