@@ -235,6 +235,9 @@ def _forever(paths: Paths, settings: Settings, adapter: SessionSource, reporter:
     empty_since: float | None = None
     result = Sweep()
     reporter.watch_event(WatchEvent("started", result, {"mode": mode, "pid": os.getpid()}))
+    # Said before the first sweep, not after it: a sweep that ends sessions takes seconds, and meanwhile status
+    # (and a `csup run` deciding whether to start a watcher) must already see this one.
+    _keep(paths.runtime_dir / "watch.json", _state_json(me, mode, None, None, None, settings))
     why = "stopped"
     try:
         with signal_wakeup((signal.SIGTERM, signal.SIGINT, signal.SIGHUP)) as wake_fd:
@@ -257,9 +260,7 @@ def _forever(paths: Paths, settings: Settings, adapter: SessionSource, reporter:
                         empty_since = None  # a session came meanwhile: watch on
                     elif empty_since is not None:
                         wake_at = min(wake_at, empty_since + settings.watch_linger)
-                _keep(paths.runtime_dir / "watch.json", {
-                    "pid": os.getpid(), "watcher": me.to_json() if me else None, "mode": mode, "last_sweep": now,
-                    "next_sweep": wake_at, "sessions": result.seen, "rules": _rules_json(settings)})
+                _keep(paths.runtime_dir / "watch.json", _state_json(me, mode, now, wake_at, result.seen, settings))
                 if result.done:
                     reporter.watch_event(WatchEvent("swept", result, None))
                 if _wait(wake_fd, registry, wake_at, clock):
@@ -273,6 +274,12 @@ def _forever(paths: Paths, settings: Settings, adapter: SessionSource, reporter:
         log_event(paths.log_file, "watch-stopped", watcher=os.getpid(), mode=mode, reason=why)
         reporter.watch_event(WatchEvent("stopped", result, {"reason": why}))
     return result
+
+
+def _state_json(me: ProcessIdentity | None, mode: Mode, last_sweep: float | None, next_sweep: float | None,
+                sessions: int | None, settings: Settings) -> dict[str, object]:
+    return {"pid": os.getpid(), "watcher": me.to_json() if me else None, "mode": mode, "last_sweep": last_sweep,
+            "next_sweep": next_sweep, "sessions": sessions, "rules": _rules_json(settings)}
 
 
 def _keep_metrics(paths: Paths, settings: Settings, adapter: SessionSource, clock: Clock) -> None:
