@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from supervisor.claude.adapter import Conversation, LiveSession
+from supervisor.clis.adapter import Conversation, LiveSession
 from supervisor.core.identity import ProcessIdentity, ProcessView
 from supervisor.core.settings import resolve
 from supervisor.flows import admission

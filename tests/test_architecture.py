@@ -16,7 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "supervisor"
 # Arrows point down: a module may import its own layer and the layers below, never one above or beside.
-LAYERS = {"core": 0, "machine": 1, "terminal": 2, "claude": 2, "flows": 3, "face": 4}
+LAYERS = {"core": 0, "machine": 1, "terminal": 2, "clis": 2, "flows": 3, "face": 4}
 # The core is plain logic: none of these may appear there.
 SIDE_EFFECTS = {"os", "subprocess", "termios", "fcntl", "select", "pty", "tty", "socket", "psutil", "ptyprocess",
                 "filelock", "click", "platformdirs", "ctypes", "shutil", "tempfile"}
@@ -91,10 +91,10 @@ def test_no_import_cycles() -> None:
 
 
 def test_claude_code_knowledge_stays_in_the_adapter() -> None:
-    """Claude Code's file layout and flags are named only in supervisor/claude/."""
+    """Claude Code's file layout and flags are named only in supervisor/clis/."""
     telltales = ("sessions/", "projects/", "--session-id", "--resume", "claude-code", "CLAUDE_CONFIG_DIR")
     for name, path in MODULES.items():
-        if _layer(name) in ("claude", "face"):  # the face may show a `claude --resume` command the adapter made
+        if _layer(name) in ("clis", "face"):  # the face may show a `claude --resume` command the adapter made
             continue
         source = path.read_text()
         for word in telltales:

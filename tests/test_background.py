@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from supervisor.claude.claude_code import ClaudeCode, ClaudeLauncher
-from supervisor.claude.registry import RegistryEntry, live_entries, parse_entry
+from supervisor.clis.claude_code import ClaudeCode, ClaudeLauncher
+from supervisor.clis.claude_registry import RegistryEntry, live_entries, parse_entry
 from supervisor.core.identity import ProcessView
 from supervisor.core.settings import resolve
 from supervisor.flows.census import take_census
@@ -341,7 +341,7 @@ def test_stop_with_no_claude_to_ask_says_so_not_that_the_daemon_was_slow(env: En
 
 
 def test_the_cli_is_found_where_npm_prefix_npm_global_puts_it(tmp_path: Path) -> None:
-    from supervisor.claude.locate import find_program
+    from supervisor.clis.locate import find_program
 
     program = tmp_path / ".npm-global" / "node_modules" / ".bin" / "claude"
     program.parent.mkdir(parents=True)

@@ -9,7 +9,7 @@ import os
 import psutil
 import pytest
 
-from supervisor.claude.claude_code import ClaudeCode
+from supervisor.clis.claude_code import ClaudeCode
 from supervisor.core.identity import ProcessView
 from supervisor.core.settings import resolve
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from supervisor.claude.adapter import Conversation, LiveSession
+from supervisor.clis.adapter import Conversation, LiveSession
 from supervisor.core.policy import Memory
 from supervisor.core.settings import resolve
 from supervisor.flows.census import Census

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from supervisor.claude.claude_code import ClaudeCode
-from supervisor.claude.locate import find_program
+from supervisor.clis.claude_code import ClaudeCode
+from supervisor.clis.locate import find_program
 from supervisor.core.identity import ProcessView
 from supervisor.core.settings import resolve
 from supervisor.machine.notify import command_for

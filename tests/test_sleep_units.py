@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from supervisor.claude.registry import working
+from supervisor.clis.claude_registry import working
 from supervisor.core.log_summary import summarise_log
 from supervisor.core.sleep import Freed, draft_of, plan_wake, read_answer, why_not_asleep
 

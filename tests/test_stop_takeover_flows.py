@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from supervisor.claude.adapter import CliStatus, Conversation, LiveSession
+from supervisor.clis.adapter import CliStatus, Conversation, LiveSession
 from supervisor.core.identity import ProcessView
 from supervisor.core.settings import resolve
 from supervisor.flows import admission

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from supervisor.claude.claude_code import (
+from supervisor.clis.claude_code import (
     SUBCOMMANDS,
     ClaudeCode,
     chooses_session,
@@ -282,7 +282,7 @@ def test_config_output_is_toml_that_reads_back_as_the_same_settings() -> None:
 
 
 def test_the_cli_is_found_under_a_local_npm_prefix(tmp_path: Path) -> None:
-    from supervisor.claude.locate import find_program
+    from supervisor.clis.locate import find_program
     from supervisor.core.errors import CliNotFound
 
     environ = {"HOME": str(tmp_path), "PATH": str(tmp_path / "empty")}
@@ -328,7 +328,7 @@ def test_after_a_takeover_the_old_terminal_promises_no_command_it_did_not_show()
 
 
 def test_only_claudes_own_bg_flag_starts_a_background_session() -> None:
-    from supervisor.claude.claude_code import ClaudeLauncher
+    from supervisor.clis.claude_code import ClaudeLauncher
     from supervisor.core.settings import resolve
 
     adapter = ClaudeLauncher("claude", resolve({}, "", {}))

@@ -14,7 +14,7 @@ from supervisor import __version__
 from supervisor.face.shellinit import SHELLS
 
 if TYPE_CHECKING:
-    from supervisor.claude.adapter import SessionSource
+    from supervisor.clis.adapter import SessionSource
     from supervisor.core.settings import Settings
     from supervisor.machine.paths import Paths
 
@@ -31,7 +31,7 @@ def _load() -> tuple[Settings, Paths]:
 
 
 def _census(settings: Settings) -> SessionSource:
-    from supervisor.claude.choose import sessions_from
+    from supervisor.clis.choose import sessions_from
 
     return sessions_from(settings, os.environ)
 
@@ -378,7 +378,7 @@ def _sleeps(settings: Settings) -> bool:
     know names no conversation csup could resume, so its sessions end instead."""
     if settings.idle_action != "sleep" or not settings.claude:
         return settings.idle_action == "sleep"
-    from supervisor.claude.choose import launcher_for
+    from supervisor.clis.choose import launcher_for
 
     return bool(launcher_for(settings, settings.claude).resume_args("x"))
 

@@ -11,7 +11,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from supervisor.claude.adapter import LiveSession
+from supervisor.clis.adapter import LiveSession
 from supervisor.core.durations import format_duration
 from supervisor.core.errors import CsupError
 from supervisor.core.notice import Notice

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
-from supervisor.claude.adapter import Conversation, LiveSession, SessionSource
+from supervisor.clis.adapter import Conversation, LiveSession, SessionSource
 from supervisor.core.settings import Settings
 from supervisor.flows.refusals import GateBusy, GaveUpWaiting, LineAhead, SessionHeld, TakeoverLost
 from supervisor.flows.sessions import supervised

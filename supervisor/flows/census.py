@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
-from supervisor.claude.adapter import LiveSession, SessionSource
+from supervisor.clis.adapter import LiveSession, SessionSource
 from supervisor.core.identity import ProcessIdentity, ProcessView
 from supervisor.core.policy import idle_seconds
 from supervisor.machine import processes

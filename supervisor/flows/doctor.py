@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from supervisor.claude.adapter import SessionSource
+from supervisor.clis.adapter import SessionSource
 from supervisor.core.checkup import ClaudeProcess, Facts, Finding, HeldMemory, SupervisedFacts, findings
 from supervisor.core.settings import Settings
 from supervisor.flows.status import StatusReport, gather

@@ -10,8 +10,8 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from typing import TYPE_CHECKING, NamedTuple, cast
 
-from supervisor.claude.adapter import Conversation, Launcher, LiveSession, SessionSource
-from supervisor.claude.claude_code import new_uuid
+from supervisor.clis.adapter import Conversation, Launcher, LiveSession, SessionSource
+from supervisor.clis.claude_code import new_uuid
 from supervisor.core.errors import ExitCode
 from supervisor.core.identity import ProcessIdentity
 from supervisor.core.notice import Notice

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from supervisor.claude.adapter import SessionSource
+from supervisor.clis.adapter import SessionSource
 from supervisor.core.settings import Settings
 from supervisor.flows.sessions import AnySession, Snapshot, take_snapshot
 from supervisor.machine.clock import SYSTEM, Clock

@@ -3,7 +3,7 @@ face's error boundary words them. Pure."""
 
 from __future__ import annotations
 
-from supervisor.claude.adapter import LiveSession
+from supervisor.clis.adapter import LiveSession
 from supervisor.core.errors import SessionBusy
 from supervisor.flows.census import UnmanagedSession
 from supervisor.flows.sessions import AnySession

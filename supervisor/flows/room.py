@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from supervisor.claude.adapter import Conversation, SessionSource
+from supervisor.clis.adapter import Conversation, SessionSource
 from supervisor.core.settings import Settings
 from supervisor.flows import ending
 from supervisor.flows.sessions import AnySession

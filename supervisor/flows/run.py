@@ -8,9 +8,9 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Literal, NamedTuple, NoReturn
 
-from supervisor.claude.adapter import Launcher, SessionSource
-from supervisor.claude.choose import launcher_for, sessions_from
-from supervisor.claude.locate import find_program
+from supervisor.clis.adapter import Launcher, SessionSource
+from supervisor.clis.choose import launcher_for, sessions_from
+from supervisor.clis.locate import find_program
 from supervisor.core.errors import CliNotExecutable, CliNotFound, UsageError
 from supervisor.core.settings import SESSION_ENV, Settings
 from supervisor.machine.clock import SYSTEM, Clock

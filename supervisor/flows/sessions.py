@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
-from supervisor.claude.adapter import LiveSession, SessionSource
+from supervisor.clis.adapter import LiveSession, SessionSource
 from supervisor.core.errors import UsageError
 from supervisor.core.identity import ProcessIdentity
 from supervisor.core.policy import Seen, idle_seconds

@@ -16,7 +16,7 @@ import signal
 from dataclasses import replace
 from typing import TYPE_CHECKING, NamedTuple
 
-from supervisor.claude.adapter import Launcher, SessionSource
+from supervisor.clis.adapter import Launcher, SessionSource
 from supervisor.core.errors import ExitCode, SessionBusy
 from supervisor.core.identity import ProcessIdentity
 from supervisor.core.settings import Settings

@@ -7,7 +7,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from supervisor.claude.adapter import LiveSession, SessionSource
+from supervisor.clis.adapter import LiveSession, SessionSource
 from supervisor.core.policy import spared, time_left
 from supervisor.flows.census import UnmanagedSession
 from supervisor.flows.sessions import AnySession, Snapshot, short_id, take_snapshot

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from supervisor.claude.adapter import Conversation, LiveSession, SessionSource
+from supervisor.clis.adapter import Conversation, LiveSession, SessionSource
 from supervisor.core.settings import Settings
 from supervisor.flows import ending
 from supervisor.flows.census import Census, UnmanagedSession

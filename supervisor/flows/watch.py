@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from supervisor.claude.adapter import SessionSource
+from supervisor.clis.adapter import SessionSource
 from supervisor.core.durations import format_duration
 from supervisor.core.errors import CsupError
 from supervisor.core.identity import ProcessIdentity

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from supervisor.claude.adapter import Conversation
-from supervisor.claude.claude_code import ClaudeCode
-from supervisor.claude.registry import parse_entry
+from supervisor.clis.adapter import Conversation
+from supervisor.clis.claude_code import ClaudeCode
+from supervisor.clis.claude_registry import parse_entry
 from supervisor.core.errors import ExitCode
 from supervisor.core.settings import resolve
 from supervisor.terminal.guardian import BRACKETED_PASTE_OFF, restore
@@ -304,7 +304,7 @@ def test_an_entry_written_in_another_pid_namespace_names_no_process_here(tmp_pat
     """A container's Claude Code writes its own pids (`pidDomain` says whose): on Linux the same number here is
     another process, and the entry is no session of this machine. Where there are no PID namespaces (macOS) there
     is nothing to compare, and an entry is judged by its pid and start alone."""
-    from supervisor.claude.registry import live_entries
+    from supervisor.clis.claude_registry import live_entries
     from supervisor.machine.processes import pid_domain
 
     here = pid_domain()

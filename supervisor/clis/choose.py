@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from supervisor.claude.adapter import Launcher, SessionSource
+from supervisor.clis.adapter import Launcher, SessionSource
 from supervisor.core.settings import Settings
 
 
 def launcher_for(settings: Settings, path: str) -> Launcher:
     """Claude Code's launcher, unless the configured program is evidently another CLI."""
-    from supervisor.claude import claude_code
+    from supervisor.clis import claude_code
 
     if not claude_code.looks_like_claude_code(path):
-        from supervisor.claude.generic import GenericCli
+        from supervisor.clis.generic import GenericCli
 
         return GenericCli(path, settings)
     return claude_code.ClaudeLauncher(path, settings)
@@ -22,6 +22,6 @@ def launcher_for(settings: Settings, path: str) -> Launcher:
 
 def sessions_from(settings: Settings, environ: Mapping[str, str]) -> SessionSource:
     """Where the sessions csup counts come from: Claude Code's registry and processes."""
-    from supervisor.claude import claude_code
+    from supervisor.clis import claude_code
 
     return claude_code.ClaudeCode("", settings, environ)

@@ -11,9 +11,9 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
-from supervisor.claude import registry
-from supervisor.claude.adapter import CliStatus, Conversation, LiveSession
-from supervisor.claude.locate import NAME, find_program
+from supervisor.clis import claude_registry as registry
+from supervisor.clis.adapter import CliStatus, Conversation, LiveSession
+from supervisor.clis.locate import NAME, find_program
 from supervisor.core.errors import CsupError
 from supervisor.core.identity import ProcessView
 from supervisor.core.settings import Settings

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from supervisor.claude.adapter import LiveSession
+from supervisor.clis.adapter import LiveSession
 from supervisor.core.settings import Settings
 
 
