@@ -104,7 +104,7 @@ def _real(run_type: Any, expect: Any, csup: list[str], env: dict[str, str], work
     time.sleep(0.5)
     os.write(run.fd, b"\r")
     record = json.loads((Path(env["CSUP_RUNTIME_DIR"]) / "session.json").read_text())
-    conversation = record["claude_session_id"]
+    conversation = record["conversation_id"]
     for _ in range(rounds):
         expect(run.fd, b"csup: asleep", timeout=60)
         time.sleep(1.0)

@@ -22,6 +22,7 @@ import pytest
 
 TESTS = Path(__file__).resolve().parent
 STANDIN = TESTS / "standin.py"
+STANDIN_CODEX = TESTS / "standin_codex.py"
 CSUP = [sys.executable, "-m", "supervisor"]
 DEADLINE = 10  # seconds any single expectation may take before the test fails (never hangs)
 
@@ -60,6 +61,33 @@ class Env:
             path.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{STANDIN}" "$@"\n')
             path.chmod(path.stat().st_mode | stat.S_IXUSR)
         return path
+
+    @property
+    def codex_name(self) -> str:
+        """The executable name the census treats as codex (unique per test)."""
+        return self.vars["CSUP_CODEX_NAMES"]
+
+    def codex(self) -> Path:
+        """An executable `codex` that runs the Codex stand-in: csup run --cli codex finds it (CSUP_CODEX)."""
+        path = self.root / "bin" / "codex"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{STANDIN_CODEX}" "$@"\n')
+            path.chmod(path.stat().st_mode | stat.S_IXUSR)
+        self.vars["CSUP_CODEX"] = str(path)
+        return path
+
+    def codex_stray(self, *args: str) -> pexpect.spawn:
+        """An unmanaged Codex session: the stand-in under this test's codex name, in a terminal of its own."""
+        path = self.root / "bin" / self.codex_name
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.symlink_to(STANDIN_CODEX)
+        child = pexpect.spawn(str(path), list(args), env=self.vars, timeout=DEADLINE,
+                              preexec_fn=as_a_terminal_starts_it, cwd=str(self.root))
+        self.spawned.append(child)
+        child.expect(b"codex ready pid=")
+        return child
 
     def unmanaged_program(self) -> Path:
         """The stand-in under this test's unique claude name, as a process the census recognises."""
@@ -187,6 +215,7 @@ def env(tmp_path: Path) -> Iterator[Env]:
         "CSUP_STATE_DIR": str(root / "state"),
         "CSUP_CONFIG": str(root / "config.toml"),
         "CSUP_CLAUDE_NAMES": name,
+        "CSUP_CODEX_NAMES": f"fake-codex-{uuid.uuid4().hex[:8]}",
         "PYTHONPATH": str(TESTS.parent),
         "TERM": "xterm-256color",
     })

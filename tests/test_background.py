@@ -62,7 +62,7 @@ def test_a_file_whose_name_disagrees_with_its_pid_is_ignored(tmp_path: Path) -> 
 
 
 def _adapter(entries: list[RegistryEntry]) -> ClaudeCode:
-    return ClaudeCode("", resolve({}, "", {}), {"HOME": "/nonexistent"}, entries=lambda: entries)
+    return ClaudeCode(resolve({}, "", {}), {"HOME": "/nonexistent"}, entries=lambda: entries)
 
 
 def _view(pid: int, *cmdline: str, ppid: int = 1) -> ProcessView:
@@ -341,13 +341,14 @@ def test_stop_with_no_claude_to_ask_says_so_not_that_the_daemon_was_slow(env: En
 
 
 def test_the_cli_is_found_where_npm_prefix_npm_global_puts_it(tmp_path: Path) -> None:
+    from supervisor.clis.claude_code import PROGRAM
     from supervisor.clis.locate import find_program
 
     program = tmp_path / ".npm-global" / "node_modules" / ".bin" / "claude"
     program.parent.mkdir(parents=True)
     program.write_text("#!/bin/sh\n")
     program.chmod(0o755)
-    assert find_program("", {"HOME": str(tmp_path), "PATH": str(tmp_path / "empty")}, ()) == str(program)
+    assert find_program("", {"HOME": str(tmp_path), "PATH": str(tmp_path / "empty")}, (), PROGRAM) == str(program)
 
 
 def test_only_a_fork_made_since_the_cli_started_is_where_its_conversation_went(tmp_path: Path) -> None:
@@ -359,7 +360,7 @@ def test_only_a_fork_made_since_the_cli_started_is_where_its_conversation_went(t
     roster.write_text(json.dumps({"workers": {
         "aaaa0001": {"dispatch": {"createdAt": 1_000_000, "launch": {"sessionId": source}}},
         "aaaa0002": {"dispatch": {"createdAt": 2_000_000, "launch": {"sessionId": source}}}}}))
-    census = ClaudeCode("", resolve({}, "", {}), {"HOME": str(tmp_path)})
+    census = ClaudeCode(resolve({}, "", {}), {"HOME": str(tmp_path)})
     assert census.fork_of("conv-1", since=1500.0) == "aaaa0002"
     assert census.fork_of("conv-1", since=2500.0) is None
     assert census.fork_of("conv-2", since=0.0) is None

@@ -25,6 +25,6 @@ def test_the_decoy_claude_runs_and_is_a_session_csup_would_count() -> None:
     assert proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
     assert proc.terminal() is not None  # interactive: on a pty of its own
     assert proc.uids().real == os.getuid()
-    adapter = ClaudeCode("", resolve({}, "", {}), dict(os.environ))
+    adapter = ClaudeCode(resolve({}, "", {}), dict(os.environ))
     view = ProcessView(proc.pid, proc.ppid(), os.getuid(), proc.create_time(), tuple(proc.cmdline()))
     assert adapter.is_session_process(view)  # the census, with its default names, would count it

@@ -39,7 +39,7 @@ def test_an_idle_session_is_ended_to_make_room_and_both_terminals_say_so(env: En
     old_cli = ready_pid(old)
     old.send(b"transcript\r")  # a conversation that can be resumed
     old.expect(b"transcript ")
-    conversation = json.loads((env.runtime / "session.json").read_text())["claude_session_id"]
+    conversation = json.loads((env.runtime / "session.json").read_text())["conversation_id"]
     _idle_record(env, 1.5)
     new = env.csup("run", "--claude", str(env.program()))
     new.expect(rb"csup: ended session ([0-9a-f]{8}) idle \S+ in \S+ to make room \xe2\x80\x94 resume: ")

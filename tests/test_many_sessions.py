@@ -36,7 +36,7 @@ def test_status_lists_every_session_most_idle_first(env: Env) -> None:
     started = _three(env)
     status = _status(env)
     sessions = status["sessions"]
-    assert status["max_sessions"] == 3 and status["schema"] == 4
+    assert status["max_sessions"] == 3 and status["schema"] == 5
     assert [s["pid"] for s in sessions] == [pid for _, pid in started]  # type: ignore[index, union-attr]
     assert all(s["kind"] == "supervised" and len(s["id"]) == 8 for s in sessions)  # type: ignore[union-attr]
     text = subprocess.run([*CSUP, "status"], env=env.vars, capture_output=True, text=True, timeout=DEADLINE).stdout

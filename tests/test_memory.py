@@ -176,7 +176,7 @@ def test_the_third_session_is_refused_over_the_budget_and_admitted_once_one_ends
     assert "the memory budget is 130 MiB (memory_budget)" in text and text.count(" MiB") >= 3
     assert text.count("supervised ") == 2 and "csup stop ID" in text
     status = _status(env)
-    assert status["schema"] == 4 and status["memory"]["budget"] == 130 * MIB  # type: ignore[index]
+    assert status["schema"] == 5 and status["memory"]["budget"] == 130 * MIB  # type: ignore[index]
     assert all(entry["memory_bytes"] >= 80 * MIB for entry in status["sessions"])  # type: ignore[union-attr]
     assert status["memory"]["total"] == sum(e["memory_bytes"] for e in status["sessions"])  # type: ignore[index, union-attr]
     text = subprocess.run([*CSUP, "status"], env=env.vars, capture_output=True, text=True, timeout=DEADLINE).stdout

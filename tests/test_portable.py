@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from supervisor.clis.claude_code import ClaudeCode
+from supervisor.clis.claude_code import PROGRAM
 from supervisor.clis.locate import find_program
 from supervisor.core.identity import ProcessView
 from supervisor.core.settings import resolve
@@ -78,7 +79,7 @@ def test_the_cli_is_found_where_its_installers_put_it_when_not_on_path(tmp_path:
     path.parent.mkdir(parents=True)
     path.write_text("#!/bin/sh\n")
     path.chmod(0o755)
-    assert find_program("", {"HOME": str(tmp_path), "PATH": str(tmp_path / "empty")}, ()) == str(path)
+    assert find_program("", {"HOME": str(tmp_path), "PATH": str(tmp_path / "empty")}, (), PROGRAM) == str(path)
 
 
 @pytest.mark.parametrize(("cmdline", "session"), [
@@ -89,6 +90,6 @@ def test_the_cli_is_found_where_its_installers_put_it_when_not_on_path(tmp_path:
     (("claude bg-pty-host", "--bg-pty-host", "/tmp/x.sock"), False),
 ])
 def test_the_census_recognises_claude_as_macos_shows_it(cmdline: tuple[str, ...], session: bool) -> None:
-    adapter = ClaudeCode("", resolve({}, "", {}), {"HOME": "/nonexistent"})
+    adapter = ClaudeCode(resolve({}, "", {}), {"HOME": "/nonexistent"})
     exe = "/Users/me/.local/share/claude/versions/2.1.330" if cmdline == ("2.1.330",) else ""
     assert adapter.is_session_process(ProcessView(10, 1, 501, 1.0, cmdline, exe)) is session

@@ -71,15 +71,15 @@ def test_a_supervised_real_session_reaches_its_prompt_and_ends_with_its_resume_l
     child = real.csup("run", cwd=str(real.root / "work"), timeout=30, dimensions=(30, 100))
     child.expect("/login")  # its screen is drawn with cursor moves: wait for a token, never a phrase
     record = json.loads((real.runtime / "session.json").read_text())
-    assert record["claude_session_id"] and "--session-id" in record["argv"]
+    assert record["conversation_id"] and "--session-id" in record["argv"]
     child.send("hello from csup")  # a typed message is saved as a session, even offline
     time.sleep(0.5)  # typed text and Enter in one read would be taken as a paste
     child.send("\r")
     transcript_dir = real.home / ".claude" / "projects"
-    wait_for(lambda: any(transcript_dir.rglob(f"{record['claude_session_id']}.jsonl")), timeout=20,
+    wait_for(lambda: any(transcript_dir.rglob(f"{record['conversation_id']}.jsonl")), timeout=20,
              what="the transcript")
     os.kill(child.pid, signal.SIGTERM)
-    child.expect(rf"session ended: csup received SIGTERM\. Resume it: claude --resume {record['claude_session_id']}"
+    child.expect(rf"session ended: csup received SIGTERM\. Resume it: claude --resume {record['conversation_id']}"
                  .encode(), timeout=20)
     assert exit_status(child, timeout=20) == 143
 
@@ -132,7 +132,7 @@ def test_background_typed_in_a_supervised_real_session_is_noticed_counted_and_en
     child.send("hello from csup")
     time.sleep(0.5)
     child.send("\r")
-    wait_for(lambda: any((real.home / ".claude" / "projects").rglob(f"{record['claude_session_id']}.jsonl")),
+    wait_for(lambda: any((real.home / ".claude" / "projects").rglob(f"{record['conversation_id']}.jsonl")),
              timeout=20, what="the transcript")
     time.sleep(1)
     child.send("/background")
@@ -167,7 +167,7 @@ def test_a_real_session_falls_asleep_and_wakes_with_the_same_conversation(real: 
     child = real.csup("run", cwd=work, timeout=40, dimensions=(30, 100))
     child.expect("/login")
     record = json.loads((real.runtime / "session.json").read_text())
-    conversation, first = record["claude_session_id"], record["cli"]["pid"]
+    conversation, first = record["conversation_id"], record["cli"]["pid"]
     child.send("hello from csup")
     time.sleep(0.5)
     child.send("\r")

@@ -61,9 +61,9 @@ def test_asleep_frees_its_tree_and_place_a_wake_at_the_limit_waits_and_enter_res
     assert int(sleeper.match.group(1)) > 0  # measured before the end, checked gone after it
     assert not alive(old_cli)
     status = _status(env)
-    assert status["schema"] == 4 and status["sessions"] == [] and status["running"] is False
+    assert status["schema"] == 5 and status["sessions"] == [] and status["running"] is False
     [asleep] = status["asleep"]  # type: ignore[misc]
-    assert asleep["claude_session_id"] == conversation and asleep["freed_bytes"] > 0
+    assert asleep["conversation_id"] == conversation and asleep["freed_bytes"] > 0
     text = _csup(env, "status").stdout
     assert "1 asleep session(s)" in text and asleep["id"] in text
 

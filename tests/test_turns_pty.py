@@ -31,7 +31,7 @@ def _status(env: Env) -> tuple[int, dict[str, object]]:
 def test_status_with_none_running_and_idle_warning(env: Env) -> None:
     code, report = _status(env)
     assert code == 1 and report["session"] is None and report["running"] is False
-    assert report["schema"] == 4 and report["sessions"] == [] and len(report["load"]) == 3
+    assert report["schema"] == 5 and report["sessions"] == [] and len(report["load"]) == 3
     text = _csup(env, "status")
     assert text.returncode == 1 and "no csup session" in text.stdout
 

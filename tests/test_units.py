@@ -144,7 +144,7 @@ def _record(**changes: object) -> SessionRecord:
 
 def test_record_round_trip_and_owner_only_mode(tmp_path: Path) -> None:
     path = tmp_path / "session.json"
-    record = _record(cli=ProcessIdentity(42, 3.5), state="warning", claude_session_id="id-1")
+    record = _record(cli=ProcessIdentity(42, 3.5), state="warning", conversation_id="id-1")
     write_record(path, record)
     assert read_record(path) == record
     assert path.stat().st_mode & 0o777 == 0o600
@@ -192,7 +192,7 @@ def test_private_dir_is_created_0700_and_repaired_or_refused(tmp_path: Path) -> 
         ensure_private_dir(plain)
 
 
-MATCHER = ClaudeCode("", resolve({}, "", {}), {"HOME": "/nonexistent"})
+MATCHER = ClaudeCode(resolve({}, "", {}), {"HOME": "/nonexistent"})
 
 
 def _view(pid: int, cmdline: tuple[str, ...], ppid: int = 1, exe: str = "") -> ProcessView:
@@ -282,25 +282,26 @@ def test_config_output_is_toml_that_reads_back_as_the_same_settings() -> None:
 
 
 def test_the_cli_is_found_under_a_local_npm_prefix(tmp_path: Path) -> None:
+    from supervisor.clis.claude_code import PROGRAM
     from supervisor.clis.locate import find_program
     from supervisor.core.errors import CliNotFound
 
     environ = {"HOME": str(tmp_path), "PATH": str(tmp_path / "empty")}
     with pytest.raises(CliNotFound) as missing:
-        find_program("", environ, ())
+        find_program("", environ, (), PROGRAM)
     assert "~/.local/node_modules/.bin/claude" in missing.value.message
     assert "@latest" in (missing.value.hint or "")
     program = tmp_path / ".local" / "node_modules" / ".bin" / "claude"
     program.parent.mkdir(parents=True)
     program.write_text("#!/bin/sh\nexit 0\n")
     program.chmod(0o755)
-    assert find_program("", environ, ()) == str(program)
+    assert find_program("", environ, (), PROGRAM) == str(program)
     prefixed = tmp_path / "npm-prefix" / "bin" / "claude"
     prefixed.parent.mkdir(parents=True)
     prefixed.write_text("#!/bin/sh\nexit 0\n")
     prefixed.chmod(0o755)
     program.unlink()
-    assert find_program("", environ | {"npm_config_prefix": str(tmp_path / "npm-prefix")}, ()) == str(prefixed)
+    assert find_program("", environ | {"npm_config_prefix": str(tmp_path / "npm-prefix")}, (), PROGRAM) == str(prefixed)
 
 
 def test_a_resume_command_says_where_to_run_it_when_the_shell_is_elsewhere(tmp_path: Path) -> None:

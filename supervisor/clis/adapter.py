@@ -1,8 +1,9 @@
 """The two interfaces between csup and a CLI, one per role: a `Launcher` (what csup launches: arguments, resume
-arguments, pass-through rules, a background start) and a `SessionSource` (where sessions come from: the CLI's
-registry and processes, what each is doing, how its conversations resume, how a background session ends).
-Claude Code implements both in claude_code.py; any other program given with `--claude` is only a launcher
-(generic.py); choose.py picks them. Pure: values and the Protocols."""
+arguments, pass-through rules, its polite way out, a background start) and a `SessionSource` (where sessions
+come from: the CLI's registry and processes, what each is doing, how its conversations resume, how a background
+session ends). Each CLI csup knows implements both in a module of its own; any other program is only a
+launcher (generic.py); choose.py lists the CLIs and joins their sources (agents.py). Pure: values and the
+Protocols."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ class Conversation(NamedTuple):
 
     id: str
     cwd: str
+    cli: str = ""  # the CLI it belongs to (its `name`); "" when not said
 
 
 class LiveSession(NamedTuple):
@@ -42,6 +44,7 @@ class LiveSession(NamedTuple):
     started_at: float | None = None  # wall-clock seconds
     attached: int = 0  # terminals attached to it (`claude attach`)
     pinned: bool = False  # pinned in Claude Code's agent view: its daemon never retires it
+    cli: str = ""  # the CLI whose registry lists it
 
     def idle_for(self, now: float) -> float | None:
         """Idle by the one idle function (core/policy.py): what its registry and job files last said."""
@@ -56,6 +59,8 @@ class Launcher(Protocol):
     `--claude` is one; a CLI csup knows answers more."""
 
     path: str  # the executable
+    name: str  # the CLI's name, as people type it ("" for a program csup does not know)
+    exit_keys: bytes  # typed into it as the first, polite step of an end (b"": it has none)
 
     def is_session(self, args: Sequence[str]) -> bool:
         """Whether `args` start an interactive session (not `-p`, `--version`, a subcommand…)."""
@@ -88,8 +93,8 @@ class SessionSource(Protocol):
     helpers), what each session is doing and which conversation it has, how a conversation is resumed, how a
     background session is ended (its daemon's way) and which folders announce new sessions."""
 
-    name: str  # the CLI's own name, as people type it and metrics label it ("claude")
-    counts: str  # what it counts, in words ("Claude Code sessions")
+    name: str  # the CLI's own name, as people type it and metrics label it
+    title: str  # as people call it in a sentence
 
     def live_sessions(self) -> list[LiveSession]:
         """Every live session the CLI's own registry lists (interactive and background)."""
@@ -103,14 +108,21 @@ class SessionSource(Protocol):
     def can_resume(self, conversation: Conversation) -> bool:
         """Whether the conversation was saved (so resuming it works)."""
 
-    def resume_command(self, conversation_id: str | None) -> str:
-        """The command a person types to reopen it (or the newest one, without an id)."""
+    def resume_command(self, conversation: Conversation) -> str:
+        """The command a person types to reopen it."""
 
     def bring_back_command(self, session: LiveSession) -> str:
         """The command a person types to bring a background session back."""
 
     def is_session_process(self, view: ProcessView) -> bool:
         """Whether a process is one of this CLI's interactive sessions."""
+
+    def which(self, view: ProcessView) -> str | None:
+        """The name of the CLI whose session (a person's, or an editor's) this process is; None when none."""
+
+    def editor_session(self, view: ProcessView) -> bool:
+        """Whether this session process is run by an editor's extension (over stdio, for its chat panel), not
+        by a person in a terminal."""
 
     def proven(self, pid: int, cmdline: Sequence[str]) -> bool:
         """Whether a process its registry names runs this CLI's executable (a registry file may name any pid)."""

@@ -1,27 +1,64 @@
-"""Which launcher runs a program (Claude Code's, unless the configured program is evidently another CLI), and
-which sources the sessions are counted from. Pure but for the path checks Claude Code's launcher makes."""
+"""The CLIs csup knows — adding one is a module beside claude_code.py and codex.py and a line in KNOWN — which
+launcher runs a program, and the one source every session is counted from. Pure but for the path checks a
+launcher makes."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import ModuleType
 
-from supervisor.clis.adapter import Launcher, SessionSource
+from supervisor.clis.adapter import Launcher
+from supervisor.clis.agents import Agents
+from supervisor.clis.locate import Program
+from supervisor.core.errors import UsageError
 from supervisor.core.settings import Settings
 
 
-def launcher_for(settings: Settings, path: str) -> Launcher:
-    """Claude Code's launcher, unless the configured program is evidently another CLI."""
-    from supervisor.clis import claude_code
+def _known() -> tuple[ModuleType, ...]:
+    from supervisor.clis import claude_code, codex
 
-    if not claude_code.looks_like_claude_code(path):
+    return (claude_code, codex)  # the first is the default CLI: `csup run` with no --cli
+
+
+def names() -> tuple[str, ...]:
+    return tuple(module.NAME for module in _known())
+
+
+def cli_of(settings: Settings) -> str:
+    """The CLI a `csup run` starts: --cli (the `cli` setting), else the default one."""
+    return settings.cli or names()[0]
+
+
+def _module(cli: str) -> ModuleType:
+    for module in _known():
+        if module.NAME == cli:
+            return module
+    raise UsageError(f"unknown CLI {cli!r}: csup knows {', '.join(names())}")
+
+
+def program_of(cli: str) -> Program:
+    """How the CLI named `cli` is found (its name, the setting naming its path, its usual places)."""
+    found: Program = _module(cli or names()[0]).PROGRAM
+    return found
+
+
+def configured_path(settings: Settings, cli: str) -> str:
+    """The path the user gave for this CLI (its setting), or ""."""
+    return str(getattr(settings, program_of(cli).setting, "") or "")
+
+
+def launcher_for(settings: Settings, path: str, cli: str = "") -> Launcher:
+    """The launcher of the CLI named `cli` (the default CLI when not named) — unless the program is evidently
+    another program, which csup runs knowing nothing of it."""
+    module = _module(cli or names()[0])
+    if not module.looks_like(path):
         from supervisor.clis.generic import GenericCli
 
         return GenericCli(path, settings)
-    return claude_code.ClaudeLauncher(path, settings)
+    launcher: Launcher = module.Launcher(path, settings)
+    return launcher
 
 
-def sessions_from(settings: Settings, environ: Mapping[str, str]) -> SessionSource:
-    """Where the sessions csup counts come from: Claude Code's registry and processes."""
-    from supervisor.clis import claude_code
-
-    return claude_code.ClaudeCode("", settings, environ)
+def sessions_from(settings: Settings, environ: Mapping[str, str]) -> Agents:
+    """Where the sessions csup counts come from: every CLI it knows."""
+    return Agents([module.Source(settings, environ) for module in _known()])

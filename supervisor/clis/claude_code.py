@@ -12,13 +12,30 @@ from pathlib import Path
 from typing import Literal
 
 from supervisor.clis import claude_registry as registry
+from supervisor.clis.scripts import is_interpreter, script_of
 from supervisor.clis.adapter import CliStatus, Conversation, LiveSession
-from supervisor.clis.locate import NAME, find_program
+from supervisor.clis.locate import Program, find_program
 from supervisor.core.errors import CsupError
 from supervisor.core.identity import ProcessView
 from supervisor.core.settings import Settings
 from supervisor.machine import processes
+from supervisor.machine.ids import new_uuid
 from supervisor.machine.jsonfile import read_json
+
+NAME = "claude"
+TITLE = "Claude Code"
+# `@latest`: with node 20 a plain install picks 2.1.197, the newest whose engines allow it (CLAUDE_BG.md §6).
+# Without root, `--prefix ~/.local` puts it in ~/.local/node_modules/.bin, one of the places searched.
+PROGRAM = Program(
+    NAME, setting="claude",
+    # Its own `claude migrate-installer` and native installer, Homebrew on Apple Silicon and Intel, npm's global
+    # prefix, and a local npm install (`npm install --prefix DIR` puts it in DIR/node_modules/.bin).
+    places=("~/.claude/local/claude", "~/.local/bin/claude", "/opt/homebrew/bin/claude", "/usr/local/bin/claude",
+            "~/.npm-global/bin/claude", "~/.npm-global/node_modules/.bin/claude",
+            "~/.local/node_modules/.bin/claude", "~/node_modules/.bin/claude"),
+    install_hint="install it: npm install -g @anthropic-ai/claude-code@latest (without root: npm install --prefix "
+                 "~/.local @anthropic-ai/claude-code@latest), or name it: csup run --claude PATH",
+    name_it="name the real CLI: --claude PATH")
 
 # Claude Code's own subcommands: invocations that are not sessions and go straight to the CLI (CLAUDE_CLI.md).
 # `attach` is not among them: it brings a background session into the terminal, and csup supervises that.
@@ -34,7 +51,6 @@ _HELPERS = {"daemon": "daemon", "bg-pty-host": "pty host", "bg-spare": "spare",
 
 _NON_SESSION_FLAGS = frozenset({"-p", "--print", "-v", "--version", "-h", "--help"})
 _SESSION_CHOICE_FLAGS = ("--session-id", "--resume", "-r", "--continue", "-c")
-_INTERPRETERS = frozenset({"node", "nodejs", "bun", "deno", "python", "python3"})
 _VERSIONS_DIR = "/claude/versions/"  # the native installer's layout: ~/.local/share/claude/versions/<version>
 _REGISTRY_LIMIT = 1 << 16
 
@@ -65,15 +81,6 @@ def session_id_from_args(args: Sequence[str]) -> str | None:
             if arg.startswith(flag + "="):
                 return arg.split("=", 1)[1]
     return None
-
-
-def new_uuid() -> str:
-    """A random (version 4) UUID, as `--session-id` wants, without importing uuid on the start-up path."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = (raw[6] & 0x0F) | 0x40
-    raw[8] = (raw[8] & 0x3F) | 0x80
-    text = raw.hex()
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def config_dir(environ: Mapping[str, str]) -> Path:
@@ -107,6 +114,9 @@ def registry_status(entry: Mapping[str, object]) -> CliStatus:
 
 class ClaudeLauncher:
     """What csup launches when it runs Claude Code (see adapter.Launcher for what each method answers)."""
+
+    name = NAME
+    exit_keys = b""  # its polite end is SIGTERM: it saves the conversation and prints how to resume it
 
     def __init__(self, path: str, settings: Settings) -> None:
         self.path = path
@@ -165,11 +175,10 @@ class ClaudeCode:
     and its daemon (see adapter.SessionSource for what each method answers)."""
 
     name = NAME
-    counts = "Claude Code sessions"
+    title = TITLE
 
-    def __init__(self, path: str, settings: Settings, environ: Mapping[str, str],
+    def __init__(self, settings: Settings, environ: Mapping[str, str],
                  entries: Callable[[], list[registry.RegistryEntry]] | None = None) -> None:
-        self.path = path
         self._environ = environ
         self._explicit = settings.claude
         self._dirs = registry.config_dirs(environ, settings.claude_config_dirs)
@@ -200,7 +209,7 @@ class ClaudeCode:
         entry = read_registry(self._environ, pid)
         if entry is None or not isinstance(entry.get("sessionId"), str) or not isinstance(entry.get("cwd"), str):
             return None
-        return Conversation(str(entry["sessionId"]), str(entry["cwd"]))
+        return Conversation(str(entry["sessionId"]), str(entry["cwd"]), NAME)
 
     def can_resume(self, conversation: Conversation) -> bool:
         """Whether its transcript exists. A check the filesystem cannot answer (a name too long, a folder it
@@ -211,8 +220,8 @@ class ClaudeCode:
             return False
         return True
 
-    def resume_command(self, conversation_id: str | None) -> str:
-        return f"{NAME} --resume {conversation_id}" if conversation_id else f"{NAME} --continue"
+    def resume_command(self, conversation: Conversation) -> str:
+        return f"{NAME} --resume {conversation.id}"
 
     def process_hints(self) -> tuple[bytes, ...]:
         return (*(name.encode(errors="surrogateescape") for name in self._names), _VERSIONS_DIR.encode(),
@@ -225,7 +234,7 @@ class ClaudeCode:
             job = registry.job_state(entry) if entry.is_background else registry.JobState()
             moments = [t for t in (entry.status_since, job.updated_at, entry.started_at) if t is not None]
             found.append(LiveSession(
-                pid=entry.pid, conversation=Conversation(entry.session_id, entry.cwd), kind=kind,
+                pid=entry.pid, conversation=Conversation(entry.session_id, entry.cwd, NAME), kind=kind, cli=NAME,
                 short=entry.job, name=entry.name, status=entry.status, state=job.state, needs=job.needs,
                 last_activity=max(moments) if moments else None, started_at=entry.started_at,
                 attached=registry.attached_clients(entry.config_dir, entry.job, entry.name) if entry.job else 0,
@@ -270,7 +279,7 @@ class ClaudeCode:
                      and e.session_id == session.conversation.id), None)
 
     def _program(self) -> str:
-        return self.path or find_program(self._explicit, self._environ, ())
+        return find_program(self._explicit, self._environ, (), PROGRAM)
 
     def bring_back_command(self, session: LiveSession) -> str:
         return f"{NAME} attach {session.short}"
@@ -283,6 +292,14 @@ class ClaudeCode:
             return False
         return self.is_session(args)
 
+    def which(self, view: ProcessView) -> str | None:
+        return NAME if self.is_session_process(view) else None
+
+    def editor_session(self, view: ProcessView) -> bool:
+        """Run by an editor's extension: JSON on stdin and stdout (`--input-format stream-json`), no terminal."""
+        args = self._claude_args(view)
+        return args is not None and _stream_json_input(args)
+
     def proven(self, pid: int, cmdline: Sequence[str]) -> bool:
         """Claude Code's executable runs there (under a name csup knows, in the native installer's versions
         folder, or the npm package), or node runs Claude Code's own script."""
@@ -292,16 +309,16 @@ class ClaudeCode:
         name = os.path.basename(exe)
         if name in self._names or looks_like_claude_code(exe):
             return True  # its executable, not a name it gave itself (`exec -a claude` proves nothing)
-        if name.rstrip("0123456789.") not in _INTERPRETERS:
+        if not is_interpreter(name):
             return False
-        script = _script_of(list(cmdline[1:]))
+        script = script_of(list(cmdline[1:]))
         return script is not None and (os.path.basename(script[1]) in self._names
                                        or script[1].endswith("claude-code/cli.js"))
 
     def has_session_arguments(self, cmdline: Sequence[str]) -> bool:
         args = list(cmdline[1:])
-        if cmdline and os.path.basename(cmdline[0]).rstrip("0123456789.") in _INTERPRETERS:
-            script = _script_of(args)  # node or bun running the CLI's script: its arguments follow the script
+        if cmdline and is_interpreter(cmdline[0]):
+            script = script_of(args)  # node or bun running the CLI's script: its arguments follow the script
             if script is None:
                 return False
             args = args[script[0] + 1:]
@@ -322,8 +339,8 @@ class ClaudeCode:
             args = (*args[0].split(), *args[1:])
         first = os.path.basename(args[0])
         rest = list(args[1:])
-        if first.rstrip("0123456789.") in _INTERPRETERS:
-            script = _script_of(rest)
+        if is_interpreter(first):
+            script = script_of(rest)
             if script is None:
                 return None
             index, path = script
@@ -336,19 +353,17 @@ class ClaudeCode:
         return None
 
 
-def _script_of(args: Sequence[str]) -> tuple[int, str] | None:
-    """The script an interpreter runs: the first argument that is not one of its own options (`-u`,
-    `--no-warnings`, `-X dev`…); None for `-c`/`-e` code."""
-    index = 0
-    while index < len(args):
-        arg = args[index]
-        if arg in ("-c", "-e", "--eval", "-p", "--print", "-m"):
-            return None
-        if arg in ("-X", "-W", "--require", "-r", "--import", "--loader"):
-            index += 2
-            continue
-        if arg.startswith("-"):
-            index += 1
-            continue
-        return index, arg
-    return None
+def _stream_json_input(args: Sequence[str]) -> bool:
+    """An editor's extension (VS Code's) runs it with JSON on stdin and stdout, no terminal: the editor's
+    session, not one a person types into."""
+    for index, arg in enumerate(args):
+        if arg == "--input-format=stream-json" or (arg == "--input-format" and args[index + 1:index + 2]
+                                                   == ["stream-json"]):
+            return True
+    return False
+
+
+# What choose.py asks of every CLI module.
+looks_like = looks_like_claude_code
+Launcher = ClaudeLauncher
+Source = ClaudeCode

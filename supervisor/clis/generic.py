@@ -12,6 +12,9 @@ from supervisor.core.settings import Settings
 
 
 class GenericCli:
+    name = ""
+    exit_keys = b""
+
     def __init__(self, path: str, settings: Settings) -> None:
         self.path = path
         self._subcommands = frozenset(settings.passthrough_commands)

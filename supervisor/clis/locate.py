@@ -1,5 +1,6 @@
-"""Finding the real CLI: the path given (flag or config), else `claude` on PATH — never csup itself, whether
-through its console script, a shim that calls `csup run`, or an alias. Reads the filesystem, runs nothing."""
+"""Finding a real CLI: the path given (flag or config), else its name on PATH, else the places its installers
+use — never csup itself, whether through its console script, a shim that calls `csup run`, or an alias. Each CLI
+module says its name, places and install hint (a `Program`). Reads the filesystem, runs nothing."""
 
 from __future__ import annotations
 
@@ -7,55 +8,57 @@ import os
 import re
 import stat
 from collections.abc import Collection, Mapping
+from typing import NamedTuple
 
 from supervisor.core.errors import CliNotExecutable, CliNotFound
 
-NAME = "claude"
-# `@latest`: with node 20 a plain install picks 2.1.197, the newest whose engines allow it (CLAUDE_BG.md §6).
-# Without root, `--prefix ~/.local` puts it in ~/.local/node_modules/.bin, one of the places searched below.
-INSTALL_HINT = ("install it: npm install -g @anthropic-ai/claude-code@latest (without root: npm install --prefix "
-                "~/.local @anthropic-ai/claude-code@latest), or name it: csup run --claude PATH")
+
+
+class Program(NamedTuple):
+    """What finding a CLI needs to know of it."""
+
+    name: str  # as people type it, and as it is looked for on PATH
+    setting: str  # the setting (and CSUP_ variable) that names its path
+    places: tuple[str, ...]  # where its installers put it when that is not on PATH
+    install_hint: str
+    name_it: str  # how a person names its path ("name the real CLI: --claude PATH")
+
+
 # Markers of csup's own launchers: the console script pip writes, and a shim that calls `csup run`.
 _CSUP_MARKERS = (re.compile(rb"from supervisor(?:\.\w+)+ import main|-m supervisor\b"), re.compile(rb"\bcsup\s+run\b"))
 _SHIM_SIZE_LIMIT = 64 * 1024
 
 
-def find_program(explicit: str, environ: Mapping[str, str], self_paths: Collection[str]) -> str:
-    """`explicit` (flag or config) when given, else the first `claude` on PATH that is not csup."""
+def find_program(explicit: str, environ: Mapping[str, str], self_paths: Collection[str], program: Program) -> str:
+    """`explicit` (flag or config) when given, else the first `program` on PATH that is not csup, else one in
+    its usual places."""
     if explicit:
         path = _expand(explicit, environ)
         if os.sep not in explicit:
             found = _search_path(explicit, environ, self_paths)
             if found is None:
-                raise CliNotFound(f"{explicit!r} not found on PATH ({_path_summary(environ)})", hint=INSTALL_HINT)
+                raise CliNotFound(f"{explicit!r} not found on PATH ({_path_summary(environ)})",
+                                  hint=program.install_hint)
             path = found
-        _check_runnable(path)
+        _check_runnable(path, program)
         if _is_csup(path, self_paths):
-            raise CliNotExecutable(f"{path} is csup itself, not the CLI", hint="name the real CLI: --claude PATH")
+            raise CliNotExecutable(f"{path} is csup itself, not the CLI", hint=program.name_it)
         return path
-    found = _search_path(NAME, environ, self_paths) or _known_place(environ, self_paths)
+    found = _search_path(program.name, environ, self_paths) or _known_place(environ, self_paths, program)
     if found is None:
-        raise CliNotFound(f"the real `claude` CLI is not on PATH (searched: {_path_summary(environ)}, and "
-                          f"{', '.join(_places(environ))})", hint=INSTALL_HINT)
+        raise CliNotFound(f"the real `{program.name}` CLI is not on PATH (searched: {_path_summary(environ)}, and "
+                          f"{', '.join(_places(environ, program))})", hint=program.install_hint)
     return found
 
 
-# Where Claude Code's installers put it when that is not on PATH (a login shell that missed its rc file, launchd):
-# its own `claude migrate-installer` and native installer, Homebrew on Apple Silicon and Intel, npm's global
-# prefix, and a local npm install (`npm install --prefix DIR` puts it in DIR/node_modules/.bin).
-KNOWN_PLACES = ("~/.claude/local/claude", "~/.local/bin/claude", "/opt/homebrew/bin/claude", "/usr/local/bin/claude",
-                "~/.npm-global/bin/claude", "~/.npm-global/node_modules/.bin/claude",
-                "~/.local/node_modules/.bin/claude", "~/node_modules/.bin/claude")
-
-
-def _places(environ: Mapping[str, str]) -> list[str]:
+def _places(environ: Mapping[str, str], program: Program) -> list[str]:
     """The known places, and the bin folder of the npm prefix the environment names (npm_config_prefix)."""
     prefix = environ.get("npm_config_prefix") or environ.get("NPM_CONFIG_PREFIX")
-    return [*KNOWN_PLACES, *((os.path.join(prefix, "bin", NAME),) if prefix else ())]
+    return [*program.places, *((os.path.join(prefix, "bin", program.name),) if prefix else ())]
 
 
-def _known_place(environ: Mapping[str, str], self_paths: Collection[str]) -> str | None:
-    for place in _places(environ):
+def _known_place(environ: Mapping[str, str], self_paths: Collection[str], program: Program) -> str | None:
+    for place in _places(environ, program):
         path = _expand(place, environ)
         if os.path.isfile(path) and os.access(path, os.X_OK) and not _is_csup(path, self_paths):
             return path
@@ -86,17 +89,17 @@ def _path_summary(environ: Mapping[str, str]) -> str:
     return ":".join(entries) if entries else "PATH is empty"
 
 
-def _check_runnable(path: str) -> None:
+def _check_runnable(path: str, program: Program) -> None:
     try:
         info = os.stat(path)
     except FileNotFoundError:
-        raise CliNotFound(f"{path} does not exist", hint=INSTALL_HINT) from None
+        raise CliNotFound(f"{path} does not exist", hint=program.install_hint) from None
     except OSError as err:
         raise CliNotExecutable(f"cannot use {path}: {err.strerror}") from None
     if stat.S_ISDIR(info.st_mode):
-        raise CliNotExecutable(f"{path} is a directory, not the CLI", hint="name the executable: --claude PATH")
+        raise CliNotExecutable(f"{path} is a directory, not the CLI", hint=program.name_it)
     if not os.access(path, os.X_OK):
-        raise CliNotExecutable(f"{path} is not executable", hint="name the CLI's executable: --claude PATH")
+        raise CliNotExecutable(f"{path} is not executable", hint=program.name_it)
 
 
 def _is_csup(path: str, self_paths: Collection[str]) -> bool:

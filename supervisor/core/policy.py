@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal, NamedTuple
 
-Kind = Literal["supervised", "unmanaged", "background"]
+Kind = Literal["supervised", "unmanaged", "background", "editor"]  # editor: run by an editor's extension
 Action = Literal["end-background", "notify-unmanaged", "warn-unmanaged", "end-unmanaged", "warn-memory",
                  "end-memory"]
 
@@ -37,10 +37,13 @@ class Seen(NamedTuple):
     attached: bool = False  # a terminal shows it (`claude attach`): someone is there
     pinned: bool = False  # pinned in Claude Code's agent view
     memory: int | None = None  # bytes its process tree holds, counted fairly; None when not measured
+    cli: str = ""  # which CLI it is: a CLI with a limit of its own is counted apart
 
 
 def spared(session: Seen, waiting_limit: float | None = None) -> str | None:
     """Why a session is never ended for idleness (nor chosen to make room or to stop), or None when it may be."""
+    if session.kind == "editor":
+        return "an editor's"  # its editor's panel talks to it; ending it would break that editor's chat
     if session.busy:
         return "busy"
     if session.waiting and waiting_spares(session.idle, waiting_limit):
@@ -58,7 +61,9 @@ def most_idle_first(sessions: Sequence[Seen]) -> list[Seen]:
 
 
 def limit_for(kind: Kind, idle_limit: float | None, background_idle_limit: float | None) -> float | None:
-    """The idle limit of a kind of session: background sessions have their own."""
+    """The idle limit of a kind of session: background sessions have their own; an editor's has none."""
+    if kind == "editor":
+        return None
     return background_idle_limit if kind == "background" else idle_limit
 
 
@@ -145,15 +150,35 @@ def held(sessions: Sequence[Seen]) -> int:
     return sum(s.memory or 0 for s in sessions)
 
 
-def admit(others: Sequence[Seen], max_sessions: int, *, starting: int = 0, make_room_after: float | None = None,
+class Limits(NamedTuple):
+    """Which sessions a new one is counted with, and against what: every CLI's together against `max_sessions`,
+    but a CLI with a limit of its own (`own`) is counted apart; editors' sessions only when asked."""
+
+    max_sessions: int
+    own: tuple[tuple[str, int], ...] = ()
+    count_editors: bool = False
+
+    def counted_with(self, cli: str, sessions: Sequence[Seen]) -> tuple[list[Seen], int]:
+        """The sessions a new session of `cli` is counted with, and the limit they share."""
+        own = dict(self.own)
+        with_it = [s for s in sessions if (s.kind != "editor" or self.count_editors)
+                   and ((s.cli == cli) if cli in own else (s.cli not in own))]
+        return with_it, own.get(cli, self.max_sessions)
+
+
+def admit(others: Sequence[Seen], max_sessions: int | Limits, *, starting: int = 0,
+          make_room_after: float | None = None,
           may_end: frozenset[Kind] = frozenset({"supervised", "background"}),
-          memory_budget: int | None = None, waiting_limit: float | None = None) -> Admission:
-    """A new session beside `others` (every session there is, each once, the new one excluded) and `starting`
-    (csups that hold a place but have not said what they run yet): at most `max_sessions`, and none while the
-    sessions hold `memory_budget` or more. With `make_room_after`, a full machine makes room by ending the most
-    idle session of a kind it `may_end` that has been idle at least that long and is not spared (a tie goes to
-    the first listed): one, and only where one is enough for the count."""
-    count = len(others) + starting + 1
+          memory_budget: int | None = None, waiting_limit: float | None = None, cli: str = "") -> Admission:
+    """A new session of `cli` beside `others` (every session there is, each once, the new one excluded) and
+    `starting` (csups that hold a place but have not said what they run yet): at most the limit it shares with
+    the sessions it is counted with (Limits), and none while all the sessions hold `memory_budget` or more. With
+    `make_room_after`, a full machine makes room by ending the most idle session of a kind it `may_end` that has
+    been idle at least that long and is not spared (a tie goes to the first listed): one, and only where one is
+    enough for the count."""
+    limits = max_sessions if isinstance(max_sessions, Limits) else Limits(max_sessions)
+    counted, max_sessions = limits.counted_with(cli, others)
+    count = len(counted) + starting + 1
     listed = tuple(most_idle_first(others))
     total = held(others)
     over: Literal["count", "memory"] | None = None
@@ -164,7 +189,9 @@ def admit(others: Sequence[Seen], max_sessions: int, *, starting: int = 0, make_
     if over is None:
         return Admission(True, count, listed, memory=total)
     if make_room_after is not None and (over == "memory" or count - 1 == max_sessions):
-        candidates = [s for s in listed if s.kind in may_end and spared(s, waiting_limit) is None
+        # Over the count, only a session counted with the new one frees a place.
+        pool = listed if over == "memory" else tuple(s for s in listed if s in counted)
+        candidates = [s for s in pool if s.kind in may_end and spared(s, waiting_limit) is None
                       and s.idle is not None and s.idle >= make_room_after]
         if memory_budget is not None and (over == "memory" or total >= memory_budget):
             # Ending it must be enough: one that leaves the total still over would be ended for nothing.

@@ -89,6 +89,17 @@ def _names(raw: Any) -> tuple[str, ...]:
     return names
 
 
+def _limits(raw: Any) -> tuple[tuple[str, int], ...]:
+    """`["codex=2"]` (or "codex=2, claude=1" from the environment): a CLI's own limit on its sessions."""
+    found = []
+    for word in _words(raw) if raw not in ((), []) else ():
+        name, _, count = word.partition("=")
+        if not name or not re.fullmatch(r"[0-9]{1,2}", count) or not 1 <= int(count) <= 64:
+            raise ValueError('a list like ["codex=2"]: a CLI\'s name and a whole number from 1 to 64')
+        found.append((name, int(count)))
+    return tuple(found)
+
+
 def _count(raw: Any) -> int:
     if isinstance(raw, bool):
         raise ValueError("a whole number from 1 to 64")
@@ -150,8 +161,20 @@ SETTINGS: tuple[Setting, ...] = (
             "What counts as activity: keystrokes and the CLI's output, or keystrokes only."),
     Setting("cpu_threshold", 2.0, _percent,
             "Percent of one core the CLI's process tree must use to count as busy near a deadline; 0 disables."),
-    Setting("claude", "", _text, "Path of the real CLI; empty means search PATH for `claude`."),
-    Setting("max_sessions", 1, _count, "At most this many Claude sessions of yours at once, of every kind."),
+    Setting("cli", "", _text, "The CLI `csup run` starts when --cli names none; empty: claude."),
+    Setting("claude", "", _text, "Path of the real Claude Code CLI; empty means search PATH for `claude`."),
+    Setting("codex", "", _text, "Path of the real Codex CLI; empty means search PATH for `codex`."),
+    Setting("max_sessions", 1, _count,
+            "At most this many agent sessions of yours at once, of every kind and every CLI (but those with a "
+            "limit of their own in cli_limits)."),
+    Setting("cli_limits", (), _limits,
+            "CLIs with a limit of their own, e.g. [\"codex=2\"]: their sessions count against it, not max_sessions."),
+    Setting("count_editor_sessions", False, _boolean,
+            "Count editors' sessions (VS Code's Claude, `codex app-server`) against max_sessions; off: only their "
+            "memory counts."),
+    Setting("aliases", (), _words,
+            "The CLIs `csup init` sends through csup (e.g. [\"claude\"]); empty: every CLI csup knows that is "
+            "installed."),
     Setting("make_room", "off", _Duration(True),
             "At the limit, end the most idle session idle at least this long (not busy, waiting, attached or "
             "pinned) and start; off: refuse."),
@@ -165,6 +188,8 @@ SETTINGS: tuple[Setting, ...] = (
             "csup watch ends unmanaged sessions idle past idle_limit (after a warning); off: it only reports them."),
     Setting("claude_names", (), _names,
             "Executable names that identify a claude process (for finding unmanaged sessions); empty: `claude`."),
+    Setting("codex_names", (), _names,
+            "Executable names that identify a codex process (for finding unmanaged sessions); empty: `codex`."),
     Setting("claude_config_dirs", (), _words,
             "More Claude Code config dirs to look for sessions in, besides its default ones."),
     Setting("background_idle_limit", "off", _Duration(True),
@@ -199,14 +224,20 @@ class Settings(NamedTuple):
     waiting_limit: float | None
     activity: str
     cpu_threshold: float
+    cli: str
     claude: str
+    codex: str
     max_sessions: int
+    cli_limits: tuple[tuple[str, int], ...]
+    count_editor_sessions: bool
+    aliases: tuple[str, ...]
     make_room: float | None
     memory_budget: int | None
     memory_min_idle: float
     allow_unmanaged: bool
     end_unmanaged: bool
     claude_names: tuple[str, ...]
+    codex_names: tuple[str, ...]
     claude_config_dirs: tuple[str, ...]
     background_idle_limit: float | None
     passthrough_commands: tuple[str, ...]
@@ -222,6 +253,11 @@ class Settings(NamedTuple):
     # Where the values came from (read-only: a default shared by every Settings), and what was wrong with them.
     sources: Mapping[str, str] = MappingProxyType({})
     warnings: tuple[str, ...] = ()  # said once, then csup goes on
+
+    @property
+    def places(self) -> int:
+        """How many supervised sessions may run at once: max_sessions, and each CLI's own limit beside it."""
+        return self.max_sessions + sum(count for _, count in self.cli_limits)
 
     @property
     def values(self) -> dict[str, Any]:

@@ -14,9 +14,10 @@ class Step(NamedTuple):
     wait: float  # how long to wait for the CLI to exit before the next step
 
 
-def default_steps(cfg: Any) -> list[Step]:
-    """Claude Code's way out (CLAUDE_CLI.md): SIGTERM saves and prints the resume command; then its tree."""
-    steps = [Step("keys", cfg.exit_keys_wait)] if cfg.exit_keys else []
+def default_steps(cfg: Any, *, exit_keys: bool) -> list[Step]:
+    """The CLI's own polite exit (keys typed into it, for a CLI that has them), then SIGTERM (Claude Code's way
+    out: it saves and prints the resume command), then its tree."""
+    steps = [Step("keys", cfg.exit_keys_wait)] if exit_keys else []
     steps += [Step("term_cli", cfg.term_wait), Step("term_tree", cfg.tree_wait), Step("kill_all", KILL_WAIT)]
     return steps
 

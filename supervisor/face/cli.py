@@ -104,12 +104,15 @@ def _start(claude_args: tuple[str, ...], flags: dict[str, Any], **request: Any) 
 @click.option("--wait", "wait", is_flag=False, flag_value="", default=None, metavar="[DURATION]",
               help="Queue behind the running session instead of refusing (optionally give up after DURATION).")
 @click.option("--takeover", is_flag=True, help="End the running session and start here (as `csup takeover`).")
-@click.option("--allow-unmanaged", is_flag=True, default=None, help="Start even if claude runs outside csup.")
-@click.option("--claude", "claude_path", metavar="PATH", help="The real CLI (default: `claude` on PATH).")
+@click.option("--allow-unmanaged", is_flag=True, default=None,
+              help="Start even if agent sessions run outside csup.")
+@click.option("--cli", "cli_name", metavar="NAME", help="The CLI to start: claude (default) or codex.")
+@click.option("--claude", "claude_path", metavar="PATH", help="The real Claude Code CLI (default: `claude` on PATH).")
 @click.argument("claude_args", nargs=-1, type=click.UNPROCESSED)
 def run(idle_limit: str | None, warn_before: str | None, wait: str | None, takeover: bool,
-        allow_unmanaged: bool | None, claude_path: str | None, claude_args: tuple[str, ...]) -> None:
-    """Start a supervised claude session (what `claude` is aliased to).
+        allow_unmanaged: bool | None, cli_name: str | None, claude_path: str | None,
+        claude_args: tuple[str, ...]) -> None:
+    """Start a supervised agent session (what `claude` and `codex` are aliased to).
 
     Everything after `--` goes to the CLI unchanged. A second session is refused (exit 75) unless --wait or
     --takeover says what to do instead.
@@ -117,6 +120,7 @@ def run(idle_limit: str | None, warn_before: str | None, wait: str | None, takeo
     \b
     Examples:
       csup run                      # claude, supervised
+      csup run --cli codex          # codex, supervised
       csup run --idle-limit 2h -- --model opus
       csup run --wait 10m           # queue for up to ten minutes
     """
@@ -124,7 +128,7 @@ def run(idle_limit: str | None, warn_before: str | None, wait: str | None, takeo
         raise click.UsageError("--wait and --takeover exclude each other: choose one")
     mode = "takeover" if takeover else "wait" if wait is not None else "now"
     flags = {"idle_limit": idle_limit, "warn_before": warn_before, "allow_unmanaged": allow_unmanaged,
-             "claude": claude_path}
+             "claude": claude_path, "cli": cli_name}
     _start(claude_args, flags, mode=mode, patience=_duration_arg(wait, "--wait"))
 
 
@@ -143,9 +147,10 @@ class _ArgsAfterDashes(click.Command):
 @click.option("--resume/--no-resume", default=True, show_default=True,
               help="Carry the old session's conversation on (claude --resume ID in its directory).")
 @click.option("--force", is_flag=True, help="End claude sessions outside csup without asking.")
-@click.option("--claude", "claude_path", metavar="PATH", help="The real CLI (default: `claude` on PATH).")
+@click.option("--cli", "cli_name", metavar="NAME", help="The CLI to start: claude (default) or codex.")
+@click.option("--claude", "claude_path", metavar="PATH", help="The real Claude Code CLI (default: `claude` on PATH).")
 @click.argument("target", metavar="[ID]", required=False)
-def takeover(resume: bool, force: bool, claude_path: str | None, target: str | None) -> None:
+def takeover(resume: bool, force: bool, cli_name: str | None, claude_path: str | None, target: str | None) -> None:
     """End a session, wherever it is, and start one here: the session ID names (csup's id, Claude's session or
     background id, a pid or a terminal, as `csup status` lists them); without one, every session with one
     allowed (max_sessions 1), else the most idle one. A background session is brought here live.
@@ -157,7 +162,8 @@ def takeover(resume: bool, force: bool, claude_path: str | None, target: str | N
       csup takeover 1a2b3c4d -- --model opus
     """
     claude_args = click.get_current_context().meta.get("claude_args", ())
-    _start(claude_args, {"claude": claude_path}, mode="takeover", resume=resume, force=force, target=target)
+    _start(claude_args, {"claude": claude_path, "cli": cli_name}, mode="takeover", resume=resume, force=force,
+           target=target)
 
 
 @cli.command()
@@ -224,7 +230,8 @@ def status(as_json: bool) -> None:
 
     settings, paths = _load()
     report = gather(paths, _census(settings), settings.background_idle_limit, settings.max_sessions,
-                    memory_budget=settings.memory_budget, waiting_limit=settings.waiting_limit)
+                    memory_budget=settings.memory_budget, waiting_limit=settings.waiting_limit,
+                    places=settings.places, count_editors=settings.count_editor_sessions)
     _emit(as_json, report.to_json, lambda: render_status(report))
     sys.exit(0 if report.running else 1)
 

@@ -17,7 +17,7 @@ from supervisor.core.errors import UsageError  # noqa: E402
 from supervisor.face.boundary import guarded  # noqa: E402
 
 # `csup run`'s options as the fast path reads them; tests check they are exactly the click command's.
-VALUE_OPTIONS = {"--idle-limit": "idle_limit", "--warn-before": "warn_before", "--claude": "claude"}
+VALUE_OPTIONS = {"--idle-limit": "idle_limit", "--warn-before": "warn_before", "--claude": "claude", "--cli": "cli"}
 SWITCHES = {"--takeover": "takeover", "--allow-unmanaged": "allow_unmanaged"}
 OPTIONAL_VALUE = "--wait"
 

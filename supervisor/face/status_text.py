@@ -21,7 +21,8 @@ def render_status(status: StatusReport) -> str:
     now = status.time
     lines = []
     if status.max_sessions > 1:
-        lines.append(f"{len(status.sessions)} of at most {status.max_sessions} claude session(s) (max_sessions)")
+        counting = [s for s in status.sessions if s.kind != "editor" or status.count_editors]
+        lines.append(f"{len(counting)} of at most {status.max_sessions} agent session(s) (max_sessions)")
     if not status.supervised:
         lines.append("○ no csup session is running")
     many = len(status.supervised) > 1 or status.max_sessions > 1
@@ -34,28 +35,37 @@ def render_status(status: StatusReport) -> str:
             left = format_duration(session.time_left or 0)
             limit = f"limit {format_duration(session.idle_limit)}, ends in {left} if idle"
         state = "suspended (Ctrl-Z; `fg` in its terminal)" if session.state == "suspended" else session.state
-        which = f"claude session {session.id}" if many else "claude session"
+        name = session.cli or "cli"
+        which = f"{name} session {session.id}" if many else f"{name} session"
         lines.append(f"● {which} {state}: idle {format_duration(session.idle_seconds)} ({limit})")
-        cli = f"claude pid {session.cli_pid}" if session.cli_pid else "claude starting"
+        cli = f"{name} pid {session.cli_pid}" if session.cli_pid else f"{name} starting"
         lines.append(f"    {cli} (csup pid {session.csup_pid}) on {clean(session.tty) or 'no tty'}")
         lines.append(f"    in {short_path(session.cwd)}, started {clock_time(session.started_at, now)} "
                      f"({format_duration(now - session.started_at)} ago)")
-        if session.claude_session_id:
-            lines.append(f"    conversation {clean(session.claude_session_id)}")
+        if session.conversation_id:
+            lines.append(f"    conversation {clean(session.conversation_id)}")
         if session.attached:
             lines.append(f"    shows background session {clean(session.attached)} (Ctrl+Z there detaches it)")
     if status.unmanaged:
-        lines.append(f"! {len(status.unmanaged)} claude session(s) outside csup:")
+        lines.append(f"! {len(status.unmanaged)} agent session(s) outside csup:")
         for other in status.unmanaged:
             idle = "idle ?" if other.idle_seconds is None else f"idle {format_duration(other.idle_seconds)}"
             cpu = "" if other.cpu_seconds is None else f", cpu {other.cpu_seconds:.1f}s"
             rss = "" if other.rss_bytes is None else f", {megabytes(other.rss_bytes)}"
             orphan = " [orphaned: its csup is gone]" if other.orphaned else ""
             up = "" if other.started_at is None else f", up {format_duration(now - other.started_at)}"
-            lines.append(f"    pid {other.pid} on {clean(other.tty) or 'no tty'}{up}, {idle}{cpu}{rss}{orphan}")
+            lines.append(f"    {clean(other.cli or 'cli')} pid {other.pid} on {clean(other.tty) or 'no tty'}{up}, "
+                         f"{idle}{cpu}{rss}{orphan}")
             if other.cwd:
                 lines.append(f"      in {short_path(other.cwd)}")
         lines.append("  end them: csup stop --force   (or take over: csup takeover)")
+    if status.editors:
+        how = "counted against max_sessions" if status.count_editors else "not counted against max_sessions"
+        lines.append(f"✎ {len(status.editors)} editor session(s) ({how}; their memory is in the budget):")
+        for editor in status.editors:
+            rss = "" if editor.rss_bytes is None else f", {megabytes(editor.rss_bytes)}"
+            where = f" in {short_path(editor.cwd)}" if editor.cwd else ""
+            lines.append(f"    {clean(editor.cli or 'cli')} pid {editor.pid} of {clean(editor.editor)}{where}{rss}")
     if status.background:
         bg_limit = status.background_idle_limit
         enforced = watcher_rule(status.watcher, "background_idle_limit", bg_limit)

@@ -310,11 +310,15 @@ def resume_note(decision: ResumeDecision) -> str:
         text = f"csup: {short_path(decision.cwd or '')} is gone; starting a new conversation here."
     elif kind == "declined":
         text = "csup: starting a new conversation (--no-resume)."
+    elif kind == "other-cli":
+        text = "csup: the old session ran another CLI; starting a new conversation here."
     else:
         text = "csup: the old session's conversation is unknown; starting fresh."
     if decision.others:
         text += "\n  other conversations that were ended; resume them with:\n" + "\n".join(
             f"    {clean(command)}" for command in decision.others)
+    if kind == "other-cli":
+        text = text.replace("other conversations that were ended", "its conversation ended")
     return text
 
 

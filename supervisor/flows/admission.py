@@ -127,7 +127,7 @@ def world_of(paths: Paths, settings: Settings, adapter: SessionSource, reporter:
             from supervisor.machine.memory import of_trees
 
             measure = of_trees
-        return take_snapshot(paths, settings.max_sessions, adapter, memory=measure, clock=clock)
+        return take_snapshot(paths, settings.places, adapter, memory=measure, clock=clock)
 
     def end(session: AnySession, reason: str) -> tuple[bool, str | None]:
         from supervisor.flows.ending import MAKE_ROOM
@@ -152,7 +152,7 @@ def take_gate(paths: Paths, locks: Locks, settings: Settings, clock: Clock) -> N
     deadline = clock.mono() + gate_patience(settings)
     while True:
         if first_in_line(paths.queue_dir) is not None:
-            holders = supervised(paths, settings.max_sessions)
+            holders = supervised(paths, settings.places)
             log_event(paths.log_file, "refused", reason="line",
                       holder=holders[0].record.session_id if holders else None, cwd=os.getcwd())
             raise LineAhead(holders[0].record if holders else None)
@@ -188,21 +188,24 @@ def decide(paths: Paths, locks: Locks, settings: Settings, world: World, reporte
     again, once, on a fresh snapshot. Returns what was ended to make room (None: nothing was). Refused: every
     place held by a supervised session (SessionHeld, from the records alone: a refusal stays fast), or the
     policy's AtLimit. `quiet`: a waiter asks again and again, and its refusals are not events."""
-    from supervisor.core.policy import admit, may_end
+    from supervisor.clis.choose import cli_of
+    from supervisor.core.policy import Limits, admit, may_end
     from supervisor.flows.refusals import AtLimit
 
     made: RoomMade | None = None
     while True:
-        claimed = locks.claim_free(settings.max_sessions)
+        claimed = locks.claim_free(settings.places)
         if not claimed and (settings.make_room is None or made is not None):
-            _refuse_full(paths, settings.max_sessions, quiet)
+            _refuse_full(paths, settings.places, quiet)
         snapshot = world.snapshot()
         others = others_than_this(snapshot, settings, locks, bringing_here)
         starting = max(0, locks.held_by_others() - sum(1 for s in others if s.kind == "supervised"))
-        decision = admit([s.seen() for s in others], settings.max_sessions, starting=starting,
-                         make_room_after=settings.make_room if made is None else None,
+        decision = admit([s.seen() for s in others],
+                         Limits(settings.max_sessions, settings.cli_limits, settings.count_editor_sessions),
+                         starting=starting, make_room_after=settings.make_room if made is None else None,
                          may_end=may_end(settings.end_unmanaged, free_place=claimed),
-                         memory_budget=settings.memory_budget, waiting_limit=settings.waiting_limit)
+                         memory_budget=settings.memory_budget, waiting_limit=settings.waiting_limit,
+                         cli=cli_of(settings))
         if decision.admitted and claimed:
             return made
         chosen = snapshot.by_key(decision.make_room.key) if decision.make_room is not None else None
@@ -281,7 +284,7 @@ def wait_for_room(paths: Paths, locks: Locks, settings: Settings, world: World, 
                     claimed = isinstance(refused, AtLimit)  # a place was free: the sessions fill the limit
                     locks.release()
             waited = clock.mono() - started
-            holders = supervised(paths, settings.max_sessions)
+            holders = supervised(paths, settings.places)
             reporter.waiting(WaitProgress(holders[0].record if holders else None,
                                           position(paths.queue_dir, turn.ticket), waited))
             if patience is not None and waited >= patience:
@@ -367,8 +370,9 @@ def take_over(paths: Paths, locks: Locks, settings: Settings, adapter: SessionSo
             finally:
                 lock.release()
             handover.previous = asleep.record
-            if asleep.record.claude_session_id:
-                handover.conversations.append(Conversation(asleep.record.claude_session_id, asleep.record.cwd))
+            if asleep.record.conversation_id:
+                handover.conversations.append(Conversation(asleep.record.conversation_id, asleep.record.cwd,
+                                                          asleep.record.cli_name))
             # Its conversation comes back here as a new session: the one admission decides (the gate is ours).
             decide(paths, locks, settings, world_of(paths, settings, adapter, reporter, clock), reporter)
             return handover
@@ -387,7 +391,7 @@ def take_over(paths: Paths, locks: Locks, settings: Settings, adapter: SessionSo
         ended: OthersEnded | None = None
         current = _end_holder(paths, locks, settings, turn.ticket, handover, reporter, holder, clock)
         if target is None:
-            found = take_snapshot(paths, settings.max_sessions, adapter, clock=clock).census
+            found = take_snapshot(paths, settings.places, adapter, clock=clock).census
             if current is None and found.background:
                 # A background session is brought here live (attach): no restart, no second writer.
                 handover.attach = max(found.background, key=lambda s: s.last_activity or 0.0)
@@ -396,8 +400,8 @@ def take_over(paths: Paths, locks: Locks, settings: Settings, adapter: SessionSo
                                how_to="csup takeover --force", cause="takeover")
             handover.unmanaged_ended = [session.pid for session in ended.sessions]
         if current is not None:
-            if current.claude_session_id:
-                handover.conversations.append(Conversation(current.claude_session_id, current.cwd))
+            if current.conversation_id:
+                handover.conversations.append(Conversation(current.conversation_id, current.cwd, current.cli_name))
             if not ending.wait_gone(current.cli, settings.term_wait, clock) and current.cli is not None:
                 processes.signal_verified(current.cli, signal.SIGKILL)  # two CLIs on one conversation corrupt it
                 ending.wait_gone(current.cli, ending.KILL_GRACE, clock)
@@ -414,7 +418,7 @@ def _target(paths: Paths, settings: Settings, census: SessionSource, named: str 
     refusal listing why."""
     from supervisor.flows.sessions import resolve, take_snapshot
 
-    snapshot = take_snapshot(paths, settings.max_sessions, census, clock=clock)
+    snapshot = take_snapshot(paths, settings.places, census, clock=clock)
     if named is not None:
         return resolve(snapshot.nameable, named)
     if not snapshot.sessions and snapshot.asleep:
@@ -427,8 +431,8 @@ def _target(paths: Paths, settings: Settings, census: SessionSource, named: str 
 
 
 def _claim_slot(paths: Paths, locks: Locks, settings: Settings) -> None:
-    if not locks.claim_free(settings.max_sessions):
-        _refuse_full(paths, settings.max_sessions)
+    if not locks.claim_free(settings.places):
+        _refuse_full(paths, settings.places)
 
 
 def _end_holder(paths: Paths, locks: Locks, settings: Settings, ticket: Ticket, handover: Handover,

@@ -28,6 +28,8 @@ class UnmanagedSession(NamedTuple):
     idle_source: str = "unknown"  # registry, tty, unknown
     orphaned: bool = False  # started by a csup that is gone
     status: str = "unknown"  # what the CLI says it is doing (its registry): idle, busy, waiting
+    cli: str = ""  # which CLI (clis/choose.py's names)
+    editor: str = ""  # run by an editor's extension, not a person in a terminal: the editor ("VS Code")
 
     @property
     def pid(self) -> int:
@@ -37,12 +39,13 @@ class UnmanagedSession(NamedTuple):
         return {"pid": self.pid, "tty": self.tty, "cwd": self.cwd, "started_at": self.started_at,
                 "cpu_seconds": self.cpu_seconds, "rss_bytes": self.rss_bytes, "idle_seconds": self.idle_seconds,
                 "idle_source": self.idle_source, "orphaned": self.orphaned, "status": self.status,
-                "cmdline": list(self.view.cmdline)}
+                "cli": self.cli, "editor": self.editor or None, "cmdline": list(self.view.cmdline)}
 
 
 class Census(NamedTuple):
     unmanaged: list[UnmanagedSession]  # interactive, started without csup
-    background: list[LiveSession]  # in Claude Code's daemon
+    background: list[LiveSession]  # in a CLI's own daemon
+    editors: list[UnmanagedSession] = []  # noqa: RUF012  # run by an editor's extension: shown, never ended
 
     @property
     def total(self) -> int:
@@ -53,7 +56,7 @@ class Census(NamedTuple):
         attach brings here is not another session."""
         if target is None:
             return self
-        return Census(self.unmanaged, [s for s in self.background if not names(s, target)])
+        return Census(self.unmanaged, [s for s in self.background if not names(s, target)], self.editors)
 
 
 def names(session: LiveSession, target: str) -> bool:
@@ -106,7 +109,7 @@ def take_census(census: SessionSource, managed: set[int] | None = None,
             continue
         view = ProcessView(session.pid, processes.parent_of(session.pid) or 0, 0, identity.start_time, cmdline)
         unmanaged.append(describe_unmanaged(view, census, now, stale_cli))
-    return Census(unmanaged, background)
+    return Census([s for s in unmanaged if not s.editor], background, [s for s in unmanaged if s.editor])
 
 
 def _nested(pid: int, managed: set[int]) -> bool:
@@ -142,9 +145,31 @@ def describe_unmanaged(view: ProcessView, census: SessionSource, now: float,
             pass
     orphaned = stale_cli is not None and stale_cli.pid == view.pid and processes.is_running(stale_cli)
     start = info.get("start_time")
+    editor = editor_of(view.pid) if census.editor_session(view) else ""
     return UnmanagedSession(
         view, tty=tty, cwd=str(info.get("cwd") or ""), started_at=float(start) if start is not None else None,
         cpu_seconds=info.get("cpu_seconds"), rss_bytes=info.get("rss"),
         idle_seconds=None if idle is None else round(idle, 1), idle_source=source, orphaned=orphaned,
-        status=status,
+        status=status, cli=census.which(view) or "", editor=editor,
     )
+
+
+# Editors whose extensions run an agent's session over stdio (VS Code's Claude Code and Codex extensions, and
+# the editors built on VS Code), by the name of a process above it.
+EDITORS = {"code": "VS Code", "code-insiders": "VS Code", "codium": "VSCodium", "cursor": "Cursor",
+           "windsurf": "Windsurf", "zed": "Zed", "code helper (plugin)": "VS Code", "electron": "an editor"}
+ANCESTORS_LOOKED_AT = 12
+
+
+def editor_of(pid: int) -> str:
+    """The editor an editor's session runs under, by its ancestors' names; "an editor" when none is known."""
+    seen: set[int] = set()
+    parent = processes.parent_of(pid)
+    while parent is not None and parent > 1 and parent not in seen and len(seen) < ANCESTORS_LOOKED_AT:
+        seen.add(parent)
+        command = processes.cmdline_of(parent)
+        name = os.path.basename(command[0]).lower() if command else ""
+        if name in EDITORS:
+            return EDITORS[name]
+        parent = processes.parent_of(parent)
+    return "an editor"

@@ -43,7 +43,8 @@ class Checkup:
 def examine(paths: Paths, census: SessionSource, settings: Settings, clock: Clock = SYSTEM) -> Checkup:
     import psutil
 
-    status = gather(paths, census, max_sessions=settings.max_sessions, memory_budget=settings.memory_budget)
+    status = gather(paths, census, max_sessions=settings.max_sessions, memory_budget=settings.memory_budget,
+                    places=settings.places)
     memory = psutil.virtual_memory()
     sessions = _processes(status)
     found = _sample_cpu(sessions + _helpers(census, status, {p.pid for p in sessions}), clock)

@@ -11,7 +11,6 @@ from functools import partial
 from typing import TYPE_CHECKING, NamedTuple, cast
 
 from supervisor.clis.adapter import Conversation, Launcher, LiveSession, SessionSource
-from supervisor.clis.claude_code import new_uuid
 from supervisor.core.errors import ExitCode
 from supervisor.core.identity import ProcessIdentity
 from supervisor.core.notice import Notice
@@ -20,6 +19,7 @@ from supervisor.flows.census import names, resolve_target
 from supervisor.machine import processes
 from supervisor.machine.clock import SYSTEM, Clock, wait_until
 from supervisor.machine.events import log_event
+from supervisor.machine.ids import new_uuid
 from supervisor.machine.paths import Paths, Slot
 from supervisor.machine.record import SessionRecord, remove_record, write_record
 from supervisor.machine.trace import cli_exited, mark, write_startup_marks
@@ -51,6 +51,7 @@ class Asleep(NamedTuple):
     idle: float
     freed: Freed
     resume: str  # the command that reopens the conversation by hand
+    cli: str = ""  # which CLI it ran (clis/choose.py's names)
 
 
 class Outcome(NamedTuple):
@@ -80,8 +81,8 @@ def supervise(launcher: Launcher, census: SessionSource, args: list[str], settin
         session_id=session_id, csup=ProcessIdentity(os.getpid(), 0.0), cli=None, tty=_tty_name(tty_fd),
         cwd=os.getcwd(), argv=(launcher.path, *args), started_at=started or started_wall,
         last_activity_at=started_wall,
-        idle_limit=settings.idle_limit, warn_before=settings.warn_before, claude_session_id=conversation_id,
-        last_activity_mono=started_mono, attached=bringing_here,
+        idle_limit=settings.idle_limit, warn_before=settings.warn_before, conversation_id=conversation_id,
+        last_activity_mono=started_mono, attached=bringing_here, cli_name=launcher.name,
     )
     env = dict(environ)
     env[SESSION_ENV] = session_id
@@ -95,9 +96,13 @@ def supervise(launcher: Launcher, census: SessionSource, args: list[str], settin
         record = record.with_changes(csup=processes.identity_of(os.getpid()) or record.csup,
                                      cli=processes.identity_of(child.pid), state="active")
         measured: list[tuple[int | None, list[ProcessIdentity]]] = []  # the tree before its end, and its memory
+        # A CLI that takes no id up front (Codex) says which conversation it opened while it runs: learnt then.
+        learnt = _Learnt(conversation_id)
         actions = _live_actions(child.pid, census, paths, slot, record, settings, environ, log, reporter,
-                                clock, measured)
-        decides = partial(_policy, settings, started_mono, actions, draft, woke_at)
+                                clock, measured, learnt)
+        exit_keys = settings.exit_keys.encode() if settings.sources.get("exit_keys", "default") != "default" \
+            else launcher.exit_keys
+        decides = partial(_policy, settings, started_mono, actions, draft, woke_at, exit_keys)
         relay = PtyRelay(child, Terminal(0, 1, tty_fd), decides, saved_attrs=saved, keeper=guardian)
         policy = cast("SessionPolicy", relay.listener)
         try:
@@ -129,10 +134,11 @@ def supervise(launcher: Launcher, census: SessionSource, args: list[str], settin
     if guardian is not None:
         guardian.dismiss()  # the terminal is restored: nothing for it to do
     processes.terminate(policy.leftover_descendants(), settings.tree_wait)
+    conversation_id = learnt.conversation_id
     # After a takeover the conversation lives on in the other terminal: resuming it here too would corrupt it.
     resume = None
-    if conversation_id and census.can_resume(Conversation(conversation_id, record.cwd)):
-        resume = census.resume_command(conversation_id)
+    if conversation_id and census.can_resume(Conversation(conversation_id, record.cwd, launcher.name)):
+        resume = census.resume_command(Conversation(conversation_id, record.cwd, launcher.name))
     ran = clock.mono() - started_mono
     stays = why_not_asleep(settings.idle_action, policy.end_kind, resumable=resume is not None,
                            attached=bringing_here is not None, suspended=relay.in_background,
@@ -145,7 +151,7 @@ def supervise(launcher: Launcher, census: SessionSource, args: list[str], settin
         return Outcome(int(ExitCode.IDLE_TIMEOUT), Asleep(
             session_id, conversation_id, record.cwd, tuple(launcher.without_conversation(user_args)), record.tty,
             record.started_at,
-            policy.end_reason or "idle", policy.idle_at_end, freed, resume))
+            policy.end_reason or "idle", policy.idle_at_end, freed, resume, launcher.name))
     resume_failed = woke_at is not None and policy.end_kind is None and code != 0 and ran < RESUME_GRACE \
         and not relay.terminal_gone
     if resume_failed:
@@ -225,13 +231,13 @@ def _gone_to_background(census: SessionSource, bringing_here: str | None, conver
 
 
 def _policy(settings: Settings, started_mono: float, actions: Actions, draft: bytes, woke_at: float | None,
-            relay: RelayHandle) -> SessionPolicy:
+            exit_keys: bytes, relay: RelayHandle) -> SessionPolicy:
     from supervisor.core.idle import IdleClock
     from supervisor.core.session_policy import IdleRules, SessionPolicy
     from supervisor.core.shutdown import default_steps
 
     return SessionPolicy(
-        steps=default_steps(settings), exit_keys=settings.exit_keys.encode(),
+        steps=default_steps(settings, exit_keys=bool(exit_keys)), exit_keys=exit_keys,
         rules=IdleRules(limit=settings.idle_limit, warn_before=settings.warn_before or 0.0,
                         count_output=settings.activity == "input+output", cpu_threshold=settings.cpu_threshold,
                         waiting_limit=settings.waiting_limit),
@@ -241,10 +247,17 @@ def _policy(settings: Settings, started_mono: float, actions: Actions, draft: by
     )
 
 
+class _Learnt:
+    """The conversation's id: given up front (as a CLI that takes one at its start), or read from the running CLI."""
+
+    def __init__(self, conversation_id: str | None) -> None:
+        self.conversation_id = conversation_id
+
+
 def _live_actions(cli_pid: int, census: SessionSource, paths: Paths, slot: Slot,
                   record: SessionRecord, settings: Settings, environ: Mapping[str, str], log: Callable[..., None],
-                  reporter: Reporter, clock: Clock, measured: list[tuple[int | None, list[ProcessIdentity]]]
-                  ) -> Actions:
+                  reporter: Reporter, clock: Clock, measured: list[tuple[int | None, list[ProcessIdentity]]],
+                  learnt: _Learnt) -> Actions:
     """The policy's window on the running CLI (its process tree, its CPU, its own state), the record, requests
     from other terminals, and what waits until the first screen is drawn."""
     from supervisor.core.session_policy import Actions, CliState
@@ -259,19 +272,27 @@ def _live_actions(cli_pid: int, census: SessionSource, paths: Paths, slot: Slot,
             changed = now_mono - (now_wall - status.changed_wall)
         return CliState(status.status, changed)
 
+    def learn() -> None:
+        if learnt.conversation_id is None:
+            found = census.conversation_of(cli_pid)
+            if found is not None:
+                learnt.conversation_id = found.id
+                log("conversation", conversation=found.id)
+
     def publish(published: Published) -> None:
         now_wall, now_mono = clock.both()
         wall = now_wall - (now_mono - published.last_activity)
+        learn()
         write_record(slot.record_file, record.with_changes(
             state=published.state, last_activity_at=wall, last_activity_mono=published.last_activity,
-            end_reason=published.reason))
+            end_reason=published.reason, conversation_id=learnt.conversation_id))
 
     def find_strays() -> list[ProcessIdentity]:
         """Unmanaged sessions, as the one snapshot sees them: every supervised CLI (this one's siblings under
         max_sessions too) is managed, never a stray."""
         from supervisor.flows.sessions import take_snapshot
 
-        snapshot = take_snapshot(paths, settings.max_sessions, census, clock=clock)
+        snapshot = take_snapshot(paths, settings.places, census, clock=clock)
         return [s.unmanaged.view.identity for s in snapshot.sessions if s.unmanaged is not None]
 
     def take_request() -> tuple[str, str, float | None] | None:
@@ -298,6 +319,7 @@ def _live_actions(cli_pid: int, census: SessionSource, paths: Paths, slot: Slot,
         """Before the first signal: the CLI's tree (its tool children left its group) and, where the end may be a
         sleep, what the tree holds — the memory a sleep gives back is measured, not guessed."""
         tree = processes.descendants(cli_pid)
+        learn()  # the last moment its open files tell
         if settings.idle_action == "sleep":
             from supervisor.machine.memory import of_trees
 

@@ -23,7 +23,6 @@ from supervisor.machine.paths import Paths
 class Figures(NamedTuple):
     """Everything `csup metrics` reports, as values."""
 
-    cli: str  # the CLI the sessions are of (the source's name)
     sessions: Sequence[AnySession]
     asleep: Sequence[AnySession]
     max_sessions: int
@@ -34,9 +33,9 @@ class Figures(NamedTuple):
 
 def gather(paths: Paths, settings: Settings, census: SessionSource, clock: Clock = SYSTEM,
            snapshot: Snapshot | None = None) -> Figures:
-    snap = snapshot or take_snapshot(paths, settings.max_sessions, census, memory=of_trees, clock=clock)
+    snap = snapshot or take_snapshot(paths, settings.places, census, memory=of_trees, clock=clock)
     counted, freed = count_events(read_events(paths.log_file))
-    return Figures(census.name, snap.sessions, snap.asleep, settings.max_sessions, settings.memory_budget, counted,
+    return Figures(snap.sessions, snap.asleep, settings.max_sessions, settings.memory_budget, counted,
                    freed)
 
 
@@ -98,10 +97,10 @@ class _Collector:
         f = self.figures
         counts = GaugeMetricFamily("csup_sessions", "Sessions of the user now, by CLI, kind and state",
                                    labels=["cli", "kind", "state"])
-        tally: Counter[tuple[str, str]] = Counter((s.kind, s.state or "unknown") for s in f.sessions)
-        tally.update(("asleep", "asleep") for _ in f.asleep)
-        for (kind, state), n in sorted(tally.items()):
-            counts.add_metric([f.cli, kind, state], n)
+        tally: Counter[tuple[str, str, str]] = Counter((_cli(s), s.kind, s.state or "unknown") for s in f.sessions)
+        tally.update((_cli(s), "asleep", "asleep") for s in f.asleep)
+        for (cli, kind, state), n in sorted(tally.items()):
+            counts.add_metric([cli, kind, state], n)
         yield counts
         memory = GaugeMetricFamily("csup_session_memory_bytes", "Memory each session's process tree holds "
                                    "(PSS on Linux, USS elsewhere)", labels=["cli", "kind", "id"])
@@ -109,9 +108,9 @@ class _Collector:
                                  labels=["cli", "kind", "id"])
         for session in f.sessions:
             if session.memory is not None:
-                memory.add_metric([f.cli, session.kind, session.id], session.memory.total)
+                memory.add_metric([_cli(session), session.kind, session.id], session.memory.total)
             if session.idle_seconds is not None:
-                idle.add_metric([f.cli, session.kind, session.id], session.idle_seconds)
+                idle.add_metric([_cli(session), session.kind, session.id], session.idle_seconds)
         yield memory
         yield idle
         yield GaugeMetricFamily("csup_memory_held_bytes", "Memory all sessions hold together",
@@ -136,3 +135,7 @@ class _Collector:
                            ("made-room", "Sessions ended to make room")):
             yield CounterMetricFamily(f"csup_{name.replace('-', '_')}", what, value=f.events.get(name, 0))
         yield CounterMetricFamily("csup_memory_freed_bytes", "Memory sleeps gave back", value=f.freed)
+
+
+def _cli(session: AnySession) -> str:
+    return session.cli or "other"  # a program csup runs without knowing it

@@ -33,7 +33,8 @@ Escalation = Literal["asked", "SIGTERM", "SIGKILL"]
 class ResumeDecision:
     """What a takeover does with the old session's conversation."""
 
-    kind: Literal["resumed", "attached", "nothing-running", "unknown", "no-transcript", "cwd-gone", "declined"]
+    kind: Literal["resumed", "attached", "nothing-running", "unknown", "no-transcript", "cwd-gone", "declined",
+                  "other-cli"]
     conversation_id: str | None = None
     cwd: str | None = None
     others: tuple[str, ...] = ()  # resume commands of further conversations that were ended

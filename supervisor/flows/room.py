@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from supervisor.clis.adapter import Conversation, SessionSource
+from supervisor.clis.adapter import SessionSource
 from supervisor.core.settings import Settings
 from supervisor.flows import ending
-from supervisor.flows.sessions import AnySession
+from supervisor.flows.sessions import AnySession, conversation_in, resume_of
 from supervisor.machine.clock import SYSTEM, Clock
 from supervisor.machine.lock import FileFlock
 from supervisor.machine.paths import Paths
@@ -31,9 +31,7 @@ def end_session(paths: Paths, settings: Settings, adapter: SessionSource, report
     if chosen.unmanaged is not None:
         conversation = adapter.conversation_of(chosen.unmanaged.pid)
         gone = end_unmanaged(paths, settings, adapter, [chosen.unmanaged], cause, reason=reason)
-        resume = adapter.resume_command(conversation.id) \
-            if conversation is not None and adapter.can_resume(conversation) else None
-        return gone, resume
+        return gone, resume_of(adapter, conversation)
     assert chosen.holder is not None
     holder = chosen.holder
     lock = FileFlock(holder.slot.lock_file)
@@ -49,7 +47,4 @@ def end_session(paths: Paths, settings: Settings, adapter: SessionSource, report
         lock.release()  # the place is claimed by whoever holds the gate: the newcomer
     record = holder.record
     gone = ending.wait_gone(record.cli, settings.term_wait, clock)
-    resume = None
-    if record.claude_session_id and adapter.can_resume(Conversation(record.claude_session_id, record.cwd)):
-        resume = adapter.resume_command(record.claude_session_id)
-    return gone, resume
+    return gone, resume_of(adapter, conversation_in(record))

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Literal, NamedTuple, NoReturn
 
 from supervisor.clis.adapter import Launcher, SessionSource
-from supervisor.clis.choose import launcher_for, sessions_from
+from supervisor.clis.choose import configured_path, launcher_for, program_of, sessions_from
 from supervisor.clis.locate import find_program
 from supervisor.core.errors import CliNotExecutable, CliNotFound, UsageError
 from supervisor.core.settings import SESSION_ENV, Settings
@@ -39,8 +39,9 @@ class RunRequest(NamedTuple):
 
 def run(request: RunRequest, settings: Settings, paths: Paths, environ: Mapping[str, str],
         reporter: Reporter, clock: Clock = SYSTEM) -> int:
-    program = find_program(settings.claude, environ, request.self_paths)
-    launcher = launcher_for(settings, program)
+    program = find_program(configured_path(settings, settings.cli), environ, request.self_paths,
+                           program_of(settings.cli))
+    launcher = launcher_for(settings, program, settings.cli)
     args = list(request.claude_args)
     if request.mode == "now" and launcher.starts_background(args):
         # A new session, from a terminal or a script alike: the rule applies before the CLI leaves at once.
@@ -60,7 +61,7 @@ def run(request: RunRequest, settings: Settings, paths: Paths, environ: Mapping[
 
     mark("admission code")
     ensure_private_dir(paths.runtime_dir)
-    locks = admission.Locks.open(paths, settings.max_sessions)
+    locks = admission.Locks.open(paths, settings.places)
     census = sessions_from(settings, environ)
     world = admission.world_of(paths, settings, census, reporter, clock)
     bringing_here = launcher.foreground_target(args, census.live_sessions())
@@ -130,11 +131,16 @@ def _resumed(launcher: Launcher, sessions: SessionSource, args: list[str], hando
         if handover.previous is None and not handover.unmanaged_ended:
             return args, None, ResumeDecision("nothing-running")
         previous = handover.previous
-        if previous is not None and previous.claude_session_id:
-            return args, None, ResumeDecision("no-transcript", previous.claude_session_id, previous.cwd)
+        if previous is not None and previous.conversation_id:
+            return args, None, ResumeDecision("no-transcript", previous.conversation_id, previous.cwd)
         return args, None, ResumeDecision("unknown")
-    first, *others = handover.conversations
-    other_commands = tuple(f"cd {c.cwd} && {sessions.resume_command(c.id)}" for c in others)
+    # Only this CLI's conversation can be carried on here; another CLI's is said with its own command.
+    mine = [c for c in handover.conversations if c.cli in ("", launcher.name)]
+    if not mine:
+        return args, None, ResumeDecision("other-cli", None, None, tuple(
+            f"cd {c.cwd} && {sessions.resume_command(c)}" for c in handover.conversations))
+    first, *others = [*mine, *(c for c in handover.conversations if c not in mine)]
+    other_commands = tuple(f"cd {c.cwd} && {sessions.resume_command(c)}" for c in others)
     if not sessions.can_resume(first):
         return args, None, ResumeDecision("no-transcript", first.id, first.cwd, other_commands)
     if not os.path.isdir(first.cwd):
@@ -177,7 +183,7 @@ def _launch_background(program: str, args: list[str], paths: Paths, settings: Se
     from supervisor.machine.clock import wait_until
 
     ensure_private_dir(paths.runtime_dir)
-    locks = admission.Locks.open(paths, settings.max_sessions)
+    locks = admission.Locks.open(paths, settings.places)
     census = sessions_from(settings, environ)
     world = admission.world_of(paths, settings, census, reporter, clock)
     admission.admit_now(paths, locks, settings, world, reporter)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
-from supervisor.clis.adapter import LiveSession, SessionSource
+from supervisor.clis.adapter import Conversation, LiveSession, SessionSource
 from supervisor.core.errors import UsageError
 from supervisor.core.identity import ProcessIdentity
 from supervisor.core.policy import Seen, idle_seconds
@@ -19,12 +19,12 @@ from supervisor.flows.census import names as names_session
 from supervisor.machine import processes
 from supervisor.machine.clock import SYSTEM, Clock
 from supervisor.machine.paths import Paths, Slot
-from supervisor.machine.record import Holder, is_live, live_holders, read_record
+from supervisor.machine.record import Holder, SessionRecord, is_live, live_holders, read_record
 
 if TYPE_CHECKING:  # measured only when a decision or a report needs it: a plain run does not import it
     from supervisor.machine.memory import TreeMemory
 
-Kind = Literal["supervised", "unmanaged", "background", "asleep"]
+Kind = Literal["supervised", "unmanaged", "background", "asleep", "editor"]
 MIN_PREFIX = 4  # an id may be shortened to this many characters, when that is unambiguous
 
 
@@ -54,12 +54,21 @@ class AnySession(NamedTuple):
             found |= {self.tty, self.tty.removeprefix("/dev/")}
         if self.holder is not None:
             found |= {self.holder.record.session_id, str(self.holder.record.csup.pid)}
-            if self.holder.record.claude_session_id:
-                found.add(self.holder.record.claude_session_id)
+            if self.holder.record.conversation_id:
+                found.add(self.holder.record.conversation_id)
         for shown in (self.background, self.shows):
             if shown is not None:
                 found |= {shown.conversation.id, shown.short}
         return {name for name in found if name}
+
+    @property
+    def cli(self) -> str:
+        """Which CLI it is (clis/choose.py's names); "" for a program csup does not know."""
+        if self.holder is not None:
+            return self.holder.record.cli_name
+        if self.background is not None:
+            return self.background.cli
+        return self.unmanaged.cli if self.unmanaged is not None else ""
 
     @property
     def key(self) -> str:
@@ -77,12 +86,14 @@ class AnySession(NamedTuple):
         if self.background is not None:
             bg = self.background
             return Seen("background", self.key, self.idle_seconds, busy=bg.status == "busy",
-                        waiting=bg.status == "waiting", attached=bg.attached > 0, pinned=bg.pinned, memory=held)
+                        waiting=bg.status == "waiting", attached=bg.attached > 0, pinned=bg.pinned, memory=held,
+                        cli=self.cli)
         if self.unmanaged is not None:
-            return Seen("unmanaged", self.key, self.idle_seconds, busy=self.unmanaged.status == "busy",
-                        waiting=self.unmanaged.status == "waiting", memory=held)
+            return Seen("editor" if self.unmanaged.editor else "unmanaged", self.key, self.idle_seconds,
+                        busy=self.unmanaged.status == "busy", waiting=self.unmanaged.status == "waiting",
+                        memory=held, cli=self.cli)
         return Seen("supervised", self.key, self.idle_seconds, busy=self.cli_status == "busy",
-                    waiting=self.cli_status == "waiting", memory=held)
+                    waiting=self.cli_status == "waiting", memory=held, cli=self.cli)
 
 
 class Snapshot(NamedTuple):
@@ -165,8 +176,9 @@ def take_snapshot(paths: Paths, max_sessions: int, adapter: SessionSource, *,
         found = found.without(holder.record.attached)
         status = adapter.live_state(holder.record.cli.pid) if holder.record.cli is not None else None
         sessions.append(_supervised(holder, now, now_mono, shown, status.status if status else "unknown"))
-    sessions += [AnySession("unmanaged", str(s.pid), s.pid, s.tty, s.cwd, s.idle_seconds, s.status, unmanaged=s)
-                 for s in found.unmanaged]
+    sessions += [AnySession("editor" if s.editor else "unmanaged", str(s.pid), s.pid, s.tty, s.cwd,
+                            s.idle_seconds, s.status, unmanaged=s)
+                 for s in (*found.unmanaged, *found.editors)]
     sessions += [AnySession("background", s.short, s.pid, "", s.conversation.cwd, s.idle_for(now),
                             "/".join(part for part in (s.status, s.state) if part and part != "unknown"),
                             background=s)
@@ -204,3 +216,14 @@ def resolve(sessions: list[AnySession], text: str) -> AnySession:
         raise UsageError(f"no session matches {wanted!r}", hint="see them all: csup status")
     candidates = ", ".join(f"{s.kind} {s.id}" for s in matches)
     raise UsageError(f"{wanted!r} names {len(matches)} sessions: {candidates}", hint="name one of them by its id")
+
+
+def conversation_in(record: SessionRecord) -> Conversation | None:
+    """The conversation a supervised (or asleep) session has open, by its record, once known."""
+    return Conversation(record.conversation_id, record.cwd, record.cli_name) if record.conversation_id else None
+
+
+def resume_of(adapter: SessionSource, conversation: Conversation | None) -> str | None:
+    """The command that reopens a conversation — only once its CLI has saved it (never a guess)."""
+    return adapter.resume_command(conversation) if conversation is not None and adapter.can_resume(conversation) \
+        else None

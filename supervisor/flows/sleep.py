@@ -61,8 +61,8 @@ def doze(paths: Paths, settings: Settings, launcher: Launcher, census: SessionSo
         session_id=asleep.session_id, csup=processes.identity_of(os.getpid()) or ProcessIdentity(os.getpid(), 0.0),
         cli=None, tty=asleep.tty, cwd=asleep.cwd, argv=asleep.args, started_at=asleep.started_at,
         last_activity_at=now - asleep.idle, idle_limit=settings.idle_limit, warn_before=settings.warn_before,
-        state="asleep", claude_session_id=asleep.conversation_id, end_reason=asleep.reason, asleep_since=now,
-        freed=asleep.freed.bytes)
+        state="asleep", conversation_id=asleep.conversation_id, end_reason=asleep.reason, asleep_since=now,
+        freed=asleep.freed.bytes, cli_name=asleep.cli)
     note = AsleepNote(asleep.reason, asleep.cwd, asleep.freed.bytes, asleep.resume,
                       offer="resume-failed" if resume_failed else "")
     try:
@@ -101,7 +101,7 @@ def doze(paths: Paths, settings: Settings, launcher: Launcher, census: SessionSo
                     reporter.asleep(note)
                     continue
                 woke_at = clock.mono()
-                locks = admission.Locks.open(paths, settings.max_sessions)
+                locks = admission.Locks.open(paths, settings.places)
                 try:
                     admission.admit_now(paths, locks, settings, world, reporter)
                 except SessionBusy as refused:  # at the limit: it stays asleep, and says who holds the places

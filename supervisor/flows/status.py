@@ -15,7 +15,9 @@ from supervisor.flows.waitline import TAKEOVER, Ticket, line
 from supervisor.machine.memory import MEASURE, of_trees
 from supervisor.machine.paths import Paths
 
-SCHEMA_VERSION = 4  # 2: `sessions` lists every session of every kind; `max_sessions`. 3: memory. 4: `asleep`
+# 2: `sessions` lists every session of every kind; `max_sessions`. 3: memory. 4: `asleep`. 5: each session's
+# `cli`, and editors' sessions (kind "editor", with `editor`).
+SCHEMA_VERSION = 5
 
 
 @dataclass(frozen=True)
@@ -30,9 +32,10 @@ class ManagedSession:
     idle_limit: float | None
     time_left: float | None
     state: str  # active, warning, suspended, ending
-    claude_session_id: str | None
+    conversation_id: str | None
     attached: str | None = None  # the background session it shows, live
     kept: str | None = None  # why no idle limit ends it now (busy, waiting for you…): the policy's word
+    cli: str = ""  # which CLI runs there ("" for a program csup does not know)
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,8 @@ class StatusReport:
     waiting: list[Ticket] = field(default_factory=list)  # terminals in line for a place (run --wait, takeover)
     memory_budget: int | None = None
     asleep: list[AnySession] = field(default_factory=list)  # asleep sessions: no place held, nothing counted
+    editors: list[UnmanagedSession] = field(default_factory=list)  # run by an editor: shown, counted by memory
+    count_editors: bool = False  # whether editors' sessions count against max_sessions too
 
     @property
     def memory_total(self) -> int:
@@ -82,19 +87,23 @@ class StatusReport:
         return str(self.watcher.get("mode") or "watcher") if self.watcher is not None else None
 
     def _listed(self, session: AnySession) -> dict[str, Any]:
-        common = {"kind": session.kind, "id": session.id, "pid": session.pid, "tty": session.tty,
+        common = {"kind": session.kind, "cli": session.cli or None, "id": session.id, "pid": session.pid,
+                  "tty": session.tty,
                   "cwd": session.cwd, "idle_seconds": None if session.idle_seconds is None
                   else round(session.idle_seconds, 1),
                   "memory_bytes": session.memory.total if session.memory is not None else None}
         if session.holder is not None:
             managed = next(m for m in self.supervised if m.csup_pid == session.holder.record.csup.pid)
             return common | {"state": managed.state, "idle_limit": managed.idle_limit, "time_left": managed.time_left,
-                             "claude_session_id": managed.claude_session_id, "kept_awake": managed.kept}
+                             "conversation_id": managed.conversation_id, "kept_awake": managed.kept}
         if session.background is not None:
             return common | {"state": session.background.state or session.background.status,
                              "idle_limit": self.background_idle_limit,
-                             "claude_session_id": session.background.conversation.id}
-        return common | {"state": "unmanaged", "idle_limit": None, "claude_session_id": None}
+                             "conversation_id": session.background.conversation.id}
+        if session.kind == "editor" and session.unmanaged is not None:
+            return common | {"state": "editor", "editor": session.unmanaged.editor, "idle_limit": None,
+                             "conversation_id": None}
+        return common | {"state": "unmanaged", "idle_limit": None, "conversation_id": None}
 
 
 def background_json(listed: AnySession, limit: float | None) -> dict[str, Any]:
@@ -110,22 +119,24 @@ def background_json(listed: AnySession, limit: float | None) -> dict[str, Any]:
 def asleep_json(session: AnySession) -> dict[str, Any]:
     assert session.holder is not None
     record = session.holder.record
-    return {"id": session.id, "csup_pid": record.csup.pid, "tty": record.tty, "cwd": record.cwd,
+    return {"id": session.id, "cli": record.cli_name or None, "csup_pid": record.csup.pid, "tty": record.tty,
+            "cwd": record.cwd,
             "asleep_since": record.asleep_since, "reason": record.end_reason, "freed_bytes": record.freed,
-            "claude_session_id": record.claude_session_id, "started_at": record.started_at}
+            "conversation_id": record.conversation_id, "started_at": record.started_at}
 
 
 def gather(paths: Paths, census_adapter: SessionSource, background_idle_limit: float | None = None,
            max_sessions: int = 1, snapshot: Snapshot | None = None,
-           memory_budget: int | None = None, waiting_limit: float | None = None) -> StatusReport:
-    snap = snapshot or take_snapshot(paths, max_sessions, census_adapter, memory=of_trees)
+           memory_budget: int | None = None, waiting_limit: float | None = None,
+           places: int | None = None, count_editors: bool = False) -> StatusReport:
+    snap = snapshot or take_snapshot(paths, places or max_sessions, census_adapter, memory=of_trees)
     supervised = [_managed(session, waiting_limit) for session in snap.of_kind("supervised")]
     from supervisor.flows.watch import watcher_state
 
     return StatusReport(supervised[0] if supervised else None, snap.census.unmanaged, os.getloadavg(),
                         os.cpu_count() or 1, snap.time, snap.census.background, background_idle_limit, supervised,
                         snap.sessions, max_sessions, watcher_state(paths), line(paths.queue_dir), memory_budget,
-                        snap.asleep)
+                        snap.asleep, snap.census.editors, count_editors)
 
 
 def _managed(session: AnySession, waiting_limit: float | None) -> ManagedSession:
@@ -139,5 +150,5 @@ def _managed(session: AnySession, waiting_limit: float | None) -> ManagedSession
         id=short_id(record.session_id), csup_pid=record.csup.pid, cli_pid=record.cli.pid if record.cli else None,
         tty=record.tty, cwd=cwd, started_at=record.started_at, idle_seconds=round(idle, 1),
         idle_limit=record.idle_limit, time_left=None if left is None else round(left, 1), state=record.state,
-        claude_session_id=record.claude_session_id, attached=record.attached, kept=kept,
+        conversation_id=record.conversation_id, attached=record.attached, kept=kept, cli=record.cli_name,
     )

@@ -20,6 +20,7 @@ from supervisor.machine.events import log_event
 from supervisor.machine.lock import FileFlock
 from supervisor.machine.paths import Paths
 from supervisor.machine.record import Holder
+from supervisor.flows.sessions import conversation_in, resume_of
 
 if TYPE_CHECKING:
     from supervisor.flows.sessions import AnySession, Snapshot
@@ -77,8 +78,7 @@ def end_unmanaged(paths: Paths, settings: Settings, adapter: SessionSource, sess
         gone = not processes.is_running(session.view.identity)
         all_gone = all_gone and gone
         conversation = conversations.get(session.pid)
-        resume = adapter.resume_command(conversation.id) \
-            if conversation is not None and adapter.can_resume(conversation) else None
+        resume = resume_of(adapter, conversation)
         log_event(paths.log_file, "ended-unmanaged", cli_pid=session.pid, how=cause, gone=gone,
                   reason=reason or f"csup {cause}", cwd=session.cwd, started=session.started_at, resume=resume,
                   cmdline=" ".join(session.view.cmdline)[:200])
@@ -108,7 +108,7 @@ def stop(paths: Paths, settings: Settings, adapter: SessionSource, *, force: boo
     from supervisor.core.policy import idle_past
     from supervisor.flows.sessions import resolve, take_snapshot
 
-    snapshot = take_snapshot(paths, settings.max_sessions, adapter, clock=clock)
+    snapshot = take_snapshot(paths, settings.places, adapter, clock=clock)
     found = snapshot.sessions
     if idle:  # what the policy spares (busy, waiting, attached, pinned) is spared here too
         past = {seen.key for seen in idle_past([s.seen() for s in found], idle_limit=settings.idle_limit,
@@ -118,10 +118,10 @@ def stop(paths: Paths, settings: Settings, adapter: SessionSource, *, force: boo
     elif target is not None:
         chosen = [resolve(snapshot.nameable, target)]  # an asleep session too, when named
         force = True
-    elif everything:
-        chosen = snapshot.nameable
+    elif everything:  # an editor's session is its editor's to end, unless named
+        chosen = [s for s in snapshot.nameable if s.kind != "editor"]
     elif settings.max_sessions == 1:
-        chosen = found
+        chosen = [s for s in found if s.kind != "editor"]
     else:
         one = choose(snapshot, settings, reporter)
         chosen = [one] if one is not None else []
@@ -174,10 +174,7 @@ def _end_supervised(paths: Paths, settings: Settings, adapter: SessionSource, ho
     finally:
         lock.release()
     log_event(paths.log_file, "stopped", holder=record.session_id, how=how)
-    resume = None
-    if record.claude_session_id and adapter.can_resume(Conversation(record.claude_session_id, record.cwd)):
-        resume = adapter.resume_command(record.claude_session_id)
-    return HolderEnded(record, how, resume)
+    return HolderEnded(record, how, resume_of(adapter, conversation_in(record)))
 
 
 def _attached_session(adapter: SessionSource, attached: str | None) -> LiveSession | None:

@@ -74,7 +74,7 @@ def sweep(paths: Paths, settings: Settings, adapter: SessionSource, memory: Memo
           snapshot: Snapshot | None = None, act: bool = True, clock: Clock = SYSTEM) -> Sweep:
     """One look at every session, and what is due done (with `act` False, only said); returns what came of each
     step and when to look again."""
-    snap = snapshot or take_snapshot(paths, settings.max_sessions, adapter, clock=clock,
+    snap = snapshot or take_snapshot(paths, settings.places, adapter, clock=clock,
                                      memory=of_trees if settings.memory_budget is not None else None)
     now = snap.time if now is None else now
     views = [session.seen() for session in snap.sessions]
@@ -333,7 +333,7 @@ def _leave(paths: Paths, settings: Settings, adapter: SessionSource, clock: Cloc
     except OSError:
         pass
     try:
-        return not take_snapshot(paths, settings.max_sessions, adapter, clock=clock).sessions
+        return not take_snapshot(paths, settings.places, adapter, clock=clock).sessions
     except (CsupError, OSError):
         return False  # it cannot tell: it stays
 

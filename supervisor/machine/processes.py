@@ -191,23 +191,31 @@ def runs_csup(pid: int) -> bool:
 def holds_open(pid: int, path: Path) -> bool:
     """Whether the process has `path` open (the session lock: proof that a record's csup is its holder)."""
     target = os.path.realpath(path)
+    return any(found == target or (not _LINUX and os.path.realpath(found) == target) for found in open_paths(pid))
+
+
+def open_paths(pid: int) -> list[str]:
+    """The files a process of the user holds open, by path (a pipe or a socket is no path); [] when it cannot
+    be read."""
     if _LINUX:
         try:
             names = os.listdir(f"/proc/{pid}/fd")
         except OSError:
-            return False
+            return []
+        found = []
         for name in names:
             try:
-                if os.readlink(f"/proc/{pid}/fd/{name}") == target:
-                    return True
+                target = os.readlink(f"/proc/{pid}/fd/{name}")
             except OSError:
                 continue
-        return False
+            if target.startswith("/"):
+                found.append(target)
+        return found
     ps = _psutil()
     try:
-        return any(os.path.realpath(item.path) == target for item in ps.Process(pid).open_files())
-    except (ps.NoSuchProcess, ps.AccessDenied, ps.ZombieProcess):
-        return False
+        return [item.path for item in ps.Process(pid).open_files()]
+    except (ps.NoSuchProcess, ps.AccessDenied, ps.ZombieProcess, OSError):
+        return []
 
 
 def _own_pids(uid: int) -> Iterator[int]:
@@ -258,7 +266,7 @@ def descendants(pid: int) -> list[ProcessIdentity]:
 class SessionRecogniser(Protocol):
     """Tells a CLI's session processes from the rest (the Claude Code adapter is one)."""
 
-    def is_session_process(self, view: ProcessView) -> bool: ...
+    def which(self, view: ProcessView) -> str | None: ...
     def process_hints(self) -> tuple[bytes, ...]: ...
 
 
@@ -293,14 +301,15 @@ def returning_shell_dir() -> str | None:
             if os.getsid(pid) != session:
                 return None
             if os.getpgid(pid) != group:
-                return _cwd_of(pid)
+                return cwd_of(pid)
         except OSError:
             return None
         pid = parent_of(pid) or 0
     return None
 
 
-def _cwd_of(pid: int) -> str | None:
+def cwd_of(pid: int) -> str | None:
+    """A process's working directory, when it may be read."""
     if _LINUX:
         try:
             return os.readlink(f"/proc/{pid}/cwd")
@@ -378,7 +387,7 @@ def find_unmanaged(
     sessions = []
     for view in views():
         by_pid[view.pid] = view
-        if view.pid not in own and recogniser.is_session_process(view):
+        if view.pid not in own and recogniser.which(view) is not None:
             sessions.append(view)
     claude_pids = {view.pid for view in sessions} | set(managed)
 

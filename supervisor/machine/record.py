@@ -33,12 +33,13 @@ class SessionRecord(NamedTuple):
     idle_limit: float | None
     warn_before: float | None
     state: str = "starting"
-    claude_session_id: str | None = None
+    conversation_id: str | None = None  # the CLI's own id of the conversation it has open, once known
     last_activity_mono: float | None = None  # the machine-wide monotonic clock: idle time without sleep
     end_reason: str | None = None
     attached: str | None = None  # the background session this one shows (`claude attach`), by its short id
     asleep_since: float | None = None  # asleep: when its CLI's tree was ended (wall clock)
     freed: int | None = None  # asleep: the memory its CLI's tree held, measured before the end and gone after it
+    cli_name: str = ""  # which CLI runs there (clis/choose.py's names; "" for a program csup does not know)
 
     def with_changes(self, **changes: Any) -> SessionRecord:
         return self._replace(**changes)
@@ -72,16 +73,25 @@ class SessionRecord(NamedTuple):
                 idle_limit=_optional_number(data.get("idle_limit")),
                 warn_before=_optional_number(data.get("warn_before")),
                 state=str(data["state"]) if data.get("state") in STATES else "active",
-                claude_session_id=data.get("claude_session_id") if isinstance(data.get("claude_session_id"), str)
-                else None,
+                conversation_id=_conversation(data),
                 last_activity_mono=_optional_number(data.get("last_activity_mono")),
                 end_reason=data.get("end_reason") if isinstance(data.get("end_reason"), str) else None,
                 attached=str(data["attached"])[:64] if isinstance(data.get("attached"), str) else None,
                 asleep_since=_optional_number(data.get("asleep_since")),
                 freed=int(data["freed"]) if type(data.get("freed")) is int and 0 <= data["freed"] < 1 << 50 else None,
+                cli_name=str(data["cli_name"])[:32] if isinstance(data.get("cli_name"), str) else "",
             )
         except (TypeError, ValueError):
             return None
+
+
+def _conversation(data: dict[str, Any]) -> str | None:
+    """Its conversation's id (a record written by an earlier csup names it by its first CLI's word for it)."""
+    for key in ("conversation_id", "claude_session_id"):
+        value = data.get(key)
+        if isinstance(value, str) and 0 < len(value) <= 128:
+            return value
+    return None
 
 
 def _typed(data: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:

@@ -48,7 +48,7 @@ def _clean(result: subprocess.CompletedProcess[str]) -> str:
 
 
 def test_a_transcript_check_that_the_filesystem_cannot_answer_means_cannot_tell() -> None:
-    adapter = ClaudeCode("", resolve({}, "", {}), {"HOME": "/tmp"})
+    adapter = ClaudeCode(resolve({}, "", {}), {"HOME": "/tmp"})
     assert adapter.can_resume(Conversation("0" * 36, "/" + "d" * 300)) is False  # ENAMETOOLONG: no crash
     assert adapter.can_resume(Conversation("x\0y", "/w")) is False
 
