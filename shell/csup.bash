@@ -1,6 +1,6 @@
 # csup: shell integration for bash. Setup: eval "$(csup init bash)" in ~/.bashrc
-# Every interactive `claude` goes through csup (one session per user by default, idle sessions sleep or end);
-# `command claude` reaches the real CLI. Inside a session, a nested `claude` passes straight through.
+# Every interactive `claude` (and `codex`, when installed) goes through csup (one session per user by default, idle sessions sleep or end);
+# `command claude` reaches the real CLI. Inside a session, a nested one passes straight through.
 # Idle sessions outside any csup (background ones, forgotten terminals) end too with the
 # watcher, which runs on demand or as a service of your user: csup service install
-alias claude='@CSUP@ run --'
+@ALIASES@

@@ -13,7 +13,8 @@ and obeys lines typed in raw mode (ended by Enter):
                    "To continue this session, run codex resume <id>" (as the real one does on its way out)
 
 `codex resume ID` reopens a rollout (one that does not exist: "No saved session found with ID …", exit 1);
-`--version`, `exec …`, `login …` and the other subcommands answer at once without a session. SIGTERM ends it at
+`--version`, `exec …`, `login …` and the other subcommands answer at once without a session; `app-server`
+(what an editor's extension runs) waits until it is ended. SIGTERM ends it at
 once, the terminal left as it was (as the real one leaves it).
 """
 
@@ -137,6 +138,11 @@ def main() -> int:
         print("codex-cli 0.171.0 (stand-in)")
         return 0
     words = [arg for arg in args if not arg.startswith("-")]
+    if words[:1] == ["app-server"]:  # an editor's server: it waits on its editor until it is ended
+        print("codex app-server: listening on stdio", flush=True)
+        signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(0))
+        while True:
+            signal.pause()
     if words[:1] and words[0] in SUBCOMMANDS:
         print(f"codex {words[0]}: done")
         return 0

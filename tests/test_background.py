@@ -290,7 +290,7 @@ def test_stop_of_an_attached_background_session_ends_it_through_the_daemon_in_pl
     stopper = env.csup("stop")
     assert exit_status(stopper) == 0
     said = stopper.before.decode()
-    assert f"ended background session {short} through Claude Code's daemon" in said and "[y/N]" not in said
+    assert f"ended background session {short} through its CLI's daemon" in said and "[y/N]" not in said
     assert "\x1b[K" not in said.split("csup: ended")[-1]  # no live line written over the report
     assert exit_status(attach) == 0
     assert env.background_registry() == []

@@ -38,3 +38,143 @@ def test_codex_subcommands_pass_through_without_a_session(env: Env) -> None:
     child = env.csup("run", "--cli", "codex", "--", "--version")
     child.expect(b"codex-cli 0.171.0")
     assert exit_status(child) == 0
+
+
+def _config(env: Env, text: str) -> None:
+    Path(env.vars["CSUP_CONFIG"]).write_text(text)
+
+
+def _events(env: Env) -> list[dict[str, object]]:
+    path = env.root / "state" / "events.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_one_session_across_clis_a_claude_session_refuses_codex_and_the_reverse_naming_the_other(env: Env) -> None:
+    env.codex()
+    claude = env.csup("run", "--claude", str(env.program()))
+    claude.expect(rb"ready pid=")
+    refused = env.csup("run", "--cli", "codex")
+    refused.expect(rb"a claude session is already running")
+    assert exit_status(refused) == 75
+    claude.send(b"exit 0\r")
+    assert exit_status(claude) == 0
+
+    codex = env.csup("run", "--cli", "codex")
+    codex_ready(codex)
+    refused = env.csup("run", "--claude", str(env.program()))
+    refused.expect(rb"a codex session is already running:\s+codex pid \d+")
+    assert exit_status(refused) == 75
+    codex.send(b"exit 0\r")
+    assert exit_status(codex) == 0
+
+
+def test_a_cli_with_a_limit_of_its_own_is_counted_apart(env: Env) -> None:
+    env.codex()
+    _config(env, 'max_sessions = 1\ncli_limits = ["codex=1"]\n')
+    claude = env.csup("run", "--claude", str(env.program()))
+    claude.expect(rb"ready pid=")
+    codex = env.csup("run", "--cli", "codex")  # its own place, beside the claude one
+    codex_ready(codex)
+    second = env.csup("run", "--cli", "codex")
+    second.expect(rb"codex")
+    assert exit_status(second) == 75
+    for child in (claude, codex):
+        child.send(b"exit 0\r")
+        assert exit_status(child) == 0
+
+
+def test_an_idle_codex_session_falls_asleep_and_enter_resumes_it_by_its_id(env: Env) -> None:
+    env.codex()
+    env.vars.update({"CSUP_IDLE_LIMIT": "3s", "CSUP_WARN_BEFORE": "1s", "CSUP_NOTIFY": "off"})
+    child = env.csup("run", "--cli", "codex")
+    first_pid, conversation = codex_ready(child)
+    child.expect(rb"csup: asleep \xe2\x80\x94 idle for \ds \(limit 3s\)", timeout=DEADLINE)
+    status = status_json(env)
+    [asleep] = status["asleep"]  # type: ignore[misc]
+    assert asleep["cli"] == "codex" and asleep["conversation_id"] == conversation
+    child.send(b"\r")
+    second_pid, resumed = codex_ready(child)
+    assert resumed == conversation and second_pid != first_pid
+    child.send(b"exit 0\r")
+    assert exit_status(child) == 0
+    [slept] = [e for e in _events(env) if e["event"] == "slept"]
+    assert slept["resume"] == f"codex resume {conversation}"
+    # The polite end came first: Codex's own keys, before any signal.
+    assert slept["steps"][0][0] == "keys"  # type: ignore[index]
+
+
+def test_idle_action_end_ends_a_codex_session_with_its_resume_line(env: Env) -> None:
+    env.codex()
+    env.vars.update({"CSUP_IDLE_LIMIT": "2s", "CSUP_WARN_BEFORE": "1s", "CSUP_NOTIFY": "off",
+                     "CSUP_IDLE_ACTION": "end"})
+    child = env.csup("run", "--cli", "codex")
+    _, conversation = codex_ready(child)
+    child.expect(rb"To continue this session, run codex resume")  # its own way out: Ctrl-C twice
+    child.expect(f"Resume it: codex resume {conversation}".encode())
+    assert exit_status(child) == 124
+
+
+def test_stop_and_takeover_work_on_codex_sessions(env: Env) -> None:
+    env.codex()
+    child = env.csup("run", "--cli", "codex")
+    _, conversation = codex_ready(child)
+    child.send(b"echo hi\r")
+    child.expect(b"echo: hi")
+    here = env.csup("takeover", "--cli", "codex")
+    here.expect(f"resuming conversation {conversation}".encode())
+    _, resumed = codex_ready(here)
+    assert resumed == conversation
+    exit_status(child)
+    stopped = run_csup(env, "stop")
+    assert stopped.returncode == 0 and "(codex pid" in stopped.stdout
+    assert f"codex resume {conversation}" in stopped.stdout
+    exit_status(here)
+
+
+def test_unmanaged_codex_sessions_are_counted_once_and_named(env: Env) -> None:
+    stray = env.codex_stray()
+    stray.expect(rb"")
+    status = status_json(env)
+    [session] = status["sessions"]  # type: ignore[misc]
+    assert session["kind"] == "unmanaged" and session["cli"] == "codex"  # the launcher, its child nested in it
+    refused = env.csup("run", "--claude", str(env.program()))
+    refused.expect(rb"1 agent session\(s\) running outside csup:\s+codex pid")
+    assert exit_status(refused) == 75
+    stopped = run_csup(env, "stop", "--force")
+    assert "ended 1 agent session(s) outside csup" in stopped.stdout
+    wait_for(lambda: not stray.isalive(), what="the stray codex to end")
+
+
+def test_an_editors_codex_app_server_is_shown_and_not_counted(env: Env) -> None:
+    import subprocess
+
+    import psutil
+
+    env.codex()
+    server = env.root / "bin" / env.codex_name
+    server.parent.mkdir(parents=True, exist_ok=True)
+    server.symlink_to(Path(__file__).parent / "standin_codex.py")
+    editor = env.root / "bin" / "code"  # the editor's process, by name, above the server
+    editor.symlink_to("/bin/sh")
+    process = subprocess.Popen([str(editor), "-c", f'"{server}" app-server; true'], env=env.vars,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert process.stdout is not None
+        assert b"listening" in process.stdout.readline()
+        status = status_json(env)
+        [session] = status["sessions"]  # type: ignore[misc]
+        assert session["kind"] == "editor" and session["editor"] == "VS Code" and session["cli"] == "codex"
+        child = env.csup("run", "--cli", "codex")  # max_sessions 1: the editor's session is not counted
+        codex_ready(child)
+        text = run_csup(env, "status").stdout
+        assert "1 editor session(s) (not counted against max_sessions" in text and "of VS Code" in text
+        child.send(b"exit 0\r")
+        assert exit_status(child) == 0
+        _config(env, "count_editor_sessions = true\n")
+        refused = env.csup("run", "--cli", "codex")
+        assert exit_status(refused) == 75
+    finally:
+        for member in psutil.Process(process.pid).children(recursive=True):
+            member.kill()
+        process.kill()
+        process.wait()

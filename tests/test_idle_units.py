@@ -337,4 +337,4 @@ def test_new_strays_are_reported_once_each_at_their_check_interval() -> None:
     wakes = run_until(controller, 1000)
     assert wakes == [300, 600, 900]
     assert events == [("stray", {"stray_pid": 777})]
-    assert [title for title, _ in world.notes] == ["A second claude session is running"]
+    assert [title for title, _ in world.notes] == ["A second agent session is running"]

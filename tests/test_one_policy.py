@@ -61,10 +61,10 @@ def test_three_started_one_after_another_all_run_and_the_fourth_is_refused_namin
     fourth = env.csup("run", "--claude", str(env.unmanaged_program()))
     assert exit_status(fourth) == 75
     text = fourth.before.decode()
-    assert "3 claude session(s) are running, the limit is 3" in text
+    assert "3 agent session(s) are running, the limit is 3" in text
     assert text.count("supervised ") == 3 and "unmanaged" not in text
     for _, pid in started:
-        assert f"claude pid {pid}" in text
+        assert f"{env.claude_name} pid {pid}" in text  # a program csup does not know: named by its own name
     for child, _ in started:
         finish(child)
 

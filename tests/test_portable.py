@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from supervisor.clis.claude_code import ClaudeCode
-from supervisor.clis.claude_code import PROGRAM
+from supervisor.clis.claude_code import PROGRAM, ClaudeCode
 from supervisor.clis.locate import find_program
 from supervisor.core.identity import ProcessView
 from supervisor.core.settings import resolve

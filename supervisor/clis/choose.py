@@ -31,7 +31,7 @@ def cli_of(settings: Settings) -> str:
 
 def _module(cli: str) -> ModuleType:
     for module in _known():
-        if module.NAME == cli:
+        if cli == module.NAME:
             return module
     raise UsageError(f"unknown CLI {cli!r}: csup knows {', '.join(names())}")
 
@@ -45,6 +45,26 @@ def program_of(cli: str) -> Program:
 def configured_path(settings: Settings, cli: str) -> str:
     """The path the user gave for this CLI (its setting), or ""."""
     return str(getattr(settings, program_of(cli).setting, "") or "")
+
+
+def aliased(settings: Settings, environ: Mapping[str, str]) -> list[str]:
+    """The CLIs `csup init` aliases: those the `aliases` setting lists, else the default CLI and every other one
+    that is installed (found as `csup run --cli NAME` would find it)."""
+    from supervisor.clis.locate import find_program
+    from supervisor.core.errors import CsupError
+
+    if settings.aliases:
+        for name in settings.aliases:
+            _module(name)  # an unknown name is said, not skipped
+        return list(dict.fromkeys(settings.aliases))
+    found = [names()[0]]
+    for name in names()[1:]:
+        try:
+            find_program(configured_path(settings, name), environ, (), program_of(name))
+        except CsupError:
+            continue
+        found.append(name)
+    return found
 
 
 def launcher_for(settings: Settings, path: str, cli: str = "") -> Launcher:

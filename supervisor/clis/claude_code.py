@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Literal
 
 from supervisor.clis import claude_registry as registry
-from supervisor.clis.scripts import is_interpreter, script_of
 from supervisor.clis.adapter import CliStatus, Conversation, LiveSession
 from supervisor.clis.locate import Program, find_program
+from supervisor.clis.scripts import is_interpreter, script_of
 from supervisor.core.errors import CsupError
 from supervisor.core.identity import ProcessView
 from supervisor.core.settings import Settings

@@ -11,9 +11,9 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from supervisor.clis.scripts import is_interpreter, script_of
 from supervisor.clis.adapter import CliStatus, Conversation, LiveSession
 from supervisor.clis.locate import Program
+from supervisor.clis.scripts import is_interpreter, script_of
 from supervisor.core.identity import ProcessView
 from supervisor.core.settings import Settings
 from supervisor.machine import processes

@@ -13,7 +13,6 @@ from typing import NamedTuple
 from supervisor.core.errors import CliNotExecutable, CliNotFound
 
 
-
 class Program(NamedTuple):
     """What finding a CLI needs to know of it."""
 

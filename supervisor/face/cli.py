@@ -346,7 +346,8 @@ def service_status() -> None:
 @cli.command()
 @click.argument("shell", type=click.Choice(SHELLS))
 def init(shell: str) -> None:
-    """Print the shell integration: the `claude` alias and completion for csup.
+    """Print the shell integration: the `claude` alias (and `codex`, when installed; the `aliases` setting
+    chooses) and completion for csup.
 
     \b
     Setup, one line in your rc file:
@@ -354,9 +355,15 @@ def init(shell: str) -> None:
       eval "$(csup init zsh)"      # ~/.zshrc
       csup init fish | source      # ~/.config/fish/config.fish
     """
+    from supervisor.clis.choose import aliased, names
+    from supervisor.core.errors import CsupError
     from supervisor.face.shellinit import integration
 
-    click.echo(integration(shell, cli, sys.argv[0]), nl=False)
+    try:  # a config file gone bad must not break every new shell: its default CLI is aliased all the same
+        clis = aliased(_load()[0], os.environ)
+    except CsupError:
+        clis = [names()[0]]
+    click.echo(integration(shell, cli, sys.argv[0], clis, names()[0]), nl=False)
 
 
 @cli.command()

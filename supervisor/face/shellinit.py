@@ -1,11 +1,12 @@
-"""`csup init SHELL`: the shell integration from shell/ (the `claude` alias) plus click's completion for csup.
-Pure but for reading the snippet files."""
+"""`csup init SHELL`: the shell integration from shell/ (an alias for each CLI csup supervises) plus click's
+completion for csup. Pure but for reading the snippet files."""
 
 from __future__ import annotations
 
 import os
 import shlex
 import shutil
+from collections.abc import Sequence
 from importlib import resources
 
 import click
@@ -15,12 +16,20 @@ SHELLS = ("bash", "zsh", "fish")
 COMPLETE_VAR = "_CSUP_COMPLETE"
 
 
-def integration(shell: str, command: click.Command, argv0: str) -> str:
+def integration(shell: str, command: click.Command, argv0: str, clis: Sequence[str], default: str) -> str:
+    """The snippet with an alias per CLI in `clis` (the `default` one needs no --cli) and the completion."""
     snippet = resources.files("supervisor.shell").joinpath(f"csup.{shell}").read_text()
     completion_class = get_completion_class(shell)
     assert completion_class is not None
     completion = completion_class(command, {}, "csup", COMPLETE_VAR).source()
-    return snippet.replace("@CSUP@", csup_command(argv0)) + "\n" + completion
+    aliases = "\n".join(_alias(shell, name, "" if name == default else f"--cli {name} ") for name in clis)
+    return snippet.replace("@ALIASES@", aliases).replace("@CSUP@", csup_command(argv0)) + "\n" + completion
+
+
+def _alias(shell: str, name: str, choose: str) -> str:
+    if shell == "fish":
+        return f"function {name} --description '{name}, supervised by csup'\n    @CSUP@ run {choose}-- $argv\nend"
+    return f"alias {name}='@CSUP@ run {choose}--'"
 
 
 def csup_command(argv0: str) -> str:

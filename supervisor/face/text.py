@@ -129,7 +129,8 @@ def describe_holder(record: SessionRecord, now: float, idle: float | None = None
 
     if idle is None:
         idle = idle_seconds(now, 0.0, last_wall=record.last_activity_at)
-    cli = f"claude pid {record.cli.pid}" if record.cli else "claude starting"
+    name = record.cli_label
+    cli = f"{name} pid {record.cli.pid}" if record.cli else f"{name} starting"
     return (f"{cli} (csup pid {record.csup.pid}) on {clean(record.tty) or 'no tty'} in {short_path(record.cwd)}, "
             f"started {clock_time(record.started_at, now)} ({format_duration(now - record.started_at)} ago), "
             f"idle {format_duration(idle or 0.0)}")
@@ -143,7 +144,7 @@ def session_line(session: AnySession, now: float) -> str:
     idle = "idle ?" if session.idle_seconds is None else f"idle {format_duration(session.idle_seconds)}"
     where = f" in {short_path(session.cwd)}" if session.cwd else ""
     tty = f" on {clean(session.tty)}" if session.tty else ""
-    pid = f" (claude pid {session.pid})" if session.pid else ""
+    pid = f" ({session.cli or 'cli'} pid {session.pid})" if session.pid else ""
     state = f", {clean(session.state)}" if session.state not in ("", "active", "unknown") else ""
     return f"{session.kind} {clean(session.id)}{pid}{tty}{where}, {idle}{state}{held}"
 
@@ -155,9 +156,9 @@ def chosen_line(session: AnySession, now: float) -> str:
 def refusal_full(sessions: Sequence[AnySession], max_sessions: int, now: float) -> str:
     """At the limit, with more than one session allowed: every session, most idle first, and the way out."""
     return _listed_refusal(
-        f"csup: {len(sessions)} claude session(s) are running, the limit is {max_sessions} (max_sessions)",
+        f"csup: {len(sessions)} agent session(s) are running, the limit is {max_sessions} (max_sessions)",
         sessions, now, "Resolve it with:",
-        ("  csup stop ID          end one (the id from the list; claude attach brings a background one back)",
+        ("  csup stop ID          end one (the id from the list; its conversation is kept)",
          "  csup stop --idle      end every session idle past its limit",
          "  csup takeover ID      end one and carry its conversation on here",
          "  csup run --wait       wait for a place, then start"))
@@ -181,7 +182,7 @@ def no_room_line(make_room: float, end_unmanaged: bool, sessions: Sequence[AnySe
 def refusal_memory(sessions: Sequence[AnySession], held: int, budget: int, now: float) -> str:
     """Over the memory budget: every session with what it holds, most idle first, and what makes room."""
     return _listed_refusal(
-        f"csup: your Claude sessions hold {format_size(held)}, the memory budget is {format_size(budget)} "
+        f"csup: your agent sessions hold {format_size(held)}, the memory budget is {format_size(budget)} "
         "(memory_budget)", sessions, now, "Make room with:",
         ("  csup stop ID          end one (the id from the list; its conversation is kept)",
          "  csup stop --idle      end every session idle past its limit",
@@ -190,9 +191,10 @@ def refusal_memory(sessions: Sequence[AnySession], held: int, budget: int, now: 
 
 def refusal_held(session: AnySession | None, now: float) -> str:
     if session is None or session.holder is None:
-        head = "csup: a claude session is already running (it is just starting, or its record is unreadable)."
+        head = "csup: a session is already running (it is just starting, or its record is unreadable)."
     else:
-        head = "csup: a claude session is already running:\n  " + describe_holder(session.holder.record, now,
+        name = session.holder.record.cli_label
+        head = f"csup: a {name} session is already running:\n  " + describe_holder(session.holder.record, now,
                                                                                      session.idle_seconds)
     return "\n".join((head, "Resolve it with:", *RESOLVE_LINES))
 
@@ -205,28 +207,30 @@ def refusal_queued(holder: SessionRecord | None, now: float) -> str:
 
 
 def background_line(session: LiveSession, idle: float | None) -> str:
-    """One background session as people recognise it: short id, name, directory, idle time, Claude's state."""
+    """One background session as people recognise it: short id, name, directory, idle time, its CLI's state."""
     state = "/".join(clean(part) for part in (session.status, session.state) if part and part != "unknown")
     needs = f" — {clean(session.needs)}" if session.needs else ""
     name = f" «{clean(session.name)}»" if session.name and session.name != session.short else ""
     attached = f", {session.attached} terminal(s) attached" if session.attached else ""
     pinned = ", pinned" if session.pinned else ""
     return (f"background {clean(session.short)}{name} in {short_path(session.conversation.cwd)}, "
-            f"idle {'?' if idle is None else format_duration(idle)}{attached}{pinned}; claude says {state or '?'}"
+            f"idle {'?' if idle is None else format_duration(idle)}{attached}{pinned}; "
+            f"{clean(session.cli) or 'its CLI'} says {state or '?'}"
             f"{needs}")
 
 
 def unmanaged_lines(sessions: Sequence[UnmanagedSession], background: Sequence[LiveSession], now: float,
                     idle: Mapping[str, float | None] | None = None) -> list[str]:
     idle = idle or {}
-    lines = [f"csup: {len(sessions) + len(background)} claude session(s) running outside csup:"]
+    lines = [f"csup: {len(sessions) + len(background)} agent session(s) running outside csup:"]
     lines += [f"  {background_line(session, idle.get(f'bg:{session.short}', session.idle_for(now)))}"
               for session in background]
     for session in sessions:
         cpu = f", cpu {session.cpu_seconds:.1f}s" if session.cpu_seconds is not None else ""
         up = f", up {format_duration(now - session.started_at)}" if session.started_at is not None else ""
         where = f" in {short_path(session.cwd)}" if session.cwd else ""
-        lines.append(f"  pid {session.pid} on {clean(session.tty) or 'no tty'}{up}{cpu}{where}: "
+        lines.append(f"  {clean(session.cli) or 'cli'} pid {session.pid} on {clean(session.tty) or 'no tty'}"
+                     f"{up}{cpu}{where}: "
                      f"{clean(' '.join(session.view.cmdline))[:60]}")
     return lines
 
@@ -239,8 +243,8 @@ def refusal_unmanaged(sessions: Sequence[UnmanagedSession], background: Sequence
     lines.append("Resolve it with:")
     if background and not sessions:
         lines += [
-            "  csup takeover              bring the background session here, live (claude attach)",
-            "  csup stop --force          end it; its conversation is kept (claude attach ID brings it back)",
+            "  csup takeover              bring the background session here, live",
+            "  csup stop --force          end it; its conversation is kept (csup status says how to bring it back)",
         ]
     else:
         lines.append("  csup takeover              end them and start here")
@@ -282,7 +286,8 @@ def waiting_line(progress: WaitProgress, now: float) -> str:
     idle = idle_seconds(now, 0.0, last_wall=holder.last_activity_at)
     due = time_left(idle, holder.idle_limit)
     left = f", ends in {format_duration(due)} if idle" if due is not None else ""
-    who = f"claude pid {holder.cli.pid}" if holder.cli else "claude"
+    name = holder.cli_label
+    who = f"{name} pid {holder.cli.pid}" if holder.cli else name
     return (f"csup: waiting for {who} on {clean(holder.tty) or 'no tty'} (idle {format_duration(idle or 0.0)}{left})"
             f"{queue}; "
             "Ctrl-C leaves the line")
@@ -380,26 +385,26 @@ def wake_refused_text(err: CsupError, now: float) -> str:
 def notice_text(notice: Notice) -> tuple[str, str]:
     """(title, body) of a desktop notification."""
     if notice.kind == "stray":
-        return ("A second claude session is running",
+        return ("A second agent session is running",
                 f"pid {notice.pid} runs outside csup. End it: csup stop --force")
     if notice.kind == "unmanaged-idle":
-        return ("An idle claude session runs outside csup",
+        return ("An idle agent session runs outside csup",
                 f"pid {notice.pid} has been idle {format_duration(notice.seconds)}. End it: csup stop {notice.pid}")
     if notice.kind == "unmanaged-ending":
-        return ("An idle claude session ends soon",
+        return ("An idle agent session ends soon",
                 f"pid {notice.pid} (idle {format_duration(notice.seconds)}) ends in {format_duration(notice.left)}"
                 " unless you use it.")
     if notice.kind == "memory-ending":
-        return ("Claude sessions over the memory budget",
+        return ("Agent sessions over the memory budget",
                 f"The most idle one (pid {notice.pid}, idle {format_duration(notice.seconds)}) ends in "
                 f"{format_duration(notice.left)} unless you use it.")
     where = f" in {short_path(notice.cwd)}" if notice.cwd else ""
     on = f" on {clean(notice.tty).removeprefix('/dev/')}" if notice.tty else ""
     if notice.kind == "waiting":
-        return (f"Claude is waiting for you{where}",
+        return (f"A session is waiting for you{where}",
                 f"A permission prompt{on} has been waiting {format_duration(notice.seconds)}.")
     fate = "falls asleep (Enter wakes it)" if notice.sleeps else "ends"
-    return (f"Claude session idle{where}",
+    return (f"Session idle{where}",
             f"The session{on} {fate} in {format_duration(notice.seconds)} unless you press a key in its terminal.")
 
 
@@ -413,29 +418,30 @@ def stop_lines(outcome: StopOutcome, now: float, here: str = "") -> list[str]:
     for ended_holder in outcome.holders:
         holder = ended_holder.record
         if ended_holder.background is not None:
-            lines.append(f"csup: ended background session {clean(ended_holder.background.short)} through Claude "
-                         f"Code's daemon; the terminal that showed it ({clean(holder.tty) or 'no tty'}) is back at "
+            lines.append(f"csup: ended background session {clean(ended_holder.background.short)} through its "
+                         f"CLI's daemon; the terminal that showed it ({clean(holder.tty) or 'no tty'}) is back at "
                          f"its shell. Bring it back: {clean(ended_holder.background.bring_back)}")
             continue
         how = f", escalated to {ended_holder.how}" if ended_holder.how not in (None, "asked") else ""
         which = holder.session_id[:8]
         lines.append(f"csup: ended the asleep session {which}{how}; its terminal ({clean(holder.tty) or 'no tty'}) "
                      "is back at its shell." if holder.state == "asleep" else
-                     f"csup: ended the session {which} (claude pid {holder.cli.pid if holder.cli else '?'}{how}).")
+                     f"csup: ended the session {which} ({holder.cli_label} pid "
+                     f"{holder.cli.pid if holder.cli else '?'}{how}).")
         if ended_holder.resume:
             lines.append(f"  resume it: {cd_prefix(holder.cwd, here)}{clean(ended_holder.resume)}")
     for ended in outcome.background_ended:
         if ended.gone:
-            lines.append(f"csup: ended background session {clean(ended.short)} through Claude Code's daemon; "
+            lines.append(f"csup: ended background session {clean(ended.short)} through its CLI's daemon; "
                          f"its conversation is kept. Bring it back: {clean(ended.bring_back)}")
         else:
-            lines.append(f"csup: asked Claude Code's daemon to end background session {clean(ended.short)}; it is "
-                         f"still running ({clean(ended.failure or 'no answer')}). See it: claude agents")
+            lines.append(f"csup: asked its CLI's daemon to end background session {clean(ended.short)}; it is "
+                         f"still running ({clean(ended.failure or 'no answer')}). See it: csup status")
     if outcome.unmanaged_ended:
-        lines.append(f"csup: ended {len(outcome.unmanaged_ended)} claude session(s) outside csup: pid "
+        lines.append(f"csup: ended {len(outcome.unmanaged_ended)} agent session(s) outside csup: pid "
                      f"{', '.join(map(str, outcome.unmanaged_ended))}.")
     if outcome.unmanaged_left:
-        lines.append(f"csup: could not end claude pid {', '.join(map(str, outcome.unmanaged_left))}: it is still "
+        lines.append(f"csup: could not end pid {', '.join(map(str, outcome.unmanaged_left))}: it is still "
                      "running after SIGTERM and SIGKILL (see it: csup status)")
     if outcome.declined is not None and outcome.declined.total:
         lines += unmanaged_lines(outcome.declined.unmanaged, outcome.declined.background, now)

@@ -65,7 +65,7 @@ class AnySession(NamedTuple):
     def cli(self) -> str:
         """Which CLI it is (clis/choose.py's names); "" for a program csup does not know."""
         if self.holder is not None:
-            return self.holder.record.cli_name
+            return self.holder.record.cli_label
         if self.background is not None:
             return self.background.cli
         return self.unmanaged.cli if self.unmanaged is not None else ""

@@ -150,5 +150,5 @@ def _managed(session: AnySession, waiting_limit: float | None) -> ManagedSession
         id=short_id(record.session_id), csup_pid=record.csup.pid, cli_pid=record.cli.pid if record.cli else None,
         tty=record.tty, cwd=cwd, started_at=record.started_at, idle_seconds=round(idle, 1),
         idle_limit=record.idle_limit, time_left=None if left is None else round(left, 1), state=record.state,
-        conversation_id=record.conversation_id, attached=record.attached, kept=kept, cli=record.cli_name,
+        conversation_id=record.conversation_id, attached=record.attached, kept=kept, cli=record.cli_label,
     )

@@ -14,13 +14,13 @@ from supervisor.flows import ending
 from supervisor.flows.census import Census, UnmanagedSession
 from supervisor.flows.refusals import UnmanagedRunning
 from supervisor.flows.reporting import BackgroundEnded, HolderEnded, Reporter, StopOutcome
+from supervisor.flows.sessions import conversation_in, resume_of
 from supervisor.machine import processes
 from supervisor.machine.clock import SYSTEM, Clock
 from supervisor.machine.events import log_event
 from supervisor.machine.lock import FileFlock
 from supervisor.machine.paths import Paths
 from supervisor.machine.record import Holder
-from supervisor.flows.sessions import conversation_in, resume_of
 
 if TYPE_CHECKING:
     from supervisor.flows.sessions import AnySession, Snapshot

@@ -41,6 +41,11 @@ class SessionRecord(NamedTuple):
     freed: int | None = None  # asleep: the memory its CLI's tree held, measured before the end and gone after it
     cli_name: str = ""  # which CLI runs there (clis/choose.py's names; "" for a program csup does not know)
 
+    @property
+    def cli_label(self) -> str:
+        """The CLI as people read it: its name, or the program's own for a program csup does not know."""
+        return self.cli_name or (os.path.basename(self.argv[0]) if self.argv else "") or "cli"
+
     def with_changes(self, **changes: Any) -> SessionRecord:
         return self._replace(**changes)
 
