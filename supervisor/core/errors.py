@@ -15,6 +15,7 @@ class ExitCode(IntEnum):
     TEMPFAIL = 75  # refused: a session is running (EX_TEMPFAIL, like `flock -E`)
     CONFIG = 78  # bad configuration (EX_CONFIG)
     IDLE_TIMEOUT = 124  # the session was ended by the idle limit (like timeout(1))
+    ENDED = 143  # stopped or taken over from elsewhere: 128 + SIGTERM, whatever way out the CLI took
     CANNOT_EXECUTE = 126  # the CLI exists but cannot be run (like a shell)
     NOT_FOUND = 127  # the real CLI was not found (like a shell)
     UNSAFE = 77  # a runtime file or directory failed its safety checks (EX_NOPERM)

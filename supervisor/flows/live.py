@@ -157,7 +157,9 @@ def supervise(launcher: Launcher, census: SessionSource, args: list[str], settin
     if resume_failed:
         log("resume-failed", code=code, ran=round(ran, 1), conversation=conversation_id, cwd=record.cwd)
         return Outcome(code, None, resume_failed=True)
-    final = int(ExitCode.IDLE_TIMEOUT) if policy.end_kind == "idle" else code
+    # One status per reason, whichever way out the CLI took (SIGTERM, or its own keys and a clean exit).
+    final = int(ExitCode.IDLE_TIMEOUT) if policy.end_kind == "idle" \
+        else int(ExitCode.ENDED) if policy.end_kind in ("stop", "takeover") else code
     log("ended", reason=policy.end_reason or f"the CLI exited ({code})",
         how=policy.end_kind or ("detached" if bringing_here and code == 0 else "exit"),
         code=final, duration=round(clock.mono() - started_mono, 1), idle=round(policy.idle_at_end, 1),
