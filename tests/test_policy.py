@@ -9,6 +9,7 @@ import pytest
 
 from supervisor.core.policy import (
     STALE_WARNING,
+    Limits,
     Memory,
     Rules,
     Seen,
@@ -307,3 +308,43 @@ def test_what_a_new_session_may_end_to_make_room() -> None:
 ])
 def test_a_make_room_refusal_says_why_each_session_was_not_ended(session: Seen, reason: str) -> None:
     assert why_not_room(session, 60.0, may_end(False)) == reason
+
+
+# --- every agent CLI under one policy ------------------------------------------------------------------------
+
+
+def of(cli: str, kind: str = "supervised", idle: float = 5.0, key: str = "") -> Seen:
+    return Seen(kind, key or f"{kind}:{cli}:{idle}", idle, cli=cli)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("others", "cli", "limits", "admitted"), [
+    ([of("claude")], "codex", Limits(1), False),  # one session of any CLI: a claude one refuses codex
+    ([of("codex")], "claude", Limits(1), False),  # and the reverse
+    ([of("claude")], "codex", Limits(2), True),
+    ([of("claude")], "codex", Limits(1, (("codex", 1),)), True),  # codex has a place of its own
+    ([of("claude"), of("codex")], "codex", Limits(1, (("codex", 1),)), False),  # which is taken
+    ([of("codex"), of("codex", idle=6)], "claude", Limits(1, (("codex", 2),)), True),  # apart from claude's
+    ([of("codex", "editor")], "codex", Limits(1), True),  # an editor's session is not counted...
+    ([of("codex", "editor")], "codex", Limits(1, count_editors=True), False),  # ...unless asked
+    ([of("claude", "unmanaged"), of("codex", "background")], "claude", Limits(3), True),
+])
+def test_one_limit_counts_every_cli_unless_one_has_its_own(others: list[Seen], cli: str, limits: Limits,
+                                                          admitted: bool) -> None:
+    assert admit(others, limits, cli=cli).admitted is admitted
+
+
+def test_an_editors_session_counts_in_the_memory_budget_but_is_never_ended() -> None:
+    editor = Seen("editor", "pid:9:1.0", 99_999.0, memory=900, cli="codex")
+    assert admit([editor], Limits(1), memory_budget=1000, cli="claude").admitted is True
+    over = admit([editor], Limits(1), memory_budget=800, cli="claude", make_room_after=0.0)
+    assert not over.admitted and over.over == "memory" and over.make_room is None
+    assert spared(editor) == "an editor's"
+    steps, _ = sweep([editor], RULES._replace(end_unmanaged=True, memory_budget=100, memory_min_idle=0), Memory(),
+                     NOW)
+    assert steps == []
+
+
+def test_making_room_for_a_cli_with_its_own_limit_ends_only_one_of_its_own() -> None:
+    others = [of("claude", idle=900.0, key="csup:claude"), of("codex", idle=100.0, key="csup:codex")]
+    decision = admit(others, Limits(1, (("codex", 1),)), cli="codex", make_room_after=60.0)
+    assert decision.make_room is not None and decision.make_room.key == "csup:codex"

@@ -70,6 +70,32 @@ def test_claude_goes_through_csup_and_the_rest_passes_through(env: Env, shell: s
     child.expect(pexpect.EOF)
 
 
+@pytest.mark.parametrize("shell", SHELLS)
+def test_codex_goes_through_csup_when_installed_and_the_aliases_setting_chooses(env: Env, shell: str) -> None:
+    require(shutil.which(shell) is not None, f"{shell} is not installed (apt-get install {shell})")
+    _csup_on_path(env)
+    env.codex()  # bin/codex, on PATH
+    child = _interactive(env, shell)
+    child.sendline("codex")
+    child.expect(rb"codex ready pid=\d+")  # supervised: its session is in csup's status
+    child.send(b"exit 4\r")
+    child.expect_exact("$ ")
+    child.sendline("echo rc=$status" if shell == "fish" else "echo rc=$?")
+    child.expect(rb"rc=4")
+    child.sendline("codex --version")
+    child.expect(rb"codex-cli 0.171.0")
+    child.expect_exact("$ ")
+    child.sendline("exit")
+    child.expect(pexpect.EOF)
+    (env.root / "config.toml").write_text('aliases = ["claude"]\n')
+    text = subprocess.run(["csup", "init", shell], env=env.vars, capture_output=True, text=True, timeout=20).stdout
+    assert "alias codex=" not in text and "function codex" not in text
+    assert "alias claude=" in text or "function claude" in text
+    (env.root / "config.toml").write_text('aliases = ["nope"]\n')
+    text = subprocess.run(["csup", "init", shell], env=env.vars, capture_output=True, text=True, timeout=20).stdout
+    assert "claude" in text  # a config gone bad never breaks a new shell: the default CLI is aliased
+
+
 @pytest.mark.parametrize(("shell", "env_vars", "expected"), [
     ("bash", {"COMP_WORDS": "csup st", "COMP_CWORD": "1"}, ["plain,status", "plain,stop"]),
     ("zsh", {"COMP_WORDS": "csup st", "COMP_CWORD": "1"}, ["status", "stop"]),
