@@ -1,3 +1,3 @@
-"""csup: a session supervisor for the Claude Code CLI."""
+"""csup: a session supervisor for agent CLIs (clis/ lists the ones it knows)."""
 
 __version__ = "0.1.0"

@@ -101,6 +101,21 @@ def test_claude_code_knowledge_stays_in_the_adapter() -> None:
             assert word not in source, f"{name} knows Claude Code's {word!r}: ask the adapter instead"
 
 
+# Each CLI's knowledge is its module's: nothing else in csup names a CLI (in code, strings or comments) — the one
+# exception is the line in clis/choose.py that lists the modules.
+CLI_MODULES = {"supervisor.clis.claude_code", "supervisor.clis.claude_registry", "supervisor.clis.codex"}
+CLI_NAMES = re.compile(r"claude|codex|anthropic|openai", re.IGNORECASE)
+
+
+@pytest.mark.parametrize("module", sorted(set(MODULES) - CLI_MODULES))
+def test_no_module_but_the_cli_modules_names_a_cli(module: str) -> None:
+    lines = MODULES[module].read_text().splitlines()
+    named = [f"{number}: {line.strip()}" for number, line in enumerate(lines, 1) if CLI_NAMES.search(line)]
+    if module == "supervisor.clis.choose":  # the one line that lists them, and its import
+        named = [line for line in named if "from supervisor.clis import" not in line and "return (" not in line]
+    assert not named, f"{module} names a CLI; ask the CLI's module instead:\n" + "\n".join(named)
+
+
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_every_module_says_what_it_owns(module: str) -> None:
     tree = ast.parse(MODULES[module].read_text())

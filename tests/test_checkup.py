@@ -7,17 +7,17 @@ from typing import Any
 
 import pytest
 
-from supervisor.core.checkup import ClaudeProcess, Facts, HeldMemory, SupervisedFacts, findings, needs_action
+from supervisor.core.checkup import AgentProcess, Facts, HeldMemory, SupervisedFacts, findings, needs_action
 from supervisor.face.doctor_text import worded
 
 
-def process(kind: str = "managed", pid: int = 7, idle: float | None = 5.0, **values: Any) -> ClaudeProcess:
+def process(kind: str = "managed", pid: int = 7, idle: float | None = 5.0, **values: Any) -> AgentProcess:
     fields: dict[str, Any] = {"age_seconds": 9000.0, "cpu_seconds": 1.0, "cpu_percent": 0.1, "rss_bytes": 200 << 20,
                               "tcp_connections": 3, "https_connections": 2} | values
-    return ClaudeProcess(pid=pid, kind=kind, idle_seconds=idle, **fields)
+    return AgentProcess(pid=pid, kind=kind, idle_seconds=idle, **fields)
 
 
-def facts(*processes: ClaudeProcess, **values: Any) -> Facts:
+def facts(*processes: AgentProcess, **values: Any) -> Facts:
     base: dict[str, Any] = {"supervised": [], "memory": [], "load": 0.1, "cores": 2, "memory_total": 1 << 34,
                             "memory_available": 1 << 33, "watcher_runs": True, "sessions_outside": False,
                             "idle_limit": 1800.0, "background_idle_limit": 1800.0}
@@ -40,7 +40,7 @@ def codes(given: Facts) -> list[str]:
     (facts(process(tcp_connections=12)), ["connections"]),
     (facts(process(rss_bytes=2 << 30)), ["big-memory"]),
     (facts(process(), process("daemon", pid=9)), ["machinery", "ok"]),
-    (facts(process(cpu_now_percent=150.0), load=4.9), ["load-claude"]),
+    (facts(process(cpu_now_percent=150.0), load=4.9), ["load-agents"]),
     (facts(process(cpu_now_percent=2.0), load=4.9), ["load-elsewhere", "ok"]),
     (facts(memory_available=1 << 30), ["low-memory"]),
     (facts(notify_wanted=True, can_notify=False), ["no-notifications", "ok"]),
@@ -64,9 +64,9 @@ def test_every_supervised_session_counts_not_only_the_first() -> None:
 
 def test_the_words_say_what_and_the_command_that_fixes_it() -> None:
     [outside, idle] = findings(facts(process("unmanaged", idle=3600)))
-    assert worded(outside) == ("1 claude session(s) running outside csup",
+    assert worded(outside) == ("1 agent session(s) running outside csup",
                                "csup takeover (continue here) or csup stop --force")
-    assert worded(idle) == ("claude pid 7 outside csup has been idle 1h", "csup stop --force")
+    assert worded(idle) == ("pid 7 outside csup has been idle 1h", "csup stop --force")
     [load] = findings(facts(process(cpu_now_percent=2.0), load=4.93))[:1]
     assert "comes from elsewhere" in worded(load)[0] and worded(load)[1] == "find the busy process: top"
     [busy] = findings(facts(process(cpu_now_percent=150.0), load=4.93))

@@ -36,9 +36,10 @@ def test_every_exit_code_is_documented() -> None:
 
 
 def test_every_setting_is_documented() -> None:
+    from supervisor.clis.choose import cli_settings
     from supervisor.core.settings import SETTINGS
 
-    for setting in SETTINGS:
+    for setting in (*SETTINGS, *cli_settings()):
         assert f"| `{setting.key}` |" in README, setting.key
 
 
@@ -127,23 +128,25 @@ def test_log_command_summarises_sessions(env: Env) -> None:
 
 def test_fast_run_parser_knows_exactly_the_click_options() -> None:
     """`csup run` starts without click; both parsers must agree on which options exist."""
+    from supervisor.clis.choose import path_options
     from supervisor.face.entry import OPTIONAL_VALUE, SWITCHES, VALUE_OPTIONS
 
     click_options = {opt for param in cli.commands["run"].params for opt in getattr(param, "opts", [])
                      if opt.startswith("--")} - {"--help"}
-    assert click_options == set(VALUE_OPTIONS) | set(SWITCHES) | {OPTIONAL_VALUE}
+    assert click_options == set(VALUE_OPTIONS) | set(path_options()) | set(SWITCHES) | {OPTIONAL_VALUE}
+    assert {"--claude", "--codex"} <= set(path_options())
 
 
 @pytest.mark.parametrize(("args", "expected"), [
-    ([], {"flags": {}, "wait": None, "takeover": False, "claude_args": ()}),
-    (["--", "--model", "x"], {"flags": {}, "wait": None, "takeover": False, "claude_args": ("--model", "x")}),
+    ([], {"flags": {}, "wait": None, "takeover": False, "cli_args": ()}),
+    (["--", "--model", "x"], {"flags": {}, "wait": None, "takeover": False, "cli_args": ("--model", "x")}),
     (["--idle-limit", "5m", "--claude=/x", "fix", "--it"],
      {"flags": {"idle_limit": "5m", "claude": "/x"}, "wait": None, "takeover": False,
-      "claude_args": ("fix", "--it")}),
-    (["--wait", "--", "-p"], {"flags": {}, "wait": "", "takeover": False, "claude_args": ("-p",)}),
-    (["--wait", "10m"], {"flags": {}, "wait": "10m", "takeover": False, "claude_args": ()}),
+      "cli_args": ("fix", "--it")}),
+    (["--wait", "--", "-p"], {"flags": {}, "wait": "", "takeover": False, "cli_args": ("-p",)}),
+    (["--wait", "10m"], {"flags": {}, "wait": "10m", "takeover": False, "cli_args": ()}),
     (["--takeover", "--allow-unmanaged"],
-     {"flags": {"allow_unmanaged": True}, "wait": None, "takeover": True, "claude_args": ()}),
+     {"flags": {"allow_unmanaged": True}, "wait": None, "takeover": True, "cli_args": ()}),
     (["--help"], None), (["-h"], None), (["--model", "x"], None), (["--idle-limit"], None),
     (["--wait", "--takeover"], None),
 ])
@@ -161,8 +164,8 @@ def test_fast_and_click_parsers_read_run_alike(args: list[str], monkeypatch: pyt
     from supervisor.face.entry import parse_run
 
     seen: list[tuple[object, ...]] = []
-    monkeypatch.setattr(launch, "start", lambda claude_args, flags, **request: seen.append(
-        (tuple(claude_args), {k: v for k, v in flags.items() if v is not None}, request)))
+    monkeypatch.setattr(launch, "start", lambda cli_args, flags, **request: seen.append(
+        (tuple(cli_args), {k: v for k, v in flags.items() if v is not None}, request)))
     CliRunner().invoke(cli, ["run", *args])
     parsed = parse_run(args)
     assert parsed is not None

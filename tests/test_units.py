@@ -19,8 +19,9 @@ from supervisor.clis.claude_code import (
 from supervisor.core.durations import DurationError, format_duration, parse_duration
 from supervisor.core.errors import ConfigError, UnsafePath, UsageError
 from supervisor.core.identity import ProcessIdentity, ProcessView
-from supervisor.core.settings import resolve
-from supervisor.machine.config_file import load_settings as load_config
+from supervisor.core.settings import Settings, resolve
+from supervisor.clis.choose import cli_settings
+from supervisor.machine.config_file import load_settings
 from supervisor.machine.paths import ensure_private_dir, open_private
 from supervisor.machine.processes import find_unmanaged
 from supervisor.machine.record import SessionRecord, read_record, remove_record, write_record
@@ -65,6 +66,11 @@ def test_config_precedence_default_file_env_flag(tmp_path: Path) -> None:
     assert (cfg.allow_unmanaged, cfg.sources["allow_unmanaged"]) == (True, str(config))
     assert (cfg.term_wait, cfg.sources["term_wait"]) == (5, "default")
     assert cfg.passthrough_commands == ()  # the adapter's own list applies
+
+
+def load_config(path: Path | None, environ: dict[str, str], flags: dict[str, object] | None = None) -> Settings:
+    """The settings as csup loads them: its own and every CLI's."""
+    return load_settings(path, environ, flags, more=cli_settings())
 
 
 @pytest.mark.parametrize(("content", "words"), [
@@ -265,7 +271,7 @@ def test_a_warning_as_long_as_the_limit_is_clamped_to_half_and_says_so() -> None
 def test_config_shows_every_duration_as_people_type_it() -> None:
     from supervisor.face.report_text import render_config
 
-    text = render_config(resolve({}, "", {}), "config.toml", True)
+    text = render_config(resolve({}, "", {}, more=cli_settings()), "config.toml", True)
     assert re.search(r'^stray_check\s+= "5m"\s', text, re.M) and "300" not in text
 
 
@@ -275,10 +281,10 @@ def test_config_output_is_toml_that_reads_back_as_the_same_settings() -> None:
     from supervisor.face.report_text import render_config
 
     settings = resolve({"end_unmanaged": True, "claude_config_dirs": ["~/work/.claude"], "waiting_limit": "2h"},
-                       "config.toml", {})
+                       "config.toml", {}, more=cli_settings())
     parsed = tomllib.loads(render_config(settings, "config.toml", True))
     assert parsed["end_unmanaged"] is True and parsed["notify"] is True and parsed["idle_limit"] == "30m"
-    assert resolve(parsed, "config.toml", {}).values == settings.values
+    assert resolve(parsed, "config.toml", {}, more=cli_settings()).values == settings.values
 
 
 def test_the_cli_is_found_under_a_local_npm_prefix(tmp_path: Path) -> None:
@@ -330,7 +336,7 @@ def test_after_a_takeover_the_old_terminal_promises_no_command_it_did_not_show()
 
 def test_only_claudes_own_bg_flag_starts_a_background_session() -> None:
     from supervisor.clis.claude_code import ClaudeLauncher
-    from supervisor.core.settings import resolve
+    from supervisor.core.settings import Settings, resolve
 
     adapter = ClaudeLauncher("claude", resolve({}, "", {}))
     assert adapter.starts_background(["--bg"]) and adapter.starts_background(["-n", "x", "--bg", "fix it"])

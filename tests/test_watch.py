@@ -76,7 +76,7 @@ def test_one_watcher_per_user_and_status_knows_it(env: Env) -> None:
     watcher.send_signal(signal.SIGTERM)
     assert watcher.wait(timeout=DEADLINE) == 0  # the manager's stop: at once, cleanly
     said = watcher.stdout.read().decode() if watcher.stdout else ""
-    assert "csup watch: watching every Claude session outside csup's terminals" in said  # in a terminal: not mute
+    assert "csup watch: watching every agent session outside csup's terminals" in said  # in a terminal: not mute
     assert "csup watch: stopped" in said
     assert not state.exists()
     assert [e["event"] for e in _log(env) if e["event"].startswith("watch-")] == ["watch-started", "watch-stopped"]

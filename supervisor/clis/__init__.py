@@ -1,1 +1,1 @@
-"""The adapter: everything csup knows about Claude Code, behind one interface the flows use."""
+"""The CLIs csup knows, one module each, behind the two interfaces of adapter.py that the flows use."""

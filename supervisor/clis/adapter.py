@@ -15,7 +15,7 @@ from supervisor.core.identity import ProcessView
 
 
 class CliStatus(NamedTuple):
-    """What the CLI publishes about itself (Claude Code's live-session registry)."""
+    """What the CLI publishes about itself (its live-session registry)."""
 
     status: str  # idle, busy, waiting, …
     changed_wall: float | None = None  # wall-clock seconds of the last status change, when known
@@ -35,15 +35,15 @@ class LiveSession(NamedTuple):
     pid: int
     conversation: Conversation
     kind: Literal["interactive", "background"]
-    short: str = ""  # a background session's id in the daemon (what `claude attach|stop` take)
+    short: str = ""  # a background session's id in the daemon (what its attach and stop take)
     name: str = ""
     status: str = "unknown"  # the CLI's own: idle, busy, waiting…
     state: str = ""  # a background job's state: working, blocked, running…
     needs: str = ""  # what it waits for, in the CLI's words ("send a prompt to start")
     last_activity: float | None = None  # wall-clock seconds
     started_at: float | None = None  # wall-clock seconds
-    attached: int = 0  # terminals attached to it (`claude attach`)
-    pinned: bool = False  # pinned in Claude Code's agent view: its daemon never retires it
+    attached: int = 0  # terminals attached to it
+    pinned: bool = False  # pinned in its CLI's agent view: its daemon never retires it
     cli: str = ""  # the CLI whose registry lists it
 
     def idle_for(self, now: float) -> float | None:
@@ -56,7 +56,7 @@ class LiveSession(NamedTuple):
 class Launcher(Protocol):
     """What csup launches: the CLI's arguments (is this invocation a session, which conversation it opens, how one
     is resumed), its pass-through rules, and how a background start is recognised. Any program given with
-    `--claude` is one; a CLI csup knows answers more."""
+    `--NAME PATH` is one; a CLI csup knows answers more."""
 
     path: str  # the executable
     name: str  # the CLI's name, as people type it ("" for a program csup does not know)

@@ -1,5 +1,5 @@
 """Every agent CLI's sessions as one source: the census, the policy and every report ask this one, and it asks
-each CLI's own (Claude Code's, Codex's…) — a session is labelled with the CLI it belongs to, and a question
+each CLI's own — a session is labelled with the CLI it belongs to, and a question
 about one session goes to its CLI. Pure but for what the sources it joins read."""
 
 from __future__ import annotations

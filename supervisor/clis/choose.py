@@ -1,4 +1,4 @@
-"""The CLIs csup knows — adding one is a module beside claude_code.py and codex.py and a line in KNOWN — which
+"""The CLIs csup knows — adding one is a module beside the others and a line in `_known()` — which
 launcher runs a program, and the one source every session is counted from. Pure but for the path checks a
 launcher makes."""
 
@@ -11,7 +11,7 @@ from supervisor.clis.adapter import Launcher
 from supervisor.clis.agents import Agents
 from supervisor.clis.locate import Program
 from supervisor.core.errors import UsageError
-from supervisor.core.settings import Settings
+from supervisor.core.settings import Setting, Settings
 
 
 def _known() -> tuple[ModuleType, ...]:
@@ -44,7 +44,17 @@ def program_of(cli: str) -> Program:
 
 def configured_path(settings: Settings, cli: str) -> str:
     """The path the user gave for this CLI (its setting), or ""."""
-    return str(getattr(settings, program_of(cli).setting, "") or "")
+    return str(settings.own.get(program_of(cli).setting, "") or "")
+
+
+def cli_settings() -> tuple[Setting, ...]:
+    """Every CLI's own settings (its path, the names of its processes…), for core/settings.py to resolve."""
+    return tuple(setting for module in _known() for setting in module.SETTINGS)
+
+
+def path_options() -> dict[str, str]:
+    """`csup run`'s option naming each CLI's path (`--NAME PATH`), and the setting it sets."""
+    return {f"--{module.PROGRAM.setting}": module.PROGRAM.setting for module in _known()}
 
 
 def aliased(settings: Settings, environ: Mapping[str, str]) -> list[str]:

@@ -17,7 +17,7 @@ from supervisor.clis.locate import Program, find_program
 from supervisor.clis.scripts import is_interpreter, script_of
 from supervisor.core.errors import CsupError
 from supervisor.core.identity import ProcessView
-from supervisor.core.settings import Settings
+from supervisor.core.settings import Setting, Settings, names, text, words
 from supervisor.machine import processes
 from supervisor.machine.ids import new_uuid
 from supervisor.machine.jsonfile import read_json
@@ -36,6 +36,15 @@ PROGRAM = Program(
     install_hint="install it: npm install -g @anthropic-ai/claude-code@latest (without root: npm install --prefix "
                  "~/.local @anthropic-ai/claude-code@latest), or name it: csup run --claude PATH",
     name_it="name the real CLI: --claude PATH")
+
+# Its own settings (core/settings.py resolves them with the rest; `settings.own` holds their values).
+SETTINGS = (
+    Setting("claude", "", text, "Path of the real Claude Code CLI; empty means search PATH for `claude`."),
+    Setting("claude_names", (), names,
+            "Executable names that identify a claude process (for finding unmanaged sessions); empty: `claude`."),
+    Setting("claude_config_dirs", (), words,
+            "More Claude Code config dirs to look for sessions in, besides its default ones."),
+)
 
 # Claude Code's own subcommands: invocations that are not sessions and go straight to the CLI (CLAUDE_CLI.md).
 # `attach` is not among them: it brings a background session into the terminal, and csup supervises that.
@@ -180,12 +189,12 @@ class ClaudeCode:
     def __init__(self, settings: Settings, environ: Mapping[str, str],
                  entries: Callable[[], list[registry.RegistryEntry]] | None = None) -> None:
         self._environ = environ
-        self._explicit = settings.claude
-        self._dirs = registry.config_dirs(environ, settings.claude_config_dirs)
+        self._explicit = str(settings.own.get("claude", ""))
+        self._dirs = registry.config_dirs(environ, tuple(settings.own.get("claude_config_dirs", ())))
         # The registry as the census sees it; tests hand in their own.
         self._entries = entries or (lambda: registry.live_entries(self._dirs))
         # `claude.exe`: the daemon and the sessions it starts run the native binary under that name.
-        self._names = frozenset(settings.claude_names or (NAME, f"{NAME}.exe"))
+        self._names = frozenset(settings.own.get("claude_names") or (NAME, f"{NAME}.exe"))
         self._subcommands = frozenset(settings.passthrough_commands or SUBCOMMANDS)
 
     def is_session(self, args: Sequence[str]) -> bool:
@@ -287,7 +296,7 @@ class ClaudeCode:
     def is_session_process(self, view: ProcessView) -> bool:
         """Recognised by command line and executable path, never by process name alone (the native binary often
         shows its version string as its name), and only when its arguments make it a session."""
-        args = self._claude_args(view)
+        args = self._cli_args(view)
         if args is None or (args[:1] and args[0] in _HELPERS):
             return False
         return self.is_session(args)
@@ -297,7 +306,7 @@ class ClaudeCode:
 
     def editor_session(self, view: ProcessView) -> bool:
         """Run by an editor's extension: JSON on stdin and stdout (`--input-format stream-json`), no terminal."""
-        args = self._claude_args(view)
+        args = self._cli_args(view)
         return args is not None and _stream_json_input(args)
 
     def proven(self, pid: int, cmdline: Sequence[str]) -> bool:
@@ -325,10 +334,10 @@ class ClaudeCode:
         return not (args[:1] and args[0] in _HELPERS) and self.is_session(args)
 
     def helper_role(self, view: ProcessView) -> str | None:
-        args = self._claude_args(view)
+        args = self._cli_args(view)
         return _HELPERS.get(args[0]) if args else None
 
-    def _claude_args(self, view: ProcessView) -> list[str] | None:
+    def _cli_args(self, view: ProcessView) -> list[str] | None:
         """The arguments a claude process was given (after the interpreter and script, if any); None when the
         process is not Claude Code."""
         args = view.cmdline

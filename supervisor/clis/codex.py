@@ -15,7 +15,7 @@ from supervisor.clis.adapter import CliStatus, Conversation, LiveSession
 from supervisor.clis.locate import Program
 from supervisor.clis.scripts import is_interpreter, script_of
 from supervisor.core.identity import ProcessView
-from supervisor.core.settings import Settings
+from supervisor.core.settings import Setting, Settings, names, text
 from supervisor.machine import processes
 
 NAME = "codex"
@@ -29,6 +29,12 @@ PROGRAM = Program(
     install_hint="install it: npm install -g @openai/codex (without root: npm install --prefix ~/.local "
                  "@openai/codex), or name it: CSUP_CODEX=PATH",
     name_it="name the real CLI: CSUP_CODEX=PATH (or codex = \"PATH\" in csup's config)")
+# Its own settings (core/settings.py resolves them with the rest; `settings.own` holds their values).
+SETTINGS = (
+    Setting("codex", "", text, "Path of the real Codex CLI; empty means search PATH for `codex`."),
+    Setting("codex_names", (), names,
+            "Executable names that identify a codex process (for finding unmanaged sessions); empty: `codex`."),
+)
 # Codex's subcommands that are not interactive sessions (CODEX_CLI.md): they go straight to the CLI. `resume` and
 # `fork` open a session's TUI, so they are sessions; `agents` browses sessions, as Claude Code's does, and is not.
 SUBCOMMANDS = frozenset({
@@ -140,7 +146,7 @@ class Codex:
 
     def __init__(self, settings: Settings, environ: Mapping[str, str]) -> None:
         self._home = codex_home(environ)
-        self._names = frozenset(settings.codex_names or (NAME,))
+        self._names = frozenset(settings.own.get("codex_names") or (NAME,))
 
     def live_sessions(self) -> list[LiveSession]:
         return []  # no registry of live sessions: its interactive sessions are found by their processes

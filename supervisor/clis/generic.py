@@ -1,4 +1,4 @@
-"""The launcher for a program csup knows nothing about (`--claude /usr/bin/vim`): every invocation but the
+"""The launcher for a program csup knows nothing about (`--NAME /usr/bin/vim`): every invocation but the
 configured pass-through subcommands is a session, it names no conversation, nothing can be resumed and nothing
 starts in the background. It is no session source: the census counts the sessions of the CLIs csup knows.
 Pure."""

@@ -20,7 +20,7 @@ class Program(NamedTuple):
     setting: str  # the setting (and CSUP_ variable) that names its path
     places: tuple[str, ...]  # where its installers put it when that is not on PATH
     install_hint: str
-    name_it: str  # how a person names its path ("name the real CLI: --claude PATH")
+    name_it: str  # how a person names its path ("name the real CLI: --NAME PATH")
 
 
 # Markers of csup's own launchers: the console script pip writes, and a shim that calls `csup run`.

@@ -1,4 +1,4 @@
-"""Doctor's rules, pure: what the machine's Claude processes and sessions show (the facts doctor gathered) turned
+"""Doctor's rules, pure: what the machine's agent processes and sessions show (the facts doctor gathered) turned
 into findings — each a severity, a code and the values it is about; the face words them and names the command
 that fixes each. Every supervised session counts, not only the first. Tested as tables (tests/test_units.py)."""
 
@@ -11,13 +11,13 @@ MANY_CONNECTIONS = 10  # a session at its prompt keeps a handful; 20+ is the pil
 BIG_RSS = 1 << 30  # 1 GiB: idle sessions have been reported growing to several
 LOW_MEMORY = 0.10  # available memory below this share of the total
 LONG_IDLE = 3600.0
-CLAUDE_BUSY = 0.5  # cores: Claude's processes using this much now may be what loads the machine
+AGENTS_BUSY = 0.5  # cores: the agents' processes using this much now may be what loads the machine
 HEAVIEST = 3  # sessions named with their biggest processes
 SESSION_KINDS = ("managed", "unmanaged", "orphaned", "background")
 
 
-class ClaudeProcess(NamedTuple):
-    """One Claude process as doctor measured it."""
+class AgentProcess(NamedTuple):
+    """One agent CLI process as doctor measured it."""
 
     pid: int
     kind: str  # managed, unmanaged, orphaned, background; or a helper: daemon, pty host, spare, client
@@ -49,7 +49,7 @@ class HeldMemory(NamedTuple):
 
 
 class Facts(NamedTuple):
-    processes: Sequence[ClaudeProcess]
+    processes: Sequence[AgentProcess]
     supervised: Sequence[SupervisedFacts]
     memory: Sequence[HeldMemory]  # each measured session
     load: float  # the 1-minute load average
@@ -115,9 +115,9 @@ def findings(facts: Facts) -> list[Finding]:
         if session.state == "suspended":
             found.append(Finding("warn", "suspended", which))
     if facts.load > facts.cores:
-        claude_cpu = sum(p.cpu_now_percent or 0.0 for p in facts.processes)
-        load = {"load": facts.load, "cores": facts.cores, "cpu": claude_cpu}
-        found.append(Finding("warn", "load-claude", load) if claude_cpu >= CLAUDE_BUSY * 100
+        agents_cpu = sum(p.cpu_now_percent or 0.0 for p in facts.processes)
+        load = {"load": facts.load, "cores": facts.cores, "cpu": agents_cpu}
+        found.append(Finding("warn", "load-agents", load) if agents_cpu >= AGENTS_BUSY * 100
                      else Finding("info", "load-elsewhere", load))
     for held in sorted(facts.memory, key=lambda m: -m.total)[:HEAVIEST]:
         found.append(Finding("info", "heaviest", held._asdict()))

@@ -10,7 +10,7 @@ class Notice(NamedTuple):
 
     kind: Literal["stray", "waiting", "idle", "unmanaged-idle", "unmanaged-ending", "memory-ending"]
     seconds: float = 0.0  # waiting: how long the prompt has waited; idle: time left; unmanaged-*: idle time
-    pid: int | None = None  # stray, unmanaged-*: the other claude's pid
+    pid: int | None = None  # stray, unmanaged-*: the other session's pid
     left: float = 0.0  # unmanaged-ending: time before it is ended
     cwd: str = ""  # idle, waiting: which session (its directory and terminal), so the right terminal is found
     tty: str = ""

@@ -34,8 +34,8 @@ class Seen(NamedTuple):
     idle: float | None  # seconds; None when unknown (never guessed idle)
     busy: bool = False  # the CLI says it is working
     waiting: bool = False  # the CLI waits on a permission prompt: someone must answer it
-    attached: bool = False  # a terminal shows it (`claude attach`): someone is there
-    pinned: bool = False  # pinned in Claude Code's agent view
+    attached: bool = False  # a terminal shows it (an attach): someone is there
+    pinned: bool = False  # pinned in its CLI's agent view
     memory: int | None = None  # bytes its process tree holds, counted fairly; None when not measured
     cli: str = ""  # which CLI it is: a CLI with a limit of its own is counted apart
 

@@ -35,7 +35,7 @@ class IdleRules(NamedTuple):
 
 
 class CliState(NamedTuple):
-    """What the CLI publishes about itself (Claude Code's live-session registry)."""
+    """What the CLI publishes about itself (its live-session registry)."""
 
     status: str  # idle, busy, waiting, …
     changed_at: float | None = None  # monotonic time of the last status change, when known
@@ -104,7 +104,7 @@ class SessionPolicy:
         self.steps, self.actions, self.rules, self.clock, self.relay = steps, actions, rules, clock, relay
         self.exit_keys = exit_keys
         self.start_tasks_at = start_tasks_at  # when `actions.after_start` runs (monotonic); None: never
-        self.stray_every = stray_every  # how often to look for claude processes started outside csup
+        self.stray_every = stray_every  # how often to look for agent sessions started outside csup
         self.shutdown: ShutdownPlan | None = None
         self.tree: list[ProcessIdentity] = []
         self.end_reason: str | None = None
@@ -239,7 +239,7 @@ class SessionPolicy:
     # --- strays ---
 
     def _check_strays(self, now: float) -> None:
-        """A claude started outside csup while this session runs breaks the one-session rule: say so, once."""
+        """An agent session started outside csup while this session runs breaks the one-session rule: say so, once."""
         if self.stray_every is None:
             return
         if self.next_stray_check is None:
@@ -319,7 +319,7 @@ class SessionPolicy:
         return (cpu_now - cpu_then) / (now - then) * 100 >= self.rules.cpu_threshold
 
     def _cli_reports_activity(self, now: float) -> bool:
-        """Claude Code's registry: `busy` is activity, and the clock restarts when a busy turn ends."""
+        """The CLI's registry: `busy` is activity, and the clock restarts when a busy turn ends."""
         state = self.actions.cli_state()
         if state is None:
             return False

@@ -4,7 +4,7 @@ variables, then flags. Pure: the file is read by machine/config_file.py."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
@@ -62,7 +62,7 @@ def _boolean(raw: Any) -> bool:
     raise ValueError("true or false")
 
 
-def _text(raw: Any) -> str:
+def text(raw: Any) -> str:
     if not isinstance(raw, str):
         raise ValueError("a string")
     if "\0" in raw:
@@ -70,7 +70,7 @@ def _text(raw: Any) -> str:
     return raw
 
 
-def _words(raw: Any) -> tuple[str, ...]:
+def words(raw: Any) -> tuple[str, ...]:
     if isinstance(raw, tuple):
         raw = list(raw)
     if isinstance(raw, str):  # from the environment: comma- or space-separated
@@ -80,22 +80,22 @@ def _words(raw: Any) -> tuple[str, ...]:
     return tuple(raw)
 
 
-def _names(raw: Any) -> tuple[str, ...]:
+def names(raw: Any) -> tuple[str, ...]:
     if raw == () or raw == []:
         return ()  # the default: the adapter's own names
-    names = _words(raw)
+    names = words(raw)
     if not names:
         raise ValueError("a list of at least one name")
     return names
 
 
 def _limits(raw: Any) -> tuple[tuple[str, int], ...]:
-    """`["codex=2"]` (or "codex=2, claude=1" from the environment): a CLI's own limit on its sessions."""
+    """`["NAME=2"]` (or "NAME=2, OTHER=1" from the environment): a CLI's own limit on its sessions."""
     found = []
-    for word in _words(raw) if raw not in ((), []) else ():
+    for word in words(raw) if raw not in ((), []) else ():
         name, _, count = word.partition("=")
         if not name or not re.fullmatch(r"[0-9]{1,2}", count) or not 1 <= int(count) <= 64:
-            raise ValueError('a list like ["codex=2"]: a CLI\'s name and a whole number from 1 to 64')
+            raise ValueError('a list like ["NAME=2"]: a CLI\'s name and a whole number from 1 to 64')
         found.append((name, int(count)))
     return tuple(found)
 
@@ -161,42 +161,34 @@ SETTINGS: tuple[Setting, ...] = (
             "What counts as activity: keystrokes and the CLI's output, or keystrokes only."),
     Setting("cpu_threshold", 2.0, _percent,
             "Percent of one core the CLI's process tree must use to count as busy near a deadline; 0 disables."),
-    Setting("cli", "", _text, "The CLI `csup run` starts when --cli names none; empty: claude."),
-    Setting("claude", "", _text, "Path of the real Claude Code CLI; empty means search PATH for `claude`."),
-    Setting("codex", "", _text, "Path of the real Codex CLI; empty means search PATH for `codex`."),
+    Setting("cli", "", text, "The CLI `csup run` starts when --cli names none; empty: the first csup knows."),
     Setting("max_sessions", 1, _count,
             "At most this many agent sessions of yours at once, of every kind and every CLI (but those with a "
             "limit of their own in cli_limits)."),
     Setting("cli_limits", (), _limits,
-            "CLIs with a limit of their own, e.g. [\"codex=2\"]: their sessions count against it, not max_sessions."),
+            "CLIs with a limit of their own, e.g. [\"NAME=2\"]: their sessions count against it, not max_sessions."),
     Setting("count_editor_sessions", False, _boolean,
-            "Count editors' sessions (VS Code's Claude, `codex app-server`) against max_sessions; off: only their "
+            "Count editors' sessions (an agent an editor's extension runs) against max_sessions; off: only their "
             "memory counts."),
-    Setting("aliases", (), _words,
-            "The CLIs `csup init` sends through csup (e.g. [\"claude\"]); empty: every CLI csup knows that is "
-            "installed."),
+    Setting("aliases", (), words,
+            "The CLIs `csup init` sends through csup, by name; empty: every CLI csup knows that is installed."),
     Setting("make_room", "off", _Duration(True),
             "At the limit, end the most idle session idle at least this long (not busy, waiting, attached or "
             "pinned) and start; off: refuse."),
     Setting("memory_budget", "off", _Size(),
-            "At most this much memory held by all your Claude sessions (each one's process tree, shared pages "
+            "At most this much memory held by all your agent sessions (each one's process tree, shared pages "
             "counted fairly), e.g. 4GiB; off."),
     Setting("memory_min_idle", "10m", _Duration(False),
             "Over the memory budget, only a session idle at least this long is ended (the most idle first)."),
-    Setting("allow_unmanaged", False, _boolean, "Start even while claude processes run outside csup."),
+    Setting("allow_unmanaged", False, _boolean, "Start even while agent sessions run outside csup."),
     Setting("end_unmanaged", False, _boolean,
             "csup watch ends unmanaged sessions idle past idle_limit (after a warning); off: it only reports them."),
-    Setting("claude_names", (), _names,
-            "Executable names that identify a claude process (for finding unmanaged sessions); empty: `claude`."),
-    Setting("codex_names", (), _names,
-            "Executable names that identify a codex process (for finding unmanaged sessions); empty: `codex`."),
-    Setting("claude_config_dirs", (), _words,
-            "More Claude Code config dirs to look for sessions in, besides its default ones."),
     Setting("background_idle_limit", "off", _Duration(True),
-            "End background sessions (claude --bg) idle this long, through Claude Code's daemon; default: idle_limit."),
-    Setting("passthrough_commands", (), _words,
+            "End background sessions (in a CLI's own daemon) idle this long, through that daemon; default: "
+            "idle_limit."),
+    Setting("passthrough_commands", (), words,
             "The CLI's subcommands that are not sessions (run directly, without lock or pty); empty: the CLI's own."),
-    Setting("exit_keys", "", _text,
+    Setting("exit_keys", "", text,
             "Keys typed into the CLI as the first, polite shutdown step (e.g. \"\\u0003\\u0003\"); empty skips it."),
     Setting("exit_keys_wait", "2s", _Duration(False), "How long to wait after typing exit_keys."),
     Setting("term_wait", "5s", _Duration(False), "How long the CLI gets to exit after SIGTERM."),
@@ -204,13 +196,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("stop_wait", "15s", _Duration(False),
             "How long a session asked to end (stop, takeover) may take before csup sends SIGTERM, then SIGKILL."),
     Setting("stray_check", "5m", _Duration(True),
-            "During a session, look this often for new claude processes outside csup and notify once each; off."),
+            "During a session, look this often for new agent sessions outside csup and notify once each; off."),
     Setting("notify", True, _boolean, "Desktop notifications (notify-send, osascript) for warnings and strays."),
-    Setting("metrics_file", "", _text,
+    Setting("metrics_file", "", text,
             "A file the watcher keeps up to date with `csup metrics` (for node_exporter's textfile collector); "
             "empty: none."),
     Setting("watch_linger", "1m", _Duration(False),
-            "A watcher started on demand leaves after this long with no Claude session of any kind."),
+            "A watcher started on demand leaves after this long with no agent session of any kind."),
 )
 SETTINGS_BY_KEY: Mapping[str, Setting] = {s.key: s for s in SETTINGS}
 
@@ -225,8 +217,6 @@ class Settings(NamedTuple):
     activity: str
     cpu_threshold: float
     cli: str
-    claude: str
-    codex: str
     max_sessions: int
     cli_limits: tuple[tuple[str, int], ...]
     count_editor_sessions: bool
@@ -236,9 +226,6 @@ class Settings(NamedTuple):
     memory_min_idle: float
     allow_unmanaged: bool
     end_unmanaged: bool
-    claude_names: tuple[str, ...]
-    codex_names: tuple[str, ...]
-    claude_config_dirs: tuple[str, ...]
     background_idle_limit: float | None
     passthrough_commands: tuple[str, ...]
     exit_keys: str
@@ -250,6 +237,8 @@ class Settings(NamedTuple):
     notify: bool
     metrics_file: str
     watch_linger: float
+    # Each CLI's own settings (its path, the names of its processes…: its module declares them), by key.
+    own: Mapping[str, Any] = MappingProxyType({})
     # Where the values came from (read-only: a default shared by every Settings), and what was wrong with them.
     sources: Mapping[str, str] = MappingProxyType({})
     warnings: tuple[str, ...] = ()  # said once, then csup goes on
@@ -261,7 +250,7 @@ class Settings(NamedTuple):
 
     @property
     def values(self) -> dict[str, Any]:
-        return {setting.key: getattr(self, setting.key) for setting in SETTINGS}
+        return {**{setting.key: getattr(self, setting.key) for setting in SETTINGS}, **self.own}
 
 
 def resolve(
@@ -269,26 +258,28 @@ def resolve(
     file_name: str,
     environ: Mapping[str, str],
     flags: Mapping[str, Any] | None = None,
+    more: Sequence[Setting] = (),
 ) -> Settings:
     """Defaults, overridden by the config file's values, by CSUP_* variables, by flags; every bad value is a
-    ConfigError naming where it came from and what is expected."""
+    ConfigError naming where it came from and what is expected. `more`: the settings each CLI declares."""
+    table = {**SETTINGS_BY_KEY, **{setting.key: setting for setting in more}}
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
-    for setting in SETTINGS:
+    for setting in table.values():
         values[setting.key] = setting.convert(setting.default)
         sources[setting.key] = "default"
     for key, raw in file_values.items():
-        values[key] = _convert(key, raw, where=f"{file_name}: key {key!r}", typed=True)
+        values[key] = _convert(table, key, raw, where=f"{file_name}: key {key!r}", typed=True)
         sources[key] = file_name
-    for setting in SETTINGS:
+    for setting in table.values():
         if setting.env_var in environ:
-            values[setting.key] = _convert(setting.key, environ[setting.env_var], where=setting.env_var)
+            values[setting.key] = _convert(table, setting.key, environ[setting.env_var], where=setting.env_var)
             sources[setting.key] = f"env {setting.env_var}"
     for key, raw in (flags or {}).items():
         if raw is None:
             continue
         try:
-            values[key] = _convert(key, raw, where="--" + key.replace("_", "-"))
+            values[key] = _convert(table, key, raw, where="--" + key.replace("_", "-"))
         except ConfigError as err:  # a flag is typed on the command line: a usage error, not a configuration one
             raise UsageError(err.message) from None
         sources[key] = "flag"
@@ -300,12 +291,14 @@ def resolve(
         # A warning as long as the limit would ring from the first second and no key could clear it.
         values["warn_before"] = limit / 2
         sources["warn_before"] += ", clamped to half of idle_limit"
-    return Settings(**values, sources=sources, warnings=tuple(_unknown_variables(environ)))
+    own = {setting.key: values.pop(setting.key) for setting in more}
+    return Settings(**values, own=MappingProxyType(own), sources=sources,
+                    warnings=tuple(_unknown_variables(environ, table)))
 
 
-def _unknown_variables(environ: Mapping[str, str]) -> list[str]:
+def _unknown_variables(environ: Mapping[str, str], table: Mapping[str, Setting]) -> list[str]:
     """CSUP_* variables csup does not know: a typo would otherwise be ignored in silence."""
-    known = {setting.env_var for setting in SETTINGS} | OTHER_VARIABLES
+    known = {setting.env_var for setting in table.values()} | OTHER_VARIABLES
     unknown = sorted(name for name in environ if name.startswith("CSUP_") and name not in known)
     if not unknown:
         return []
@@ -319,17 +312,17 @@ def _unknown_variables(environ: Mapping[str, str]) -> list[str]:
     return said
 
 
-def _convert(key: str, raw: Any, *, where: str, typed: bool = False) -> Any:
+def _convert(table: Mapping[str, Setting], key: str, raw: Any, *, where: str, typed: bool = False) -> Any:
     """A value as its setting takes it. `typed`: from a TOML file, where numbers and booleans have types of
     their own — `max_sessions = "3"` is a string where a number belongs, said rather than guessed at (the
     environment has only strings, so it is read leniently)."""
-    setting = SETTINGS_BY_KEY.get(key)
+    setting = table.get(key)
     if setting is None:
         import difflib
 
-        close = difflib.get_close_matches(key, list(SETTINGS_BY_KEY), n=1)
+        close = difflib.get_close_matches(key, list(table), n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
-        raise ConfigError(f"{where}: unknown setting ({hint}known: {', '.join(SETTINGS_BY_KEY)})")
+        raise ConfigError(f"{where}: unknown setting ({hint}known: {', '.join(table)})")
     if typed and isinstance(raw, str) and not setting.is_duration and not setting.is_size \
             and isinstance(setting.default, bool | int | float):
         kind = "true or false" if isinstance(setting.default, bool) else "a number"

@@ -15,7 +15,7 @@ class Step(NamedTuple):
 
 
 def default_steps(cfg: Any, *, exit_keys: bool) -> list[Step]:
-    """The CLI's own polite exit (keys typed into it, for a CLI that has them), then SIGTERM (Claude Code's way
+    """The CLI's own polite exit (keys typed into it, for a CLI that has them), then SIGTERM (a CLI's usual way
     out: it saves and prints the resume command), then its tree."""
     steps = [Step("keys", cfg.exit_keys_wait)] if exit_keys else []
     steps += [Step("term_cli", cfg.term_wait), Step("term_tree", cfg.tree_wait), Step("kill_all", KILL_WAIT)]

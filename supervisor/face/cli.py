@@ -20,11 +20,12 @@ if TYPE_CHECKING:
 
 
 def _load() -> tuple[Settings, Paths]:
+    from supervisor.clis.choose import cli_settings
     from supervisor.machine.config_file import load_settings
     from supervisor.machine.paths import default_paths
 
     paths = default_paths(os.environ)
-    settings = load_settings(paths.config_file, os.environ)
+    settings = load_settings(paths.config_file, os.environ, more=cli_settings())
     for warning in settings.warnings:
         click.echo(warning, err=True)
     return settings, paths
@@ -40,9 +41,9 @@ def _census(settings: Settings) -> SessionSource:
 @click.version_option(__version__, "-V", "--version", prog_name="csup")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
-    """Supervise Claude Code sessions: at most max_sessions at a time (one by default), idle ones end themselves.
+    """Supervise agent CLI sessions: at most max_sessions at a time (one by default), idle ones sleep or end.
 
-    Start with: eval "$(csup init bash)" (or zsh, fish) — then `claude` runs through csup.
+    Start with: eval "$(csup init bash)" (or zsh, fish) — then each agent CLI you type runs through csup.
     """
     if ctx.invoked_subcommand is None:
         click.echo(ctx.get_help())  # bare `csup` is a question, not a mistake
@@ -91,10 +92,22 @@ def _duration_arg(value: str | None, flag: str) -> float | None:
         raise click.BadParameter(f"{value!r}: expected {err}", param_hint=flag) from None
 
 
-def _start(claude_args: tuple[str, ...], flags: dict[str, Any], **request: Any) -> None:
+def _cli_options(command: Callable[..., None]) -> Callable[..., None]:
+    """`--cli NAME` and, for each CLI csup knows, `--NAME PATH` (its real executable)."""
+    from supervisor.clis.choose import names, path_options
+
+    for flag, setting in reversed(path_options().items()):
+        command = click.option(flag, setting, metavar="PATH", default=None,
+                               help=f"The real {setting} CLI (default: `{setting}` on PATH).")(command)
+    known = ", ".join(names())
+    return click.option("--cli", "cli_name", metavar="NAME",
+                        help=f"The CLI to start: one of {known} (default: the first).")(command)
+
+
+def _start(cli_args: tuple[str, ...], flags: dict[str, Any], **request: Any) -> None:
     from supervisor.face.launch import start
 
-    start(claude_args, flags, **request)
+    start(cli_args, flags, **request)
 
 
 @cli.command(context_settings=_CLI_ARGS_AFTER)
@@ -106,21 +119,19 @@ def _start(claude_args: tuple[str, ...], flags: dict[str, Any], **request: Any) 
 @click.option("--takeover", is_flag=True, help="End the running session and start here (as `csup takeover`).")
 @click.option("--allow-unmanaged", is_flag=True, default=None,
               help="Start even if agent sessions run outside csup.")
-@click.option("--cli", "cli_name", metavar="NAME", help="The CLI to start: claude (default) or codex.")
-@click.option("--claude", "claude_path", metavar="PATH", help="The real Claude Code CLI (default: `claude` on PATH).")
-@click.argument("claude_args", nargs=-1, type=click.UNPROCESSED)
+@_cli_options
+@click.argument("cli_args", nargs=-1, type=click.UNPROCESSED)
 def run(idle_limit: str | None, warn_before: str | None, wait: str | None, takeover: bool,
-        allow_unmanaged: bool | None, cli_name: str | None, claude_path: str | None,
-        claude_args: tuple[str, ...]) -> None:
-    """Start a supervised agent session (what `claude` and `codex` are aliased to).
+        allow_unmanaged: bool | None, cli_name: str | None, cli_args: tuple[str, ...], **paths: str | None) -> None:
+    """Start a supervised agent session (what the aliases of `csup init` run).
 
     Everything after `--` goes to the CLI unchanged. A second session is refused (exit 75) unless --wait or
     --takeover says what to do instead.
 
     \b
     Examples:
-      csup run                      # claude, supervised
-      csup run --cli codex          # codex, supervised
+      csup run                      # the default CLI, supervised
+      csup run --cli NAME           # another CLI csup knows (csup config lists them)
       csup run --idle-limit 2h -- --model opus
       csup run --wait 10m           # queue for up to ten minutes
     """
@@ -128,30 +139,29 @@ def run(idle_limit: str | None, warn_before: str | None, wait: str | None, takeo
         raise click.UsageError("--wait and --takeover exclude each other: choose one")
     mode = "takeover" if takeover else "wait" if wait is not None else "now"
     flags = {"idle_limit": idle_limit, "warn_before": warn_before, "allow_unmanaged": allow_unmanaged,
-             "claude": claude_path, "cli": cli_name}
-    _start(claude_args, flags, mode=mode, patience=_duration_arg(wait, "--wait"))
+             "cli": cli_name, **paths}
+    _start(cli_args, flags, mode=mode, patience=_duration_arg(wait, "--wait"))
 
 
 class _ArgsAfterDashes(click.Command):
-    """`csup takeover [ID] [--] [CLAUDE_ARGS...]`: what follows `--` is the CLI's, whatever it looks like."""
+    """`csup takeover [ID] [--] [CLI_ARGS...]`: what follows `--` is the CLI's, whatever it looks like."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if "--" in args:
             cut = args.index("--")
-            ctx.meta["claude_args"] = tuple(args[cut + 1:])
+            ctx.meta["cli_args"] = tuple(args[cut + 1:])
             args = args[:cut]
         return super().parse_args(ctx, args)
 
 
 @cli.command(cls=_ArgsAfterDashes)  # the CLI's arguments are only those after `--`
 @click.option("--resume/--no-resume", default=True, show_default=True,
-              help="Carry the old session's conversation on (claude --resume ID in its directory).")
-@click.option("--force", is_flag=True, help="End claude sessions outside csup without asking.")
-@click.option("--cli", "cli_name", metavar="NAME", help="The CLI to start: claude (default) or codex.")
-@click.option("--claude", "claude_path", metavar="PATH", help="The real Claude Code CLI (default: `claude` on PATH).")
+              help="Carry the old session's conversation on (resumed by its id, in its directory).")
+@click.option("--force", is_flag=True, help="End agent sessions outside csup without asking.")
+@_cli_options
 @click.argument("target", metavar="[ID]", required=False)
-def takeover(resume: bool, force: bool, cli_name: str | None, claude_path: str | None, target: str | None) -> None:
-    """End a session, wherever it is, and start one here: the session ID names (csup's id, Claude's session or
+def takeover(resume: bool, force: bool, cli_name: str | None, target: str | None, **paths: str | None) -> None:
+    """End a session, wherever it is, and start one here: the session ID names (csup's id, the CLI's session or
     background id, a pid or a terminal, as `csup status` lists them); without one, every session with one
     allowed (max_sessions 1), else the most idle one. A background session is brought here live.
 
@@ -161,13 +171,12 @@ def takeover(resume: bool, force: bool, cli_name: str | None, claude_path: str |
       csup takeover --no-resume     # start a new conversation
       csup takeover 1a2b3c4d -- --model opus
     """
-    claude_args = click.get_current_context().meta.get("claude_args", ())
-    _start(claude_args, {"claude": claude_path, "cli": cli_name}, mode="takeover", resume=resume, force=force,
-           target=target)
+    cli_args = click.get_current_context().meta.get("cli_args", ())
+    _start(cli_args, {"cli": cli_name, **paths}, mode="takeover", resume=resume, force=force, target=target)
 
 
 @cli.command()
-@click.option("--force", is_flag=True, help="Also end claude sessions outside csup without asking.")
+@click.option("--force", is_flag=True, help="Also end agent sessions outside csup without asking.")
 @click.option("--wait", "wait", metavar="DURATION", help="How long the session may take to end before csup "
               "escalates to SIGTERM, then SIGKILL (default: the stop_wait setting, 15s).")
 @click.option("--idle", "idle", is_flag=False, flag_value="", default=None, metavar="[DURATION]",
@@ -175,7 +184,7 @@ def takeover(resume: bool, force: bool, cli_name: str | None, claude_path: str |
 @click.option("--all", "everything", is_flag=True, help="End every session of every kind, asleep ones too.")
 @click.argument("target", metavar="[ID]", required=False)
 def stop(force: bool, wait: str | None, idle: str | None, everything: bool, target: str | None) -> None:
-    """End sessions from any terminal (or none, e.g. cron); start nothing. ID names one (csup's id, Claude's
+    """End sessions from any terminal (or none, e.g. cron); start nothing. ID names one (csup's id, the CLI's
     session or background id, a pid or a terminal, as `csup status` lists them); without one, every session with
     one allowed (max_sessions 1), else the most idle one, said first. Exits 75 when a session it was asked to
     end is still running.
@@ -216,7 +225,7 @@ def stop(force: bool, wait: str | None, idle: str | None, everything: bool, targ
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON object (schema in the README).")
 def status(as_json: bool) -> None:
-    """Who holds the session, how long it has been idle, and claude processes outside csup.
+    """Who holds the session, how long it has been idle, and agent sessions outside csup.
 
     Exits 0 when a session is running (managed or not), 1 when none is.
 
@@ -263,10 +272,10 @@ def doctor(as_json: bool) -> None:
 @click.option("--on-demand", is_flag=True, hidden=True, help="Started by csup run: leave once nothing is left.")
 @click.option("--stop", "stop_it", is_flag=True, help="Stop the watcher that runs (on demand or in a terminal).")
 def watch(once: bool, on_demand: bool, stop_it: bool) -> None:
-    """Apply the policy to every Claude session outside csup's terminals: background sessions idle past
-    background_idle_limit are ended through Claude Code's daemon; unmanaged ones idle past idle_limit are
-    reported (and with end_unmanaged warned, then ended). Wakes only at the deadlines it knows, and when Claude
-    Code's registry changes. One runs per user: the service (csup service install), or one started on demand
+    """Apply the policy to every agent session outside csup's terminals: background sessions idle past
+    background_idle_limit are ended through their CLI's daemon; unmanaged ones idle past idle_limit are
+    reported (and with end_unmanaged warned, then ended). Wakes only at the deadlines it knows, and when a CLI's
+    registry of sessions changes. One runs per user: the service (csup service install), or one started on demand
     by the first csup run, which leaves once nothing is left to watch.
 
     \b
@@ -346,7 +355,7 @@ def service_status() -> None:
 @cli.command()
 @click.argument("shell", type=click.Choice(SHELLS))
 def init(shell: str) -> None:
-    """Print the shell integration: the `claude` alias (and `codex`, when installed; the `aliases` setting
+    """Print the shell integration: an alias for each agent CLI csup knows that is installed (the `aliases` setting
     chooses) and completion for csup.
 
     \b
@@ -388,13 +397,14 @@ def config(as_json: bool) -> None:
 
 
 def _sleeps(settings: Settings) -> bool:
-    """Whether idle_action "sleep" can take effect: a program given with `--claude`/`claude` that csup does not
-    know names no conversation csup could resume, so its sessions end instead."""
-    if settings.idle_action != "sleep" or not settings.claude:
-        return settings.idle_action == "sleep"
-    from supervisor.clis.choose import launcher_for
+    """Whether idle_action "sleep" can take effect: a program given as the CLI's path that csup does not know
+    names no conversation csup could resume, so its sessions end instead."""
+    from supervisor.clis.choose import cli_of, configured_path, launcher_for
 
-    return bool(launcher_for(settings, settings.claude).resume_args("x"))
+    program = configured_path(settings, cli_of(settings))
+    if settings.idle_action != "sleep" or not program:
+        return settings.idle_action == "sleep"
+    return bool(launcher_for(settings, program, cli_of(settings)).resume_args("x"))
 
 
 @cli.command()

@@ -28,33 +28,32 @@ def worded(finding: Finding) -> tuple[str, str | None]:
     """(what was found, the command that fixes it — None when nothing needs doing)."""
     data, code = finding.data, finding.code
     if code == "orphans":
-        return (f"{len(data['pids'])} orphaned claude process(es) (their csup is gone): pid "
+        return (f"{len(data['pids'])} orphaned CLI process(es) (their csup is gone): pid "
                 + ", ".join(map(str, data["pids"])), "csup stop --force")
     if code == "outside":
-        return f"{data['count']} claude session(s) running outside csup", "csup takeover (continue here) or " \
+        return f"{data['count']} agent session(s) running outside csup", "csup takeover (continue here) or " \
             "csup stop --force"
     if code == "over-limit":
         one = data["max_sessions"] == 1
         rule = "the rule is one" if one else f"max_sessions is {data['max_sessions']}"
-        return (f"{data['count']} claude sessions of yours ({rule})",
-                "csup stop --force, then use `claude` through csup (csup init)" if one
-                else "csup stop --idle (or csup stop ID), then use `claude` through csup")
+        return (f"{data['count']} agent sessions of yours ({rule})",
+                "csup stop --force, then start them through csup (csup init)" if one
+                else "csup stop --idle (or csup stop ID), then start them through csup")
     if code == "background-idle":
         return (f"background session (pid {data['pid']}) has been idle {format_duration(data['idle'])}",
-                "csup stop --force (claude attach brings it back)")
+                "csup stop --force (its conversation is kept)")
     if code == "no-watcher":
         return "no watcher: sessions outside csup end only while a csup session runs", "csup service install"
     if code == "machinery":
         roles = ", ".join(f"{count} {role}" for role, count in data["roles"].items())
-        return (f"Claude Code's background machinery: {roles}, {megabytes(data['memory'])} in all",
-                None if data["in_use"] else "no background session uses it; it ends by itself (claude daemon stop "
-                "--any)")
+        return (f"the CLIs' own background machinery: {roles}, {megabytes(data['memory'])} in all",
+                None if data["in_use"] else "no background session uses it; it ends by itself")
     if code == "connections":
-        return f"claude pid {data['pid']} holds {data['count']} TCP connections", TAKEOVER_FIX
+        return f"pid {data['pid']} holds {data['count']} TCP connections", TAKEOVER_FIX
     if code == "big-memory":
-        return f"claude pid {data['pid']} uses {data['bytes'] / 2**30:.1f} GiB of memory", TAKEOVER_FIX
+        return f"pid {data['pid']} uses {data['bytes'] / 2**30:.1f} GiB of memory", TAKEOVER_FIX
     if code == "outside-idle":
-        return (f"claude pid {data['pid']} outside csup has been idle {format_duration(data['idle'])}",
+        return (f"pid {data['pid']} outside csup has been idle {format_duration(data['idle'])}",
                 "csup stop --force")
     if code == "no-idle-limit":
         return f"{_which(data)[0]} has no idle limit", "csup run --idle-limit 30m"
@@ -64,18 +63,18 @@ def worded(finding: Finding) -> tuple[str, str | None]:
     if code == "suspended":
         which, stop = _which(data)
         return f"{which} is suspended (Ctrl-Z) in its terminal", f"fg there, or {stop}"
-    if code == "load-claude":
-        return (f"load {data['load']:.2f} is above the {data['cores']} core(s); Claude's processes use "
+    if code == "load-agents":
+        return (f"load {data['load']:.2f} is above the {data['cores']} core(s); the agents' processes use "
                 f"{data['cpu']:.0f}% of a core", "csup stop --idle (the idle ones)")
     if code == "load-elsewhere":
-        return (f"load {data['load']:.2f} is above the {data['cores']} core(s), but Claude's processes use only "
+        return (f"load {data['load']:.2f} is above the {data['cores']} core(s), but the agents' processes use only "
                 f"{data['cpu']:.0f}% of a core: the load comes from elsewhere", "find the busy process: top")
     if code == "heaviest":
         parts = ", ".join(f"{clean(name)} (pid {pid}) {format_size(size)}" for pid, size, name in data["members"][:3])
         return (f"{data['kind']} {clean(data['id'])} holds {format_size(data['total'])} ({data['measure']}): "
                 f"{parts}", None)
     if code == "over-budget":
-        return (f"your Claude sessions hold {format_size(data['held'])}, over the memory budget of "
+        return (f"your agent sessions hold {format_size(data['held'])}, over the memory budget of "
                 f"{format_size(data['budget'])}", "csup stop --idle (the idle ones)")
     if code == "no-notifications":
         return ("desktop notifications cannot be shown here (no notify-send with a display, or no osascript): "
@@ -95,7 +94,7 @@ def doctor_json(checkup: Checkup) -> dict[str, Any]:
 
 
 def render_doctor(checkup: Checkup) -> str:
-    lines = [f"claude processes: {len(checkup.processes)}"]
+    lines = [f"agent processes: {len(checkup.processes)}"]
     for proc in checkup.processes:
         cpu = "cpu ?" if proc.cpu_percent is None else f"cpu {proc.cpu_percent:.1f}%"
         rss = "rss ?" if proc.rss_bytes is None else f"rss {megabytes(proc.rss_bytes)}"

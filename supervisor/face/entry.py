@@ -1,4 +1,4 @@
-"""The `csup` entry point. `csup run` with plain arguments — what every aliased `claude` is — starts without
+"""The `csup` entry point. `csup run` with plain arguments — what every aliased agent CLI is — starts without
 importing click, whose import alone costs more start-up than csup's budget allows; anything else, and anything
 unusual (help, an unknown or malformed option), goes to the click CLI in cli.py, which owns help and usage
 errors. Both run inside the one error boundary (boundary.py)."""
@@ -17,14 +17,17 @@ from supervisor.core.errors import UsageError  # noqa: E402
 from supervisor.face.boundary import guarded  # noqa: E402
 
 # `csup run`'s options as the fast path reads them; tests check they are exactly the click command's.
-VALUE_OPTIONS = {"--idle-limit": "idle_limit", "--warn-before": "warn_before", "--claude": "claude", "--cli": "cli"}
+VALUE_OPTIONS = {"--idle-limit": "idle_limit", "--warn-before": "warn_before", "--cli": "cli"}
 SWITCHES = {"--takeover": "takeover", "--allow-unmanaged": "allow_unmanaged"}
 OPTIONAL_VALUE = "--wait"
 
 
 def parse_run(args: Sequence[str]) -> dict[str, Any] | None:
     """`csup run`'s arguments, or None when the click parser should see them (help, errors, anything odd)."""
-    parsed: dict[str, Any] = {"flags": {}, "wait": None, "takeover": False, "claude_args": ()}
+    from supervisor.clis.choose import path_options
+
+    value_options = VALUE_OPTIONS | path_options()  # `--NAME PATH`, for each CLI csup knows
+    parsed: dict[str, Any] = {"flags": {}, "wait": None, "takeover": False, "cli_args": ()}
     index = 0
     while index < len(args):
         arg = args[index]
@@ -34,13 +37,13 @@ def parse_run(args: Sequence[str]) -> dict[str, Any] | None:
             break
         if not arg.startswith("-") or arg == "-":
             break  # the first positional: it and everything after it belong to the CLI
-        if name in VALUE_OPTIONS:
+        if name in value_options:
             if not has_value:
                 if index + 1 >= len(args):
                     return None
                 index += 1
                 inline = args[index]
-            parsed["flags"][VALUE_OPTIONS[name]] = inline
+            parsed["flags"][value_options[name]] = inline
         elif arg in SWITCHES:
             if arg == "--takeover":
                 parsed["takeover"] = True
@@ -57,7 +60,7 @@ def parse_run(args: Sequence[str]) -> dict[str, Any] | None:
         else:
             return None  # -h, --help, or an option the CLI would pass on: click decides
         index += 1
-    parsed["claude_args"] = tuple(args[index:])
+    parsed["cli_args"] = tuple(args[index:])
     if parsed["wait"] is not None and parsed["takeover"]:
         return None  # a usage error: click says it
     return parsed
@@ -90,4 +93,4 @@ def fast_run(parsed: dict[str, Any]) -> NoReturn:
             message = f"--wait: bad value {parsed['wait']!r}: expected {err}"
             guarded(lambda: _raise(UsageError(message)))
     mode = "takeover" if parsed["takeover"] else "wait" if parsed["wait"] is not None else "now"
-    guarded(lambda: start(parsed["claude_args"], parsed["flags"], mode=mode, patience=patience))
+    guarded(lambda: start(parsed["cli_args"], parsed["flags"], mode=mode, patience=patience))

@@ -11,7 +11,8 @@ from supervisor.face.terminal_reporter import TerminalReporter
 from supervisor.machine.trace import mark
 
 
-def start(claude_args: tuple[str, ...], flags: dict[str, Any], **request: Any) -> NoReturn:
+def start(cli_args: tuple[str, ...], flags: dict[str, Any], **request: Any) -> NoReturn:
+    from supervisor.clis.choose import cli_settings
     from supervisor.flows.run import RunRequest
     from supervisor.flows.run import run as run_session
     from supervisor.machine.config_file import load_settings
@@ -19,12 +20,12 @@ def start(claude_args: tuple[str, ...], flags: dict[str, Any], **request: Any) -
 
     mark("imports")
     paths = default_paths(os.environ)
-    settings = load_settings(paths.config_file, os.environ, flags)
+    settings = load_settings(paths.config_file, os.environ, flags, more=cli_settings())
     mark("settings")
     for warning in settings.warnings:
         sys.stderr.write(warning + "\n")
     try:
-        code = run_session(RunRequest(claude_args=claude_args, self_paths=(sys.argv[0],), **request), settings,
+        code = run_session(RunRequest(cli_args=cli_args, self_paths=(sys.argv[0],), **request), settings,
                            paths, os.environ, TerminalReporter())
     except KeyboardInterrupt:  # Ctrl-C while waiting in line or taking over: nothing was started
         sys.stderr.write("\ncsup: interrupted; nothing was started.\n")

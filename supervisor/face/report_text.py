@@ -34,20 +34,23 @@ def render_config(settings: Settings, config_file: str, exists: bool, sleeps: bo
     """Every setting as a line of TOML (paste any into the file as it is), with where its value came from."""
     import tomlkit
 
+    from supervisor.clis.choose import cli_settings, configured_path, names
     from supervisor.core.settings import SETTINGS
 
     missing = "" if exists else " (no such file yet: every value here is a default or from the environment)"
     document = tomlkit.document()
     document.add(tomlkit.comment(clean(config_file) + missing))
-    for setting in SETTINGS:
+    values = settings.values
+    for setting in (*SETTINGS, *cli_settings()):
         source = settings.sources.get(setting.key, "default")
-        if setting.key in ("claude_names", "passthrough_commands") and not getattr(settings, setting.key):
+        if (setting.key.endswith("_names") or setting.key == "passthrough_commands") and not values[setting.key]:
             source += ": the CLI's own"
-        item = tomlkit.item(config_value(setting, getattr(settings, setting.key)))
+        item = tomlkit.item(config_value(setting, values[setting.key]))
         item.comment(clean(source))
         document.add(setting.key, item)
     if settings.idle_action == "sleep" and not sleeps:
-        document.add(tomlkit.comment(f"idle_action: {clean(settings.claude)} names no conversation csup can resume: "
+        program = configured_path(settings, settings.cli or names()[0])
+        document.add(tomlkit.comment(f"idle_action: {clean(program)} names no conversation csup can resume: "
                                      "its sessions end at the idle limit instead of sleeping"))
     return tomlkit.dumps(document).rstrip("\n")
 

@@ -78,7 +78,7 @@ def render_status(status: StatusReport) -> str:
         else:
             ends = f"limit {format_duration(bg_limit)}, but nothing ends them: no watcher runs"
         bg_idle = {s.background.short: s.idle_seconds for s in status.sessions if s.background is not None}
-        lines.append(f"◆ {len(status.background)} background session(s) in Claude Code's daemon ({ends}):")
+        lines.append(f"◆ {len(status.background)} background session(s) in their CLI's daemon ({ends}):")
         lines += [f"    {background_line(session, bg_idle.get(session.short))}" for session in status.background]
         lines.append("  bring one here: csup takeover   (end them: csup stop --force)")
     lines += asleep_lines(status.asleep, now)
@@ -168,7 +168,7 @@ def watch_lines(event: WatchEvent, now: float) -> list[str]:
     why it stopped."""
     if event.kind == "started":
         about = event.about or {}
-        return [f"csup watch: watching every Claude session outside csup's terminals (pid {about.get('pid')}); "
+        return [f"csup watch: watching every agent session outside csup's terminals (pid {about.get('pid')}); "
                 "Ctrl-C stops it"]
     if event.kind == "stopped":
         return [f"csup watch: stopped ({clean(str((event.about or {}).get('reason', 'stopped')))})"]

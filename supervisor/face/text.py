@@ -30,7 +30,7 @@ from supervisor.flows.refusals import (
 )
 from supervisor.machine.record import SessionRecord
 
-if TYPE_CHECKING:  # values it words; a refusal (every refused `claude`) needs none of their modules
+if TYPE_CHECKING:  # values it words; a refusal (every refused start) needs none of their modules
     from supervisor.flows.census import Census
     from supervisor.flows.reporting import (
         AsleepNote,

@@ -1,5 +1,5 @@
 """Who gets a session, decided in one place under one gate: a plain `run` (now or refused), a waiter (in line), a
-takeover (ends a session first), `claude --bg`, and a wake. Each supervised session holds one of `max_sessions`
+takeover (ends a session first), a background start, and a wake. Each supervised session holds one of `max_sessions`
 slot locks; the gate lock in front of them is held by one start at a time from the claim of a place to the
 policy's final word, making room included, so racing starts are decided one after another on fresh snapshots and
 none slips in between. Whoever takes the gate gives it back; nothing else releases it. What admission reads and
@@ -27,7 +27,7 @@ from supervisor.machine.lock import FileFlock
 from supervisor.machine.paths import Paths, Slot
 from supervisor.machine.record import Holder, SessionRecord, live_record
 
-if TYPE_CHECKING:  # a plain `run` (every aliased `claude`) needs none of these: imported where used
+if TYPE_CHECKING:  # a plain `run` (every aliased CLI) needs none of these: imported where used
     from supervisor.flows.reporting import Reporter, RoomMade
     from supervisor.flows.sessions import AnySession, Snapshot
     from supervisor.flows.stop import OthersEnded
@@ -167,7 +167,7 @@ def take_gate(paths: Paths, locks: Locks, settings: Settings, clock: Clock) -> N
 
 def admit_now(paths: Paths, locks: Locks, settings: Settings, world: World, reporter: Reporter,
               bringing_here: str | None = None) -> RoomMade | None:
-    """A plain start (`run`, `claude --bg`, a wake): the gate, then the one decision; a place held, or refused."""
+    """A plain start (`run`, a background start, a wake): the gate, then the one decision; a place held, or refused."""
     take_gate(paths, locks, settings, world.clock)
     try:
         return decide(paths, locks, settings, world, reporter, bringing_here)
@@ -241,7 +241,7 @@ def _make_room(paths: Paths, settings: Settings, world: World, reporter: Reporte
 
 def others_than_this(snapshot: Snapshot, settings: Settings, locks: Locks,
                      bringing_here: str | None) -> list[AnySession]:
-    """Every session but this start's own: not its place, not the background session it brings here (`claude
+    """Every session but this start's own: not its place, not the background session it brings here (an
     attach X` is that session), and with allow_unmanaged only the supervised ones."""
     from supervisor.flows.census import resolve_target
 

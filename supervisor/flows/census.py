@@ -1,5 +1,5 @@
-"""Every Claude session of the user on this machine, whoever started it: the census of processes (interactive
-sessions by command line) joined with Claude Code's own registry (interactive and background sessions), minus
+"""Every agent session of the user on this machine, whoever started it: the census of processes (interactive
+sessions by command line) joined with each CLI's own registry (interactive and background sessions), minus
 csup's own. Side effects: reads the process table and the registry through the adapter."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from supervisor.machine.clock import SYSTEM, Clock
 
 
 class UnmanagedSession(NamedTuple):
-    """A claude session outside csup, as status, doctor, a refusal or a question names it."""
+    """An agent session outside csup, as status, doctor, a refusal or a question names it."""
 
     view: ProcessView
     tty: str = ""
@@ -65,8 +65,8 @@ def names(session: LiveSession, target: str) -> bool:
 
 
 def resolve_target(sessions: list[LiveSession], target: str | None) -> str | None:
-    """The short id of the one background session `claude attach TARGET` shows: named exactly, or else the only
-    one whose name holds TARGET (Claude Code takes fragments). None when it names none, or several — then no
+    """The short id of the one background session an attach to TARGET shows: named exactly, or else the only
+    one whose name holds TARGET (a CLI may take fragments). None when it names none, or several — then no
     session is taken for the attached one, and all of them go on counting."""
     if not target:
         return None
@@ -101,7 +101,7 @@ def take_census(census: SessionSource, managed: set[int] | None = None,
         cmdline = processes.cmdline_of(session.pid)
         # Its command line went unrecognised (renamed, a version string): only its executable proves it is the
         # CLI — a registry entry alone may name any process of the user — and its arguments tell a session from
-        # `claude -p` or a client.
+        # a non-interactive run or a client.
         if not census.proven(session.pid, cmdline) or not census.has_session_arguments(cmdline):
             continue
         identity = processes.identity_of(session.pid)  # its start as this machine stamps it, for every signal
@@ -113,7 +113,7 @@ def take_census(census: SessionSource, managed: set[int] | None = None,
 
 
 def _nested(pid: int, managed: set[int]) -> bool:
-    """Started inside a supervised session (a `claude` typed in its shell tool): part of that session."""
+    """Started inside a supervised session (a CLI typed in its shell tool): part of that session."""
     seen: set[int] = set()
     parent = processes.parent_of(pid)
     while parent is not None and parent > 1 and parent not in seen:
@@ -154,7 +154,7 @@ def describe_unmanaged(view: ProcessView, census: SessionSource, now: float,
     )
 
 
-# Editors whose extensions run an agent's session over stdio (VS Code's Claude Code and Codex extensions, and
+# Editors whose extensions run an agent's session over stdio (VS Code's agent extensions, and
 # the editors built on VS Code), by the name of a process above it.
 EDITORS = {"code": "VS Code", "code-insiders": "VS Code", "codium": "VSCodium", "cursor": "Cursor",
            "windsurf": "Windsurf", "zed": "Zed", "code helper (plugin)": "VS Code", "electron": "an editor"}

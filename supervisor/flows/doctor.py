@@ -1,4 +1,4 @@
-"""`csup doctor`: the manual investigation csup replaces, automated — every claude process with its CPU, memory,
+"""`csup doctor`: the manual investigation csup replaces, automated — every agent CLI process with its CPU, memory,
 age and open TCP connections, the load against the cores, and memory — gathered as facts for the rules in
 core/checkup.py; the face words the findings. Reads the process table."""
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from supervisor.clis.adapter import SessionSource
-from supervisor.core.checkup import ClaudeProcess, Facts, Finding, HeldMemory, SupervisedFacts, findings
+from supervisor.core.checkup import AgentProcess, Facts, Finding, HeldMemory, SupervisedFacts, findings
 from supervisor.core.settings import Settings
 from supervisor.flows.status import StatusReport, gather
 from supervisor.machine import processes
@@ -17,12 +17,12 @@ from supervisor.machine.notify import available as notify_available
 from supervisor.machine.paths import Paths
 
 SCHEMA_VERSION = 2  # 2: each finding has a code (and the processes every supervised session, not the first)
-SAMPLE = 0.3  # seconds: how long doctor watches the claude processes' CPU
+SAMPLE = 0.3  # seconds: how long doctor watches the agent processes' CPU
 
 
 @dataclass(frozen=True)
 class Checkup:
-    processes: list[ClaudeProcess]
+    processes: list[AgentProcess]
     load: tuple[float, float, float]
     cores: int
     memory_total: int
@@ -61,7 +61,7 @@ def examine(paths: Paths, census: SessionSource, settings: Settings, clock: Cloc
     return Checkup(found, status.load, status.cores, memory.total, memory.available, status, findings(facts))
 
 
-def _sample_cpu(found: list[ClaudeProcess], clock: Clock, span: float = SAMPLE) -> list[ClaudeProcess]:
+def _sample_cpu(found: list[AgentProcess], clock: Clock, span: float = SAMPLE) -> list[AgentProcess]:
     """Each process's CPU now, over a short sample: a lifetime average blames a session that was busy an hour
     ago for a load it no longer makes."""
     import psutil
@@ -85,7 +85,7 @@ def _sample_cpu(found: list[ClaudeProcess], clock: Clock, span: float = SAMPLE) 
     return sampled
 
 
-def _helpers(census: SessionSource, status: StatusReport, sessions: set[int]) -> list[ClaudeProcess]:
+def _helpers(census: SessionSource, status: StatusReport, sessions: set[int]) -> list[AgentProcess]:
     """The CLI's processes that are not sessions (its daemon, pty hosts, spares, attach clients): no session
     counts them, but the machine pays for them."""
     found = []
@@ -96,7 +96,7 @@ def _helpers(census: SessionSource, status: StatusReport, sessions: set[int]) ->
     return found
 
 
-def _processes(status: StatusReport) -> list[ClaudeProcess]:
+def _processes(status: StatusReport) -> list[AgentProcess]:
     now = status.time
     found = []
     for managed in status.supervised:  # every supervised session
@@ -113,10 +113,10 @@ def _processes(status: StatusReport) -> list[ClaudeProcess]:
     return found
 
 
-def _process(pid: int, kind: str, info: dict[str, Any], idle: float | None, now: float) -> ClaudeProcess:
+def _process(pid: int, kind: str, info: dict[str, Any], idle: float | None, now: float) -> AgentProcess:
     age = max(0.0, now - info.get("start_time", now))
     cpu = info.get("cpu_seconds")
     tcp, https = processes.tcp_connections(pid)
-    return ClaudeProcess(pid=pid, kind=kind, age_seconds=round(age, 1), cpu_seconds=cpu,
+    return AgentProcess(pid=pid, kind=kind, age_seconds=round(age, 1), cpu_seconds=cpu,
                          cpu_percent=round(100 * cpu / age, 2) if cpu is not None and age > 0 else None,
                          rss_bytes=info.get("rss"), idle_seconds=idle, tcp_connections=tcp, https_connections=https)

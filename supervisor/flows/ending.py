@@ -28,8 +28,8 @@ TERM_GRACE = 2.0  # after SIGTERM to an unresponsive holder
 KILL_GRACE = 2.0  # after SIGKILL: the kernel frees the lock as soon as the process is gone
 POLL = 0.1
 MAX_REQUEST_BYTES = 4096
-DETACH_WAIT = 5.0  # a supervised `claude attach` leaves once its background session has exited
-BACKGROUND_WAIT = 8.0  # `claude stop`: the daemon escalates to SIGKILL by itself after ~5.3 s
+DETACH_WAIT = 5.0  # a supervised attach leaves once its background session has exited
+BACKGROUND_WAIT = 8.0  # the daemon's stop: it escalates to SIGKILL by itself after ~5.3 s
 
 
 MAKE_ROOM = "make-room"  # a new session at the limit ends the most idle one (the make_room setting)

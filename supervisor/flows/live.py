@@ -96,7 +96,7 @@ def supervise(launcher: Launcher, census: SessionSource, args: list[str], settin
         record = record.with_changes(csup=processes.identity_of(os.getpid()) or record.csup,
                                      cli=processes.identity_of(child.pid), state="active")
         measured: list[tuple[int | None, list[ProcessIdentity]]] = []  # the tree before its end, and its memory
-        # A CLI that takes no id up front (Codex) says which conversation it opened while it runs: learnt then.
+        # A CLI that takes no id up front says which conversation it opened while it runs: learnt then.
         learnt = _Learnt(conversation_id)
         actions = _live_actions(child.pid, census, paths, slot, record, settings, environ, log, reporter,
                                 clock, measured, learnt)
@@ -166,14 +166,14 @@ def supervise(launcher: Launcher, census: SessionSource, args: list[str], settin
         steps=policy.shutdown.taken if policy.shutdown else [], cwd=record.cwd, started=started_wall,
         resume=None if policy.end_kind == "takeover" else resume)
     # `/background` leaves the CLI first and registers the background session a moment later: give it that
-    # moment, but only where it can happen (the CLI left by itself, and Claude Code's daemon runs).
+    # moment, but only where it can happen (the CLI left by itself, and its daemon runs).
     may_have_moved = bringing_here is None and policy.end_kind is None and code == 0 \
         and census.background_daemon_running()
     moved = None
     if bringing_here is not None or (may_have_moved and conversation_id is not None):
         moved = _gone_to_background(census, bringing_here, conversation_id, started_wall,
                                     BACKGROUND_NOTICE if may_have_moved else 0.0, clock)
-    if moved is not None:  # the conversation lives on in Claude Code's daemon, and counts there from now on
+    if moved is not None:  # the conversation lives on in its CLI's daemon, and counts there from now on
         log("detached" if bringing_here else "backgrounded", short=moved.short, name=moved.name,
             resume=census.bring_back_command(moved), cwd=moved.conversation.cwd)
         from supervisor.flows.watch import ensure_watcher

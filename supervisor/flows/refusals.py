@@ -15,7 +15,7 @@ class SessionHeld(SessionBusy):
     starting, or its record is unreadable)."""
 
     def __init__(self, sessions: list[AnySession], max_sessions: int = 1) -> None:
-        super().__init__("a claude session is already running")
+        super().__init__("a session is already running")
         self.sessions = sessions
         self.max_sessions = max_sessions
 
@@ -26,7 +26,7 @@ class AtLimit(SessionBusy):
 
     def __init__(self, sessions: list[AnySession], max_sessions: int, *, over: str = "count", held: int = 0,
                  budget: int | None = None, make_room: float | None = None, end_unmanaged: bool = False) -> None:
-        super().__init__(f"{len(sessions)} claude session(s) are running, the limit is {max_sessions}")
+        super().__init__(f"{len(sessions)} agent session(s) are running, the limit is {max_sessions}")
         self.sessions = sessions
         self.max_sessions = max_sessions
         self.over = over
@@ -75,12 +75,12 @@ class GaveUpWaiting(SessionBusy):
 
 
 class UnmanagedRunning(SessionBusy):
-    """Claude sessions run outside csup; `left_running` names the command that would end them, when the user
+    """Agent sessions run outside csup; `left_running` names the command that would end them, when the user
     declined to. With more than one session allowed, `max_sessions` says the limit they fill."""
 
     def __init__(self, sessions: list[UnmanagedSession], background: list[LiveSession] | None = None,
                  left_running: str | None = None, max_sessions: int = 1) -> None:
-        super().__init__(f"{len(sessions) + len(background or [])} claude session(s) running outside csup")
+        super().__init__(f"{len(sessions) + len(background or [])} agent session(s) running outside csup")
         self.sessions = sessions
         self.background = background or []
         self.left_running = left_running

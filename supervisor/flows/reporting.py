@@ -56,7 +56,7 @@ class SessionEnd:
 
 @dataclass(frozen=True)
 class BackgroundEnded:
-    """A background session csup ended through Claude Code's daemon, and how to bring it back."""
+    """A background session csup ended through its CLI's daemon, and how to bring it back."""
 
     short: str
     name: str

@@ -1,5 +1,5 @@
 """Ending one chosen session its kind's way, for a reason the policy gave (making room for a new session, the
-memory budget): a supervised one is asked as `csup stop` asks, a background one through Claude Code's daemon,
+memory budget): a supervised one is asked as `csup stop` asks, a background one through its CLI's daemon,
 an unmanaged one with SIGTERM, then SIGKILL (each signal to a proven process); then it is waited for. Which
 session, and whether at all, is core/policy's decision (flows/admission.py and the watcher carry it out).
 Side effects: those of ending a session, the log."""

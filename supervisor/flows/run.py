@@ -17,18 +17,18 @@ from supervisor.machine.clock import SYSTEM, Clock
 from supervisor.machine.paths import Paths, ensure_private_dir
 from supervisor.machine.trace import mark
 
-if TYPE_CHECKING:  # a pass-through (`claude --version`, `claude -p`) imports none of these: its start-up is all
+if TYPE_CHECKING:  # a pass-through (`--version`, a non-interactive run) imports none of these: its start-up is all
     from supervisor.flows import admission
     from supervisor.flows.live import Asleep, Outcome
     from supervisor.flows.reporting import Reporter, ResumeDecision
     from supervisor.flows.sleep import Wake
 
 
-BACKGROUND_REGISTERS = 3.0  # `claude --bg`: its session registers ~0.1 to 0.4 s after the CLI leaves (CLAUDE_BG.md)
+BACKGROUND_REGISTERS = 3.0  # a background start: its session registers ~0.1 to 0.4 s after the CLI leaves
 
 
 class RunRequest(NamedTuple):
-    claude_args: tuple[str, ...]
+    cli_args: tuple[str, ...]
     self_paths: tuple[str, ...] = ()  # how csup was invoked, so PATH search can skip csup itself
     mode: Literal["now", "wait", "takeover"] = "now"  # now (or refuse), wait (in line), takeover
     patience: float | None = None  # --wait DURATION: give up after this long
@@ -42,7 +42,7 @@ def run(request: RunRequest, settings: Settings, paths: Paths, environ: Mapping[
     program = find_program(configured_path(settings, settings.cli), environ, request.self_paths,
                            program_of(settings.cli))
     launcher = launcher_for(settings, program, settings.cli)
-    args = list(request.claude_args)
+    args = list(request.cli_args)
     if request.mode == "now" and launcher.starts_background(args):
         # A new session, from a terminal or a script alike: the rule applies before the CLI leaves at once.
         return _launch_background(program, args, paths, settings, environ, reporter, clock)
@@ -95,7 +95,7 @@ def run(request: RunRequest, settings: Settings, paths: Paths, environ: Mapping[
     while True:
         try:
             if cwd is not None:
-                os.chdir(cwd)  # Claude Code finds a conversation from the directory it was started in
+                os.chdir(cwd)  # a CLI finds a conversation from the directory it was started in
             assert locks.slot is not None
             asleep = outcome.asleep if outcome is not None else None
             outcome = supervise(launcher, census, args, settings, paths, locks.slot, environ, reporter, clock,
@@ -150,7 +150,7 @@ def _resumed(launcher: Launcher, sessions: SessionSource, args: list[str], hando
 
 
 def _passes_through(launcher: Launcher, args: Sequence[str], paths: Paths, environ: Mapping[str, str]) -> bool:
-    """Scripts, pipes, `claude -p`, subcommands and a `claude` nested in a session go straight to the CLI."""
+    """Scripts, pipes, non-interactive runs, subcommands and a CLI nested in a session go straight to the CLI."""
     if not os.isatty(1):
         return True
     if not launcher.is_session(args):
@@ -174,8 +174,8 @@ def _exec(path: str, args: Sequence[str], environ: Mapping[str, str]) -> NoRetur
 
 def _launch_background(program: str, args: list[str], paths: Paths, settings: Settings, environ: Mapping[str, str],
                        reporter: Reporter, clock: Clock) -> int:
-    """`claude --bg`: a new session, admitted as any start is. The CLI leaves at once and its session lives on in
-    Claude Code's daemon, where it registers a moment later: csup runs the CLI as its child and keeps its place
+    """A background start: a new session, admitted as any start is. The CLI leaves at once and its session lives on in
+    its CLI's daemon, where it registers a moment later: csup runs the CLI as its child and keeps its place
     until the registry lists a new background session (or BACKGROUND_REGISTERS has passed), so a second start
     racing it counts it as starting rather than as nothing. Then the enforcer (started here when none runs)
     looks after the session."""

@@ -1,8 +1,8 @@
 """One snapshot of every session of the user, whatever started it: supervised (the live slots' records and
-their CLIs), background (Claude Code's registry) and unmanaged (the census less the supervised CLIs and the
+their CLIs), background (a CLI's registry) and unmanaged (the census less the supervised CLIs and the
 daemon's helpers) — each session exactly once, with one idle time (core/policy.idle_seconds) and one state.
 Admission, refusals, status, stop and takeover, the enforcer and doctor all read it; none builds its own list.
-Also what an ID a person typed names: csup's short id, Claude's session id or a background session's short id,
+Also what an ID a person typed names: csup's short id, a CLI's session id or a background session's short id,
 a pid, or a terminal. Side effects: reads the records, the process table and the registry."""
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class AnySession(NamedTuple):
     holder: Holder | None = None
     unmanaged: UnmanagedSession | None = None
     background: LiveSession | None = None
-    shows: LiveSession | None = None  # a supervised `claude attach`: the background session it shows
+    shows: LiveSession | None = None  # a supervised attach: the background session it shows
     cli_status: str = "unknown"  # a supervised session's CLI, in its own words (its registry): busy, waiting…
     memory: TreeMemory | None = None  # its process tree's memory, when the snapshot measured it
 
@@ -170,7 +170,7 @@ def take_snapshot(paths: Paths, max_sessions: int, adapter: SessionSource, *,
 
     found = (census or counted)(managed, orphan)
     sessions = []
-    for holder in holders:  # the background session a supervised `claude attach` shows is that session
+    for holder in holders:  # the background session a supervised attach shows is that session
         attached = holder.record.attached
         shown = next((s for s in found.background if attached and names_session(s, attached)), None)
         found = found.without(holder.record.attached)

@@ -1,6 +1,6 @@
 """`csup stop`, and ending the sessions that run outside csup (for stop and takeover): the holder is asked
 through `ending`; unmanaged interactive sessions are ended with their process trees, background sessions through
-Claude Code's daemon (never a signal); both only with consent. Side effects: signals, the daemon, the lock, the
+their CLI's daemon (never a signal); both only with consent. Side effects: signals, the daemon, the lock, the
 log."""
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ class OthersEnded:
 
 def end_others(paths: Paths, settings: Settings, adapter: SessionSource, found: Census, *, force: bool,
                reporter: Reporter, how_to: str, cause: str) -> OthersEnded:
-    """Claude sessions outside csup: ended only with consent (--force, or a yes on the terminal). Interactive
-    ones get SIGTERM, then SIGKILL with their trees; background ones `claude stop` through their daemon."""
+    """Agent sessions outside csup: ended only with consent (--force, or a yes on the terminal). Interactive
+    ones get SIGTERM, then SIGKILL with their trees; background ones through their daemon."""
     if not found.total:
         return OthersEnded()
     if not force and not reporter.confirm_end(found):
@@ -152,9 +152,9 @@ def stop(paths: Paths, settings: Settings, adapter: SessionSource, *, force: boo
 
 def _end_supervised(paths: Paths, settings: Settings, adapter: SessionSource, holder: Holder, patience: float | None,
                     reporter: Reporter) -> HolderEnded:
-    """Ask the holder's csup to end its session (escalating when it does not answer). A supervised `claude
-    attach` shows a background session: that session is what the user means, and it ends through its daemon
-    (the attach then leaves by itself, as Claude Code's client does when its session exits)."""
+    """Ask the holder's csup to end its session (escalating when it does not answer). A supervised
+    attach shows a background session: that session is what the user means, and it ends through its daemon
+    (the attach then leaves by itself, as its CLI's client does when its session exits)."""
     lock = FileFlock(holder.slot.lock_file)
     record = holder.record
     try:

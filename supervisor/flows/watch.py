@@ -1,8 +1,8 @@
 """`csup watch`, the one enforcer of the policy outside csup's ptys: it takes the snapshot of every session, asks
 the policy (core/policy.sweep) what is due, and carries it out — background sessions idle past their limit are
-ended through Claude Code's daemon; unmanaged ones idle past the limit are reported once, and with
+ended through their CLI's daemon; unmanaged ones idle past the limit are reported once, and with
 `end_unmanaged` warned and then ended gracefully. It wakes at the next deadline the policy names, or at once
-when Claude Code's registry changes (a new background session), never on a tick. One watcher per user (a
+when a CLI's registry changes (a new background session), never on a tick. One watcher per user (a
 lock): run by systemd or launchd when installed, otherwise started on demand by the first `csup run`, detached,
 and gone once there has been nothing to watch for a while. Its state file tells status and doctor who enforces.
 Side effects: the snapshot, the daemon, signals to proven processes, notifications, the log, two files."""
@@ -28,7 +28,6 @@ from supervisor.core.settings import (
     CONFIG_FILE_ENV,
     PORTABLE_ENV,
     RUNTIME_DIR_ENV,
-    SETTINGS_BY_KEY,
     STATE_DIR_ENV,
     Settings,
 )
@@ -394,12 +393,15 @@ def ensure_watcher(paths: Paths, settings: Settings, environ: Mapping[str, str],
     return True
 
 
-# What the watcher takes from the environment of the csup that starts it: where things are, and which processes
-# are Claude's. Not the policy: `CSUP_IDLE_LIMIT=2h claude` is that session's own; the one enforcer of every
-# session follows the config file, as a service started by the system does.
-_WHERE = frozenset({RUNTIME_DIR_ENV, STATE_DIR_ENV, CONFIG_FILE_ENV, PORTABLE_ENV,
-                    *(SETTINGS_BY_KEY[key].env_var for key in ("claude", "claude_names", "claude_config_dirs"))})
+# What the watcher takes from the environment of the csup that starts it: where things are, and each CLI's own
+# settings (where it is, which processes are its). Not the policy: `CSUP_IDLE_LIMIT=2h` before a start is that
+# session's own; the one enforcer of every session follows the config file, as a service started by the system
+# does.
+_WHERE = frozenset({RUNTIME_DIR_ENV, STATE_DIR_ENV, CONFIG_FILE_ENV, PORTABLE_ENV})
 
 
 def watcher_environment(environ: Mapping[str, str]) -> dict[str, str]:
-    return {key: value for key, value in environ.items() if not key.startswith("CSUP_") or key in _WHERE}
+    from supervisor.clis.choose import cli_settings
+
+    where = _WHERE | {setting.env_var for setting in cli_settings()}
+    return {key: value for key, value in environ.items() if not key.startswith("CSUP_") or key in where}

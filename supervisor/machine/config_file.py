@@ -3,21 +3,22 @@ file, then resolved into typed settings. Side effect: reads one file."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from supervisor.core.errors import ConfigError
-from supervisor.core.settings import Settings, resolve
+from supervisor.core.settings import Setting, Settings, resolve
 from supervisor.machine.jsonfile import FileTooLarge, NotARegularFile, read_bytes
 
 MAX_CONFIG_BYTES = 1 << 20  # a config file is a few lines; more is a mistake (or /dev/zero)
 
 
 def load_settings(config_file: Path | None, environ: Mapping[str, str],
-                  flags: Mapping[str, Any] | None = None) -> Settings:
+                  flags: Mapping[str, Any] | None = None, more: Sequence[Setting] = ()) -> Settings:
+    """The settings, with `more` (each CLI's own) beside csup's."""
     file_values = read_config_file(config_file) if config_file is not None else {}
-    return resolve(file_values, str(config_file), environ, flags)
+    return resolve(file_values, str(config_file), environ, flags, more)
 
 
 def config_file_exists(path: Path) -> bool:

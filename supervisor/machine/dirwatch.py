@@ -1,4 +1,4 @@
-"""Waking when a folder changes (Claude Code's session registries): a session that appears, changes its status
+"""Waking when a folder changes (a CLI's session registry): a session that appears, changes its status
 or goes. On Linux the kernel tells (inotify, through libc: no polling, an idle watcher sleeps); the portable
 twin — what macOS runs, and the suite's second pass on Linux — compares the folders' modification times every
 few seconds. A folder that does not exist yet is watched through its parent until it does.
@@ -51,7 +51,7 @@ class DirWatch:
         if self._fd is not None:
             happened = bool(drain(self._fd))
             if happened:
-                self._add_watches()  # a registry created since (the first Claude Code session), or recreated
+                self._add_watches()  # a registry created since (its CLI's first session), or recreated
             return happened
         times = self._read_times()
         happened, self._times = times != self._times, times

@@ -1,4 +1,4 @@
-"""Small files csup parses (its records, requests and tickets; Claude Code's registry; the config file): read
+"""Small files csup parses (its records, requests and tickets; a CLI's registry; the config file): read
 with a size limit, only when they are regular files, never through a symlink when private; JSON without NaN,
 infinities or unbounded nesting; private JSON written atomically (write, then rename). Side effects: files."""
 

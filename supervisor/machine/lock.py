@@ -19,7 +19,7 @@ class FileFlock:
     nothing. So no code path can drop a lock that an outer one took (the gate held from claim to decision)."""
 
     def __init__(self, path: Path) -> None:
-        from filelock import FileLock  # lazily: a pass-through `claude -p` never needs it
+        from filelock import FileLock  # lazily: a pass-through (a CLI's non-interactive run) never needs it
 
         self.path = path
         self._lock: Any = FileLock(str(path), mode=PRIVATE_FILE_MODE, thread_local=False, is_singleton=False,

@@ -92,7 +92,7 @@ def _stamp(pid: int) -> tuple[float, bool] | None:
 
 def matches_start(pid: int, proc_start: object, started_wall: float | None) -> bool:
     """Whether a live process of ours is the one another program recorded: on Linux by its start in clock ticks
-    since boot (field 22 of /proc/PID/stat, as Claude Code writes `procStart`); elsewhere, or without that
+    since boot (field 22 of /proc/PID/stat, as a CLI's registry may write it); elsewhere, or without that
     stamp, by having started no later than the recorded start (a reused pid belongs to a younger process)."""
     stamp = _stamp(pid)
     if stamp is None or stamp[1]:
@@ -260,11 +260,11 @@ def descendants(pid: int) -> list[ProcessIdentity]:
     return [identity for identity in map(identity_of, (child.pid for child in children)) if identity is not None]
 
 
-# --- the census of claude processes ---------------------------------------------------------------------------
+# --- the census of agent CLI processes --- ---------------------------------------------------------------------------
 
 
 class SessionRecogniser(Protocol):
-    """Tells a CLI's session processes from the rest (the Claude Code adapter is one)."""
+    """Tells a CLI's session processes from the rest (each CLI module's source is one)."""
 
     def which(self, view: ProcessView) -> str | None: ...
     def process_hints(self) -> tuple[bytes, ...]: ...
@@ -287,7 +287,7 @@ def exe_of(pid: int) -> str:
 
 def returning_shell_dir() -> str | None:
     """The directory of the shell the user is back in when csup leaves: the nearest ancestor in another process
-    group of csup's own terminal session — a subshell that changed directory (`(cd sub && claude)`) runs in
+    group of csup's own terminal session — a subshell that changed directory (`(cd sub && the CLI)`) runs in
     csup's group, the interactive shell in its own. None when csup leads its session (nobody to return to) or
     nothing can be read: then csup's own directory is the one."""
     try:
@@ -323,7 +323,7 @@ def cwd_of(pid: int) -> str | None:
 
 
 def pid_domain() -> str | None:
-    """This machine's PID namespace as Claude Code writes it in its registry (`pidDomain`,
+    """This machine's PID namespace as a CLI writes it in its registry (`pidDomain`,
     `linux:<machine-id>:pid:[<inode>]`); None where there is none to compare (not Linux, or unreadable). A fact
     of the system, not a fast path: the portable pass compares it too."""
     if not sys.platform.startswith("linux"):
@@ -347,7 +347,7 @@ def iter_process_views(hints: Collection[bytes] = ()) -> Iterator[ProcessView]:
             try:
                 raw = _read_proc(f"/proc/{name}/cmdline")
                 if hints and not any(hint in raw for hint in hints) and not _VERSION_NAMED.match(raw):
-                    continue  # no claude here: not read further (the native binary named like its version is)
+                    continue  # no CLI here: not read further (the native binary named like its version is)
                 fields = _stat_fields(int(name))
                 cmdline = tuple(part.decode(errors="surrogateescape") for part in raw.split(b"\0")[:-1])
                 exe = ""
@@ -376,9 +376,9 @@ def find_unmanaged(
     managed: Collection[int],
     views: Callable[[], Iterable[ProcessView]] | None = None,
 ) -> list[ProcessView]:
-    """Claude sessions not started by csup: excluding the managed CLIs (by pid), anything nested under a claude
-    session (a `claude` typed in its shell tool), and csup's own process tree. `views` (for tests) must list
-    every process; by default only possible claude processes are read, and their ancestors looked up."""
+    """Agent sessions not started by csup: excluding the managed CLIs (by pid), anything nested under a
+    session (a CLI typed in its shell tool), and csup's own process tree. `views` (for tests) must list
+    every process; by default only possible CLI processes are read, and their ancestors looked up."""
     parent_of: Callable[[int], int | None] = lambda pid: None  # noqa: E731
     if views is None:
         views, parent_of = (lambda: iter_process_views(recogniser.process_hints())), parent_of
@@ -389,13 +389,13 @@ def find_unmanaged(
         by_pid[view.pid] = view
         if view.pid not in own and recogniser.which(view) is not None:
             sessions.append(view)
-    claude_pids = {view.pid for view in sessions} | set(managed)
+    session_pids = {view.pid for view in sessions} | set(managed)
 
     def nested(view: ProcessView) -> bool:
         seen = set()
         ancestor: int | None = view.ppid
         while ancestor is not None and ancestor > 1 and ancestor not in seen:
-            if ancestor in claude_pids or ancestor in own:
+            if ancestor in session_pids or ancestor in own:
                 return True
             seen.add(ancestor)
             known = by_pid.get(ancestor)

@@ -36,7 +36,7 @@ class SessionRecord(NamedTuple):
     conversation_id: str | None = None  # the CLI's own id of the conversation it has open, once known
     last_activity_mono: float | None = None  # the machine-wide monotonic clock: idle time without sleep
     end_reason: str | None = None
-    attached: str | None = None  # the background session this one shows (`claude attach`), by its short id
+    attached: str | None = None  # the background session this one shows (an attach), by its short id
     asleep_since: float | None = None  # asleep: when its CLI's tree was ended (wall clock)
     freed: int | None = None  # asleep: the memory its CLI's tree held, measured before the end and gone after it
     cli_name: str = ""  # which CLI runs there (clis/choose.py's names; "" for a program csup does not know)
@@ -91,12 +91,9 @@ class SessionRecord(NamedTuple):
 
 
 def _conversation(data: dict[str, Any]) -> str | None:
-    """Its conversation's id (a record written by an earlier csup names it by its first CLI's word for it)."""
-    for key in ("conversation_id", "claude_session_id"):
-        value = data.get(key)
-        if isinstance(value, str) and 0 < len(value) <= 128:
-            return value
-    return None
+    """Its conversation's id, when it has a plausible one."""
+    value = data.get("conversation_id")
+    return value if isinstance(value, str) and 0 < len(value) <= 128 else None
 
 
 def _typed(data: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:

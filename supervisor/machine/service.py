@@ -47,7 +47,7 @@ def service_file(csup: list[str], environ: Mapping[str, str], platform: str = sy
     config = environ.get("XDG_CONFIG_HOME")
     base = Path(config) if config and os.path.isabs(config) else home / ".config"
     unit = f"""[Unit]
-Description=csup watch: end idle Claude Code sessions when no csup session runs
+Description=csup watch: end idle agent sessions outside csup's terminals
 
 [Service]
 Type=simple
