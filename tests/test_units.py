@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from supervisor.clis.choose import cli_settings
 from supervisor.clis.claude_code import (
     SUBCOMMANDS,
     ClaudeCode,
@@ -20,7 +21,6 @@ from supervisor.core.durations import DurationError, format_duration, parse_dura
 from supervisor.core.errors import ConfigError, UnsafePath, UsageError
 from supervisor.core.identity import ProcessIdentity, ProcessView
 from supervisor.core.settings import Settings, resolve
-from supervisor.clis.choose import cli_settings
 from supervisor.machine.config_file import load_settings
 from supervisor.machine.paths import ensure_private_dir, open_private
 from supervisor.machine.processes import find_unmanaged
@@ -336,7 +336,7 @@ def test_after_a_takeover_the_old_terminal_promises_no_command_it_did_not_show()
 
 def test_only_claudes_own_bg_flag_starts_a_background_session() -> None:
     from supervisor.clis.claude_code import ClaudeLauncher
-    from supervisor.core.settings import Settings, resolve
+    from supervisor.core.settings import resolve
 
     adapter = ClaudeLauncher("claude", resolve({}, "", {}))
     assert adapter.starts_background(["--bg"]) and adapter.starts_background(["-n", "x", "--bg", "fix it"])
