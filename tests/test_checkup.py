@@ -76,3 +76,11 @@ def test_the_words_say_what_and_the_command_that_fixes_it() -> None:
 def test_only_an_action_makes_doctor_exit_1() -> None:
     assert needs_action(findings(facts(process("orphaned"))))
     assert not needs_action(findings(facts(process(tcp_connections=12))))
+
+
+def test_an_editors_session_is_neither_counted_against_the_rule_nor_machinery() -> None:
+    editor = process("editor", pid=9, cli="codex")
+    daemon = process("daemon", pid=10)
+    assert [f.code for f in findings(facts(editor, process(), max_sessions=1))] == ["ok"]
+    [machinery] = [f for f in findings(facts(editor, daemon, max_sessions=1)) if f.code == "machinery"]
+    assert machinery.data["roles"] == {"daemon": 1}

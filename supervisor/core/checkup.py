@@ -20,7 +20,7 @@ class AgentProcess(NamedTuple):
     """One agent CLI process as doctor measured it."""
 
     pid: int
-    kind: str  # managed, unmanaged, orphaned, background; or a helper: daemon, pty host, spare, client
+    kind: str  # managed, unmanaged, orphaned, background, editor; or a helper: daemon, pty host, spare, client
     age_seconds: float
     cpu_seconds: float | None
     cpu_percent: float | None  # over the process's lifetime
@@ -29,6 +29,7 @@ class AgentProcess(NamedTuple):
     tcp_connections: int | None  # established
     https_connections: int | None  # established to port 443
     cpu_now_percent: float | None = None  # of one core, over a short sample now (what weighs on the load now)
+    cli: str = ""  # which CLI ("" for a helper, whose CLI its role says)
 
 
 class SupervisedFacts(NamedTuple):
@@ -76,7 +77,8 @@ def findings(facts: Facts) -> list[Finding]:
     """Every finding, most pressing first; "ok" when nothing needs attention."""
     found: list[Finding] = []
     sessions = [p for p in facts.processes if p.kind in SESSION_KINDS]
-    helpers = [p for p in facts.processes if p.kind not in SESSION_KINDS]
+    # An editor's session is neither: the rule does not count it, and it is no CLI's machinery.
+    helpers = [p for p in facts.processes if p.kind not in (*SESSION_KINDS, "editor")]
     outside = [p for p in sessions if p.kind in ("unmanaged", "orphaned")]
     orphans = [p.pid for p in outside if p.kind == "orphaned"]
     if orphans:

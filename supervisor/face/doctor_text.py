@@ -101,7 +101,8 @@ def render_doctor(checkup: Checkup) -> str:
         idle = "idle ?" if proc.idle_seconds is None else f"idle {format_duration(proc.idle_seconds)}"
         tcp = "tcp ?" if proc.tcp_connections is None else \
             f"tcp {proc.tcp_connections} ({proc.https_connections} to :443)"
-        lines.append(f"  pid {proc.pid:<7} {proc.kind:<9} up {format_duration(proc.age_seconds):<7} {cpu}, "
+        what = f"{clean(proc.cli)} {proc.kind}" if proc.cli else proc.kind
+        lines.append(f"  pid {proc.pid:<7} {what:<16} up {format_duration(proc.age_seconds):<7} {cpu}, "
                      f"{rss}, {idle}, {tcp}")
     one, five, fifteen = checkup.load
     lines.append(f"load {one:.2f} {five:.2f} {fifteen:.2f} on {checkup.cores} core(s); memory "

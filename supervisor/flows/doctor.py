@@ -16,7 +16,9 @@ from supervisor.machine.clock import SYSTEM, Clock
 from supervisor.machine.notify import available as notify_available
 from supervisor.machine.paths import Paths
 
-SCHEMA_VERSION = 2  # 2: each finding has a code (and the processes every supervised session, not the first)
+# 2: each finding has a code (and the processes every supervised session, not the first). 3: `load-claude` is
+# `load-agents` (every agent CLI's processes), and each process says its `cli`.
+SCHEMA_VERSION = 3
 SAMPLE = 0.3  # seconds: how long doctor watches the agent processes' CPU
 
 
@@ -102,21 +104,26 @@ def _processes(status: StatusReport) -> list[AgentProcess]:
     for managed in status.supervised:  # every supervised session
         if managed.cli_pid is not None:
             found.append(_process(managed.cli_pid, "managed", processes.describe(managed.cli_pid),
-                                  managed.idle_seconds, now))
+                                  managed.idle_seconds, now, managed.cli))
     for session in status.unmanaged:
         info = processes.describe(session.pid)
         kind = "orphaned" if session.orphaned else "unmanaged"
-        found.append(_process(session.pid, kind, info, session.idle_seconds, now))
+        found.append(_process(session.pid, kind, info, session.idle_seconds, now, session.cli))
+    for editor in status.editors:  # not sessions of the rule, but the machine pays for them
+        found.append(_process(editor.pid, "editor", processes.describe(editor.pid), editor.idle_seconds, now,
+                              editor.cli))
     for background in status.background:
         found.append(_process(background.pid, "background", processes.describe(background.pid),
-                              background.idle_for(now), now))
+                              background.idle_for(now), now, background.cli))
     return found
 
 
-def _process(pid: int, kind: str, info: dict[str, Any], idle: float | None, now: float) -> AgentProcess:
+def _process(pid: int, kind: str, info: dict[str, Any], idle: float | None, now: float,
+             cli: str = "") -> AgentProcess:
     age = max(0.0, now - info.get("start_time", now))
     cpu = info.get("cpu_seconds")
     tcp, https = processes.tcp_connections(pid)
     return AgentProcess(pid=pid, kind=kind, age_seconds=round(age, 1), cpu_seconds=cpu,
                          cpu_percent=round(100 * cpu / age, 2) if cpu is not None and age > 0 else None,
-                         rss_bytes=info.get("rss"), idle_seconds=idle, tcp_connections=tcp, https_connections=https)
+                         rss_bytes=info.get("rss"), idle_seconds=idle, tcp_connections=tcp, https_connections=https,
+                         cli=cli)
