@@ -96,6 +96,40 @@ def test_codex_goes_through_csup_when_installed_and_the_aliases_setting_chooses(
     assert "claude" in text  # a config gone bad never breaks a new shell: the default CLI is aliased
 
 
+@pytest.mark.parametrize("shell", SHELLS)
+def test_a_restore_after_the_prompt_makes_the_shell_draw_it_again(env: Env, shell: str) -> None:
+    """csup SIGKILLed, and the shell quicker than the guardian: its prompt lands on the CLI's alternate screen,
+    which the guardian's restore then leaves. The guardian makes the shell draw it again. The race is made
+    certain: the test holds the guardian's pipe open (as csup did) until the shell's prompt is there."""
+    require(shutil.which(shell) is not None, f"{shell} is not installed (apt-get install {shell})")
+    require(os.path.isdir("/proc/self/fd"), "/proc, to hold the guardian's pipe open")
+    import psutil
+
+    _csup_on_path(env)
+    child = _interactive(env, shell)
+    child.sendline("claude")
+    child.expect(rb"ready pid=(\d+)")
+    cli = int(child.match.group(1))
+    child.send(b"out 1b5b3f3130343968\r")  # the CLI turns the alternate screen on
+    child.expect(rb"OUT 8")
+    csup = psutil.Process(cli).parent()
+    assert csup is not None
+    [guardian] = [p for p in csup.children() if p.pid != cli]
+    # The guardian waits for its pipe to close: the test keeps csup's end open past csup's death.
+    listening = {os.readlink(f"/proc/{guardian.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{guardian.pid}/fd")}
+    [held] = [os.open(f"/proc/{csup.pid}/fd/{fd}", os.O_WRONLY) for fd in os.listdir(f"/proc/{csup.pid}/fd")
+              if os.readlink(f"/proc/{csup.pid}/fd/{fd}") in listening and
+              os.readlink(f"/proc/{csup.pid}/fd/{fd}").startswith("pipe:")]
+    csup.kill()
+    child.expect_exact("$ ")  # the shell has the terminal back and drew its prompt
+    os.close(held)
+    child.expect_exact(b"\x1b[?1049l")  # the late restore leaves the alternate screen...
+    if shell != "fish":  # fish 3.6 redraws on no resize (README, FAQ): Enter brings it back
+        child.expect_exact("$ ")  # ...and the shell draws its prompt again, on the screen the user sees
+    child.sendline("echo still-here")
+    child.expect(b"still-here")
+
+
 @pytest.mark.parametrize(("shell", "env_vars", "expected"), [
     ("bash", {"COMP_WORDS": "csup st", "COMP_CWORD": "1"}, ["plain,status", "plain,stop"]),
     ("zsh", {"COMP_WORDS": "csup st", "COMP_CWORD": "1"}, ["status", "stop"]),

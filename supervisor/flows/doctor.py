@@ -16,8 +16,8 @@ from supervisor.machine.clock import SYSTEM, Clock
 from supervisor.machine.notify import available as notify_available
 from supervisor.machine.paths import Paths
 
-# 2: each finding has a code (and the processes every supervised session, not the first). 3: `load-claude` is
-# `load-agents` (every agent CLI's processes), and each process says its `cli`.
+# 2: each finding has a code (and the processes every supervised session, not the first). 3: the load finding
+# is `load-agents` (every agent CLI's processes), each process says its `cli`, and editors' sessions are listed.
 SCHEMA_VERSION = 3
 SAMPLE = 0.3  # seconds: how long doctor watches the agent processes' CPU
 

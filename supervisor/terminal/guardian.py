@@ -31,12 +31,13 @@ class Guardian:
         read_end, self._pipe = os.pipe()
         csup = os.getpid()
         job = os.getpgrp()  # csup's job: while it owns the terminal, the shell is not reading it
+        shell = os.getppid()  # who started csup: the shell a late restore asks to draw its prompt again
         self.pid = os.fork()
         if self.pid == 0:  # pragma: no cover - the child; tests see it work by killing csup
             try:
                 os.close(self._pipe)
                 os.setpgid(0, 0)  # Ctrl-Z stops csup's whole group; the alarm must keep running
-                _watch(read_end, tty_fd, out_fd, saved, csup, job)
+                _watch(read_end, tty_fd, out_fd, saved, csup, job, shell)
             finally:
                 os._exit(0)
         os.close(read_end)
@@ -105,16 +106,46 @@ def restore(tty_fd: int, out_fd: int, saved: TermAttrs, undo: bytes, *, late: bo
         os.write(out_fd, b"\r\n")
 
 
+def _redraw_prompt(tty_fd: int, shell: ProcessIdentity | None) -> None:
+    """After a late restore (the shell drew its prompt first, on the CLI's screen, which the restore then left):
+    the shell that started csup — proven by pid and start time, and only while it is the terminal's foreground —
+    is made to draw its prompt and line again. Line editors (readline, zle) redraw on SIGWINCH only when the size
+    changed, so the terminal's size is stepped one column narrower and back, as a resize would (the kernel
+    sends each SIGWINCH); the terminal's own emulator never sees it."""
+    import fcntl
+
+    if shell is None or not processes.is_running(shell):
+        return
+    with contextlib.suppress(OSError):
+        if os.tcgetpgrp(tty_fd) != os.getpgid(shell.pid):
+            return
+        size = fcntl.ioctl(tty_fd, termios.TIOCGWINSZ, b"\0" * 8)
+        rows, cols, x_pixels, y_pixels = struct.unpack("HHHH", size)
+        if cols < 2:
+            return
+        try:
+            fcntl.ioctl(tty_fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols - 1, x_pixels, y_pixels))
+            time.sleep(REDRAW_STEP)  # the shell reads the narrower size first: two changes, not none
+        finally:
+            fcntl.ioctl(tty_fd, termios.TIOCSWINSZ, size)
+
+
+REDRAW_STEP = 0.1
+
+
 def _watch(read_end: int, tty_fd: int, out_fd: int, saved: TermAttrs, csup: int,
-           job: int) -> None:  # pragma: no cover
+           job: int, shell_pid: int) -> None:  # pragma: no cover
     keep = sorted({read_end, tty_fd, out_fd})
     for low, high in zip([-1, *keep], [*keep, 1 << 16], strict=True):
         if low + 1 < high:  # an empty range is not harmless: CPython turns closerange(n, n) into "close all"
             os.closerange(low + 1, high)  # the session lock and the CLI's pty above all must not outlive csup
     # Once csup is gone the shell owns the terminal and this process is in the background: writing to it or
     # setting its attributes would stop us with SIGTTOU unless it is ignored.
-    for signum in (signal.SIGTTOU, signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP, signal.SIGWINCH):
+    # SIGHUP too: a guardian that was stopped when csup died is in an orphaned process group, which the kernel
+    # sends SIGHUP (then SIGCONT); it must live on to restore the terminal and end the CLI.
+    for signum in (signal.SIGTTOU, signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP, signal.SIGWINCH, signal.SIGHUP):
         signal.signal(signum, signal.SIG_IGN)
+    shell = processes.identity_of(shell_pid)  # now, while csup lives: its parent is still the shell
     undo = b""
     buffered = b""
     armed = True  # whether the terminal is csup's to restore (not while csup is suspended: the shell has it)
@@ -153,7 +184,10 @@ def _watch(read_end: int, tty_fd: int, out_fd: int, saved: TermAttrs, csup: int,
                 pid, start, term_wait = _CLI_IDENTITY.unpack(payload)
                 cli = (ProcessIdentity(pid, start), term_wait)
     if armed:  # else csup died while the shell had the terminal: it is the shell's now, and as csup left it
+        late = _shell_has_it(tty_fd, job)
         with contextlib.suppress(OSError, termios.error):
-            restore(tty_fd, out_fd, saved, undo, late=_shell_has_it(tty_fd, job))
+            restore(tty_fd, out_fd, saved, undo, late=late)
+        if late:
+            _redraw_prompt(tty_fd, shell)
     if cli is not None:
         processes.terminate([cli[0]], cli[1])  # verified by pid and start time before each signal
