@@ -12,11 +12,12 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import wait_for
 from supervisor.core.notice import Notice
 from supervisor.face.text import notice_text
 from supervisor.machine.myself import csup_argv
 from supervisor.machine.notify import notify
+
+from conftest import wait_for
 
 
 def _executable(path: Path, text: str) -> Path:
