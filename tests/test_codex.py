@@ -99,6 +99,8 @@ def test_an_idle_codex_session_falls_asleep_and_enter_resumes_it_by_its_id(env: 
     assert exit_status(child) == 0
     [slept] = [e for e in _events(env) if e["event"] == "slept"]
     assert slept["resume"] == f"codex resume {conversation}"
+    log = run_csup(env, "log").stdout
+    assert "(codex)" in log and f"codex resume {conversation}" in log  # the log names the CLI, and its resume
     # The polite end came first: Codex's own keys, before any signal.
     assert slept["steps"][0][0] == "keys"  # type: ignore[index]
 

@@ -55,6 +55,7 @@ def summarise_log(events: Sequence[dict[str, Any]], count: int) -> dict[str, Any
             "reason": _text(event.get("reason")) if kind != "refused" else None, "code": event.get("code"),
             "duration": _number(event.get("duration")), "idle": _number(event.get("idle")),
             "cwd": _text(begin.get("cwd")) or _text(event.get("cwd")), "resume": _text(event.get("resume")),
+            "cli": _text(begin.get("cli")) or _text(event.get("cli")),
         })
     entries.sort(key=lambda entry: entry["at"] or 0.0)
     sessions = [e for e in entries if e["kind"] == "supervised" and e["how"] not in ("slept", "woke")]

@@ -79,6 +79,7 @@ def render_log(summary: dict[str, Any]) -> str:
         else:
             who, how = f"{entry['kind']} {clean(str(entry['id'] or ''))[:8]}", clean(str(entry["how"]))
         where = f"  in {short_path(entry['cwd'])}" if entry["cwd"] else ""
+        where += f"  ({clean(entry['cli'])})" if entry.get("cli") else ""
         reason = f"  {clean(entry['reason'])}" if entry["reason"] else ""
         resume = f"  → {clean(entry['resume'])}" if entry["resume"] else ""
         lines.append(f"{span:<18} {duration:>7}  {who:<19} {how:<10}{reason}{where}{resume}")

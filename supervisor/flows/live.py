@@ -112,7 +112,7 @@ def supervise(launcher: Launcher, census: SessionSource, args: list[str], settin
                 guardian.watch_cli(record.cli, settings.term_wait)
             if woke_at is None:
                 log("started", cli_pid=child.pid, cwd=record.cwd, tty=record.tty, idle_limit=settings.idle_limit,
-                    attached=bringing_here)
+                    attached=bringing_here, cli=launcher.name or None)
             mark("relaying")
             # While the CLI runs (after its spawn, so its first screen waits for none of it): what the end needs,
             # so that the way out imports nothing.

@@ -79,7 +79,8 @@ def end_unmanaged(paths: Paths, settings: Settings, adapter: SessionSource, sess
         all_gone = all_gone and gone
         conversation = conversations.get(session.pid)
         resume = resume_of(adapter, conversation)
-        log_event(paths.log_file, "ended-unmanaged", cli_pid=session.pid, how=cause, gone=gone,
+        log_event(paths.log_file, "ended-unmanaged", cli_pid=session.pid, cli=session.cli or None, how=cause,
+                  gone=gone,
                   reason=reason or f"csup {cause}", cwd=session.cwd, started=session.started_at, resume=resume,
                   cmdline=" ".join(session.view.cmdline)[:200])
     return all_gone
@@ -90,7 +91,8 @@ def end_background(paths: Paths, adapter: SessionSource, session: LiveSession, c
     failure = adapter.end_background(session, ending.BACKGROUND_WAIT)
     gone = failure is None
     bring_back = adapter.bring_back_command(session)
-    log_event(paths.log_file, "ended-background", short=session.short, name=session.name, how=cause,
+    log_event(paths.log_file, "ended-background", short=session.short, name=session.name, cli=session.cli or None,
+              how=cause,
               reason=reason or f"csup {cause}", gone=gone, resume=bring_back, cli_pid=session.pid,
               cwd=session.conversation.cwd, started=session.started_at)
     return BackgroundEnded(session.short, session.name, gone, bring_back, failure)
