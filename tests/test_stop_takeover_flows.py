@@ -28,7 +28,7 @@ class Daemon:
     """A session source with background sessions only (as values); ending one through it is recorded."""
 
     name = "claude"
-    counts = "test sessions"
+    title = "test sessions"
 
     def __init__(self, sessions: Sequence[LiveSession]) -> None:
         self.sessions = list(sessions)
@@ -54,10 +54,16 @@ class Daemon:
     def can_resume(self, conversation: Conversation) -> bool:
         return False
 
-    def resume_command(self, conversation_id: str | None) -> str:
-        return "claude --continue"
+    def resume_command(self, conversation: Conversation) -> str:
+        return f"claude --resume {conversation.id}"
 
     def is_session_process(self, view: ProcessView) -> bool:
+        return False
+
+    def which(self, view: ProcessView) -> str | None:
+        return None
+
+    def editor_session(self, view: ProcessView) -> bool:
         return False
 
     def proven(self, pid: int, cmdline: Sequence[str]) -> bool:

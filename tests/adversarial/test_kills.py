@@ -132,7 +132,7 @@ def test_a_terminal_closed_with_no_sighup_reaching_csup_ends_the_session_143_as_
     cli = ready_pid(shell)
     os.close(shell.child_fd)  # the terminal is gone
     shell.child_fd = -1
-    wait_for(code_file.exists, timeout=15, what="csup to leave")
+    wait_for(lambda: code_file.exists() and code_file.read_text().strip(), timeout=15, what="csup to leave")
     ended = [json.loads(line) for line in (env.root / "state" / "events.jsonl").read_text().splitlines()
              if '"ended"' in line]
     assert int(code_file.read_text()) == ended[-1]["code"] == 143
