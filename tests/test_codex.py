@@ -142,6 +142,9 @@ def test_unmanaged_codex_sessions_are_counted_once_and_named(env: Env) -> None:
     refused = env.csup("run", "--claude", str(env.program()))
     refused.expect(rb"1 agent session\(s\) running outside csup:\s+codex pid")
     assert exit_status(refused) == 75
+    env.vars.update({"CSUP_IDLE_LIMIT": "1s", "CSUP_NOTIFY": "off"})
+    wait_for(lambda: f"reported unmanaged session {stray.pid} (codex)" in run_csup(env, "watch", "--once").stdout,
+             what="the watcher to report the idle codex, by its CLI")
     stopped = run_csup(env, "stop", "--force")
     assert "ended 1 agent session(s) outside csup" in stopped.stdout
     wait_for(lambda: not stray.isalive(), what="the stray codex to end")

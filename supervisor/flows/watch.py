@@ -84,7 +84,7 @@ def sweep(paths: Paths, settings: Settings, adapter: SessionSource, memory: Memo
         if session is None:
             continue
         if not act:
-            done.append(Done(step, "would", session.id))
+            done.append(Done(step, "would", _named(session)))
             continue
         done.append(_carry_out(step, session, paths, settings, adapter, reporter, notify))
     outside = sum(1 for view in views if view.kind != "supervised")
@@ -100,21 +100,28 @@ def _carry_out(step: Step, session: AnySession, paths: Paths, settings: Settings
         limit = format_duration(settings.background_idle_limit or 0)
         ended = end_background(paths, adapter, session.background, "idle",
                                reason=f"idle for {format_duration(step.idle)} (background limit {limit})")
-        return Done(step, "ended" if ended.gone else "failed", session.id, ended.failure or "")
+        return Done(step, "ended" if ended.gone else "failed", _named(session), ended.failure or "")
     unmanaged = session.unmanaged
     assert unmanaged is not None
     pid = unmanaged.pid
     if step.action == "notify-unmanaged":
         notify(*reporter.notice(Notice("unmanaged-idle", seconds=step.idle, pid=pid)))
-        log_event(paths.log_file, "reported-unmanaged", cli_pid=pid, reason=reason, cwd=unmanaged.cwd)
-        return Done(step, "reported", session.id)
+        log_event(paths.log_file, "reported-unmanaged", cli_pid=pid, cli=unmanaged.cli or None, reason=reason,
+                  cwd=unmanaged.cwd)
+        return Done(step, "reported", _named(session))
     if step.action == "warn-unmanaged":
         notify(*reporter.notice(Notice("unmanaged-ending", seconds=step.idle, pid=pid,
                                        left=settings.warn_before or 0.0)))
-        log_event(paths.log_file, "warned-unmanaged", cli_pid=pid, reason=reason, cwd=unmanaged.cwd)
-        return Done(step, "warned", session.id)
+        log_event(paths.log_file, "warned-unmanaged", cli_pid=pid, cli=unmanaged.cli or None, reason=reason,
+                  cwd=unmanaged.cwd)
+        return Done(step, "warned", _named(session))
     gone = end_unmanaged(paths, settings, adapter, [unmanaged], "idle", reason=reason)
-    return Done(step, "ended" if gone else "asked", session.id)
+    return Done(step, "ended" if gone else "asked", _named(session))
+
+
+def _named(session: AnySession) -> str:
+    """A session as the watcher's lines name it: its id, and its CLI."""
+    return f"{session.id} ({session.cli})" if session.cli else session.id
 
 
 def _memory_step(step: Step, session: AnySession, paths: Paths, settings: Settings, adapter: SessionSource,
@@ -130,11 +137,11 @@ def _memory_step(step: Step, session: AnySession, paths: Paths, settings: Settin
                                        left=settings.warn_before or 0.0)))
         log_event(paths.log_file, "warned-memory", kind=session.kind, id=session.id, cli_pid=session.pid,
                   reason=reason, cwd=session.cwd)
-        return Done(step, "warned", session.id)
+        return Done(step, "warned", _named(session))
     from supervisor.flows.room import end_session
 
     gone, _ = end_session(paths, settings, adapter, reporter, session, reason, "memory")
-    return Done(step, "ended" if gone else "failed", session.id, "" if gone else "it did not end in time")
+    return Done(step, "ended" if gone else "failed", _named(session), "" if gone else "it did not end in time")
 
 
 # --- the long-running watcher ---------------------------------------------------------------------------------
