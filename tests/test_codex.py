@@ -56,6 +56,9 @@ def test_one_session_across_clis_a_claude_session_refuses_codex_and_the_reverse_
     refused = env.csup("run", "--cli", "codex")
     refused.expect(rb"a claude session is already running")
     assert exit_status(refused) == 75
+    said = refused.before.decode()  # what it said after the first line, up to its exit
+    assert "csup takeover --cli codex" in said and "end it and start codex here" in said
+    assert "csup run --cli codex --wait" in said  # each way out starts codex, not the default CLI
     claude.send(b"exit 0\r")
     assert exit_status(claude) == 0
 

@@ -66,3 +66,4 @@ class SessionBusy(CsupError):
     carry who holds it, and the face words them."""
 
     exit_code = ExitCode.TEMPFAIL
+    starting = ""  # the CLI the refused start was for (its name): the ways out name it when it is not the default

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from supervisor.clis.adapter import LiveSession
 from supervisor.core.durations import format_duration
-from supervisor.core.errors import CsupError
+from supervisor.core.errors import CsupError, SessionBusy
 from supervisor.core.notice import Notice
 from supervisor.core.sizes import format_size
 from supervisor.flows.census import UnmanagedSession
@@ -106,7 +106,24 @@ def error_text(err: CsupError, now: float) -> str:
         text = err.message if err.message.startswith("csup:") or "\n" in err.message else f"csup: {err.message}"
     if isinstance(err, AtLimit) and err.make_room is not None:
         text += "\n" + no_room_line(err.make_room, err.end_unmanaged, err.sessions)
+    if isinstance(err, SessionBusy) and err.starting:
+        text = for_cli(text, err.starting, err)
     return f"{text}\n  {err.hint}" if err.hint else text
+
+
+def for_cli(text: str, cli: str, err: SessionBusy) -> str:
+    """The ways out of a refused start of `cli`: each command starts that CLI, not the default one; a takeover
+    of another CLI's session starts a new conversation (that one's stays resumable by its own command)."""
+    from supervisor.clis.choose import names
+
+    if cli == names()[0]:
+        return text
+    holders = [s.holder.record.cli_label for s in getattr(err, "sessions", []) if s.holder is not None]
+    if holders and cli not in holders:
+        text = text.replace("end it and carry the conversation on here", f"end it and start {cli} here")
+    return (text.replace("csup takeover ", f"csup takeover --cli {cli} ")
+            .replace("csup run --wait", f"csup run --cli {cli} --wait")
+            .replace("csup run --allow-unmanaged", f"csup run --cli {cli} --allow-unmanaged"))
 
 
 def refusal(sessions: Sequence[AnySession], max_sessions: int, now: float) -> str:

@@ -9,9 +9,9 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Literal, NamedTuple, NoReturn
 
 from supervisor.clis.adapter import Launcher, SessionSource
-from supervisor.clis.choose import configured_path, launcher_for, program_of, sessions_from
+from supervisor.clis.choose import cli_of, configured_path, launcher_for, program_of, sessions_from
 from supervisor.clis.locate import find_program
-from supervisor.core.errors import CliNotExecutable, CliNotFound, UsageError
+from supervisor.core.errors import CliNotExecutable, CliNotFound, SessionBusy, UsageError
 from supervisor.core.settings import SESSION_ENV, Settings
 from supervisor.machine.clock import SYSTEM, Clock
 from supervisor.machine.paths import Paths, ensure_private_dir
@@ -39,6 +39,15 @@ class RunRequest(NamedTuple):
 
 def run(request: RunRequest, settings: Settings, paths: Paths, environ: Mapping[str, str],
         reporter: Reporter, clock: Clock = SYSTEM) -> int:
+    try:
+        return _run(request, settings, paths, environ, reporter, clock)
+    except SessionBusy as refused:
+        refused.starting = cli_of(settings)  # its ways out start the same CLI
+        raise
+
+
+def _run(request: RunRequest, settings: Settings, paths: Paths, environ: Mapping[str, str],
+         reporter: Reporter, clock: Clock) -> int:
     program = find_program(configured_path(settings, settings.cli), environ, request.self_paths,
                            program_of(settings.cli))
     launcher = launcher_for(settings, program, settings.cli)
