@@ -186,3 +186,20 @@ def test_an_editors_codex_app_server_is_shown_and_not_counted(env: Env) -> None:
             member.kill()
         process.kill()
         process.wait()
+
+
+def test_a_takeover_by_another_cli_starts_a_new_conversation_and_says_how_to_resume_the_old(env: Env) -> None:
+    env.codex()
+    claude = env.csup("run", "--claude", str(env.program()))
+    claude.expect(rb"ready pid=")
+    claude.send(b"transcript\r")
+    claude.expect(rb"transcript \S*/([0-9a-f-]{36})\.jsonl")
+    conversation = claude.match.group(1).decode()
+    here = env.csup("takeover", "--cli", "codex")
+    here.expect(rb"the old session ran another CLI; starting a new conversation here")
+    here.expect(f"claude --resume {conversation}".encode())  # the claude one is never opened by codex
+    _, new = codex_ready(here)
+    assert new != conversation
+    exit_status(claude)
+    here.send(b"exit 0\r")
+    assert exit_status(here) == 0

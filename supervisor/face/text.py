@@ -340,7 +340,8 @@ def resume_note(decision: ResumeDecision) -> str:
         text += "\n  other conversations that were ended; resume them with:\n" + "\n".join(
             f"    {clean(command)}" for command in decision.others)
     if kind == "other-cli":
-        text = text.replace("other conversations that were ended", "its conversation ended")
+        text = text.replace("other conversations that were ended; resume them with",
+                            "its conversation was ended; resume it there with")
     return text
 
 
