@@ -91,6 +91,9 @@ def test_codex_goes_through_csup_when_installed_and_the_aliases_setting_chooses(
     text = subprocess.run(["csup", "init", shell], env=env.vars, capture_output=True, text=True, timeout=20).stdout
     assert "alias codex=" not in text and "function codex" not in text
     assert "alias claude=" in text or "function claude" in text
+    (env.root / "config.toml").write_text('cli = "codex"\n')  # what a bare `csup run` starts...
+    text = subprocess.run(["csup", "init", shell], env=env.vars, capture_output=True, text=True, timeout=20).stdout
+    assert "run --cli claude --" in text and "run --cli codex --" in text  # ...never what an alias starts
     (env.root / "config.toml").write_text('aliases = ["nope"]\n')
     text = subprocess.run(["csup", "init", shell], env=env.vars, capture_output=True, text=True, timeout=20).stdout
     assert "claude" in text  # a config gone bad never breaks a new shell: the default CLI is aliased

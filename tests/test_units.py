@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from supervisor.clis.choose import cli_settings
+from supervisor.clis.choose import cli_settings, names
 from supervisor.clis.claude_code import (
     SUBCOMMANDS,
     ClaudeCode,
@@ -70,7 +70,7 @@ def test_config_precedence_default_file_env_flag(tmp_path: Path) -> None:
 
 def load_config(path: Path | None, environ: dict[str, str], flags: dict[str, object] | None = None) -> Settings:
     """The settings as csup loads them: its own and every CLI's."""
-    return load_settings(path, environ, flags, more=cli_settings())
+    return load_settings(path, environ, flags, more=cli_settings(), clis=names())
 
 
 @pytest.mark.parametrize(("content", "words"), [
@@ -79,6 +79,9 @@ def load_config(path: Path | None, environ: dict[str, str], flags: dict[str, obj
     ("idle_limit = true", ["idle_limit", "duration"]),
     ('allow_unmanaged = "maybe"', ["allow_unmanaged", "true or false"]),
     ("claude_names = [1]", ["claude_names", "list"]),
+    ('cli_limits = ["codx=2"]', ["cli_limits", "unknown CLI 'codx'", "claude, codex"]),  # a typo counts nowhere
+    ('cli = "nope"', ["key 'cli'", "unknown CLI 'nope'"]),
+    ('aliases = ["claude", "codx"]', ["aliases", "unknown CLI 'codx'"]),
     ("claude_names = \"\"", ["claude_names"]),
     ('activity = "all"', ["activity", "one of"]),
     ("cpu_threshold = 250", ["cpu_threshold", "0 to 100"]),
@@ -101,6 +104,10 @@ def test_config_env_and_flag_errors_name_their_source() -> None:
         load_config(None, {"CSUP_IDLE_LIMIT": "soon"})
     with pytest.raises(UsageError, match="--warn-before: bad value 'x': expected a duration like"):
         load_config(None, {}, {"warn_before": "x"})  # typed on the command line: a usage error (2)
+    with pytest.raises(ConfigError, match="CSUP_CLI_LIMITS: unknown CLI 'codx'"):
+        load_config(None, {"CSUP_CLI_LIMITS": "codx=2"})
+    with pytest.raises(UsageError, match="--cli: unknown CLI 'nope'"):
+        load_config(None, {}, {"cli": "nope"})
 
 
 def test_config_file_that_is_not_text_or_is_a_directory(tmp_path: Path) -> None:

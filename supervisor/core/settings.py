@@ -259,9 +259,11 @@ def resolve(
     environ: Mapping[str, str],
     flags: Mapping[str, Any] | None = None,
     more: Sequence[Setting] = (),
+    clis: Sequence[str] = (),
 ) -> Settings:
     """Defaults, overridden by the config file's values, by CSUP_* variables, by flags; every bad value is a
-    ConfigError naming where it came from and what is expected. `more`: the settings each CLI declares."""
+    ConfigError naming where it came from and what is expected. `more`: the settings each CLI declares; `clis`:
+    the names of the CLIs csup knows, which the settings that name a CLI must use."""
     table = {**SETTINGS_BY_KEY, **{setting.key: setting for setting in more}}
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
@@ -291,9 +293,27 @@ def resolve(
         # A warning as long as the limit would ring from the first second and no key could clear it.
         values["warn_before"] = limit / 2
         sources["warn_before"] += ", clamped to half of idle_limit"
+    if clis:
+        _known_clis(values, sources, clis)
     own = {setting.key: values.pop(setting.key) for setting in more}
     return Settings(**values, own=MappingProxyType(own), sources=sources,
                     warnings=tuple(_unknown_variables(environ, table)))
+
+
+def _known_clis(values: Mapping[str, Any], sources: Mapping[str, str], clis: Sequence[str]) -> None:
+    """Every CLI a setting names is one csup knows: a typo (`codx`) would otherwise count nowhere, in silence."""
+    named = {"cli": [values["cli"]] if values["cli"] else [], "cli_limits": [n for n, _ in values["cli_limits"]],
+             "aliases": list(values["aliases"])}
+    for key, names_given in named.items():
+        unknown = [name for name in names_given if name not in clis]
+        if not unknown:
+            continue
+        source = sources[key]
+        message = f"unknown CLI {unknown[0]!r} (csup knows {', '.join(clis)})"
+        if source == "flag":
+            raise UsageError(f"--{key.replace('_', '-')}: {message}")
+        where = source.removeprefix("env ") if source.startswith("env ") else f"{source}: key {key!r}"
+        raise ConfigError(f"{where}: {message}")
 
 
 def _unknown_variables(environ: Mapping[str, str], table: Mapping[str, Setting]) -> list[str]:

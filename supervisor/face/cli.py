@@ -20,12 +20,12 @@ if TYPE_CHECKING:
 
 
 def _load() -> tuple[Settings, Paths]:
-    from supervisor.clis.choose import cli_settings
+    from supervisor.clis.choose import cli_settings, names
     from supervisor.machine.config_file import load_settings
     from supervisor.machine.paths import default_paths
 
     paths = default_paths(os.environ)
-    settings = load_settings(paths.config_file, os.environ, more=cli_settings())
+    settings = load_settings(paths.config_file, os.environ, more=cli_settings(), clis=names())
     for warning in settings.warnings:
         click.echo(warning, err=True)
     return settings, paths
@@ -370,9 +370,11 @@ def init(shell: str) -> None:
 
     try:  # a config file gone bad must not break every new shell: its default CLI is aliased all the same
         clis = aliased(_load()[0], os.environ)
-    except CsupError:
+    except CsupError as err:
         clis = [names()[0]]
-    click.echo(integration(shell, cli, sys.argv[0], clis, names()[0]), nl=False)
+        click.echo(f"csup: {err.message}; only `{clis[0]}` goes through csup until that is fixed (csup config)",
+                   err=True)
+    click.echo(integration(shell, cli, sys.argv[0], clis), nl=False)
 
 
 @cli.command()

@@ -12,7 +12,7 @@ from supervisor.machine.trace import mark
 
 
 def start(cli_args: tuple[str, ...], flags: dict[str, Any], **request: Any) -> NoReturn:
-    from supervisor.clis.choose import cli_settings
+    from supervisor.clis.choose import cli_settings, names
     from supervisor.flows.run import RunRequest
     from supervisor.flows.run import run as run_session
     from supervisor.machine.config_file import load_settings
@@ -20,7 +20,7 @@ def start(cli_args: tuple[str, ...], flags: dict[str, Any], **request: Any) -> N
 
     mark("imports")
     paths = default_paths(os.environ)
-    settings = load_settings(paths.config_file, os.environ, flags, more=cli_settings())
+    settings = load_settings(paths.config_file, os.environ, flags, more=cli_settings(), clis=names())
     mark("settings")
     for warning in settings.warnings:
         sys.stderr.write(warning + "\n")

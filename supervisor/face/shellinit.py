@@ -16,13 +16,14 @@ SHELLS = ("bash", "zsh", "fish")
 COMPLETE_VAR = "_CSUP_COMPLETE"
 
 
-def integration(shell: str, command: click.Command, argv0: str, clis: Sequence[str], default: str) -> str:
-    """The snippet with an alias per CLI in `clis` (the `default` one needs no --cli) and the completion."""
+def integration(shell: str, command: click.Command, argv0: str, clis: Sequence[str]) -> str:
+    """The snippet with an alias per CLI in `clis` — each names its CLI (`--cli NAME`): the `cli` setting, which
+    chooses what a bare `csup run` starts, must never turn one CLI's alias into another's — and the completion."""
     snippet = resources.files("supervisor.shell").joinpath(f"csup.{shell}").read_text()
     completion_class = get_completion_class(shell)
     assert completion_class is not None
     completion = completion_class(command, {}, "csup", COMPLETE_VAR).source()
-    aliases = "\n".join(_alias(shell, name, "" if name == default else f"--cli {name} ") for name in clis)
+    aliases = "\n".join(_alias(shell, name, f"--cli {name} ") for name in clis)
     return snippet.replace("@ALIASES@", aliases).replace("@CSUP@", csup_command(argv0)) + "\n" + completion
 
 

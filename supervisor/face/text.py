@@ -112,12 +112,9 @@ def error_text(err: CsupError, now: float) -> str:
 
 
 def for_cli(text: str, cli: str, err: SessionBusy) -> str:
-    """The ways out of a refused start of `cli`: each command starts that CLI, not the default one; a takeover
-    of another CLI's session starts a new conversation (that one's stays resumable by its own command)."""
-    from supervisor.clis.choose import names
-
-    if cli == names()[0]:
-        return text
+    """The ways out of a refused start of `cli` (named by flag, alias or config): each command names that CLI,
+    so none starts another; a takeover of another CLI's session starts a new conversation (that one's stays
+    resumable by its own command)."""
     holders = [s.holder.record.cli_label for s in getattr(err, "sessions", []) if s.holder is not None]
     if holders and cli not in holders:
         text = text.replace("end it and carry the conversation on here", f"end it and start {cli} here")

@@ -423,11 +423,12 @@ def _target(paths: Paths, settings: Settings, census: SessionSource, named: str 
         return resolve(snapshot.nameable, named)
     if not snapshot.sessions and snapshot.asleep:
         return max(snapshot.asleep, key=lambda s: (s.holder.record.asleep_since or 0.0) if s.holder else 0.0)
-    if settings.max_sessions == 1:
+    if settings.places == 1:
         return None
+    from supervisor.clis.choose import cli_of
     from supervisor.flows.stop import choose
 
-    return choose(snapshot, settings, reporter)
+    return choose(snapshot, settings, reporter, for_cli=cli_of(settings))
 
 
 def _claim_slot(paths: Paths, locks: Locks, settings: Settings) -> None:

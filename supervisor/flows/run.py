@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Literal, NamedTuple, NoReturn
 
 from supervisor.clis.adapter import Launcher, SessionSource
-from supervisor.clis.choose import cli_of, configured_path, launcher_for, program_of, sessions_from
+from supervisor.clis.choose import configured_path, launcher_for, program_of, sessions_from
 from supervisor.clis.locate import find_program
 from supervisor.core.errors import CliNotExecutable, CliNotFound, SessionBusy, UsageError
 from supervisor.core.settings import SESSION_ENV, Settings
@@ -42,7 +42,7 @@ def run(request: RunRequest, settings: Settings, paths: Paths, environ: Mapping[
     try:
         return _run(request, settings, paths, environ, reporter, clock)
     except SessionBusy as refused:
-        refused.starting = cli_of(settings)  # its ways out start the same CLI
+        refused.starting = settings.cli  # a CLI chosen by name (flag, alias, config): its ways out name it too
         raise
 
 

@@ -122,7 +122,7 @@ def stop(paths: Paths, settings: Settings, adapter: SessionSource, *, force: boo
         force = True
     elif everything:  # an editor's session is its editor's to end, unless named
         chosen = [s for s in snapshot.nameable if s.kind != "editor"]
-    elif settings.max_sessions == 1:
+    elif settings.places == 1:  # one session allowed, of any CLI: whatever runs is what is meant
         chosen = [s for s in found if s.kind != "editor"]
     else:
         one = choose(snapshot, settings, reporter)
@@ -187,15 +187,21 @@ def _attached_session(adapter: SessionSource, attached: str | None) -> LiveSessi
     return next((s for s in adapter.live_sessions() if s.kind == "background" and names(s, attached)), None)
 
 
-def choose(snapshot: Snapshot, settings: Settings, reporter: Reporter) -> AnySession | None:
+def choose(snapshot: Snapshot, settings: Settings, reporter: Reporter, for_cli: str | None = None
+           ) -> AnySession | None:
     """The session a stop or takeover that names none means (core/policy.choose_to_end), said before anything is
-    done to it; None when there is none at all; NothingToEnd when every one is in use."""
-    from supervisor.core.policy import choose_to_end
+    done to it; None when there is none at all; NothingToEnd when every one is in use. A takeover starting
+    `for_cli` chooses among the sessions counted with it (a CLI with a limit of its own: its own sessions)."""
+    from supervisor.core.policy import Limits, choose_to_end
     from supervisor.flows.refusals import NothingToEnd
 
-    if not snapshot.sessions:
+    seen = [s.seen() for s in snapshot.sessions if s.kind != "editor"]
+    if for_cli is not None:
+        seen = Limits(settings.max_sessions, settings.cli_limits, settings.count_editor_sessions).counted_with(
+            for_cli, seen)[0]
+    if not seen:
         return None
-    choice = choose_to_end([s.seen() for s in snapshot.sessions], settings.waiting_limit)
+    choice = choose_to_end(seen, settings.waiting_limit)
     if choice.chosen is None:
         raise NothingToEnd([(snapshot.by_key(seen.key), why) for seen, why in choice.kept])
     chosen = snapshot.by_key(choice.chosen.key)

@@ -15,10 +15,11 @@ MAX_CONFIG_BYTES = 1 << 20  # a config file is a few lines; more is a mistake (o
 
 
 def load_settings(config_file: Path | None, environ: Mapping[str, str],
-                  flags: Mapping[str, Any] | None = None, more: Sequence[Setting] = ()) -> Settings:
-    """The settings, with `more` (each CLI's own) beside csup's."""
+                  flags: Mapping[str, Any] | None = None, more: Sequence[Setting] = (),
+                  clis: Sequence[str] = ()) -> Settings:
+    """The settings, with `more` (each CLI's own) beside csup's; names of CLIs checked against `clis`."""
     file_values = read_config_file(config_file) if config_file is not None else {}
-    return resolve(file_values, str(config_file), environ, flags, more)
+    return resolve(file_values, str(config_file), environ, flags, more, clis)
 
 
 def config_file_exists(path: Path) -> bool:
