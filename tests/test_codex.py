@@ -203,3 +203,20 @@ def test_a_takeover_by_another_cli_starts_a_new_conversation_and_says_how_to_res
     exit_status(claude)
     here.send(b"exit 0\r")
     assert exit_status(here) == 0
+
+
+def test_a_takeover_with_limits_of_their_own_ends_only_a_session_of_its_own_cli(env: Env) -> None:
+    env.codex()
+    _config(env, 'max_sessions = 1\ncli_limits = ["codex=1"]\n')
+    claude = env.csup("run", "--claude", str(env.program()))
+    claude.expect(rb"ready pid=")
+    codex = env.csup("run", "--cli", "codex")
+    _, conversation = codex_ready(codex)
+    here = env.csup("takeover", "--cli", "codex")
+    here.expect(f"resuming conversation {conversation}".encode())  # the codex one, carried on here
+    codex_ready(here)
+    assert exit_status(codex) == 143
+    assert claude.isalive()  # the claude session, counted apart, is untouched
+    for child in (claude, here):
+        child.send(b"exit 0\r")
+        assert exit_status(child) == 0
