@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from supervisor.clis.adapter import Conversation
-from supervisor.clis.choose import names, sessions_from
+from supervisor.clis.choose import cli_settings, names, sessions_from
 from supervisor.clis.claude_code import ClaudeCode
 from supervisor.clis.codex import Codex, CodexLauncher, split_args
 from supervisor.core.identity import ProcessView
@@ -45,6 +45,14 @@ ID = "0199a213-81c0-7800-8aa1-bbab2a035a53"
 ])
 def test_which_codex_invocations_are_sessions(args: list[str], session: bool) -> None:
     assert LAUNCHER.is_session(args) is session
+
+
+def test_a_claude_pass_through_list_is_claude_codes_alone() -> None:
+    """`passthrough_commands` names Claude Code's subcommands: Codex keeps its own (`exec` is never a session)."""
+    settings = resolve({"passthrough_commands": ["mcp", "config"]}, "config.toml", {}, more=cli_settings())
+    assert not CodexLauncher("/usr/bin/codex", settings).is_session(["exec", "fix it"])
+    assert CodexLauncher("/usr/bin/codex", resolve({"codex_passthrough_commands": ["review"]}, "c", {},
+                                                   more=cli_settings())).is_session(["exec"]) is True
 
 
 @pytest.mark.parametrize(("args", "conversation", "kept"), [

@@ -65,7 +65,7 @@ def test_config_precedence_default_file_env_flag(tmp_path: Path) -> None:
     assert (cfg.warn_before, cfg.sources["warn_before"]) == (20, "env CSUP_WARN_BEFORE")
     assert (cfg.allow_unmanaged, cfg.sources["allow_unmanaged"]) == (True, str(config))
     assert (cfg.term_wait, cfg.sources["term_wait"]) == (5, "default")
-    assert cfg.passthrough_commands == ()  # the adapter's own list applies
+    assert cfg.own["passthrough_commands"] == () == cfg.own["codex_passthrough_commands"]  # each CLI's own list
 
 
 def load_config(path: Path | None, environ: dict[str, str], flags: dict[str, object] | None = None) -> Settings:

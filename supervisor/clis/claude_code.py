@@ -44,6 +44,9 @@ SETTINGS = (
             "Executable names that identify a claude process (for finding unmanaged sessions); empty: `claude`."),
     Setting("claude_config_dirs", (), words,
             "More Claude Code config dirs to look for sessions in, besides its default ones."),
+    # Its key is the older, general one: a program csup does not know (given as the claude path) reads it too.
+    Setting("passthrough_commands", (), words,
+            "Claude Code's subcommands that are not sessions (run directly, without lock or pty); empty: its own."),
 )
 
 # Claude Code's own subcommands: invocations that are not sessions and go straight to the CLI (CLAUDE_CLI.md).
@@ -129,7 +132,7 @@ class ClaudeLauncher:
 
     def __init__(self, path: str, settings: Settings) -> None:
         self.path = path
-        self._subcommands = frozenset(settings.passthrough_commands or SUBCOMMANDS)
+        self._subcommands = frozenset(settings.own.get("passthrough_commands") or SUBCOMMANDS)
 
     def is_session(self, args: Sequence[str]) -> bool:
         return is_session_invocation(args, self._subcommands)
@@ -195,7 +198,7 @@ class ClaudeCode:
         self._entries = entries or (lambda: registry.live_entries(self._dirs))
         # `claude.exe`: the daemon and the sessions it starts run the native binary under that name.
         self._names = frozenset(settings.own.get("claude_names") or (NAME, f"{NAME}.exe"))
-        self._subcommands = frozenset(settings.passthrough_commands or SUBCOMMANDS)
+        self._subcommands = frozenset(settings.own.get("passthrough_commands") or SUBCOMMANDS)
 
     def is_session(self, args: Sequence[str]) -> bool:
         return is_session_invocation(args, self._subcommands)

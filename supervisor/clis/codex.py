@@ -15,7 +15,7 @@ from supervisor.clis.adapter import CliStatus, Conversation, LiveSession
 from supervisor.clis.locate import Program
 from supervisor.clis.scripts import is_interpreter, script_of
 from supervisor.core.identity import ProcessView
-from supervisor.core.settings import Setting, Settings, names, text
+from supervisor.core.settings import Setting, Settings, names, text, words
 from supervisor.machine import processes
 
 NAME = "codex"
@@ -34,6 +34,8 @@ SETTINGS = (
     Setting("codex", "", text, "Path of the real Codex CLI; empty means search PATH for `codex`."),
     Setting("codex_names", (), names,
             "Executable names that identify a codex process (for finding unmanaged sessions); empty: `codex`."),
+    Setting("codex_passthrough_commands", (), words,
+            "Codex's subcommands that are not sessions (run directly, without lock or pty); empty: its own."),
 )
 # Codex's subcommands that are not interactive sessions (CODEX_CLI.md): they go straight to the CLI. `resume` and
 # `fork` open a session's TUI, so they are sessions; `agents` browses sessions, as Claude Code's does, and is not.
@@ -103,7 +105,7 @@ class CodexLauncher:
 
     def __init__(self, path: str, settings: Settings) -> None:
         self.path = path
-        self._subcommands = frozenset(settings.passthrough_commands) or SUBCOMMANDS
+        self._subcommands = frozenset(settings.own.get("codex_passthrough_commands") or SUBCOMMANDS)
 
     def is_session(self, args: Sequence[str]) -> bool:
         return is_session_invocation(args, self._subcommands)

@@ -17,7 +17,7 @@ class GenericCli:
 
     def __init__(self, path: str, settings: Settings) -> None:
         self.path = path
-        self._subcommands = frozenset(settings.passthrough_commands)
+        self._subcommands = frozenset(settings.own.get("passthrough_commands", ()))
 
     def is_session(self, args: Sequence[str]) -> bool:
         return not args or args[0] not in self._subcommands

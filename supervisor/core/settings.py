@@ -186,8 +186,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("background_idle_limit", "off", _Duration(True),
             "End background sessions (in a CLI's own daemon) idle this long, through that daemon; default: "
             "idle_limit."),
-    Setting("passthrough_commands", (), words,
-            "The CLI's subcommands that are not sessions (run directly, without lock or pty); empty: the CLI's own."),
     Setting("exit_keys", "", text,
             "Keys typed into the CLI as the first, polite shutdown step (e.g. \"\\u0003\\u0003\"); empty skips it."),
     Setting("exit_keys_wait", "2s", _Duration(False), "How long to wait after typing exit_keys."),
@@ -227,7 +225,6 @@ class Settings(NamedTuple):
     allow_unmanaged: bool
     end_unmanaged: bool
     background_idle_limit: float | None
-    passthrough_commands: tuple[str, ...]
     exit_keys: str
     exit_keys_wait: float
     term_wait: float

@@ -43,7 +43,7 @@ def render_config(settings: Settings, config_file: str, exists: bool, sleeps: bo
     values = settings.values
     for setting in (*SETTINGS, *cli_settings()):
         source = settings.sources.get(setting.key, "default")
-        if (setting.key.endswith("_names") or setting.key == "passthrough_commands") and not values[setting.key]:
+        if setting.key.endswith(("_names", "passthrough_commands")) and not values[setting.key]:
             source += ": the CLI's own"
         item = tomlkit.item(config_value(setting, values[setting.key]))
         item.comment(clean(source))
