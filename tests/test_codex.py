@@ -26,6 +26,10 @@ def test_codex_runs_supervised_and_its_exit_status_passes_through(env: Env) -> N
     status = status_json(env)
     [session] = status["sessions"]  # type: ignore[misc]
     assert session["kind"] == "supervised" and session["cli"] == "codex"
+    # The conversation, learnt from the running CLI, under its name and (for older readers) the old one.
+    wait_for(lambda: status_json(env)["session"]["conversation_id"] is not None, what="the conversation")  # type: ignore[index]
+    listed = status_json(env)
+    assert listed["session"]["conversation_id"] == listed["session"]["claude_session_id"]  # type: ignore[index]
     child.send(b"exit 3\r")
     assert exit_status(child) == 3
 

@@ -167,6 +167,20 @@ def test_record_round_trip_and_owner_only_mode(tmp_path: Path) -> None:
     assert not path.exists()
 
 
+def test_a_record_an_earlier_csup_wrote_keeps_its_conversation(tmp_path: Path) -> None:
+    """A session running across an upgrade (or asleep) named its conversation `claude_session_id`."""
+    import json
+
+    path = tmp_path / "session.json"
+    write_record(path, _record(cli=ProcessIdentity(42, 3.5), conversation_id="id-1"))
+    data = json.loads(path.read_text())
+    data["claude_session_id"] = data.pop("conversation_id")
+    del data["cli_name"]
+    path.write_text(json.dumps(data))
+    old = read_record(path)
+    assert old is not None and old.conversation_id == "id-1" and old.cli_name == ""
+
+
 @pytest.mark.parametrize("content", [
     b"", b"{", b"[]", b'{"schema": 99}', b"\xff\xfe", b'{"schema": 1, "csup": {"pid": "x"}}',
     b'{"schema": 1, "csup": {"pid": 5, "start_time": 1}, "session_id": 7}',

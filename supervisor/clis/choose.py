@@ -52,6 +52,11 @@ def cli_settings() -> tuple[Setting, ...]:
     return tuple(setting for module in _known() for setting in module.SETTINGS)
 
 
+def legacy_fields() -> dict[str, str]:
+    """Older names of `status --json` fields (new name → old), as the CLI modules that had them say."""
+    return {new: old for module in _known() for new, old in module.LEGACY_FIELDS.items()}
+
+
 def path_options() -> dict[str, str]:
     """`csup run`'s option naming each CLI's path (`--NAME PATH`), and the setting it sets."""
     return {f"--{module.PROGRAM.setting}": module.PROGRAM.setting for module in _known()}

@@ -49,6 +49,10 @@ SETTINGS = (
             "Claude Code's subcommands that are not sessions (run directly, without lock or pty); empty: its own."),
 )
 
+# Names earlier versions of csup gave its values in `status --json`, still given beside the new ones for the
+# scripts that read them.
+LEGACY_FIELDS = {"conversation_id": "claude_session_id"}
+
 # Claude Code's own subcommands: invocations that are not sessions and go straight to the CLI (CLAUDE_CLI.md).
 # `attach` is not among them: it brings a background session into the terminal, and csup supervises that.
 SUBCOMMANDS = (

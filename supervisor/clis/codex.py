@@ -255,6 +255,8 @@ def _is_helper(args: Sequence[str]) -> bool:
     return args[:1] == ["app-server"] and ("--managed-daemon" in args or args[1:2] == ["daemon"])
 
 
+LEGACY_FIELDS: dict[str, str] = {}
+
 # What choose.py asks of every CLI module.
 looks_like = looks_like_codex
 Launcher = CodexLauncher

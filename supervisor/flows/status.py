@@ -69,8 +69,8 @@ class StatusReport:
     def to_json(self) -> dict[str, Any]:
         return {"schema": SCHEMA_VERSION, "time": self.time, "running": self.running,
                 "max_sessions": self.max_sessions,
-                "sessions": [self._listed(session) for session in self.sessions],
-                "session": asdict(self.session) if self.session else None,
+                "sessions": [_with_legacy(self._listed(session)) for session in self.sessions],
+                "session": _with_legacy(asdict(self.session)) if self.session else None,
                 "unmanaged": [session.to_json() for session in self.unmanaged],
                 "background": [background_json(session, self.background_idle_limit)
                                for session in self.sessions if session.background is not None],
@@ -78,7 +78,7 @@ class StatusReport:
                 "watcher": self.watcher, "enforcer": self.enforcer,
                 "waiting": [{"pid": t.owner.pid, "tty": t.tty, "since": t.created_at,
                              "kind": "takeover" if t.priority == TAKEOVER else "wait"} for t in self.waiting],
-                "asleep": [asleep_json(session) for session in self.asleep],
+                "asleep": [_with_legacy(asleep_json(session)) for session in self.asleep],
                 "load": list(self.load), "cores": self.cores}
 
     @property
@@ -104,6 +104,13 @@ class StatusReport:
             return common | {"state": "editor", "editor": session.unmanaged.editor, "idle_limit": None,
                              "conversation_id": None}
         return common | {"state": "unmanaged", "idle_limit": None, "conversation_id": None}
+
+
+def _with_legacy(fields: dict[str, Any]) -> dict[str, Any]:
+    """A value under its older name too, for the scripts that read an earlier schema."""
+    from supervisor.clis.choose import legacy_fields
+
+    return fields | {old: fields[new] for new, old in legacy_fields().items() if new in fields}
 
 
 def background_json(listed: AnySession, limit: float | None) -> dict[str, Any]:

@@ -91,9 +91,14 @@ class SessionRecord(NamedTuple):
 
 
 def _conversation(data: dict[str, Any]) -> str | None:
-    """Its conversation's id, when it has a plausible one."""
-    value = data.get("conversation_id")
-    return value if isinstance(value, str) and 0 < len(value) <= 128 else None
+    """Its conversation's id, when it has a plausible one — in a record an earlier csup wrote (a session running
+    across an upgrade, or asleep), under its CLI's own word for it (`<cli>_session_id`)."""
+    keys = ["conversation_id", *(key for key in data if key.endswith("_session_id") and key != "session_id")]
+    for key in keys:
+        value = data.get(key)
+        if isinstance(value, str) and 0 < len(value) <= 128:
+            return value
+    return None
 
 
 def _typed(data: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
