@@ -9,6 +9,7 @@ and obeys lines typed in raw mode (ended by Enter):
   echo TEXT        prints `echo: TEXT`
   exit N           exits with status N
   cpu S            burns CPU silently for S seconds, then prints `cpu done`
+  new              as its /new: a new conversation (a new rollout file) in the same session
   Ctrl-C (0x03)    clears what was typed; on an empty line the first arms the quit, the second quits, printing
                    "To continue this session, run codex resume <id>" (as the real one does on its way out)
 
@@ -59,6 +60,11 @@ def new_rollout(conversation: str) -> str:
     return os.path.join(folder, f"rollout-{time.strftime('%Y-%m-%dT%H-%M-%S', now)}-{conversation}.jsonl")
 
 
+def new_id() -> str:
+    raw = os.urandom(16).hex()
+    return f"{raw[:8]}-{raw[8:12]}-4{raw[13:16]}-a{raw[17:20]}-{raw[20:32]}"
+
+
 def launcher(args: list[str]) -> int:
     """The Node launcher's part: the session runs in a child; signals are passed on; its status is ours."""
     child = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--native", *args])
@@ -78,9 +84,7 @@ def session(args: list[str]) -> int:
         path = rollout_of(conversation)
         assert path is not None
     else:
-        conversation = os.urandom(16).hex()
-        conversation = (f"{conversation[:8]}-{conversation[8:12]}-4{conversation[13:16]}-a{conversation[17:20]}-"
-                        f"{conversation[20:32]}")
+        conversation = new_id()
         path = new_rollout(conversation)
     rollout = open(path, "a")  # noqa: SIM115  # held open while the session runs, as the real one does
     rollout.write(json.dumps({"type": "session_meta", "payload": {"id": conversation, "cwd": os.getcwd()}}) + "\n")
@@ -121,6 +125,11 @@ def session(args: list[str]) -> int:
                     say(f"echo: {rest}")
                 elif command == "exit":
                     return int(rest or 0)
+                elif command == "new":
+                    rollout.close()
+                    conversation = new_id()
+                    rollout = open(new_rollout(conversation), "a")  # noqa: SIM115
+                    say(f"codex new conversation={conversation}")
                 elif command == "cpu":
                     end = time.monotonic() + float(rest)
                     while time.monotonic() < end:

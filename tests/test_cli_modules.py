@@ -106,14 +106,20 @@ def test_an_editors_claude_code_is_its_editors_session() -> None:
     assert not claude.editor_session(person) and claude.which(person) == "claude"
 
 
-def test_the_running_conversation_is_the_rollout_file_its_process_holds_open(tmp_path: Path) -> None:
+@pytest.mark.parametrize("linked", [False, True])
+def test_the_running_conversation_is_the_rollout_file_its_process_holds_open(tmp_path: Path, linked: bool) -> None:
     rollout = tmp_path / ".codex" / "sessions" / "2026" / "12" / "03" / f"rollout-2026-12-03T10-00-00-{ID}.jsonl"
     rollout.parent.mkdir(parents=True)
     rollout.write_text("{}\n")
-    codex = Codex(SETTINGS, {"HOME": str(tmp_path)})
+    home = tmp_path
+    if linked:  # a HOME (or CODEX_HOME) reached through a link: the kernel names the open file by its real path
+        home = tmp_path.parent / f"{tmp_path.name}-link"
+        home.symlink_to(tmp_path)
+    codex = Codex(SETTINGS, {"HOME": str(home)})
     # The Node launcher and the native binary it starts: the child holds the file open, the parent is asked.
     script = "import sys, time; f = open(sys.argv[1]); print('open', flush=True); time.sleep(30)"
-    launcher = subprocess.Popen(["sh", "-c", f'"{sys.executable}" -c "{script}" "{rollout}" & wait'],
+    opened = home / rollout.relative_to(tmp_path)
+    launcher = subprocess.Popen(["sh", "-c", f'"{sys.executable}" -c "{script}" "{opened}" & wait'],
                                 stdout=subprocess.PIPE)
     other = subprocess.Popen(["sleep", "30"])
     try:

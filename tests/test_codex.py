@@ -112,6 +112,22 @@ def test_an_idle_codex_session_falls_asleep_and_enter_resumes_it_by_its_id(env: 
     assert slept["steps"][0][0] == "keys"  # type: ignore[index]
 
 
+def test_a_conversation_switched_to_inside_codex_is_the_one_a_wake_resumes(env: Env) -> None:
+    env.codex()
+    env.vars.update({"CSUP_IDLE_LIMIT": "4s", "CSUP_WARN_BEFORE": "1s", "CSUP_NOTIFY": "off"})
+    child = env.csup("run", "--cli", "codex")
+    _, first = codex_ready(child)
+    child.send(b"new\r")  # its own /new: the session now has another conversation
+    child.expect(rb"codex new conversation=([0-9a-f-]{36})")
+    second = child.match.group(1).decode()
+    child.expect(rb"csup: asleep", timeout=DEADLINE)
+    child.send(b"\r")
+    _, resumed = codex_ready(child)
+    assert resumed == second != first
+    child.send(b"exit 0\r")
+    assert exit_status(child) == 0
+
+
 def test_idle_action_end_ends_a_codex_session_with_its_resume_line(env: Env) -> None:
     env.codex()
     env.vars.update({"CSUP_IDLE_LIMIT": "2s", "CSUP_WARN_BEFORE": "1s", "CSUP_NOTIFY": "off",

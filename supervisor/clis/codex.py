@@ -158,11 +158,12 @@ class Codex:
 
     def conversation_of(self, pid: int) -> Conversation | None:
         """The rollout file the session holds open (the native binary, a child of the Node launcher)."""
-        sessions = str(self._home / "sessions") + os.sep
+        # As the kernel names open files: every link resolved ($CODEX_HOME, or macOS's /tmp, may be one).
+        sessions = os.path.realpath(self._home / "sessions") + os.sep
         for member in (pid, *(p.pid for p in processes.descendants(pid))):
             for path in processes.open_paths(member):
                 found = _ROLLOUT.fullmatch(os.path.basename(path))
-                if found and path.startswith(sessions):
+                if found and os.path.realpath(path).startswith(sessions):
                     return Conversation(found.group(1), processes.cwd_of(member) or "", NAME)
         return None
 

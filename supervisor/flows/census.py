@@ -94,8 +94,8 @@ def take_census(census: SessionSource, managed: set[int] | None = None,
     unmanaged = [describe_unmanaged(view, census, now, stale_cli) for view in found
                  if view.pid not in registered or registered[view.pid].kind != "background"]
     for session in registered.values():  # interactive sessions the registry knows but the command line hid
-        if session.kind != "interactive" or session.pid in seen or _nested(session.pid, managed):
-            continue
+        if session.kind != "interactive" or session.pid in seen or _nested(session.pid, managed | seen):
+            continue  # counted already, or part of a session counted already (a CLI's own child)
         if starting(processes.parent_of(session.pid) or 0):
             continue
         cmdline = processes.cmdline_of(session.pid)

@@ -99,7 +99,7 @@ def supervise(launcher: Launcher, census: SessionSource, args: list[str], settin
         # A CLI that takes no id up front says which conversation it opened while it runs: learnt then.
         learnt = _Learnt(conversation_id)
         actions = _live_actions(child.pid, census, paths, slot, record, settings, environ, log, reporter,
-                                clock, measured, learnt)
+                                clock, measured, learnt, launcher.name)
         exit_keys = settings.exit_keys.encode() if settings.sources.get("exit_keys", "default") != "default" \
             else launcher.exit_keys
         decides = partial(_policy, settings, started_mono, actions, draft, woke_at, exit_keys)
@@ -254,12 +254,13 @@ class _Learnt:
 
     def __init__(self, conversation_id: str | None) -> None:
         self.conversation_id = conversation_id
+        self.given = conversation_id is not None
 
 
 def _live_actions(cli_pid: int, census: SessionSource, paths: Paths, slot: Slot,
                   record: SessionRecord, settings: Settings, environ: Mapping[str, str], log: Callable[..., None],
                   reporter: Reporter, clock: Clock, measured: list[tuple[int | None, list[ProcessIdentity]]],
-                  learnt: _Learnt) -> Actions:
+                  learnt: _Learnt, launcher_name: str) -> Actions:
     """The policy's window on the running CLI (its process tree, its CPU, its own state), the record, requests
     from other terminals, and what waits until the first screen is drawn."""
     from supervisor.core.session_policy import Actions, CliState
@@ -275,11 +276,15 @@ def _live_actions(cli_pid: int, census: SessionSource, paths: Paths, slot: Slot,
         return CliState(status.status, changed)
 
     def learn() -> None:
-        if learnt.conversation_id is None:
-            found = census.conversation_of(cli_pid)
-            if found is not None:
-                learnt.conversation_id = found.id
-                log("conversation", conversation=found.id)
+        """A CLI that took no id up front says which conversation it has open now (one it switched to since, by
+        its own /new or /resume, too); only this session's CLI is asked — a tool's own CLI run inside it is
+        no part of it."""
+        if learnt.given:
+            return
+        found = census.conversation_of(cli_pid)
+        if found is not None and found.cli in ("", launcher_name) and found.id != learnt.conversation_id:
+            learnt.conversation_id = found.id
+            log("conversation", conversation=found.id)
 
     def publish(published: Published) -> None:
         now_wall, now_mono = clock.both()
