@@ -83,8 +83,9 @@ def test_a_cli_with_a_limit_of_its_own_is_counted_apart(env: Env) -> None:
     codex = env.csup("run", "--cli", "codex")  # its own place, beside the claude one
     codex_ready(codex)
     second = env.csup("run", "--cli", "codex")
-    second.expect(rb"codex")
+    second.expect(rb"a codex session is already running")  # its own limit's holder, not the claude one
     assert exit_status(second) == 75
+    assert "claude" not in second.before.decode().split("Resolve it with")[0]
     for child in (claude, codex):
         child.send(b"exit 0\r")
         assert exit_status(child) == 0

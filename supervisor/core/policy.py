@@ -143,6 +143,8 @@ class Admission(NamedTuple):
     make_room: Seen | None = None  # admitted once this one has ended (the `make_room` setting)
     over: Literal["count", "memory"] | None = None
     memory: int = 0  # what the sessions hold together (when measured)
+    limit: int = 1  # the limit the new session was counted against (max_sessions, or its CLI's own)
+    counted: tuple[Seen, ...] = ()  # the sessions counted with it, most idle first
 
 
 def held(sessions: Sequence[Seen]) -> int:
@@ -180,6 +182,7 @@ def admit(others: Sequence[Seen], max_sessions: int | Limits, *, starting: int =
     counted, max_sessions = limits.counted_with(cli, others)
     count = len(counted) + starting + 1
     listed = tuple(most_idle_first(others))
+    mine = tuple(s for s in listed if s in counted)
     total = held(others)
     over: Literal["count", "memory"] | None = None
     if count > max_sessions:
@@ -187,18 +190,19 @@ def admit(others: Sequence[Seen], max_sessions: int | Limits, *, starting: int =
     elif memory_budget is not None and total >= memory_budget:
         over = "memory"
     if over is None:
-        return Admission(True, count, listed, memory=total)
+        return Admission(True, count, listed, memory=total, limit=max_sessions, counted=mine)
     if make_room_after is not None and (over == "memory" or count - 1 == max_sessions):
         # Over the count, only a session counted with the new one frees a place.
-        pool = listed if over == "memory" else tuple(s for s in listed if s in counted)
+        pool = listed if over == "memory" else mine
         candidates = [s for s in pool if s.kind in may_end and spared(s, waiting_limit) is None
                       and s.idle is not None and s.idle >= make_room_after]
         if memory_budget is not None and (over == "memory" or total >= memory_budget):
             # Ending it must be enough: one that leaves the total still over would be ended for nothing.
             candidates = [s for s in candidates if total - (s.memory or 0) < memory_budget]
         if candidates:
-            return Admission(False, count, listed, make_room=candidates[0], over=over, memory=total)
-    return Admission(False, count, listed, over=over, memory=total)
+            return Admission(False, count, listed, make_room=candidates[0], over=over, memory=total,
+                             limit=max_sessions, counted=mine)
+    return Admission(False, count, listed, over=over, memory=total, limit=max_sessions, counted=mine)
 
 
 # --- idle ends, outside the supervised ptys (the enforcer's sweep) -----------------------------------------

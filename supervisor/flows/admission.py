@@ -195,7 +195,9 @@ def decide(paths: Paths, locks: Locks, settings: Settings, world: World, reporte
     made: RoomMade | None = None
     while True:
         claimed = locks.claim_free(settings.places)
-        if not claimed and (settings.make_room is None or made is not None):
+        # Every place held: refused from the records alone (fast) — unless CLIs have limits of their own, where
+        # the policy says which limit is reached, and whose sessions fill it.
+        if not claimed and (settings.make_room is None or made is not None) and not settings.cli_limits:
             _refuse_full(paths, settings.places, quiet)
         snapshot = world.snapshot()
         others = others_than_this(snapshot, settings, locks, bringing_here)
@@ -208,6 +210,8 @@ def decide(paths: Paths, locks: Locks, settings: Settings, world: World, reporte
                          cli=cli_of(settings))
         if decision.admitted and claimed:
             return made
+        if decision.admitted:  # the policy has room, but every place is held (a start racing this one)
+            _refuse_full(paths, settings.places, quiet)
         chosen = snapshot.by_key(decision.make_room.key) if decision.make_room is not None else None
         if chosen is None:
             if not quiet:
@@ -215,7 +219,10 @@ def decide(paths: Paths, locks: Locks, settings: Settings, world: World, reporte
                           count=decision.total, max_sessions=settings.max_sessions, held=decision.memory,
                           memory_budget=settings.memory_budget, sessions=[f"{s.kind} {s.id}" for s in others],
                           cwd=os.getcwd())
-            raise AtLimit(others, settings.max_sessions, over=decision.over or "count", held=decision.memory,
+            # Over the count, the sessions counted with it, against its limit; over the memory, every session.
+            keys = {seen.key for seen in decision.counted}
+            named = others if decision.over == "memory" else [s for s in others if s.key in keys]
+            raise AtLimit(named, decision.limit, over=decision.over or "count", held=decision.memory,
                           budget=settings.memory_budget, end_unmanaged=settings.end_unmanaged,
                           make_room=settings.make_room if made is None else None)
         made = _make_room(paths, settings, world, reporter, chosen, others)

@@ -58,7 +58,8 @@ def examine(paths: Paths, census: SessionSource, settings: Settings, clock: Cloc
         load=status.load[0], cores=status.cores, memory_total=memory.total, memory_available=memory.available,
         watcher_runs=status.watcher is not None, sessions_outside=bool(status.unmanaged or status.background),
         idle_limit=settings.idle_limit, background_idle_limit=settings.background_idle_limit,
-        max_sessions=settings.max_sessions, memory_budget=settings.memory_budget, notify_wanted=settings.notify,
+        # Every session of every CLI at once: max_sessions and the limits CLIs have of their own, together.
+        max_sessions=settings.places, memory_budget=settings.memory_budget, notify_wanted=settings.notify,
         can_notify=notify_available())
     return Checkup(found, status.load, status.cores, memory.total, memory.available, status, findings(facts))
 

@@ -123,10 +123,11 @@ def _redraw_prompt(tty_fd: int, shell: ProcessIdentity | None) -> None:
         rows, cols, x_pixels, y_pixels = struct.unpack("HHHH", size)
         if cols < 2:
             return
-        try:
-            fcntl.ioctl(tty_fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols - 1, x_pixels, y_pixels))
-            time.sleep(REDRAW_STEP)  # the shell reads the narrower size first: two changes, not none
-        finally:
+        narrower = struct.pack("HHHH", rows, cols - 1, x_pixels, y_pixels)
+        fcntl.ioctl(tty_fd, termios.TIOCSWINSZ, narrower)
+        time.sleep(REDRAW_STEP)  # the shell reads the narrower size first: two changes, not none
+        # Put back only what was stepped: a window resized meanwhile keeps the size its terminal gave it.
+        if fcntl.ioctl(tty_fd, termios.TIOCGWINSZ, b"\0" * 8) == narrower:
             fcntl.ioctl(tty_fd, termios.TIOCSWINSZ, size)
 
 
