@@ -25,9 +25,6 @@ class Agents:
         than one CLI)."""
         return next((source for source in self.sources if source.name == name), self.sources[0])
 
-    def title_of(self, name: str) -> str:
-        return self.source(name).title
-
     def live_sessions(self) -> list[LiveSession]:
         return [session._replace(cli=session.cli or source.name)
                 for source in self.sources for session in source.live_sessions()]
