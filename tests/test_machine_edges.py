@@ -34,7 +34,7 @@ def test_a_notification_is_shown_and_leaves_no_zombie(tmp_path: Path, monkeypatc
     monkeypatch.setenv("DISPLAY", ":0")
     before = {child.pid for child in psutil.Process().children()}
     notify("Session idle in ~/src", "The session on pts/3 ends in 1m unless you press a key in its terminal.")
-    wait_for(said.exists, what="the notifier to run")
+    wait_for(lambda: said.exists() and said.read_text(), what="the notifier to run")
     assert said.read_text().startswith("--app-name=csup|Session idle in ~/src|The session on pts/3")
     time.sleep(0.2)
     left = [child for child in psutil.Process().children() if child.pid not in before]
