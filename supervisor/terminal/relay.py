@@ -377,6 +377,10 @@ class PtyRelay:
             if written < len(chunk):
                 self.write_terminal(chunk[written:] if written else chunk)
             self.journal.feed(chunk)
+            if self.journal.version != self._modes_seen and self._keeper is not None:
+                # At once, not after the burst: a csup killed now leaves a guardian that knows the new mode.
+                self._modes_seen = self.journal.version
+                self._keeper.update(self.journal.undo())
             last = chunk
             if len(chunk) < SHORT_READ:
                 break  # what the CLI wrote is all here (anything newer, select reports at once): no read for EAGAIN
@@ -385,9 +389,6 @@ class PtyRelay:
         now = self.clock()
         self._last_output_at = now
         self.at_line_start = last[-1] == 10
-        if self.journal.version != self._modes_seen and self._keeper is not None:
-            self._modes_seen = self.journal.version
-            self._keeper.update(self.journal.undo())
         self.listener.on_output(last, now)
 
     def _input_failed(self, err: OSError) -> bytes | None:
