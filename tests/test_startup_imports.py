@@ -78,3 +78,13 @@ def test_the_way_out_imports_nothing(env: Env) -> None:
     child.expect(b"Resume it: ")
     assert exit_status(child) == 124
     assert trace.read_text() == ""
+    env.vars["CSUP_IDLE_LIMIT"] = "30m"
+    env.codex()  # a CLI whose conversation csup reads from the running CLI: nothing read once it is gone
+    child = env.csup("run", "--cli", "codex")
+    child.expect(b"codex ready")
+    finish(child)
+    assert trace.read_text() == ""
+    child = env.csup("run", "--claude", "/bin/sh", "--", "-c", "echo a program csup does not know")
+    child.expect(b"does not know")
+    assert exit_status(child) == 0
+    assert trace.read_text() == ""

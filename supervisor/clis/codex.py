@@ -160,7 +160,9 @@ class Codex:
         """The rollout file the session holds open (the native binary, a child of the Node launcher)."""
         # As the kernel names open files: every link resolved ($CODEX_HOME, or macOS's /tmp, may be one).
         sessions = os.path.realpath(self._home / "sessions") + os.sep
-        for member in (pid, *(p.pid for p in processes.descendants(pid))):
+        if processes.identity_of(pid) is None:
+            return None  # gone: nothing it holds says anything now
+        for member in (pid, *processes.descendant_pids(pid)):
             for path in processes.open_paths(member):
                 found = _ROLLOUT.fullmatch(os.path.basename(path))
                 if found and os.path.realpath(path).startswith(sessions):

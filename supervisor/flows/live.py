@@ -279,7 +279,7 @@ def _live_actions(cli_pid: int, census: SessionSource, paths: Paths, slot: Slot,
         """A CLI that took no id up front says which conversation it has open now (one it switched to since, by
         its own /new or /resume, too); only this session's CLI is asked — a tool's own CLI run inside it is
         no part of it."""
-        if learnt.given:
+        if learnt.given or not launcher_name:  # a program csup does not know says nothing of conversations
             return
         found = census.conversation_of(cli_pid)
         if found is not None and found.cli in ("", launcher_name) and found.id != learnt.conversation_id:

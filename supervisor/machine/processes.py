@@ -250,6 +250,21 @@ def parents() -> list[tuple[int, int]]:
     return found
 
 
+def descendant_pids(pid: int) -> list[int]:
+    """The pids below `pid` (children, theirs…), from one read of the process table (/proc where there is one:
+    no psutil import on a session's hot path)."""
+    children: dict[int, list[int]] = {}
+    for child, parent in parents():
+        children.setdefault(parent, []).append(child)
+    found, todo = [], list(children.get(pid, []))
+    while todo:
+        child = todo.pop()
+        if child not in found:
+            found.append(child)
+            todo += children.get(child, [])
+    return found
+
+
 def descendants(pid: int) -> list[ProcessIdentity]:
     """A snapshot of every descendant, even those that left the process group or session (setsid)."""
     ps = _psutil()

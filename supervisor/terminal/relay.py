@@ -17,7 +17,7 @@ from typing import Any, NamedTuple, Protocol, cast
 from supervisor.core.errors import CliNotExecutable, CliNotFound, signal_exit_status
 from supervisor.machine.signals import drain, signal_wakeup
 from supervisor.machine.system import fast_paths
-from supervisor.machine.trace import mark
+from supervisor.machine.trace import cli_exited, mark
 from supervisor.terminal import rawmode
 from supervisor.terminal.jobcontrol import CTRL_Z, JobControl
 from supervisor.terminal.modes import ModeJournal
@@ -373,6 +373,7 @@ class PtyRelay:
                 written = 0
             if not chunk:
                 self._master_open = False
+                cli_exited()  # from its pty's end on, csup's way out is traced (tests: it imports nothing)
                 break
             if written < len(chunk):
                 self.write_terminal(chunk[written:] if written else chunk)
@@ -476,6 +477,7 @@ class PtyRelay:
             return
         if pid == self.child.pid:
             self.wait_status = status
+            cli_exited()
             self._exited_at = self.clock()
             self.jobs.child_gone()
 
