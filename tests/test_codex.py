@@ -82,6 +82,8 @@ def test_a_cli_with_a_limit_of_its_own_is_counted_apart(env: Env) -> None:
     claude.expect(rb"ready pid=")
     codex = env.csup("run", "--cli", "codex")  # its own place, beside the claude one
     codex_ready(codex)
+    said = run_csup(env, "status").stdout
+    assert "1 of at most 1 agent session(s) (max_sessions); 1 of at most 1 codex (its own limit)" in said
     second = env.csup("run", "--cli", "codex")
     second.expect(rb"a codex session is already running")  # its own limit's holder, not the claude one
     assert exit_status(second) == 75

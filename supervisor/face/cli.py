@@ -240,7 +240,8 @@ def status(as_json: bool) -> None:
     settings, paths = _load()
     report = gather(paths, _census(settings), settings.background_idle_limit, settings.max_sessions,
                     memory_budget=settings.memory_budget, waiting_limit=settings.waiting_limit,
-                    places=settings.places, count_editors=settings.count_editor_sessions)
+                    places=settings.places, count_editors=settings.count_editor_sessions,
+                    own_limits=settings.cli_limits)
     _emit(as_json, report.to_json, lambda: render_status(report))
     sys.exit(0 if report.running else 1)
 

@@ -20,12 +20,16 @@ if TYPE_CHECKING:
 def render_status(status: StatusReport) -> str:
     now = status.time
     lines = []
-    if status.max_sessions > 1:
+    if status.max_sessions > 1 or status.own_limits:
         counting = [s for s in status.sessions if s.kind != "editor" or status.count_editors]
-        lines.append(f"{len(counting)} of at most {status.max_sessions} agent session(s) (max_sessions)")
+        own = dict(status.own_limits)
+        shared = [s for s in counting if s.cli not in own]
+        lines.append(f"{len(shared)} of at most {status.max_sessions} agent session(s) (max_sessions)"
+                     + "".join(f"; {sum(1 for s in counting if s.cli == cli)} of at most {limit} {clean(cli)} "
+                               "(its own limit)" for cli, limit in status.own_limits))
     if not status.supervised:
         lines.append("○ no csup session is running")
-    many = len(status.supervised) > 1 or status.max_sessions > 1
+    many = len(status.supervised) > 1 or status.max_sessions > 1 or bool(status.own_limits)
     for session in sorted(status.supervised, key=lambda s: -s.idle_seconds):
         if not session.idle_limit:
             limit = "no idle limit"

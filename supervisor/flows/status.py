@@ -56,6 +56,7 @@ class StatusReport:
     asleep: list[AnySession] = field(default_factory=list)  # asleep sessions: no place held, nothing counted
     editors: list[UnmanagedSession] = field(default_factory=list)  # run by an editor: shown, counted by memory
     count_editors: bool = False  # whether editors' sessions count against max_sessions too
+    own_limits: tuple[tuple[str, int], ...] = ()  # CLIs with a limit of their own (cli_limits)
 
     @property
     def memory_total(self) -> int:
@@ -135,7 +136,8 @@ def asleep_json(session: AnySession) -> dict[str, Any]:
 def gather(paths: Paths, census_adapter: SessionSource, background_idle_limit: float | None = None,
            max_sessions: int = 1, snapshot: Snapshot | None = None,
            memory_budget: int | None = None, waiting_limit: float | None = None,
-           places: int | None = None, count_editors: bool = False) -> StatusReport:
+           places: int | None = None, count_editors: bool = False,
+           own_limits: tuple[tuple[str, int], ...] = ()) -> StatusReport:
     snap = snapshot or take_snapshot(paths, places or max_sessions, census_adapter, memory=of_trees)
     supervised = [_managed(session, waiting_limit) for session in snap.of_kind("supervised")]
     from supervisor.flows.watch import watcher_state
@@ -143,7 +145,7 @@ def gather(paths: Paths, census_adapter: SessionSource, background_idle_limit: f
     return StatusReport(supervised[0] if supervised else None, snap.census.unmanaged, os.getloadavg(),
                         os.cpu_count() or 1, snap.time, snap.census.background, background_idle_limit, supervised,
                         snap.sessions, max_sessions, watcher_state(paths), line(paths.queue_dir), memory_budget,
-                        snap.asleep, snap.census.editors, count_editors)
+                        snap.asleep, snap.census.editors, count_editors, own_limits)
 
 
 def _managed(session: AnySession, waiting_limit: float | None) -> ManagedSession:
