@@ -223,7 +223,10 @@ def test_a_takeover_by_another_cli_starts_a_new_conversation_and_says_how_to_res
     here.expect(f"claude --resume {conversation}".encode())  # the claude one is never opened by codex
     _, new = codex_ready(here)
     assert new != conversation
-    exit_status(claude)
+    # The ended terminal is told its conversation goes on nowhere else, and how to resume it.
+    claude.expect(rb"which starts a new conversation\.")
+    claude.expect(f"Resume it: claude --resume {conversation}".encode())
+    assert exit_status(claude) == 143
     here.send(b"exit 0\r")
     assert exit_status(here) == 0
 

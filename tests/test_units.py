@@ -301,8 +301,8 @@ def test_config_output_is_toml_that_reads_back_as_the_same_settings() -> None:
 
     from supervisor.face.report_text import render_config
 
-    settings = resolve({"end_unmanaged": True, "claude_config_dirs": ["~/work/.claude"], "waiting_limit": "2h"},
-                       "config.toml", {}, more=cli_settings())
+    settings = resolve({"end_unmanaged": True, "claude_config_dirs": ["~/work/.claude"], "waiting_limit": "2h",
+                        "cli_limits": ["codex=2"]}, "config.toml", {}, more=cli_settings())
     parsed = tomllib.loads(render_config(settings, "config.toml", True))
     assert parsed["end_unmanaged"] is True and parsed["notify"] is True and parsed["idle_limit"] == "30m"
     assert resolve(parsed, "config.toml", {}, more=cli_settings()).values == settings.values

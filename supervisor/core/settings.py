@@ -305,8 +305,12 @@ def _known_clis(values: Mapping[str, Any], sources: Mapping[str, str], clis: Seq
         unknown = [name for name in names_given if name not in clis]
         if not unknown:
             continue
+        import difflib
+
         source = sources[key]
-        message = f"unknown CLI {unknown[0]!r} (csup knows {', '.join(clis)})"
+        close = difflib.get_close_matches(unknown[0], list(clis), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        message = f"unknown CLI {unknown[0]!r} ({hint}csup knows {', '.join(clis)})"
         if source == "flag":
             raise UsageError(f"--{key.replace('_', '-')}: {message}")
         where = source.removeprefix("env ") if source.startswith("env ") else f"{source}: key {key!r}"

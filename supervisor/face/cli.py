@@ -101,7 +101,7 @@ def _cli_options(command: Callable[..., None]) -> Callable[..., None]:
                                help=f"The real {setting} CLI (default: `{setting}` on PATH).")(command)
     known = ", ".join(names())
     return click.option("--cli", "cli_name", metavar="NAME",
-                        help=f"The CLI to start: one of {known} (default: the first).")(command)
+                        help=f"The CLI to start: one of {known} (default: {names()[0]}, or the cli setting).")(command)
 
 
 def _start(cli_args: tuple[str, ...], flags: dict[str, Any], **request: Any) -> None:

@@ -25,8 +25,8 @@ def config_value(setting: Setting, value: object) -> object:
     if setting.is_size and isinstance(value, int):
         shown = format_size(value).replace(" ", "")
         return shown if parse_size(shown) == value else value
-    if isinstance(value, tuple):
-        return list(value)
+    if isinstance(value, tuple):  # a pair reads back as NAME=N (cli_limits)
+        return [f"{item[0]}={item[1]}" if isinstance(item, tuple) else item for item in value]
     return value
 
 

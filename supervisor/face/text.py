@@ -118,9 +118,23 @@ def for_cli(text: str, cli: str, err: SessionBusy) -> str:
     holders = [s.holder.record.cli_label for s in getattr(err, "sessions", []) if s.holder is not None]
     if holders and cli not in holders:
         text = text.replace("end it and carry the conversation on here", f"end it and start {cli} here")
-    return (text.replace("csup takeover ", f"csup takeover --cli {cli} ")
+    text = (text.replace("csup takeover ", f"csup takeover --cli {cli} ")
             .replace("csup run --wait", f"csup run --cli {cli} --wait")
             .replace("csup run --allow-unmanaged", f"csup run --cli {cli} --allow-unmanaged"))
+    return _aligned(text)
+
+
+def _aligned(text: str) -> str:
+    """The commands of a "Resolve it with:" block in one column again, their explanations in the next."""
+    lines = text.split("\n")
+    commands = [i for i, line in enumerate(lines) if line.startswith("  csup ") and "   " in line.strip()]
+    if not commands:
+        return text
+    split = [re.split(r"\s{3,}", lines[i].strip(), maxsplit=1) for i in commands]
+    width = max(len(parts[0]) for parts in split)
+    for i, parts in zip(commands, split, strict=True):
+        lines[i] = f"  {parts[0]:<{width}}  {parts[1]}" if len(parts) == 2 else lines[i]
+    return "\n".join(lines)
 
 
 def refusal(sessions: Sequence[AnySession], max_sessions: int, now: float) -> str:

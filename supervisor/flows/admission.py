@@ -198,7 +198,7 @@ def decide(paths: Paths, locks: Locks, settings: Settings, world: World, reporte
         # Every place held: refused from the records alone (fast) — unless CLIs have limits of their own, where
         # the policy says which limit is reached, and whose sessions fill it.
         if not claimed and (settings.make_room is None or made is not None) and not settings.cli_limits:
-            _refuse_full(paths, settings.places, quiet)
+            _refuse_full(paths, settings.places, quiet, cli_of(settings))
         snapshot = world.snapshot()
         others = others_than_this(snapshot, settings, locks, bringing_here)
         starting = max(0, locks.held_by_others() - sum(1 for s in others if s.kind == "supervised"))
@@ -211,12 +211,13 @@ def decide(paths: Paths, locks: Locks, settings: Settings, world: World, reporte
         if decision.admitted and claimed:
             return made
         if decision.admitted:  # the policy has room, but every place is held (a start racing this one)
-            _refuse_full(paths, settings.places, quiet)
+            _refuse_full(paths, settings.places, quiet, cli_of(settings))
         chosen = snapshot.by_key(decision.make_room.key) if decision.make_room is not None else None
         if chosen is None:
             if not quiet:
                 log_event(paths.log_file, "refused", reason="memory" if decision.over == "memory" else "limit",
-                          count=decision.total, max_sessions=settings.max_sessions, held=decision.memory,
+                          cli=cli_of(settings), count=decision.total, limit=decision.limit,
+                          max_sessions=settings.max_sessions, held=decision.memory,
                           memory_budget=settings.memory_budget, sessions=[f"{s.kind} {s.id}" for s in others],
                           cwd=os.getcwd())
             # Over the count, the sessions counted with it, against its limit; over the memory, every session.
@@ -258,13 +259,14 @@ def others_than_this(snapshot: Snapshot, settings: Settings, locks: Locks,
     return [s for s in others if s.kind == "supervised"] if settings.allow_unmanaged else others
 
 
-def _refuse_full(paths: Paths, max_sessions: int, quiet: bool = False) -> NoReturn:
+def _refuse_full(paths: Paths, max_sessions: int, quiet: bool = False, cli: str | None = None) -> NoReturn:
     """Every place is held by a supervised session: say who holds them (their records alone: no census)."""
     from supervisor.flows.sessions import supervised_sessions
 
     sessions = supervised_sessions(paths, max_sessions)
     if not quiet:
-        log_event(paths.log_file, "refused", reason="held", holders=[s.id for s in sessions], cwd=os.getcwd())
+        log_event(paths.log_file, "refused", reason="held", holders=[s.id for s in sessions], cwd=os.getcwd(),
+                  cli=cli)
     raise SessionHeld(sessions, max_sessions)
 
 
@@ -350,7 +352,7 @@ class Handover:
 
 
 def take_over(paths: Paths, locks: Locks, settings: Settings, adapter: SessionSource, *, force: bool,
-              reporter: Reporter, named: str | None = None, clock: Clock = SYSTEM) -> Handover:
+              reporter: Reporter, named: str | None = None, clock: Clock = SYSTEM, resume: bool = True) -> Handover:
     """End what holds the session — the session `named`; with one session allowed, everything there is
     (unmanaged ones with consent); else the one the policy chooses (the most idle one nobody uses) — and keep a
     slot for the new one. Which one is decided first in line, under the gate, so racing takeovers each take a
@@ -371,8 +373,9 @@ def take_over(paths: Paths, locks: Locks, settings: Settings, adapter: SessionSo
             lock = FileFlock(asleep.slot.lock_file)
             try:
                 if not lock.try_acquire():
-                    ending.end_holder(paths, asleep.slot, asleep.record, "takeover", lock, settings.stop_wait,
-                                      reporter.escalation)
+                    ending.end_holder(paths, asleep.slot, asleep.record, _takeover_kind(settings, asleep.record,
+                                                                                        resume),
+                                      lock, settings.stop_wait, reporter.escalation)
                 ending.clear_asleep_place(asleep.slot)
             finally:
                 lock.release()
@@ -396,7 +399,7 @@ def take_over(paths: Paths, locks: Locks, settings: Settings, adapter: SessionSo
             return handover
         holder = target.holder if target is not None else None
         ended: OthersEnded | None = None
-        current = _end_holder(paths, locks, settings, turn.ticket, handover, reporter, holder, clock)
+        current = _end_holder(paths, locks, settings, turn.ticket, handover, reporter, holder, clock, resume)
         if target is None:
             found = take_snapshot(paths, settings.places, adapter, clock=clock).census
             if current is None and found.background:
@@ -438,13 +441,23 @@ def _target(paths: Paths, settings: Settings, census: SessionSource, named: str 
     return choose(snapshot, settings, reporter, for_cli=cli_of(settings))
 
 
+def _takeover_kind(settings: Settings, holder: SessionRecord, resume: bool) -> str:
+    """What the ended terminal is told: its conversation goes on here (`takeover`), or nowhere — a new one starts
+    here (`--no-resume`, or another CLI, which cannot open it) and its resume line is said there."""
+    from supervisor.clis.choose import cli_of
+    from supervisor.flows import ending
+
+    carried = resume and holder.cli_name in ("", cli_of(settings))
+    return "takeover" if carried else ending.REPLACED
+
+
 def _claim_slot(paths: Paths, locks: Locks, settings: Settings) -> None:
     if not locks.claim_free(settings.places):
         _refuse_full(paths, settings.places)
 
 
 def _end_holder(paths: Paths, locks: Locks, settings: Settings, ticket: Ticket, handover: Handover,
-                reporter: Reporter, chosen: Holder | None, clock: Clock) -> SessionRecord | None:
+                reporter: Reporter, chosen: Holder | None, clock: Clock, resume: bool = True) -> SessionRecord | None:
     """End the supervised session in `chosen` (by default the one in slot 0) and take its slot — unless it was
     itself started after our ticket (a racing takeover won): then refuse rather than take over the winner. A
     holder with no record yet is starting: wait. A free slot needs no ending (with room for one more)."""
@@ -460,8 +473,8 @@ def _end_holder(paths: Paths, locks: Locks, settings: Settings, ticket: Ticket, 
             return None  # nobody held it: a record without its lock proves nothing, and nothing is signalled
         if current is not None:
             handover.previous = current
-            how = ending.end_holder(paths, slot, current, "takeover", locks._lock_of(slot), settings.stop_wait,
-                                    reporter.escalation)
+            how = ending.end_holder(paths, slot, current, _takeover_kind(settings, current, resume),
+                                    locks._lock_of(slot), settings.stop_wait, reporter.escalation)
             locks.slot = slot
             log_event(paths.log_file, "took-over", holder=current.session_id, how=how)
             return current

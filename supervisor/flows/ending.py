@@ -34,6 +34,9 @@ BACKGROUND_WAIT = 8.0  # the daemon's stop: it escalates to SIGKILL by itself af
 
 MAKE_ROOM = "make-room"  # a new session at the limit ends the most idle one (the make_room setting)
 MEMORY = "memory"  # the enforcer ends the most idle one while all sessions hold more than the memory budget
+# A takeover that starts a new conversation (`--no-resume`, or another CLI): the ended terminal's conversation
+# goes on nowhere else, so its resume line is said there.
+REPLACED = "replaced"
 
 
 class HolderUnresponsive(SessionBusy):
@@ -56,6 +59,8 @@ class StopRequest:
         if self.kind == MEMORY:
             return "the sessions held more than the memory budget, and this one was the most idle (csup watch)"
         where = f"from {self.by_tty}" if self.by_tty else "from a process with no terminal"
+        if self.kind == REPLACED:
+            return f"taken over by `csup takeover` {where} (pid {self.by_pid}), which starts a new conversation"
         verb = "taken over" if self.kind == "takeover" else "stopped"
         return f"{verb} by `csup {self.kind}` {where} (pid {self.by_pid})"
 
@@ -93,7 +98,7 @@ def take_request(slot: Slot) -> StopRequest | None:
         os.unlink(slot.request_file)
     except OSError:
         pass
-    if not isinstance(data, dict) or data.get("kind") not in ("stop", "takeover", MAKE_ROOM, MEMORY):
+    if not isinstance(data, dict) or data.get("kind") not in ("stop", "takeover", REPLACED, MAKE_ROOM, MEMORY):
         return None
     by_pid, by_tty, at = data.get("by_pid"), data.get("by_tty", ""), data.get("at")
     if type(by_pid) is not int or not isinstance(by_tty, str) or not isinstance(at, int | float):

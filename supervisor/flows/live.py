@@ -159,7 +159,7 @@ def supervise(launcher: Launcher, census: SessionSource, args: list[str], settin
         return Outcome(code, None, resume_failed=True)
     # One status per reason, whichever way out the CLI took (SIGTERM, or its own keys and a clean exit).
     final = int(ExitCode.IDLE_TIMEOUT) if policy.end_kind == "idle" \
-        else int(ExitCode.ENDED) if policy.end_kind in ("stop", "takeover") else code
+        else int(ExitCode.ENDED) if policy.end_kind in ("stop", "takeover", "replaced") else code
     log("ended", reason=policy.end_reason or f"the CLI exited ({code})",
         how=policy.end_kind or ("detached" if bringing_here and code == 0 else "exit"),
         code=final, duration=round(clock.mono() - started_mono, 1), idle=round(policy.idle_at_end, 1),

@@ -77,7 +77,7 @@ def _run(request: RunRequest, settings: Settings, paths: Paths, environ: Mapping
     cwd = None
     if request.mode == "takeover":
         handover = admission.take_over(paths, locks, settings, census, force=request.force, reporter=reporter,
-                                       named=request.target, clock=clock)
+                                       named=request.target, clock=clock, resume=request.resume)
         reporter.done_waiting()
         args, cwd, decision = _resumed(launcher, census, args, handover, request.resume)
         if handover.attach is not None:
@@ -140,6 +140,8 @@ def _resumed(launcher: Launcher, sessions: SessionSource, args: list[str], hando
         if handover.previous is None and not handover.unmanaged_ended:
             return args, None, ResumeDecision("nothing-running")
         previous = handover.previous
+        if previous is not None and previous.cli_name not in ("", launcher.name):
+            return args, None, ResumeDecision("other-cli")  # and it had no conversation to resume there
         if previous is not None and previous.conversation_id:
             return args, None, ResumeDecision("no-transcript", previous.conversation_id, previous.cwd)
         return args, None, ResumeDecision("unknown")

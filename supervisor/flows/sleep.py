@@ -141,7 +141,8 @@ def _on_signals(paths: Paths, signums: bytes, place: Slot, asleep: Asleep,
             if request.kind == "takeover":
                 return _leave(paths, asleep, reporter, request.describe(), "takeover", elsewhere=True,
                               code=128 + signal.SIGTERM)
-            return _leave(paths, asleep, reporter, request.describe(), request.kind)
+            code = 128 + signal.SIGTERM if request.kind == ending.REPLACED else int(ExitCode.IDLE_TIMEOUT)
+            return _leave(paths, asleep, reporter, request.describe(), request.kind, code=code)
         if signum == signal.SIGINT:
             return _leave(paths, asleep, reporter, "you left", "left")
         return _leave(paths, asleep, reporter, "its terminal was closed" if signum == signal.SIGHUP
