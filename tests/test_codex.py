@@ -246,3 +246,18 @@ def test_a_takeover_with_limits_of_their_own_ends_only_a_session_of_its_own_cli(
     for child in (claude, here):
         child.send(b"exit 0\r")
         assert exit_status(child) == 0
+
+
+def test_a_takeover_naming_no_cli_carries_the_session_on_in_its_own_cli(env: Env) -> None:
+    env.codex()
+    child = env.csup("run", "--cli", "codex")
+    _, conversation = codex_ready(child)
+    child.send(b"echo hi\r")
+    child.expect(b"echo: hi")
+    here = env.csup("takeover", "--claude", str(env.program()))  # the default CLI's path given: still codex here
+    here.expect(f"resuming conversation {conversation}".encode())
+    _, resumed = codex_ready(here)
+    assert resumed == conversation
+    assert exit_status(child) == 143
+    here.send(b"exit 0\r")
+    assert exit_status(here) == 0

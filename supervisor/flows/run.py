@@ -48,6 +48,9 @@ def run(request: RunRequest, settings: Settings, paths: Paths, environ: Mapping[
 
 def _run(request: RunRequest, settings: Settings, paths: Paths, environ: Mapping[str, str],
          reporter: Reporter, clock: Clock) -> int:
+    if request.mode == "takeover" and not settings.cli:
+        # `csup takeover` names no CLI: the session it takes over is carried on in its own CLI.
+        settings = settings._replace(cli=_cli_taken_over(paths, settings, request.target))
     program = find_program(configured_path(settings, settings.cli), environ, request.self_paths,
                            program_of(settings.cli))
     launcher = launcher_for(settings, program, settings.cli)
@@ -125,6 +128,22 @@ def _run(request: RunRequest, settings: Settings, paths: Paths, environ: Mapping
         if isinstance(woken, int):
             return woken
         wake, locks, args, cwd = woken, woken.locks, woken.args, woken.cwd
+
+
+def _cli_taken_over(paths: Paths, settings: Settings, target: str | None) -> str:
+    """The CLI of the supervised (or asleep) session a takeover means, by the records alone: the one `target`
+    names, else the one all of them run; "" (the default CLI) when that is not one CLI csup knows."""
+    from supervisor.clis.choose import names
+    from supervisor.machine.record import live_holders
+
+    holders = live_holders([*paths.known_slots(settings.places), *paths.asleep_places()])
+    if target:
+        holders = [h for h in holders if target in (h.record.session_id[:8], h.record.session_id,
+                                                    h.record.conversation_id, h.record.tty,
+                                                    h.record.tty.removeprefix("/dev/"))]
+    clis = {holder.record.cli_name for holder in holders}
+    found = clis.pop() if len(clis) == 1 else ""
+    return found if found in names() else ""
 
 
 def _resumed(launcher: Launcher, sessions: SessionSource, args: list[str], handover: admission.Handover,
