@@ -224,6 +224,19 @@ def env(tmp_path: Path) -> Iterator[Env]:
     world.cleanup()
 
 
+def kill_every_process_of(home: Path) -> None:
+    """A real CLI's daemons outlive their launcher: end every process whose HOME is this test's `home`."""
+    victims = []
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            if proc.environ().get("HOME") == str(home):
+                victims.append(proc)
+    for proc in victims:
+        with contextlib.suppress(psutil.Error):
+            proc.send_signal(signal.SIGKILL)
+    psutil.wait_procs(victims, timeout=5)
+
+
 def wait_for(predicate: Callable[[], object], timeout: float = DEADLINE, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import CSUP, DEADLINE, Env, exit_status, require, wait_for
+from conftest import CSUP, DEADLINE, Env, exit_status, kill_every_process_of, require, wait_for
 
 REAL = os.environ.get("CLAUDE_CLI_FOR_TESTS", "")
 VERSION = "2.1.330"
@@ -45,20 +45,7 @@ def real(env: Env) -> Iterator[Env]:
         with contextlib.suppress(subprocess.SubprocessError, OSError):
             subprocess.run([REAL, "daemon", "stop", "--any"], env=env.vars, cwd=str(work), timeout=15,
                            capture_output=True)
-        _kill_leftovers(env.home)
-
-
-def _kill_leftovers(home: Path) -> None:
-    """Claude Code's daemon and its sessions outlive their launcher: end every process of this test's HOME."""
-    victims = []
-    for proc in psutil.process_iter():
-        with contextlib.suppress(psutil.Error):
-            if proc.environ().get("HOME") == str(home):
-                victims.append(proc)
-    for proc in victims:
-        with contextlib.suppress(psutil.Error):
-            proc.send_signal(signal.SIGKILL)
-    psutil.wait_procs(victims, timeout=5)
+        kill_every_process_of(env.home)
 
 
 def _status(env: Env) -> dict[str, object]:

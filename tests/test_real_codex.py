@@ -6,20 +6,17 @@ it) and ends it with `csup stop`."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 
-from conftest import CSUP, DEADLINE, Env, require, wait_for
+from conftest import CSUP, DEADLINE, Env, kill_every_process_of, require, wait_for
 
 REAL = os.environ.get("CODEX_CLI_FOR_TESTS", "")
 SIGN_IN = "Press enter to continue"  # the last line of its offline first screen
@@ -39,24 +36,11 @@ def real(env: Env) -> Iterator[Env]:
         yield env
     finally:
         subprocess.run(["tmux", "-L", _socket(env), "kill-server"], capture_output=True, check=False)
-        _kill_leftovers(env.home)
+        kill_every_process_of(env.home)
 
 
 def _socket(env: Env) -> str:
     return f"csup-{env.codex_name}"
-
-
-def _kill_leftovers(home: Path) -> None:
-    """Codex's per-user app-server daemon outlives the session: end every process of this test's HOME."""
-    victims = []
-    for proc in psutil.process_iter():
-        with contextlib.suppress(psutil.Error):
-            if proc.environ().get("HOME") == str(home):
-                victims.append(proc)
-    for proc in victims:
-        with contextlib.suppress(psutil.Error):
-            proc.send_signal(signal.SIGKILL)
-    psutil.wait_procs(victims, timeout=5)
 
 
 def _in_tmux(env: Env, window: str, command: list[str], home: Path | None = None) -> None:
@@ -115,7 +99,7 @@ def test_the_real_codex_through_csup_shows_the_same_screen_is_counted_and_ended(
     direct = _settled(real, "direct")
     _keys(real, "direct", "C-c")  # one Ctrl-C leaves its sign-in screen
     wait_for(lambda: "EXIT=0" in _screen(real, "direct"), what="the direct run to end")
-    _kill_leftovers(direct_home)  # its daemon: nothing of the direct run is counted in what follows
+    kill_every_process_of(direct_home)  # its daemon: nothing of the direct run is counted in what follows
 
     _in_tmux(real, "csup", [*CSUP, "run", "--cli", "codex"])
     through = _settled(real, "csup")

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from supervisor.clis.adapter import CliStatus, Conversation, LiveSession
+from supervisor.clis.generic import NoBackground
 from supervisor.clis.locate import Program
 from supervisor.clis.scripts import is_interpreter, script_of
 from supervisor.core.identity import ProcessView
@@ -97,7 +98,7 @@ def is_session_invocation(args: Sequence[str], subcommands: frozenset[str] = SUB
     return not words or words[0] not in subcommands
 
 
-class CodexLauncher:
+class CodexLauncher(NoBackground):
     """What csup launches when it runs Codex (see adapter.Launcher for what each method answers)."""
 
     name = NAME
@@ -129,15 +130,6 @@ class CodexLauncher:
         not again at every wake) are left out."""
         options, _ = split_args(args)
         return [option for option in options if option not in ("--last", "--all")]
-
-    def starts_background(self, args: Sequence[str]) -> bool:
-        return False
-
-    def foreground_target(self, args: Sequence[str], live: Sequence[LiveSession]) -> str | None:
-        return None
-
-    def attach_args(self, session: LiveSession) -> list[str]:
-        return []
 
 
 class Codex:

@@ -11,7 +11,20 @@ from supervisor.clis.adapter import LiveSession
 from supervisor.core.settings import Settings
 
 
-class GenericCli:
+class NoBackground:
+    """A launcher whose CLI starts no background sessions and attaches none (its part of adapter.Launcher)."""
+
+    def starts_background(self, args: Sequence[str]) -> bool:
+        return False
+
+    def foreground_target(self, args: Sequence[str], live: Sequence[LiveSession]) -> str | None:
+        return None
+
+    def attach_args(self, session: LiveSession) -> list[str]:
+        return []
+
+
+class GenericCli(NoBackground):
     name = ""
     exit_keys = b""
 
@@ -33,12 +46,3 @@ class GenericCli:
 
     def without_conversation(self, args: Sequence[str]) -> list[str]:
         return list(args)
-
-    def starts_background(self, args: Sequence[str]) -> bool:
-        return False
-
-    def foreground_target(self, args: Sequence[str], live: Sequence[LiveSession]) -> str | None:
-        return None
-
-    def attach_args(self, session: LiveSession) -> list[str]:
-        return []
