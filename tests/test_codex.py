@@ -261,3 +261,39 @@ def test_a_takeover_naming_no_cli_carries_the_session_on_in_its_own_cli(env: Env
     assert exit_status(child) == 143
     here.send(b"exit 0\r")
     assert exit_status(here) == 0
+
+
+def test_both_clis_one_after_another_with_sleep_wake_the_log_and_stop_all(env: Env) -> None:
+    """As a day strings them together: a Claude session, then a Codex one beside it; the idle Codex falls asleep
+    (its place freed) while Claude works on; a third start takes the freed place and is refused at the limit;
+    Enter wakes Codex once there is room; status, the log and `stop --all` see both CLIs."""
+    env.codex()
+    _config(env, 'max_sessions = 2\nidle_limit = "3s"\nwarn_before = "1s"\nnotify = false\n')
+    claude = env.csup("run", "--claude", str(env.program()))
+    claude.expect(rb"ready pid=")
+    codex = env.csup("run", "--cli", "codex")
+    _, conversation = codex_ready(codex)
+    for _ in range(8):  # Claude stays in use while Codex idles past its limit
+        claude.send(b"echo busy\r")
+        claude.expect(b"echo: busy")
+        try:
+            codex.expect(rb"csup: asleep", timeout=0.6)
+            break
+        except pexpect.TIMEOUT:
+            continue
+    assert [s["cli"] for s in status_json(env)["asleep"]] == ["codex"]  # type: ignore[index]
+    third = env.csup("run", "--claude", str(env.program()))  # the freed place
+    third.expect(rb"ready pid=")
+    codex.send(b"\r")  # two running: the wake is refused, Codex stays asleep
+    codex.expect(rb"csup: still asleep")
+    third.send(b"exit 0\r")
+    assert exit_status(third) == 0
+    codex.send(b"\r")
+    _, resumed = codex_ready(codex)
+    assert resumed == conversation
+    assert sorted(s["cli"] for s in status_json(env)["sessions"]) == ["claude", "codex"]  # type: ignore[index]
+    stopped = run_csup(env, "stop", "--all")
+    assert stopped.returncode == 0 and "(claude pid" in stopped.stdout and "(codex pid" in stopped.stdout
+    assert exit_status(claude) == 143 and exit_status(codex) == 143
+    log = run_csup(env, "log").stdout
+    assert "slept" in log and "woke" in log and "(codex)" in log and "(claude)" in log
