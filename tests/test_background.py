@@ -19,6 +19,7 @@ from supervisor.clis.claude_registry import RegistryEntry, live_entries, parse_e
 from supervisor.core.identity import ProcessView
 from supervisor.core.settings import resolve
 from supervisor.flows.census import take_census
+from supervisor.flows.live import FIRST_LOOK
 
 from conftest import CSUP, DEADLINE, Env, alive, exit_status, finish, ready_pid, wait_for
 
@@ -209,7 +210,8 @@ def test_background_sessions_idle_past_their_limit_are_ended_once_by_the_watcher
     second = env.csup("run", "--claude", str(env.program()))
     ready_pid(second)
     log = env.root / "state" / "events.jsonl"
-    wait_for(lambda: log.exists() and "ended-background" in log.read_text(),
+    # The sessions start the watcher once their CLI's first screen is out of the way (FIRST_LOOK after start).
+    wait_for(lambda: log.exists() and "ended-background" in log.read_text(), timeout=FIRST_LOOK + DEADLINE,
              what="the idle background session to be ended")
     assert env.background_registry() == []
     events = [json.loads(line) for line in log.read_text().splitlines()]
