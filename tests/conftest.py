@@ -285,6 +285,14 @@ def alive(pid: int) -> bool:
         return False
 
 
+def relay_pid(child: pexpect.spawn) -> int:
+    """The csup that runs a session (the relay: the pid its records and messages name). The process the terminal
+    started (`child.pid`) is its guardian, which waits for it."""
+    [relay] = [p for p in psutil.Process(child.pid).children() if "supervisor" in " ".join(p.cmdline())
+               or "csup" in " ".join(p.cmdline())]
+    return relay.pid
+
+
 def ready_pid(child: pexpect.spawn) -> int:
     child.expect(rb"ready pid=(\d+)")
     return int(child.match.group(1))

@@ -24,7 +24,7 @@ from supervisor.flows.sessions import take_snapshot
 from supervisor.flows.watch import sweep
 from supervisor.machine.paths import Paths
 
-from conftest import CSUP, DEADLINE, Env, alive, exit_status, finish, ready_pid, wait_for
+from conftest import CSUP, DEADLINE, Env, alive, exit_status, finish, ready_pid, relay_pid, wait_for
 from fakes import FakeClock
 
 
@@ -85,7 +85,7 @@ def test_a_sigkilled_holder_frees_its_place_for_the_next_run(env: Env) -> None:
     env.vars.update({"CSUP_MAX_SESSIONS": "2", "CSUP_TERM_WAIT": "1s"})
     first, first_cli = _start(env)
     second, _ = _start(env)
-    os.kill(first.pid, signal.SIGKILL)  # the guardian ends its CLI
+    os.kill(relay_pid(first), signal.SIGKILL)  # its guardian ends its CLI
     wait_for(lambda: not alive(first_cli), what="the orphaned CLI to be ended by the guardian")
     third, _ = _start(env)
     finish(third)
@@ -214,8 +214,9 @@ def test_status_shows_who_waits_in_line(env: Env) -> None:
     waiter.expect(b"waiting for")
     status = _status(env)
     [waiting] = status["waiting"]  # type: ignore[misc]
-    assert waiting["pid"] == waiter.pid and waiting["kind"] == "wait" and waiting["tty"].startswith("/dev/")
-    assert f"waiting in line: csup run --wait (pid {waiter.pid})" in _csup(env, "status").stdout
+    waiting_pid = relay_pid(waiter)
+    assert waiting["pid"] == waiting_pid and waiting["kind"] == "wait" and waiting["tty"].startswith("/dev/")
+    assert f"waiting in line: csup run --wait (pid {waiting_pid})" in _csup(env, "status").stdout
     finish(holder)
     ready_pid(waiter)
     assert _status(env)["waiting"] == []

@@ -7,10 +7,9 @@ import os
 import signal
 import time
 
-import psutil
 import pytest
 
-from conftest import CSUP, Env, alive, assert_session_starts, exit_status, finish, ready_pid, wait_for
+from conftest import CSUP, Env, alive, assert_session_starts, exit_status, finish, ready_pid, relay_pid, wait_for
 
 
 def test_second_run_is_refused_while_the_first_runs(env: Env) -> None:
@@ -23,7 +22,7 @@ def test_second_run_is_refused_while_the_first_runs(env: Env) -> None:
     assert exit_status(second) == 75
     text = second.before.decode()
     assert f"claude pid {cli_pid}" in text
-    assert f"csup pid {first.pid}" in text
+    assert f"csup pid {relay_pid(first)}" in text
     assert "csup takeover" in text and "idle" in text and "started" in text
     # It changed nothing: the holder's record (but for its own activity updates) and CLI are intact.
     after = json.loads((env.runtime / "session.json").read_text())
@@ -40,7 +39,7 @@ def test_second_run_is_refused_while_the_first_runs(env: Env) -> None:
 def test_sigkilled_holder_frees_the_lock_and_its_cli_ends(env: Env) -> None:
     first = env.csup("run", "--claude", str(env.program()))
     cli_pid = ready_pid(first)
-    os.kill(first.pid, signal.SIGKILL)
+    os.kill(relay_pid(first), signal.SIGKILL)
     # Decision (README "If csup is killed"): the CLI does not run on unsupervised — the parent-death signal
     # (Linux) and the pty hang-up end it.
     wait_for(lambda: not alive(cli_pid), what="the orphaned CLI to end")
@@ -56,10 +55,9 @@ def test_sigkilled_holder_with_a_cli_that_ignores_hangups_is_shown_as_unmanaged(
                      "--survive-hangup")
     cli_pid = ready_pid(first)
     env.track(cli_pid)
-    for guardian in psutil.Process(first.pid).children():
-        if guardian.pid != cli_pid:
-            guardian.kill()
-    os.kill(first.pid, signal.SIGKILL)
+    relay = relay_pid(first)
+    os.kill(first.pid, signal.SIGKILL)  # the guardian
+    os.kill(relay, signal.SIGKILL)
     second = env.csup("run", "--claude", str(env.program()))
     assert exit_status(second) == 75
     assert f"pid {cli_pid}" in second.before.decode()
@@ -78,7 +76,7 @@ def test_sigkilled_csup_leaves_no_cli_behind_even_without_the_linux_signal(env: 
     cli_pid = ready_pid(first)
     env.track(cli_pid)
     time.sleep(0.3)  # the guardian has been told of the CLI (after the spawn)
-    os.kill(first.pid, signal.SIGKILL)
+    os.kill(relay_pid(first), signal.SIGKILL)
     wait_for(lambda: not alive(cli_pid), timeout=6, what="the CLI to end after csup's death")
     assert_session_starts(env)
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -13,7 +14,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from conftest import TESTS, Env, as_a_terminal_starts_it, require
+from conftest import TESTS, Env, alive, as_a_terminal_starts_it, require, wait_for
 
 SHELLS = ("bash", "zsh", "fish")
 
@@ -101,12 +102,40 @@ def test_codex_goes_through_csup_when_installed_and_the_aliases_setting_chooses(
 
 
 @pytest.mark.parametrize("shell", SHELLS)
-def test_a_restore_after_the_prompt_makes_the_shell_draw_it_again(env: Env, shell: str) -> None:
-    """csup SIGKILLed, and the shell quicker than the guardian: its prompt lands on the CLI's alternate screen,
-    which the guardian's restore then leaves. The guardian makes the shell draw it again. The race is made
-    certain: the test holds the guardian's pipe open (as csup did) until the shell's prompt is there."""
+def test_csup_killed_hands_the_terminal_back_before_the_shell_draws_its_prompt(env: Env, shell: str) -> None:
+    """csup SIGKILLed (the relay: the pid its records name) with the CLI's alternate screen on: the shell waits
+    for the guardian, which leaves only once the terminal is back — the prompt lands on the user's screen, every
+    time, not on the CLI's."""
     require(shutil.which(shell) is not None, f"{shell} is not installed (apt-get install {shell})")
-    require(os.path.isdir("/proc/self/fd"), "/proc, to hold the guardian's pipe open")
+    import psutil
+
+    _csup_on_path(env)
+    child = _interactive(env, shell)
+    for _ in range(3):
+        child.sendline("claude")
+        child.expect(rb"ready pid=(\d+)")
+        cli = int(child.match.group(1))
+        child.send(b"out 1b5b3f3130343968\r")  # the CLI turns the alternate screen on
+        child.expect(rb"OUT 8")
+        time.sleep(0.3)  # the relay tells its guardian of a new mode just after the bytes reach the terminal
+        relay = psutil.Process(cli).parent()
+        assert relay is not None
+        relay.kill()
+        child.expect_exact(b"\x1b[?1049l")  # the restore leaves the alternate screen...
+        assert b"$ " not in child.before  # ...before any prompt
+        child.expect_exact("$ ")
+    child.sendline("echo still-here")
+    child.expect(b"still-here")
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_a_restore_after_the_prompt_makes_the_shell_draw_it_again(env: Env, shell: str) -> None:
+    """The guardian SIGKILLed (the pid the shell shows): the shell draws its prompt at once, on the CLI's
+    alternate screen, and the relay's late restore then leaves that screen; it makes the shell draw the prompt
+    again. The race is made certain: the test holds the guardian's end of its pipe open (as the guardian did)
+    until the shell's prompt is there."""
+    require(shutil.which(shell) is not None, f"{shell} is not installed (apt-get install {shell})")
+    require(os.path.isdir("/proc/self/fdinfo"), "/proc, to hold the guardian's pipe open")
     import psutil
 
     _csup_on_path(env)
@@ -116,23 +145,32 @@ def test_a_restore_after_the_prompt_makes_the_shell_draw_it_again(env: Env, shel
     cli = int(child.match.group(1))
     child.send(b"out 1b5b3f3130343968\r")  # the CLI turns the alternate screen on
     child.expect(rb"OUT 8")
-    # The relay tells its guardian of a new mode just after the bytes reach the terminal (the fast path writes
-    # first): the moment in between is not what this test is about.
     time.sleep(0.3)
-    csup = psutil.Process(cli).parent()
-    assert csup is not None
-    [guardian] = [p for p in csup.children() if p.pid != cli]
-    # The guardian waits for its pipe to close: the test keeps csup's end open past csup's death.
-    listening = {os.readlink(f"/proc/{guardian.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{guardian.pid}/fd")}
-    [held] = [os.open(f"/proc/{csup.pid}/fd/{fd}", os.O_WRONLY) for fd in os.listdir(f"/proc/{csup.pid}/fd")
-              if os.readlink(f"/proc/{csup.pid}/fd/{fd}") in listening and
-              os.readlink(f"/proc/{csup.pid}/fd/{fd}").startswith("pipe:")]
-    csup.kill()
+    relay = psutil.Process(cli).parent()
+    assert relay is not None
+    guardian = relay.parent()
+    assert guardian is not None
+
+    def pipes(pid: int, writing: bool) -> dict[str, int]:
+        found = {}
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                flags = int(Path(f"/proc/{pid}/fdinfo/{fd}").read_text().split("flags:")[1].split()[0], 8)
+                if target.startswith("pipe:") and bool(flags & os.O_WRONLY) == writing:
+                    found[target] = int(fd)
+        return found
+
+    relay_reads = pipes(relay.pid, writing=False)
+    [held] = [os.open(f"/proc/{guardian.pid}/fd/{fd}", os.O_WRONLY)
+              for target, fd in pipes(guardian.pid, writing=True).items() if target in relay_reads]
+    guardian.kill()
     child.expect_exact("$ ")  # the shell has the terminal back and drew its prompt
     os.close(held)
     child.expect_exact(b"\x1b[?1049l")  # the late restore leaves the alternate screen...
     if shell != "fish":  # fish 3.6 redraws on no resize (README, FAQ): Enter brings it back
         child.expect_exact("$ ")  # ...and the shell draws its prompt again, on the screen the user sees
+    wait_for(lambda: not alive(cli) and not alive(relay.pid), what="the session to end")
     child.sendline("echo still-here")
     child.expect(b"still-here")
 

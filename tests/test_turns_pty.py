@@ -13,7 +13,7 @@ import uuid
 
 import psutil
 
-from conftest import CSUP, Env, alive, exit_status, finish, ready_pid, wait_for
+from conftest import CSUP, Env, alive, exit_status, finish, ready_pid, relay_pid, wait_for
 
 
 def _csup(env: Env, *args: str) -> subprocess.CompletedProcess[str]:
@@ -41,7 +41,7 @@ def test_status_with_none_running_and_idle_warning(env: Env) -> None:
     code, report = _status(env)
     session = report["session"]
     assert code == 0 and isinstance(session, dict)
-    assert session["cli_pid"] == cli_pid and session["csup_pid"] == child.pid and session["state"] == "active"
+    assert session["cli_pid"] == cli_pid and session["csup_pid"] == relay_pid(child) and session["state"] == "active"
     assert session["idle_limit"] == 4 and session["tty"].startswith("/dev/") and session["cwd"] == str(env.root)
     assert session["idle_seconds"] < 2
     text = _csup(env, "status").stdout
@@ -160,7 +160,7 @@ def test_waiter_gives_up_after_its_duration_and_ctrl_c_leaves_the_line(env: Env)
 def test_takeover_of_a_stopped_holder_continues_it_and_it_ends_gracefully(env: Env) -> None:
     holder = env.csup("run", "--claude", str(env.program()))
     holder_cli = ready_pid(holder)
-    os.kill(holder.pid, signal.SIGSTOP)  # SIGSTOP, or Ctrl-Z in its shell: it cannot answer until continued
+    os.kill(relay_pid(holder), signal.SIGSTOP)  # SIGSTOP, or Ctrl-Z in its shell: it cannot answer until continued
     started = time.monotonic()
     taker = env.csup("takeover", "--no-resume", "--claude", str(env.program()))
     ready_pid(taker)
@@ -178,11 +178,12 @@ def test_takeover_of_a_holder_that_never_answers_escalates_within_its_timeouts(e
     holder = env.csup("run", "--claude", str(env.program()))
     holder_cli = ready_pid(holder)
     done = threading.Event()
+    hung = relay_pid(holder)
 
     def keep_stopped() -> None:  # a hung csup: whatever continues it, it does not run
         while not done.is_set():
             with contextlib.suppress(ProcessLookupError):
-                os.kill(holder.pid, signal.SIGSTOP)
+                os.kill(hung, signal.SIGSTOP)
             time.sleep(0.002)
 
     stopper = threading.Thread(target=keep_stopped, daemon=True)

@@ -25,7 +25,8 @@ from supervisor.machine.record import SessionRecord, remove_record, write_record
 from supervisor.machine.trace import cli_exited, mark, write_startup_marks
 from supervisor.terminal import rawmode
 from supervisor.terminal.guardian import Guardian
-from supervisor.terminal.relay import PtyRelay, Terminal, spawn
+from supervisor.terminal.relay import PtyRelay, Terminal
+from supervisor.terminal.spawn import spawn
 
 if TYPE_CHECKING:  # imported where used: nothing before the spawn may delay the CLI's first screen
     from supervisor.core.session_policy import Actions, Published, RelayHandle, SessionPolicy
@@ -63,7 +64,8 @@ class Outcome(NamedTuple):
 def supervise(launcher: Launcher, census: SessionSource, args: list[str], settings: Settings, paths: Paths,
               slot: Slot, environ: Mapping[str, str], reporter: Reporter, clock: Clock = SYSTEM, *,
               session_id: str | None = None, started: float | None = None, draft: bytes = b"",
-              woke_at: float | None = None, release_place: Callable[[], None] = lambda: None) -> Outcome:
+              woke_at: float | None = None, release_place: Callable[[], None] = lambda: None,
+              guardian: Guardian | None = None) -> Outcome:
     """Run one CLI on a pty until it ends; a woken session (`woke_at`, the monotonic moment of its Enter) keeps
     its `session_id` and `started` time, and its CLI gets `draft` as typed input it has not sent. The place is
     given back (`release_place`) the moment the CLI is gone and the terminal restored: a waiter starts then,
@@ -87,7 +89,8 @@ def supervise(launcher: Launcher, census: SessionSource, args: list[str], settin
     env = dict(environ)
     env[SESSION_ENV] = session_id
     log = partial(log_event, paths.log_file, session=session_id)
-    guardian = _guard(tty_fd)
+    if guardian is not None:
+        guardian.guard()  # before raw mode: from then on, even csup's SIGKILL leaves the terminal as it was
     with rawmode.raw_mode(tty_fd) as saved:
         mark("prepared")
         child = spawn([launcher.path, *args], env=env, size=rawmode.get_size(tty_fd))
@@ -342,14 +345,6 @@ def _live_actions(cli_pid: int, census: SessionSource, paths: Paths, slot: Slot,
                    notify=partial(_notify, reporter, record.cwd, record.tty, settings.idle_action == "sleep")
                    if settings.notify else lambda notice: None,
                    countdown_title=reporter.countdown_title)
-
-
-def _guard(tty_fd: int | None) -> Guardian | None:
-    """Before raw mode: from then on, even csup's SIGKILL leaves the terminal as it was."""
-    attrs = rawmode.get_attrs(tty_fd) if tty_fd is not None else None
-    if tty_fd is None or attrs is None:
-        return None
-    return Guardian(tty_fd, 1, attrs)
 
 
 def _notify(reporter: Reporter, cwd: str, tty: str, sleeps: bool, notice: Notice) -> None:

@@ -66,6 +66,13 @@ def _run(request: RunRequest, settings: Settings, paths: Paths, environ: Mapping
         raise UsageError(f"{command} starts an interactive session and needs a terminal; stdout is not one",
                          hint="run it from a terminal, or end the session from here with: csup stop")
 
+    from supervisor.terminal.guardian import become_relay
+    from supervisor.terminal.rawmode import terminal_fd
+
+    # Before anything that names this process (a place, the lock, the records): from here on csup is the relay,
+    # and the process the shell waits for is its guardian, which puts the terminal back whatever ends the relay.
+    guardian = become_relay(terminal_fd(0, 1), 1)
+    mark("guardian")
     import filelock  # noqa: F401  # the lock's library, the floor of a session's start: its own phase in the marks
 
     mark("filelock")
@@ -114,7 +121,7 @@ def _run(request: RunRequest, settings: Settings, paths: Paths, environ: Mapping
                                 session_id=asleep.session_id if asleep else None,
                                 started=asleep.started_at if asleep else None,
                                 draft=wake.draft if wake else b"", woke_at=wake.woke_at if wake else None,
-                                release_place=locks.release)
+                                release_place=locks.release, guardian=guardian)
         finally:
             locks.release()  # the place is free the moment the CLI is gone: asleep, a session holds none
         if outcome.resume_failed and asleep is not None:

@@ -119,6 +119,8 @@ class JobControl:
                 # Woken while the shell has the terminal (the idle deadline came, or a stop request): carry on
                 # without it. SIGTTOU ignored: csup's own last line may still be written, as `bg` jobs do.
                 self.in_background = True
+                if self.keeper is not None:
+                    self.keeper.continued()
                 self._ttou = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
                 self.host.continued(self.clock(), False)
             return

@@ -1,26 +1,26 @@
-"""The pty relay: spawns the CLI on a new pty and runs one select loop over the user's terminal, the pty master
-and a signal wakeup pipe until the CLI has exited and its last byte is delivered. Side effects: fork/exec,
-reads and writes fds, installs signal handlers for its lifetime, suspends itself for job control."""
+"""The pty relay: one select loop over the user's terminal, the CLI's pty master (terminal/spawn.py started it
+there), a signal wakeup pipe and the guardian's pipe until the CLI has exited and its last byte is delivered.
+Side effects: reads and writes fds, installs signal handlers for its lifetime, suspends itself for job
+control."""
 
 from __future__ import annotations
 
 import errno
-import fcntl
 import os
 import select
 import signal
 import termios
 import time
-from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple, Protocol, cast
+from collections.abc import Callable
+from typing import Any, NamedTuple, Protocol
 
-from supervisor.core.errors import CliNotExecutable, CliNotFound, signal_exit_status
+from supervisor.core.errors import signal_exit_status
 from supervisor.machine.signals import drain, signal_wakeup
-from supervisor.machine.system import fast_paths
-from supervisor.machine.trace import cli_exited, mark
+from supervisor.machine.trace import cli_exited
 from supervisor.terminal import rawmode
 from supervisor.terminal.jobcontrol import CTRL_Z, JobControl
 from supervisor.terminal.modes import ModeJournal
+from supervisor.terminal.spawn import Child
 
 READ_SIZE = 1 << 16
 MAX_CHUNKS_PER_WAKE = 64  # then back to select, so keystrokes and signals are not starved by a flood
@@ -34,7 +34,6 @@ HANDLED_SIGNALS = (
     signal.SIGCHLD, signal.SIGWINCH, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGTSTP,
     signal.SIGCONT, *FORWARDED_SIGNALS,
 )
-PR_SET_PDEATHSIG = 1
 
 
 class RelayListener(Protocol):
@@ -55,62 +54,15 @@ class RelayListener(Protocol):
 
 
 class TerminalKeeper(Protocol):
-    """Who puts the terminal back if csup dies, and wakes csup while it is stopped (the guardian)."""
+    """Who puts the terminal back if the relay dies, and wakes its job while it is stopped (the guardian)."""
+
+    gone_fd: int  # reads as ended once the guardian is gone
 
     def update(self, undo: bytes) -> None: ...
     def suspended(self, wake_at: float | None) -> None: ...
+    def continued(self) -> None: ...
     def foreground(self) -> None: ...
-
-
-class Child(NamedTuple):
-    pid: int
-    master_fd: int
-    handle: Any  # the ptyprocess object; kept so its finaliser never closes our fd behind our back
-
-    def close(self) -> None:
-        if not self.handle.closed:
-            self.handle.fileobj.close()
-            self.handle.closed = True
-
-
-def spawn(argv: Sequence[str], *, env: dict[str, str], size: tuple[int, int] | None) -> Child:
-    """Start `argv` on a new pty, in its own session and process group, at the user's window size."""
-    from ptyprocess import PtyProcess  # lazily: not needed on the pass-through and refusal paths
-
-    mark("ptyprocess")
-
-    parent = os.getpid()
-    prctl = _prctl() if fast_paths() else None
-    try:
-        handle = PtyProcess.spawn(list(argv), env=env, dimensions=size or (24, 80),
-                                  preexec_fn=lambda: _die_with_parent(parent, prctl))
-    except FileNotFoundError as err:
-        raise CliNotFound(f"cannot run {argv[0]}: {err}") from None
-    except PermissionError as err:
-        raise CliNotExecutable(f"cannot run {argv[0]}: permission denied ({err})") from None
-    except OSError as err:
-        raise CliNotExecutable(f"cannot run {argv[0]}: {err}") from None
-    fd = handle.fd
-    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
-    return Child(handle.pid, fd, handle)
-
-
-def _prctl() -> Callable[..., int]:
-    """Linux's prctl(2), found in the parent: ctypes imported in the child would delay the CLI's exec twice as
-    long (each page it touches is copied there)."""
-    import ctypes
-
-    return cast("Callable[..., int]", ctypes.CDLL(None, use_errno=True).prctl)
-
-
-def _die_with_parent(parent: int, prctl: Callable[..., int] | None) -> None:
-    """In the child before exec: if csup is SIGKILLed, the CLI gets SIGTERM at once (Linux). Every system also has
-    the pty hang-up the kernel sends when csup's master closes, and the guardian, which sees csup die and ends
-    the CLI it was told of (SIGTERM, then SIGKILL): that is what macOS relies on."""
-    if prctl is not None:
-        prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    if os.getppid() != parent:  # csup died before the line above took effect
-        os._exit(1)
+    def orphaned(self) -> None: ...
 
 
 def _pass_on(source: int, target: int, straight: bool, failed: Callable[[OSError], bytes | None],
@@ -270,7 +222,10 @@ class PtyRelay:
             self._reap()  # a child that died before the handlers were in place sent its SIGCHLD to nobody
             master, in_fd, out_fd = self.child.master_fd, self.terminal.in_fd, self.terminal.out_fd
             listener, clock, wait = self.listener, self.clock, select.select
-            everything, no_input, nothing = [wake_fd, master, in_fd], [wake_fd, master], list[int]()
+            # The guardian's pipe, watched with the rest: the relay must hear of the guardian's death at once.
+            guardian = [self._keeper.gone_fd] if self._keeper is not None else []
+            everything, no_input, nothing = [wake_fd, master, in_fd, *guardian], [wake_fd, master, *guardian], \
+                list[int]()
             now = clock()
             while (self._exited_at is None and not self._abandoned) or not self._finished():
                 # Decided before the wait, acted on after it with locals only: after a pause every step of the
@@ -281,7 +236,7 @@ class PtyRelay:
                 keys_straight = reading and not self._to_child  # a keystroke may go to the CLI as it is read
                 screen_straight = not self.terminal_gone and not self.in_background
                 read_fds = (everything if reading else no_input) if self._master_open \
-                    else [wake_fd, in_fd] if reading else [wake_fd]
+                    else [wake_fd, in_fd, *guardian] if reading else [wake_fd, *guardian]
                 write_fds = [master] if self._to_child and self._master_open and self.wait_status is None \
                     else nothing
                 due = listener.deadline(now)
@@ -289,6 +244,11 @@ class PtyRelay:
                 if wake_fd in readable:  # signals first: the CLI may be gone, csup sent to the background
                     self._on_signals(drain(wake_fd), clock())
                     reading = keys_straight = screen_straight = False  # the methods' way, which asks again
+                if guardian and guardian[0] in readable:
+                    self._guardian_gone()
+                    guardian = []
+                    everything, no_input = [wake_fd, master, in_fd], [wake_fd, master]
+                    reading = keys_straight = screen_straight = False
                 if in_fd in readable and (reading or self._reading_input()):
                     # A Ctrl-Z never goes straight: job control looks at the CLI before the key reaches it.
                     keys, sent = _pass_on(in_fd, master, keys_straight, self._input_failed, CTRL_Z)
@@ -439,6 +399,13 @@ class PtyRelay:
         attrs = rawmode.get_attrs(self.child.master_fd)
         if attrs is not None and attrs[3] & termios.ICANON:
             self.send_to_child(bytes(attrs[6][termios.VEOF]))
+
+    def _guardian_gone(self) -> None:
+        """The guardian was killed: the shell it was the job of has the terminal back. The terminal is handed back
+        as far as it can be late, and the session ends as for a closed terminal, saying nothing there."""
+        if self._keeper is not None and not self.terminal_gone:
+            self._keeper.orphaned()
+        self._lose_terminal()
 
     def _lose_terminal(self) -> None:
         if self.terminal_gone:

@@ -35,12 +35,13 @@ def test_csup_killed_at_a_random_point(env: Env, phase: str, trials: int) -> Non
                           "sleep 0.3; stty -g")
         shell.expect(rb"([0-9a-f:]+)\r\n")
         before = shell.match.group(1)
-        csup_pid = _csup_pid(shell.pid)
         cli_pid = None
         if phase == "starting":
             time.sleep(rng.uniform(0, 0.15))
+            csup_pid = _csup_pid(shell.pid)  # before its fork, csup is one process: then that one
         else:
             cli_pid = ready_pid(shell)
+            csup_pid = _csup_pid(shell.pid)
             if phase == "relaying":
                 shell.send(b"emit 2000000\r")
                 time.sleep(rng.uniform(0, 0.05))
@@ -80,17 +81,40 @@ def pexpect_eof() -> object:
     return pexpect.EOF
 
 
-def _csup_pid(shell_pid: int) -> int:
+def _csup_pid(shell_pid: int, *, guardian: bool = False) -> int:
+    """The csup that runs the session (the relay, whose pid the records name), or its `guardian` (the process the
+    shell started and waits for). Before the relay is forked, csup is one process: that one."""
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         for child in psutil.Process(shell_pid).children():
             try:
                 if "supervisor" in " ".join(child.cmdline()):
-                    return child.pid
+                    relays = [p.pid for p in child.children() if "supervisor" in " ".join(p.cmdline())]
+                    return child.pid if guardian or not relays else relays[0]
             except psutil.Error:  # the shell's `stty` that just ended, a zombie for a moment
                 continue
         time.sleep(0.01)
     raise AssertionError("csup did not start")
+
+
+def test_the_guardian_killed_ends_the_session_and_hands_the_terminal_back(env: Env) -> None:
+    """`kill -9` of the pid the shell shows (`jobs -p`): the shell has its terminal back at once; the relay sees
+    its guardian go, puts the terminal's attributes back, ends the CLI and leaves, with the lock free."""
+    shell = env.shell(f"stty -g; {' '.join(CSUP)} run --claude {env.program()}; sleep 1; stty -g")
+    shell.expect(rb"([0-9a-f:]+)\r\n")
+    before = shell.match.group(1)
+    guardian = _csup_pid(shell.pid, guardian=True)
+    cli_pid = ready_pid(shell)
+    relay = _csup_pid(shell.pid)
+    assert relay != guardian
+    os.kill(guardian, signal.SIGKILL)
+    shell.expect(rb"([0-9a-f]+:[0-9a-f]+:[0-9a-f:]+)\r\n", timeout=15)
+    assert shell.match.group(1) == before
+    wait_for(lambda: not alive(cli_pid) and not alive(relay), what="the CLI and the relay to end")
+    ended = [json.loads(line) for line in (env.root / "state" / "events.jsonl").read_text().splitlines()
+             if '"ended"' in line]
+    assert ended[-1]["reason"] == "its terminal was closed"
+    assert_session_starts(env)
 
 
 def _standins(env: Env) -> list[int]:
