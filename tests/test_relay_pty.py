@@ -9,8 +9,9 @@ import signal
 
 import pexpect
 import psutil
+import pytest
 
-from conftest import Env, alive, as_a_terminal_starts_it, exit_status, finish, ready_pid, wait_for
+from conftest import Env, alive, as_a_terminal_starts_it, exit_status, finish, ready_pid, relay_pid, wait_for
 
 
 def test_relays_every_byte_value_in_both_directions(env: Env) -> None:
@@ -109,12 +110,19 @@ def test_clean_cli_gets_no_extra_bytes(env: Env) -> None:
     assert child.before == b""
 
 
-def test_sigterm_to_csup_ends_the_cli_gracefully(env: Env) -> None:
+@pytest.mark.parametrize("whom", ["relay", "guardian"])
+def test_sigterm_to_csup_ends_the_cli_gracefully(env: Env, whom: str) -> None:
+    """To the relay (the pid csup's records name) or to the guardian (the pid the shell shows), which passes it
+    on; what is not the guardian's to die of (SIGINT, SIGUSR1), it ignores, and the session runs on."""
     child = env.csup("run", "--claude", str(env.program()))
     cli_pid = ready_pid(child)
     child.send(b"transcript\r")
     child.expect(b"transcript ")
-    os.kill(child.pid, signal.SIGTERM)
+    for signum in (signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGQUIT):
+        os.kill(child.pid, signum)
+    child.send(b"echo still\r")
+    child.expect(b"echo: still")
+    os.kill(relay_pid(child) if whom == "relay" else child.pid, signal.SIGTERM)
     child.expect(b"signal SIGTERM")
     child.expect(rb"session ended: csup received SIGTERM\. Resume it: claude --resume [0-9a-f-]{36}")
     assert exit_status(child) == 143

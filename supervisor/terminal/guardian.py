@@ -219,10 +219,15 @@ def _guard(news: int, alive_fd: int, relay: int, tty_fd: int, out_fd: int, saved
     try:
         _close_all_but(0, 1, 2, news, alive_fd, tty_fd, out_fd)
         # The relay is our child, not reaped until it has left: its pid cannot name another process meanwhile.
+        def pass_on(received: int, frame: object) -> None:
+            with contextlib.suppress(OSError):  # nothing may end the guardian while its relay runs
+                os.kill(relay, received)
+
         for signum in PASSED_ON:
-            signal.signal(signum, lambda received, frame: os.kill(relay, received))
+            signal.signal(signum, pass_on)
         # SIGTTOU: a restore while the shell has the terminal (the job was in the background) must not stop us.
-        for signum in (signal.SIGINT, signal.SIGQUIT, signal.SIGTTOU):
+        # SIGUSR1 and SIGUSR2 are csup's between its own processes, and never the guardian's to die of.
+        for signum in (signal.SIGINT, signal.SIGQUIT, signal.SIGTTOU, signal.SIGUSR1, signal.SIGUSR2):
             signal.signal(signum, signal.SIG_IGN)
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         armed, undo, cli, buffered = False, b"", None, b""
@@ -246,7 +251,10 @@ def _guard(news: int, alive_fd: int, relay: int, tty_fd: int, out_fd: int, saved
         for signum in PASSED_ON:  # the relay is leaving: before it is reaped, its pid stops being ours to signal
             signal.signal(signum, signal.SIG_IGN)
         _, status = os.waitpid(relay, 0)
-        if armed:  # the relay died with the terminal still the CLI's
+        # Armed still at the relay's end: it left in the middle of a session (a signal, or a crash whose own
+        # clean-up may have put the terminal back: then nothing is written twice).
+        died = os.WIFSIGNALED(status)
+        if armed and (died or _changed(tty_fd, saved)):
             late = _shell_has_it(tty_fd, os.getpgrp())
             with contextlib.suppress(OSError, termios.error):
                 restore(tty_fd, out_fd, saved, undo, late=late)
@@ -254,13 +262,20 @@ def _guard(news: int, alive_fd: int, relay: int, tty_fd: int, out_fd: int, saved
                 from supervisor.machine import processes
 
                 _redraw_prompt(tty_fd, processes.identity_of(os.getppid()))
-        if cli is not None and os.WIFSIGNALED(status):
+        if cli is not None and (died or armed):
             from supervisor.machine import processes
 
             processes.terminate([cli[0]], cli[1])  # verified by pid and start time before each signal
         _leave_as(status)
     finally:
         os._exit(1)
+
+
+def _changed(tty_fd: int, saved: TermAttrs) -> bool:
+    try:
+        return termios.tcgetattr(tty_fd) != saved
+    except termios.error:
+        return False
 
 
 def _read(fd: int) -> bytes:
