@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pexpect
+import psutil
 import pytest
 
 from supervisor.clis.adapter import Conversation, LiveSession
@@ -206,6 +207,26 @@ def test_the_sweep_in_process_ends_what_is_due_and_says_what_came_of_it(tmp_path
     assert daemon.asked == ["aaaa0001"]  # the busy and the pinned one are spared
     assert [(done.outcome, done.detail) for done in result.done] == [(outcome, "aaaa0001")]
     assert result.seen == 3 and result.failed is (not ends)
+
+
+def test_a_waiter_whose_guardian_is_killed_leaves_the_line_without_a_word(env: Env) -> None:
+    """`csup run --wait`, and the pid the shell waits for killed: the shell has its terminal back, so nothing
+    may start there later or write over its prompt — the relay leaves the line at once and says nothing."""
+    holder, _ = _start(env)
+    # In a shell that goes on (as an interactive one does): the terminal stays, so no hang-up ends the relay.
+    shell = env.shell(f"{' '.join(CSUP)} run --wait --claude {env.unmanaged_program()}; echo shell-goes-on; "
+                      "sleep 5")
+    shell.expect(b"waiting for")
+    [guardian] = [p for p in psutil.Process(shell.pid).children() if "supervisor" in " ".join(p.cmdline())]
+    [relay] = guardian.children()
+    guardian.kill()
+    shell.expect(b"shell-goes-on")
+    wait_for(lambda: not alive(relay.pid), what="the waiting relay to leave")
+    assert not list((env.runtime / "queue").glob("*.ticket"))
+    assert any(e["event"] == "refused" and e.get("reason") == "terminal-gone" for e in _log(env))
+    finish(holder)  # the place frees: nothing starts on the shell's terminal, nothing is said there
+    shell.expect(pexpect.TIMEOUT, timeout=1)
+    assert b"csup" not in shell.before and b"ready" not in shell.before
 
 
 def test_status_shows_who_waits_in_line(env: Env) -> None:

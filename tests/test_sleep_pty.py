@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pexpect
+import psutil
 
 from conftest import DEADLINE, Env, alive, exit_status, finish, ready_pid, run_csup, status_json, wait_for
 
@@ -229,3 +230,17 @@ def test_a_takeover_of_an_asleep_session_is_admitted_by_the_policy_like_any_star
     assert b"the limit is 2" in taker.before
     finish(awake)
     sleeper.send(b"q\r")
+
+
+def test_an_asleep_session_whose_guardian_is_killed_ends_at_once(env: Env) -> None:
+    """The guardian (the pid the shell waits for) killed while its session sleeps: the shell has the terminal
+    back, so nobody can wake the session there — it ends at once, as for a closed terminal, saying nothing on the
+    shell's screen; its record goes."""
+    _sleepy(env)
+    child, _, _ = _asleep_session(env)
+    [relay] = psutil.Process(child.pid).children()
+    child.kill(9)
+    wait_for(lambda: not alive(relay.pid), what="the asleep relay to leave")
+    assert not status_json(env).get("asleep")
+    [ended] = [e for e in _events(env) if e["event"] == "ended"]
+    assert ended["reason"] == "its terminal was closed while it was asleep" and ended["code"] == 129

@@ -61,6 +61,13 @@ class UnsafePath(CsupError):
     exit_code = ExitCode.UNSAFE
 
 
+class TerminalGone(CsupError):
+    """The terminal that started csup was given back to its shell (csup's guardian was killed) before anything
+    started: nobody waits for the start any more."""
+
+    exit_code = ExitCode.ENDED
+
+
 class SessionBusy(CsupError):
     """Refused: the session (or every place, with max_sessions) is taken; the subclasses in flows/refusals.py
     carry who holds it, and the face words them."""

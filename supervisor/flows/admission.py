@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
 from supervisor.clis.adapter import Conversation, LiveSession, SessionSource
+from supervisor.core.errors import TerminalGone
 from supervisor.core.settings import Settings
 from supervisor.flows.refusals import GateBusy, GaveUpWaiting, LineAhead, SessionHeld, TakeoverLost
 from supervisor.flows.sessions import supervised
@@ -112,6 +113,7 @@ class World(NamedTuple):
     snapshot: Callable[[], Snapshot]
     end: Callable[[AnySession, str], tuple[bool, str | None]]
     clock: Clock = SYSTEM
+    abandoned: Callable[[], bool] = lambda: False  # nobody waits for this start any more (its terminal is gone)
 
 
 def world_of(paths: Paths, settings: Settings, adapter: SessionSource, reporter: Reporter,
@@ -292,6 +294,9 @@ def wait_for_room(paths: Paths, locks: Locks, settings: Settings, world: World, 
                 except (SessionHeld, AtLimit) as refused:
                     claimed = isinstance(refused, AtLimit)  # a place was free: the sessions fill the limit
                     locks.release()
+            if world.abandoned():
+                log_event(paths.log_file, "refused", reason="terminal-gone")
+                raise TerminalGone("its terminal was given back to the shell while it waited; nothing was started")
             waited = clock.mono() - started
             holders = supervised(paths, settings.places)
             reporter.waiting(WaitProgress(holders[0].record if holders else None,

@@ -83,6 +83,8 @@ def _run(request: RunRequest, settings: Settings, paths: Paths, environ: Mapping
     locks = admission.Locks.open(paths, settings.places)
     census = sessions_from(settings, environ)
     world = admission.world_of(paths, settings, census, reporter, clock)
+    if guardian is not None:
+        world = world._replace(abandoned=guardian.gone)
     bringing_here = launcher.foreground_target(args, census.live_sessions())
     cwd = None
     if request.mode == "takeover":
@@ -131,7 +133,7 @@ def _run(request: RunRequest, settings: Settings, paths: Paths, environ: Mapping
         from supervisor.flows.sleep import doze
 
         woken = doze(paths, settings, launcher, census, outcome.asleep, world, reporter, clock,
-                     resume_failed=outcome.resume_failed)
+                     resume_failed=outcome.resume_failed, gone_fd=guardian.gone_fd if guardian else None)
         if isinstance(woken, int):
             return woken
         wake, locks, args, cwd = woken, woken.locks, woken.args, woken.cwd

@@ -51,8 +51,10 @@ class Wake(NamedTuple):
 
 
 def doze(paths: Paths, settings: Settings, launcher: Launcher, census: SessionSource, asleep: Asleep,
-         world: admission.World, reporter: Reporter, clock: Clock, *, resume_failed: bool = False) -> Wake | int:
-    """Asleep until a line wakes it (a Wake) or it leaves (csup's exit status)."""
+         world: admission.World, reporter: Reporter, clock: Clock, *, resume_failed: bool = False,
+         gone_fd: int | None = None) -> Wake | int:
+    """Asleep until a line wakes it (a Wake) or it leaves (csup's exit status). `gone_fd` reads as ended once
+    the terminal's guardian is gone: the shell has the terminal back, and the session ends as for a closed one."""
     place = paths.asleep_place(asleep.session_id)
     lock = FileFlock(place.lock_file)
     lock.try_acquire()  # its own: proof for stop and takeover that this csup is the one asleep here
@@ -70,7 +72,11 @@ def doze(paths: Paths, settings: Settings, launcher: Launcher, census: SessionSo
         reporter.asleep(note)
         with signal_wakeup(ASLEEP_SIGNALS) as wake_fd:
             while True:
-                ready, _, _ = select.select([0, wake_fd], [], [])  # no timeout: asleep costs no wakeups
+                # No timeout: asleep costs no wakeups.
+                ready, _, _ = select.select([0, wake_fd, *([] if gone_fd is None else [gone_fd])], [], [])
+                if gone_fd is not None and gone_fd in ready:
+                    return _leave(paths, asleep, reporter, "its terminal was closed", "signal",
+                                  code=128 + signal.SIGHUP, quiet=True)
                 if wake_fd in ready:
                     left = _on_signals(paths, drain(wake_fd), place, asleep, reporter)
                     if left is not None:

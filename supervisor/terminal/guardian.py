@@ -81,8 +81,8 @@ class Guardian:
 
     def suspended(self, wake_at: float | None) -> None:
         """The relay gave the terminal back and stops now with its job: nothing to restore; the alarm wakes the
-        job at `wake_at`."""
-        self.dismiss()
+        job at `wake_at`. The CLI's modes are kept: `fg` brings them back, and the guardian must know them."""
+        self._send(_RESTORED, b"")
         if wake_at is not None:
             self._alarm = _start_alarm(wake_at, self.job)
 
@@ -100,18 +100,37 @@ class Guardian:
         if self._undo:
             self._send(_UPDATE, self._undo[:MAX_UNDO])
 
+    def gone(self) -> bool:
+        """Whether the guardian is gone (killed: the shell that waited for it has the terminal back). From the
+        moment that is seen, nothing csup says goes to the shell's screen."""
+        readable, _, _ = select.select([self.gone_fd], [], [], 0)
+        if readable:
+            self._hush()
+        return bool(readable)
+
     def orphaned(self) -> None:
-        """The guardian was killed, and with it the job the shell waited for: the shell has the terminal and may
-        have drawn its prompt already. Put back only what cannot harm the shell, and have it draw its prompt
-        again."""
+        """The guardian was killed, and with it the job the shell waited for: the shell takes the terminal back
+        and may have drawn its prompt already. All of it put back while the shell has not taken it; after, only
+        what cannot harm the shell, which is then made to draw its prompt again."""
         previous = signal.signal(signal.SIGTTOU, signal.SIG_IGN)  # a background job sets the modes all the same
         try:
+            late = _shell_has_it(self.tty_fd, self.job)
             with contextlib.suppress(OSError, termios.error):
-                restore(self.tty_fd, self.out_fd, self.saved, self._undo, late=True)
-            _redraw_prompt(self.tty_fd, self._shell_identity)
+                restore(self.tty_fd, self.out_fd, self.saved, self._undo, late=late)
+            if late:
+                _redraw_prompt(self.tty_fd, self._shell_identity)
         finally:
             signal.signal(signal.SIGTTOU, previous)
         self._undo = b""
+        self._hush()
+
+    @staticmethod
+    def _hush() -> None:
+        with contextlib.suppress(OSError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.dup2(devnull, 2)
+            os.close(devnull)
 
     def _send(self, kind: bytes, payload: bytes) -> None:
         with contextlib.suppress(OSError):
