@@ -293,6 +293,20 @@ def relay_pid(child: pexpect.spawn) -> int:
     return relay.pid
 
 
+def kill_csup_on_the_alternate_screen(terminal: pexpect.spawn, cli_pid: int) -> None:
+    """The stand-in turns the alternate screen on; then its csup (the relay, the CLI's parent) is SIGKILLed, and
+    the terminal's shell must leave that screen before it draws its prompt ("$ ")."""
+    terminal.send(b"out 1b5b3f3130343968\r")
+    terminal.expect(b"OUT 8")
+    time.sleep(0.3)  # the relay tells its guardian of a new mode just after the bytes reach the terminal
+    relay = psutil.Process(cli_pid).parent()
+    assert relay is not None
+    relay.kill()
+    terminal.expect_exact(b"\x1b[?1049l")  # the restore leaves the alternate screen...
+    assert b"$ " not in terminal.before  # ...before any prompt
+    terminal.expect_exact("$ ")
+
+
 def ready_pid(child: pexpect.spawn) -> int:
     child.expect(rb"ready pid=(\d+)")
     return int(child.match.group(1))

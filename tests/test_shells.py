@@ -14,7 +14,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from conftest import TESTS, Env, alive, as_a_terminal_starts_it, require, wait_for
+from conftest import TESTS, Env, alive, as_a_terminal_starts_it, kill_csup_on_the_alternate_screen, require, wait_for
 
 SHELLS = ("bash", "zsh", "fish")
 
@@ -107,23 +107,13 @@ def test_csup_killed_hands_the_terminal_back_before_the_shell_draws_its_prompt(e
     for the guardian, which leaves only once the terminal is back — the prompt lands on the user's screen, every
     time, not on the CLI's."""
     require(shutil.which(shell) is not None, f"{shell} is not installed (apt-get install {shell})")
-    import psutil
 
     _csup_on_path(env)
     child = _interactive(env, shell)
     for _ in range(3):
         child.sendline("claude")
         child.expect(rb"ready pid=(\d+)")
-        cli = int(child.match.group(1))
-        child.send(b"out 1b5b3f3130343968\r")  # the CLI turns the alternate screen on
-        child.expect(rb"OUT 8")
-        time.sleep(0.3)  # the relay tells its guardian of a new mode just after the bytes reach the terminal
-        relay = psutil.Process(cli).parent()
-        assert relay is not None
-        relay.kill()
-        child.expect_exact(b"\x1b[?1049l")  # the restore leaves the alternate screen...
-        assert b"$ " not in child.before  # ...before any prompt
-        child.expect_exact("$ ")
+        kill_csup_on_the_alternate_screen(child, int(child.match.group(1)))
     child.sendline("echo still-here")
     child.expect(b"still-here")
 

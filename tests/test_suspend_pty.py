@@ -10,9 +10,17 @@ import subprocess
 import time
 
 import pexpect
-import psutil
 
-from conftest import CSUP, DEADLINE, Env, alive, as_a_terminal_starts_it, ready_pid, wait_for
+from conftest import (
+    CSUP,
+    DEADLINE,
+    Env,
+    alive,
+    as_a_terminal_starts_it,
+    kill_csup_on_the_alternate_screen,
+    ready_pid,
+    wait_for,
+)
 
 
 def _shell(env: Env) -> pexpect.spawn:
@@ -98,12 +106,4 @@ def test_csup_killed_after_fg_still_hands_back_the_modes_the_cli_had_on(env: Env
     cli_pid = _suspend(env, shell, "--idle-limit", "30s")
     shell.sendline("fg")
     shell.expect(b"resumed-after-stop")
-    shell.send(b"out 1b5b3f3130343968\r")  # the CLI turns the alternate screen on
-    shell.expect(b"OUT 8")
-    time.sleep(0.3)  # the relay tells its guardian of a new mode just after the bytes reach the terminal
-    relay = psutil.Process(cli_pid).parent()
-    assert relay is not None
-    relay.kill()
-    shell.expect_exact(b"\x1b[?1049l")
-    assert b"$ " not in shell.before  # before the prompt
-    shell.expect_exact("$ ")
+    kill_csup_on_the_alternate_screen(shell, cli_pid)
