@@ -20,5 +20,9 @@ def test_benchmark_smoke_run(tmp_path: Path) -> None:
     for name in ("direct", "script", "csup"):
         assert all(report["results"][name]["intact"]) and all(report["results"][name]["tail_delivered"])
     assert "| output throughput" in report["table"]
+    # The floor script (filelock and ptyprocess imported, the CLI spawned and relayed): a start-up column.
+    assert "| measure | direct | script | floor | csup |" in report["table"]
+    assert report["results"]["floor"]["exit_status_passed"] == [True]
+    assert report["results"]["floor"]["first_byte_ms"]
     # The start-up breakdown is of the same runs: csup's own marks, read back from the file it was told of.
     assert "sum of the phases" in report["table"] and "import filelock (floor)" in report["table"]

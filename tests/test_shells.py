@@ -107,7 +107,6 @@ def test_csup_killed_hands_the_terminal_back_before_the_shell_draws_its_prompt(e
     for the guardian, which leaves only once the terminal is back — the prompt lands on the user's screen, every
     time, not on the CLI's."""
     require(shutil.which(shell) is not None, f"{shell} is not installed (apt-get install {shell})")
-
     _csup_on_path(env)
     child = _interactive(env, shell)
     for _ in range(3):

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import subprocess
 import time
 
 import pexpect
+import psutil
 
 from conftest import (
     CSUP,
@@ -107,3 +109,30 @@ def test_csup_killed_after_fg_still_hands_back_the_modes_the_cli_had_on(env: Env
     shell.sendline("fg")
     shell.expect(b"resumed-after-stop")
     kill_csup_on_the_alternate_screen(shell, cli_pid)
+
+
+def test_a_stop_sent_to_the_pid_the_shell_shows_suspends_the_session_its_way(env: Env) -> None:
+    """`kill -TSTP` of the guardian (`jobs -p`), not Ctrl-Z: the relay suspends as for Ctrl-Z — the terminal
+    handed back first, the CLI's modes undone — and only then is the job stopped in the shell; `fg` brings the
+    session back in raw mode."""
+    shell = _shell(env)
+    shell.sendline(f"stty -g > {env.root}/before; {env.csup_cmd()} run --idle-limit 30s --claude {env.program()}")
+    ready_pid(shell)
+    shell.send(b"out 1b5b3f3130343968\r")  # the CLI turns the alternate screen on
+    shell.expect(b"OUT 8")
+    time.sleep(0.3)
+    [guardian] = [p for p in psutil.Process(shell.pid).children() if "supervisor" in " ".join(p.cmdline())]
+    guardian.send_signal(signal.SIGTSTP)
+    shell.expect_exact(b"\x1b[?1049l")  # the relay's own suspend undoes the CLI's modes...
+    shell.expect(re.compile(rb"Stopped"))  # ...before the shell has its job stopped
+    shell.expect_exact("$ ")
+    shell.sendline(f"stty -g | cmp - {env.root}/before && echo same-modes")
+    shell.expect(b"same-modes")
+    shell.sendline("fg")
+    shell.expect_exact(b"\x1b[?1049h")  # the CLI's modes on again, and a redraw asked for
+    shell.expect(b"winch")
+    shell.send(b"echo raw\r")
+    shell.expect(b"echo: raw")
+    shell.send(b"exit 3\r")
+    shell.sendline("echo rc=$?")
+    shell.expect(b"rc=3")

@@ -24,6 +24,7 @@ import signal
 import struct
 import termios
 import time
+from collections.abc import Callable
 from typing import NoReturn
 
 from supervisor.core.identity import ProcessIdentity
@@ -244,6 +245,7 @@ def _guard(news: int, alive_fd: int, relay: int, tty_fd: int, out_fd: int, saved
 
         for signum in PASSED_ON:
             signal.signal(signum, pass_on)
+        signal.signal(signal.SIGTSTP, _stopper(relay))
         # SIGTTOU: a restore while the shell has the terminal (the job was in the background) must not stop us.
         # SIGUSR1 and SIGUSR2 are csup's between its own processes, and never the guardian's to die of.
         for signum in (signal.SIGINT, signal.SIGQUIT, signal.SIGTTOU, signal.SIGUSR1, signal.SIGUSR2):
@@ -288,6 +290,43 @@ def _guard(news: int, alive_fd: int, relay: int, tty_fd: int, out_fd: int, saved
         _leave_as(status)
     finally:
         os._exit(1)
+
+
+STOP_WAIT = 3.0  # how long the guardian waits for its relay to stop before it stops all the same
+
+
+def _stopper(relay: int) -> Callable[[int, object], None]:
+    """SIGTSTP, sent to the guardian alone (`kill -TSTP PID`, the pid the shell shows) or to the whole job by the
+    relay suspending it: the relay stops its own way (the terminal handed back first), and only once it has
+    stopped does the guardian — the shell sees its job stopped with the terminal as the user had it."""
+    busy: list[bool] = []
+
+    def stop(received: int, frame: object) -> None:
+        if busy:  # the relay's own stop of the job, arriving while we wait for it
+            return
+        busy.append(True)
+        try:
+            with contextlib.suppress(OSError):
+                os.kill(relay, signal.SIGTSTP)
+            deadline = time.monotonic() + STOP_WAIT
+            while time.monotonic() < deadline and not _stopped(relay):
+                time.sleep(0.01)
+            signal.signal(signal.SIGTSTP, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTSTP)  # stopped here until the job is continued
+        finally:
+            signal.signal(signal.SIGTSTP, stop)
+            busy.clear()
+
+    return stop
+
+
+def _stopped(pid: int) -> bool:
+    import psutil  # only on a stop: the guardian imports nothing for its everyday wait
+
+    try:
+        return bool(psutil.Process(pid).status() == psutil.STATUS_STOPPED)
+    except psutil.Error:
+        return True  # gone: nothing to wait for
 
 
 def _changed(tty_fd: int, saved: TermAttrs) -> bool:
