@@ -238,14 +238,17 @@ def _guard(news: int, alive_fd: int, relay: int, tty_fd: int, out_fd: int, saved
            blocked: set[int | signal.Signals]) -> NoReturn:  # pragma: no cover - tests see it work by killing the relay
     try:
         _close_all_but(0, 1, 2, news, alive_fd, tty_fd, out_fd)
+        left: list[int] = []  # the relay's wait status, when a stop's wait saw it leave (and reaped it)
+
         # The relay is our child, not reaped until it has left: its pid cannot name another process meanwhile.
         def pass_on(received: int, frame: object) -> None:
-            with contextlib.suppress(OSError):  # nothing may end the guardian while its relay runs
-                os.kill(relay, received)
+            if not left:
+                with contextlib.suppress(OSError):  # nothing may end the guardian while its relay runs
+                    os.kill(relay, received)
 
         for signum in PASSED_ON:
             signal.signal(signum, pass_on)
-        signal.signal(signal.SIGTSTP, _stopper(relay))
+        signal.signal(signal.SIGTSTP, _stopper(relay, left))
         # SIGTTOU: a restore while the shell has the terminal (the job was in the background) must not stop us.
         # SIGUSR1 and SIGUSR2 are csup's between its own processes, and never the guardian's to die of.
         for signum in (signal.SIGINT, signal.SIGQUIT, signal.SIGTTOU, signal.SIGUSR1, signal.SIGUSR2):
@@ -271,7 +274,7 @@ def _guard(news: int, alive_fd: int, relay: int, tty_fd: int, out_fd: int, saved
                     cli = (ProcessIdentity(pid, start), term_wait)
         for signum in PASSED_ON:  # the relay is leaving: before it is reaped, its pid stops being ours to signal
             signal.signal(signum, signal.SIG_IGN)
-        _, status = os.waitpid(relay, 0)
+        status = left[0] if left else os.waitpid(relay, 0)[1]
         # Armed still at the relay's end: it left in the middle of a session (a signal, or a crash whose own
         # clean-up may have put the terminal back: then nothing is written twice).
         died = os.WIFSIGNALED(status)
@@ -295,7 +298,7 @@ def _guard(news: int, alive_fd: int, relay: int, tty_fd: int, out_fd: int, saved
 STOP_WAIT = 3.0  # how long the guardian waits for its relay to stop before it stops all the same
 
 
-def _stopper(relay: int) -> Callable[[int, object], None]:
+def _stopper(relay: int, left: list[int]) -> Callable[[int, object], None]:
     """SIGTSTP, sent to the guardian alone (`kill -TSTP PID`, the pid the shell shows) or to the whole job by the
     relay suspending it: the relay stops its own way (the terminal handed back first), and only once it has
     stopped does the guardian — the shell sees its job stopped with the terminal as the user had it."""
@@ -306,10 +309,11 @@ def _stopper(relay: int) -> Callable[[int, object], None]:
             return
         busy.append(True)
         try:
-            with contextlib.suppress(OSError):
-                os.kill(relay, signal.SIGTSTP)
+            if not left:
+                with contextlib.suppress(OSError):
+                    os.kill(relay, signal.SIGTSTP)
             deadline = time.monotonic() + STOP_WAIT
-            while time.monotonic() < deadline and not _stopped(relay):
+            while time.monotonic() < deadline and not left and not _stopped(relay, left):
                 time.sleep(0.01)
             signal.signal(signal.SIGTSTP, signal.SIG_DFL)
             os.kill(os.getpid(), signal.SIGTSTP)  # stopped here until the job is continued
@@ -320,13 +324,18 @@ def _stopper(relay: int) -> Callable[[int, object], None]:
     return stop
 
 
-def _stopped(pid: int) -> bool:
-    import psutil  # only on a stop: the guardian imports nothing for its everyday wait
-
+def _stopped(relay: int, left: list[int]) -> bool:
+    """Whether the relay has stopped (its parent hears of it, as a shell does: no reading of /proc or importing
+    psutil in the guardian); a relay that left meanwhile is reaped here, its status kept in `left`."""
     try:
-        return bool(psutil.Process(pid).status() == psutil.STATUS_STOPPED)
-    except psutil.Error:
-        return True  # gone: nothing to wait for
+        pid, status = os.waitpid(relay, os.WNOHANG | os.WUNTRACED)
+    except ChildProcessError:
+        return True
+    if pid == 0:
+        return False
+    if not os.WIFSTOPPED(status):
+        left.append(status)
+    return True
 
 
 def _changed(tty_fd: int, saved: TermAttrs) -> bool:
