@@ -5,6 +5,7 @@ back from the shell. Driven in a real interactive bash."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -136,3 +137,60 @@ def test_a_stop_sent_to_the_pid_the_shell_shows_suspends_the_session_its_way(env
     shell.send(b"exit 3\r")
     shell.sendline("echo rc=$?")
     shell.expect(b"rc=3")
+
+
+def test_bg_then_fg_gives_the_session_its_terminal_back(env: Env) -> None:
+    """bash brings a running job to the foreground with no SIGCONT: csup, running in the background, sees the
+    terminal is its own again and carries on in raw mode."""
+    shell = _shell(env)
+    _suspend(env, shell, "--idle-limit", "30s")
+    shell.sendline("bg")
+    shell.expect_exact("$ ")
+    shell.sendline("fg")
+    shell.expect(b"winch")  # the CLI is asked to redraw: the session has its terminal again
+    shell.send(b"echo typed\r")
+    shell.expect(b"echo: typed")
+    shell.send(b"exit 3\r")
+    shell.sendline("echo rc=$?")
+    shell.expect(b"rc=3")
+
+
+def test_a_stop_sent_to_the_whole_job_suspends_it_once(env: Env) -> None:
+    """`kill -TSTP -PGID` (what `pkill -TSTP`, or `kill -TSTP %1` from the shell, sends): guardian and relay both
+    get it; the relay suspends once, and `fg` brings the session back for good."""
+    shell = _shell(env)
+    shell.sendline(f"{env.csup_cmd()} run --idle-limit 30s --claude {env.program()}")
+    ready_pid(shell)
+    [guardian] = [p for p in psutil.Process(shell.pid).children() if "supervisor" in " ".join(p.cmdline())]
+    os.killpg(os.getpgid(guardian.pid), signal.SIGTSTP)
+    shell.expect(re.compile(rb"Stopped"))
+    shell.expect_exact("$ ")
+    shell.sendline("fg")
+    shell.expect(b"winch")
+    time.sleep(0.5)  # a second stop would come now
+    shell.send(b"echo typed\r")
+    shell.expect(b"echo: typed")
+    assert b"Stopped" not in shell.before
+    shell.send(b"exit 0\r")
+    shell.expect_exact("$ ")
+
+
+def test_a_guardian_killed_while_suspended_writes_nothing_over_the_shell(env: Env) -> None:
+    """Suspended, the terminal is the shell's, as the user had it: when the guardian is killed then, the relay
+    ends the session without undoing the CLI's modes a second time on the shell's screen."""
+    shell = _shell(env)
+    shell.sendline(f"{env.csup_cmd()} run --idle-limit 30s --claude {env.program()}")
+    cli_pid = ready_pid(shell)
+    shell.send(b"out 1b5b3f3130343968\r")  # the CLI turns the alternate screen on
+    shell.expect(b"OUT 8")
+    time.sleep(0.3)
+    [guardian] = [p for p in psutil.Process(shell.pid).children() if "supervisor" in " ".join(p.cmdline())]
+    [relay] = guardian.children()
+    shell.send(b"\x1a")
+    shell.expect(re.compile(rb"Stopped"))
+    shell.expect_exact("$ ")
+    guardian.kill()
+    wait_for(lambda: not alive(relay.pid) and not alive(cli_pid), what="the session to end")
+    shell.sendline("echo after")
+    shell.expect(rb"\rafter\r\n")  # the output, not the echo of the command line
+    assert b"\x1b[?1049l" not in shell.before

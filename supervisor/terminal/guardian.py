@@ -52,11 +52,13 @@ class Guardian:
         self._shell = shell  # the guardian's parent: the shell a late restore asks to draw its prompt again
         self._shell_identity: ProcessIdentity | None = None
         self._undo = b""
+        self._armed = False  # whether the terminal is the CLI's now (not before a session, nor while suspended)
         self._alarm: tuple[int, int] | None = None  # the alarm's pid and the pipe whose end tells it to go
 
     def guard(self) -> None:
         """The terminal is about to be the CLI's (raw mode): from now on, a relay's death means a restore."""
         self._undo = b""
+        self._armed = True
         self._send(_GUARD, b"")
 
     def update(self, undo: bytes) -> None:
@@ -78,11 +80,13 @@ class Guardian:
     def dismiss(self) -> None:
         """The relay put the terminal back itself: nothing to restore should it die from here on."""
         self._undo = b""
+        self._armed = False
         self._send(_RESTORED, b"")
 
     def suspended(self, wake_at: float | None) -> None:
         """The relay gave the terminal back and stops now with its job: nothing to restore; the alarm wakes the
         job at `wake_at`. The CLI's modes are kept: `fg` brings them back, and the guardian must know them."""
+        self._armed = False
         self._send(_RESTORED, b"")
         if wake_at is not None:
             self._alarm = _start_alarm(wake_at, self.job)
@@ -97,6 +101,7 @@ class Guardian:
     def foreground(self) -> None:
         """The relay has the terminal again (`fg`): guard it as before."""
         self._stop_alarm()
+        self._armed = True
         self._send(_GUARD, b"")
         if self._undo:
             self._send(_UPDATE, self._undo[:MAX_UNDO])
@@ -112,7 +117,11 @@ class Guardian:
     def orphaned(self) -> None:
         """The guardian was killed, and with it the job the shell waited for: the shell takes the terminal back
         and may have drawn its prompt already. All of it put back while the shell has not taken it; after, only
-        what cannot harm the shell, which is then made to draw its prompt again."""
+        what cannot harm the shell, which is then made to draw its prompt again. Nothing while the terminal was
+        not the CLI's (suspended, in the background): it is as the shell had it."""
+        if not self._armed:
+            self._hush()
+            return
         previous = signal.signal(signal.SIGTTOU, signal.SIG_IGN)  # a background job sets the modes all the same
         try:
             late = _shell_has_it(self.tty_fd, self.job)
@@ -296,6 +305,7 @@ def _guard(news: int, alive_fd: int, relay: int, tty_fd: int, out_fd: int, saved
 
 
 STOP_WAIT = 3.0  # how long the guardian waits for its relay to stop before it stops all the same
+OWN_STOP = 0.5  # how long a relay that got the stop too is given to stop by itself
 
 
 def _stopper(relay: int, left: list[int]) -> Callable[[int, object], None]:
@@ -309,12 +319,14 @@ def _stopper(relay: int, left: list[int]) -> Callable[[int, object], None]:
             return
         busy.append(True)
         try:
-            if not left:
+            # Sent to the whole job (Ctrl-Z's way, `kill -TSTP %1`), it reached the relay too, which stops its own
+            # way in a moment: a second one passed on would stop it again after `fg`. Passed on only to a relay
+            # that does not stop by itself.
+            stopped = _wait_for_stop(relay, left, OWN_STOP)
+            if not stopped and not left:
                 with contextlib.suppress(OSError):
                     os.kill(relay, signal.SIGTSTP)
-            deadline = time.monotonic() + STOP_WAIT
-            while time.monotonic() < deadline and not left and not _stopped(relay, left):
-                time.sleep(0.01)
+                _wait_for_stop(relay, left, STOP_WAIT)
             signal.signal(signal.SIGTSTP, signal.SIG_DFL)
             os.kill(os.getpid(), signal.SIGTSTP)  # stopped here until the job is continued
         finally:
@@ -322,6 +334,16 @@ def _stopper(relay: int, left: list[int]) -> Callable[[int, object], None]:
             busy.clear()
 
     return stop
+
+
+def _wait_for_stop(relay: int, left: list[int], patience: float) -> bool:
+    """Whether the relay stopped within `patience` (a relay that left counts as stopped: nothing to wait for)."""
+    deadline = time.monotonic() + patience
+    while not _stopped(relay, left):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def _stopped(relay: int, left: list[int]) -> bool:

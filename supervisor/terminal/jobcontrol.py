@@ -19,6 +19,7 @@ CTRL_Z = b"\x1a"
 SUSPEND_WATCH = 3.0  # after Ctrl-Z, how long we watch for the CLI handing the terminal back (cooked mode):
 # generous, since a loaded machine may take a while to run the CLI's handler, and it costs polls only after a Ctrl-Z
 SUSPEND_POLL = 0.02
+FOREGROUND_POLL = 0.25  # in the background (after `bg`), how often csup looks whether `fg` gave it the terminal
 SUSPEND_SETTLE = 0.05  # the CLI's last words before it stops are shown before csup stops too
 HELD_MAX = 1 << 20  # CLI output held while csup runs in the background
 
@@ -62,7 +63,15 @@ class JobControl:
             self.watch_until = self.clock() + SUSPEND_WATCH
 
     def poll_due(self, now: float) -> float | None:
+        if self.in_background:
+            return now + FOREGROUND_POLL
         return None if self.watch_until is None else now + SUSPEND_POLL
+
+    def check_foreground(self) -> None:
+        """Running in the background: bash and zsh bring a running job to the foreground (`bg`, then `fg`) with
+        no SIGCONT, so csup looks whether the terminal is its own again."""
+        if self.in_background and rawmode.in_foreground(self.tty_fd):
+            self.resume()
 
     def child_gone(self) -> None:
         self.watch_until = self._due = None

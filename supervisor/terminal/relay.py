@@ -264,6 +264,8 @@ class PtyRelay:
                     self._flush_to_child()
                 if self.jobs.watch_until is not None:
                     self.jobs.check(now)
+                elif self.jobs.in_background:
+                    self.jobs.check_foreground()
                 if due is not None and now >= due:
                     listener.on_wake(now)
                 if self._injections:
