@@ -269,7 +269,9 @@ def test_both_clis_one_after_another_with_sleep_wake_the_log_and_stop_all(env: E
     Enter wakes Codex once there is room; status, the log and `stop --all` see both CLIs."""
     env.codex()
     _config(env, 'max_sessions = 2\nidle_limit = "3s"\nwarn_before = "1s"\nnotify = false\n')
-    claude = env.csup("run", "--claude", str(env.program()))
+    # Claude's own limit is long: it works on while Codex idles past its 3 s (on a loaded machine the steps below
+    # take seconds, and a Claude asleep meanwhile would leave room for the wake this test expects refused).
+    claude = env.csup("run", "--idle-limit", "60s", "--claude", str(env.program()))
     claude.expect(rb"ready pid=")
     codex = env.csup("run", "--cli", "codex")
     _, conversation = codex_ready(codex)
@@ -282,10 +284,14 @@ def test_both_clis_one_after_another_with_sleep_wake_the_log_and_stop_all(env: E
         except pexpect.TIMEOUT:
             continue
     assert [s["cli"] for s in status_json(env)["asleep"]] == ["codex"]  # type: ignore[index]
-    third = env.csup("run", "--claude", str(env.program()))  # the freed place
+    third = env.csup("run", "--idle-limit", "60s", "--claude", str(env.program()))  # the freed place
     third.expect(rb"ready pid=")
     codex.send(b"\r")  # two running: the wake is refused, Codex stays asleep
-    codex.expect(rb"csup: still asleep")
+    try:
+        codex.expect(rb"csup: still asleep")
+    except pexpect.TIMEOUT:
+        raise AssertionError(f"no answer to the wake: {status_json(env)}\n"
+                             f"{(env.root / 'state' / 'events.jsonl').read_text()}") from None
     third.send(b"exit 0\r")
     assert exit_status(third) == 0
     codex.send(b"\r")
