@@ -285,6 +285,12 @@ def alive(pid: int) -> bool:
         return False
 
 
+def guardian_in(shell: pexpect.spawn) -> psutil.Process:
+    """The csup a shell started (its guardian, which the shell waits for): the one csup child of the shell."""
+    [guardian] = [p for p in psutil.Process(shell.pid).children() if "supervisor" in " ".join(p.cmdline())]
+    return guardian
+
+
 def relay_pid(child: pexpect.spawn) -> int:
     """The csup that runs a session (the relay: the pid its records and messages name). The process the terminal
     started (`child.pid`) is its guardian, which waits for it."""

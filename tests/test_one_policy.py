@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import pexpect
-import psutil
 import pytest
 
 from supervisor.clis.adapter import Conversation, LiveSession
@@ -25,7 +24,7 @@ from supervisor.flows.sessions import take_snapshot
 from supervisor.flows.watch import sweep
 from supervisor.machine.paths import Paths
 
-from conftest import CSUP, DEADLINE, Env, alive, exit_status, finish, ready_pid, relay_pid, wait_for
+from conftest import CSUP, DEADLINE, Env, alive, exit_status, finish, guardian_in, ready_pid, relay_pid, wait_for
 from fakes import FakeClock
 
 
@@ -217,13 +216,14 @@ def test_a_waiter_whose_guardian_is_killed_leaves_the_line_without_a_word(env: E
     shell = env.shell(f"{' '.join(CSUP)} run --wait --claude {env.unmanaged_program()}; echo shell-goes-on; "
                       "sleep 5")
     shell.expect(b"waiting for")
-    [guardian] = [p for p in psutil.Process(shell.pid).children() if "supervisor" in " ".join(p.cmdline())]
+    guardian = guardian_in(shell)
     [relay] = guardian.children()
     guardian.kill()
     shell.expect(b"shell-goes-on")
     wait_for(lambda: not alive(relay.pid), what="the waiting relay to leave")
     assert not list((env.runtime / "queue").glob("*.ticket"))
     assert any(e["event"] == "refused" and e.get("reason") == "terminal-gone" for e in _log(env))
+    assert "start refused" in (log := _csup(env, "log").stdout) and "its terminal went back to the shell" in log
     finish(holder)  # the place frees: nothing starts on the shell's terminal, nothing is said there
     shell.expect(pexpect.TIMEOUT, timeout=1)
     assert b"csup" not in shell.before and b"ready" not in shell.before

@@ -12,7 +12,8 @@ import subprocess
 import time
 
 import pexpect
-import psutil
+
+from supervisor.flows.live import FIRST_LOOK
 
 from conftest import (
     CSUP,
@@ -20,6 +21,7 @@ from conftest import (
     Env,
     alive,
     as_a_terminal_starts_it,
+    guardian_in,
     kill_csup_on_the_alternate_screen,
     ready_pid,
     wait_for,
@@ -122,7 +124,7 @@ def test_a_stop_sent_to_the_pid_the_shell_shows_suspends_the_session_its_way(env
     shell.send(b"out 1b5b3f3130343968\r")  # the CLI turns the alternate screen on
     shell.expect(b"OUT 8")
     time.sleep(0.3)
-    [guardian] = [p for p in psutil.Process(shell.pid).children() if "supervisor" in " ".join(p.cmdline())]
+    guardian = guardian_in(shell)
     guardian.send_signal(signal.SIGTSTP)
     shell.expect_exact(b"\x1b[?1049l")  # the relay's own suspend undoes the CLI's modes...
     shell.expect(re.compile(rb"Stopped"))  # ...before the shell has its job stopped
@@ -161,7 +163,7 @@ def test_a_stop_sent_to_the_whole_job_suspends_it_once(env: Env) -> None:
     shell = _shell(env)
     shell.sendline(f"{env.csup_cmd()} run --idle-limit 30s --claude {env.program()}")
     ready_pid(shell)
-    [guardian] = [p for p in psutil.Process(shell.pid).children() if "supervisor" in " ".join(p.cmdline())]
+    guardian = guardian_in(shell)
     os.killpg(os.getpgid(guardian.pid), signal.SIGTSTP)
     shell.expect(re.compile(rb"Stopped"))
     shell.expect_exact("$ ")
@@ -184,7 +186,7 @@ def test_a_guardian_killed_while_suspended_writes_nothing_over_the_shell(env: En
     shell.send(b"out 1b5b3f3130343968\r")  # the CLI turns the alternate screen on
     shell.expect(b"OUT 8")
     time.sleep(0.3)
-    [guardian] = [p for p in psutil.Process(shell.pid).children() if "supervisor" in " ".join(p.cmdline())]
+    guardian = guardian_in(shell)
     [relay] = guardian.children()
     shell.send(b"\x1a")
     shell.expect(re.compile(rb"Stopped"))
@@ -194,3 +196,38 @@ def test_a_guardian_killed_while_suspended_writes_nothing_over_the_shell(env: En
     shell.sendline("echo after")
     shell.expect(rb"\rafter\r\n")  # the output, not the echo of the command line
     assert b"\x1b[?1049l" not in shell.before
+
+
+def test_a_day_in_one_shell_suspend_sleep_wake_and_a_killed_csup(env: Env) -> None:
+    """One step after another in one shell, as a user strings them: a session with a conversation, Ctrl-Z and
+    `fg`, idle until it falls asleep, Enter wakes it into the same conversation, then csup is killed on the CLI's
+    alternate screen — the terminal is back before the prompt — and the log has the sleep and the wake."""
+    env.vars.update({"CSUP_IDLE_LIMIT": "3s", "CSUP_WARN_BEFORE": "1s", "CSUP_NOTIFY": "off",
+                     "CSUP_BACKGROUND_IDLE_LIMIT": "off"})
+    shell = _shell(env)
+    shell.sendline(f"{env.csup_cmd()} run --claude {env.program()}")
+    ready_pid(shell)
+    shell.send(b"transcript\r")
+    shell.expect(rb"transcript \S+/([0-9a-f-]{36})\.jsonl")
+    conversation = shell.match.group(1)
+    shell.send(b"\x1a")
+    shell.expect(re.compile(rb"Stopped"))
+    shell.expect_exact("$ ")
+    shell.sendline("fg")
+    shell.expect(b"resumed-after-stop")
+    shell.expect(b"csup: asleep", timeout=DEADLINE)
+    shell.send(b"\r")
+    shell.expect(rb"ready pid=(\d+) .*" + conversation)
+    cli_pid = int(shell.match.group(1))
+    # The wake is logged once the CLI's first screen is out of the way (FIRST_LOOK after it): the user works on.
+
+    def woke() -> bool:
+        shell.send(b"echo busy\r")
+        shell.expect(b"echo: busy")
+        time.sleep(0.5)
+        return [e["event"] for e in _events(env) if e["event"] in ("slept", "woke")] == ["slept", "woke"]
+
+    wait_for(woke, timeout=FIRST_LOOK + DEADLINE, what="the wake in the log")
+    kill_csup_on_the_alternate_screen(shell, cli_pid)
+    log = subprocess.run([*CSUP, "log"], env=env.vars, capture_output=True, text=True, timeout=DEADLINE).stdout
+    assert "slept" in log and "idle for 3s" in log

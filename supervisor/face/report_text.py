@@ -58,7 +58,8 @@ def render_config(settings: Settings, config_file: str, exists: bool, sleeps: bo
 # Why a start was refused, as the log's `reason` says it.
 REFUSED_WORDS = {"held": "every place held", "limit": "at the limit", "memory": "memory budget",
                  "line": "someone in line", "gate": "gate busy", "unmanaged": "sessions outside csup",
-                 "declined": "declined", "gave-up-waiting": "gave up waiting", "wake": "wake at the limit"}
+                 "declined": "declined", "gave-up-waiting": "gave up waiting", "wake": "wake at the limit",
+                 "terminal-gone": "its terminal went back to the shell while it waited"}
 
 
 def render_log(summary: dict[str, Any]) -> str:
